@@ -1,0 +1,3 @@
+DROP TABLE locks;
+DROP TABLE sessions;
+DROP TABLE users;

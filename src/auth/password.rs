@@ -1,0 +1,208 @@
+//! Password hashing with argon2id, off the async workers and bounded: at most
+//! `HASH_CONCURRENCY` hashes run at once and at most `HASH_QUEUE` wait; past
+//! that callers get [`ApiError::Overloaded`] at once instead of unbounded
+//! latency and memory (each hash holds `ARGON2_MEMORY_KIB` of RAM).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use tokio::sync::Semaphore;
+
+use crate::config::PasswordSettings;
+use crate::error::ApiError;
+
+/// Outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    Mismatch,
+    /// Correct; `upgraded_hash` is set when the stored hash used other
+    /// parameters than the configured ones and should be replaced.
+    Match { upgraded_hash: Option<String> },
+}
+
+pub struct PasswordHasher {
+    params: Params,
+    /// Slots for hashes running or waiting; when none is free the answer is 503.
+    admission: Arc<Semaphore>,
+    /// Slots for hashes running.
+    running: Arc<Semaphore>,
+    /// Verified when the account does not exist, so that answer takes as long
+    /// as a wrong password.
+    dummy_hash: String,
+}
+
+impl PasswordHasher {
+    pub fn new(settings: &PasswordSettings) -> anyhow::Result<Self> {
+        let params = Params::new(
+            settings.argon2_memory_kib,
+            settings.argon2_iterations,
+            settings.argon2_parallelism,
+            None,
+        )
+        .map_err(|error| anyhow::anyhow!("invalid argon2 parameters: {error}"))?;
+        let dummy_hash = hash_with(&params, "portcullis-dummy-password")
+            .context("could not compute the dummy password hash")?;
+        let concurrency = settings.concurrency();
+        Ok(Self {
+            params,
+            admission: Arc::new(Semaphore::new(concurrency + settings.queue())),
+            running: Arc::new(Semaphore::new(concurrency)),
+            dummy_hash,
+        })
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let params = self.params.clone();
+        self.run_bounded(move || hash_with(&params, &password).map_err(ApiError::Internal))
+            .await
+    }
+
+    /// Checks `password` against `stored_hash`, or against a dummy hash when
+    /// there is no account, so both failures take the same time.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored_hash: Option<String>,
+    ) -> Result<Verification, ApiError> {
+        let params = self.params.clone();
+        let account_exists = stored_hash.is_some();
+        let stored_hash = stored_hash.unwrap_or_else(|| self.dummy_hash.clone());
+        self.run_bounded(move || {
+            let parsed = PasswordHash::new(&stored_hash)
+                .map_err(|error| anyhow::anyhow!("stored password hash is unreadable: {error}"))?;
+            let matches = argon2_with(&params)
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            if !(matches && account_exists) {
+                return Ok(Verification::Mismatch);
+            }
+            let upgraded_hash = if uses_params(&parsed, &params) {
+                None
+            } else {
+                Some(hash_with(&params, &password)?)
+            };
+            Ok(Verification::Match { upgraded_hash })
+        })
+        .await
+    }
+
+    async fn run_bounded<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _admitted = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Overloaded)?;
+        let running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Overloaded)?;
+        actix_web::web::block(move || {
+            let _running = running;
+            work()
+        })
+        .await
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("hashing task failed: {error}")))?
+    }
+}
+
+fn argon2_with(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2_with(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| anyhow::anyhow!("hashing failed: {error}"))
+}
+
+fn uses_params(hash: &PasswordHash<'_>, params: &Params) -> bool {
+    hash.algorithm == Algorithm::Argon2id.ident()
+        && hash.version == Some(Version::V0x13.into())
+        && Params::try_from(hash).is_ok_and(|stored| {
+            stored.m_cost() == params.m_cost()
+                && stored.t_cost() == params.t_cost()
+                && stored.p_cost() == params.p_cost()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(memory_kib: u32) -> PasswordSettings {
+        PasswordSettings {
+            argon2_memory_kib: memory_kib,
+            argon2_iterations: 1,
+            argon2_parallelism: 1,
+            hash_concurrency: Some(1),
+            hash_queue: Some(0),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_hash_verifies_only_its_own_password() {
+        let hasher = PasswordHasher::new(&settings(1024)).unwrap();
+        let hash = hasher.hash("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert_eq!(
+            hasher
+                .verify("correct horse".into(), Some(hash.clone()))
+                .await
+                .unwrap(),
+            Verification::Match {
+                upgraded_hash: None
+            }
+        );
+        assert_eq!(
+            hasher.verify("wrong".into(), Some(hash)).await.unwrap(),
+            Verification::Mismatch
+        );
+    }
+
+    #[actix_web::test]
+    async fn an_unknown_account_never_matches_even_the_dummy_password() {
+        let hasher = PasswordHasher::new(&settings(1024)).unwrap();
+        let outcome = hasher
+            .verify("portcullis-dummy-password".into(), None)
+            .await
+            .unwrap();
+        assert_eq!(outcome, Verification::Mismatch);
+    }
+
+    #[actix_web::test]
+    async fn a_hash_with_old_parameters_is_upgraded_on_a_correct_password() {
+        let old = PasswordHasher::new(&settings(1024)).unwrap();
+        let hash = old.hash("correct horse".into()).await.unwrap();
+        let current = PasswordHasher::new(&settings(2048)).unwrap();
+        let Verification::Match {
+            upgraded_hash: Some(upgraded),
+        } = current
+            .verify("correct horse".into(), Some(hash))
+            .await
+            .unwrap()
+        else {
+            panic!("expected an upgraded hash");
+        };
+        assert!(upgraded.starts_with("$argon2id$v=19$m=2048,t=1,p=1$"));
+    }
+
+    #[actix_web::test]
+    async fn a_full_queue_answers_overloaded_at_once() {
+        let hasher = Arc::new(PasswordHasher::new(&settings(1024)).unwrap());
+        // Hold the only admission slot.
+        let _held = hasher.admission.clone().try_acquire_owned().unwrap();
+        let error = hasher.hash("whatever1".into()).await.unwrap_err();
+        assert!(matches!(error, ApiError::Overloaded));
+    }
+}

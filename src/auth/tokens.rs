@@ -1,0 +1,454 @@
+//! Signing and verifying tokens: keys by `kid`, the published JWKS, and the two
+//! kinds of JWT (access and refresh), told apart by their `typ` header.
+//!
+//! Verification never trusts the token about how to verify it: the algorithm
+//! is pinned by configuration, the key is chosen only by `kid` among our own
+//! keys (`jku`, `x5u` and embedded `jwk` headers are ignored), and `typ`, `iss`,
+//! `aud` and `exp` are required.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::{JwtAlgorithm, TokenSettings};
+use crate::db::DatabaseUrl;
+use crate::error::ApiError;
+
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+pub const REFRESH_TOKEN_TYPE: &str = "refresh+jwt";
+/// A refresh token without `remember: true` lives at most this long.
+pub const SHORT_SESSION_SECS: u64 = 86_400;
+
+/// Claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user's id.
+    pub sub: String,
+    /// The session's id.
+    pub sid: String,
+    pub role: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// Claims of a refresh token; `jti` is the session's current refresh-token id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// One public key of the JWKS (RFC 7517 / RFC 8037).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Jwk {
+    #[schema(example = "OKP")]
+    pub kty: &'static str,
+    #[schema(example = "Ed25519")]
+    pub crv: &'static str,
+    /// The public key, base64url.
+    pub x: String,
+    /// RFC 7638 thumbprint of the key.
+    pub kid: String,
+    #[schema(example = "EdDSA")]
+    pub alg: &'static str,
+    #[serde(rename = "use")]
+    #[schema(example = "sig")]
+    pub key_use: &'static str,
+}
+
+/// The public keys that verify Portcullis access tokens.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+pub struct TokenService {
+    algorithm: Algorithm,
+    signing_kid: String,
+    signing_key: EncodingKey,
+    verification_keys: HashMap<String, DecodingKey>,
+    jwks: Jwks,
+    issuer: String,
+    audience: String,
+    access_ttl: u64,
+    long_session_ttl: u64,
+}
+
+impl TokenService {
+    pub fn from_settings(settings: &TokenSettings, database: &DatabaseUrl) -> anyhow::Result<Self> {
+        let algorithm = match settings.jwt_algorithm {
+            JwtAlgorithm::EdDsa => Algorithm::EdDSA,
+            JwtAlgorithm::Hs256 => Algorithm::HS256,
+        };
+        let mut service = Self {
+            algorithm,
+            signing_kid: String::new(),
+            signing_key: EncodingKey::from_secret(&[]),
+            verification_keys: HashMap::new(),
+            jwks: Jwks { keys: Vec::new() },
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
+            access_ttl: settings.access_token_ttl.max(1),
+            long_session_ttl: settings.refresh_token_ttl.max(1),
+        };
+        match settings.jwt_algorithm {
+            JwtAlgorithm::EdDsa => {
+                let pem = match &settings.jwt_private_key_file {
+                    Some(path) => std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read JWT_PRIVATE_KEY_FILE {}", path.display()))?,
+                    None => development_ed25519_key(database)?,
+                };
+                let key = Ed25519Key::from_private_pem(&pem)?;
+                service.signing_kid = key.kid.clone();
+                service.signing_key = EncodingKey::from_ed_pem(pem.as_bytes())
+                    .context("the signing key is not an Ed25519 PKCS#8 PEM")?;
+                service.add_ed25519_verification_key(key)?;
+                for path in &settings.jwt_verification_key_files {
+                    let pem = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read verification key {}", path.display()))?;
+                    service.add_ed25519_verification_key(Ed25519Key::from_any_pem(&pem)?)?;
+                }
+            }
+            JwtAlgorithm::Hs256 => {
+                let secret = match &settings.jwt_secret {
+                    Some(secret) => secret.expose().to_owned(),
+                    None => development_hs256_secret(database)?,
+                };
+                service.signing_kid = hs256_kid(secret.as_bytes());
+                service.signing_key = EncodingKey::from_secret(secret.as_bytes());
+                service.add_hs256_verification_key(secret.as_bytes());
+                for path in &settings.jwt_verification_key_files {
+                    let old = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read verification secret {}", path.display()))?;
+                    service.add_hs256_verification_key(old.trim().as_bytes());
+                }
+            }
+        }
+        Ok(service)
+    }
+
+    fn add_ed25519_verification_key(&mut self, key: Ed25519Key) -> anyhow::Result<()> {
+        let x = URL_SAFE_NO_PAD.encode(&key.public_key);
+        let decoding = DecodingKey::from_ed_components(&x).context("invalid Ed25519 public key")?;
+        if self.verification_keys.insert(key.kid.clone(), decoding).is_none() {
+            self.jwks.keys.push(Jwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                x,
+                kid: key.kid,
+                alg: "EdDSA",
+                key_use: "sig",
+            });
+        }
+        Ok(())
+    }
+
+    /// Shared secrets verify but are never published.
+    fn add_hs256_verification_key(&mut self, secret: &[u8]) {
+        self.verification_keys
+            .insert(hs256_kid(secret), DecodingKey::from_secret(secret));
+    }
+
+    pub fn jwks(&self) -> &Jwks {
+        &self.jwks
+    }
+
+    pub fn access_ttl(&self) -> u64 {
+        self.access_ttl
+    }
+
+    /// How long a new session lives: `REFRESH_TOKEN_TTL` when the user asked to
+    /// be remembered, otherwise at most a day.
+    pub fn session_ttl(&self, remember: bool) -> u64 {
+        if remember {
+            self.long_session_ttl
+        } else {
+            self.long_session_ttl.min(SHORT_SESSION_SECS)
+        }
+    }
+
+    pub fn issue_access(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        role: &str,
+        now: i64,
+    ) -> Result<String, ApiError> {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            role: role.to_owned(),
+            iat: now,
+            exp: now + i64::try_from(self.access_ttl).unwrap_or(i64::MAX / 2),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        self.sign(ACCESS_TOKEN_TYPE, &claims)
+    }
+
+    pub fn issue_refresh(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        jti: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<String, ApiError> {
+        let claims = RefreshClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            iat: now,
+            exp: expires_at,
+            jti: jti.to_owned(),
+        };
+        self.sign(REFRESH_TOKEN_TYPE, &claims)
+    }
+
+    fn sign<C: Serialize>(&self, token_type: &str, claims: &C) -> Result<String, ApiError> {
+        let mut header = Header::new(self.algorithm);
+        header.typ = Some(token_type.to_owned());
+        header.kid = Some(self.signing_kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.signing_key)
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("signing failed: {error}")))
+    }
+
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, ApiError> {
+        self.verify(token, ACCESS_TOKEN_TYPE)
+    }
+
+    pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, ApiError> {
+        self.verify(token, REFRESH_TOKEN_TYPE)
+    }
+
+    fn verify<C: DeserializeOwned>(&self, token: &str, token_type: &str) -> Result<C, ApiError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::InvalidToken)?;
+        if header.alg != self.algorithm || header.typ.as_deref() != Some(token_type) {
+            return Err(ApiError::InvalidToken);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verification_keys.get(kid))
+            .ok_or(ApiError::InvalidToken)?;
+        let mut validation = Validation::new(self.algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Portcullis checks only tokens it issued itself, so there is no clock skew to allow for.
+        validation.leeway = 0;
+        jsonwebtoken::decode::<C>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => ApiError::TokenExpired,
+                _ => ApiError::InvalidToken,
+            })
+    }
+}
+
+struct Ed25519Key {
+    kid: String,
+    public_key: Vec<u8>,
+}
+
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32-byte key follows.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+impl Ed25519Key {
+    fn from_public_key(public_key: Vec<u8>) -> Self {
+        let x = URL_SAFE_NO_PAD.encode(&public_key);
+        // RFC 7638: the required members, in lexicographic order, no spaces.
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+        Self {
+            kid: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            public_key,
+        }
+    }
+
+    fn from_private_pem(pem: &str) -> anyhow::Result<Self> {
+        let parsed = pem::parse(pem).context("the key file is not PEM")?;
+        if parsed.tag() != "PRIVATE KEY" {
+            bail!("expected a PKCS#8 `PRIVATE KEY` PEM, found `{}`", parsed.tag());
+        }
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(parsed.contents())
+            .map_err(|_| anyhow::anyhow!("the key is not an Ed25519 private key"))?;
+        Ok(Self::from_public_key(pair.public_key().as_ref().to_vec()))
+    }
+
+    /// A verification key may be given as the old private key or its public key.
+    fn from_any_pem(pem: &str) -> anyhow::Result<Self> {
+        let parsed = pem::parse(pem).context("the key file is not PEM")?;
+        match parsed.tag() {
+            "PRIVATE KEY" => Self::from_private_pem(pem),
+            "PUBLIC KEY" => {
+                let der = parsed.contents();
+                match der.strip_prefix(ED25519_SPKI_PREFIX.as_slice()) {
+                    Some(key) if key.len() == 32 => Ok(Self::from_public_key(key.to_vec())),
+                    _ => bail!("the public key is not Ed25519"),
+                }
+            }
+            other => bail!("expected a `PRIVATE KEY` or `PUBLIC KEY` PEM, found `{other}`"),
+        }
+    }
+}
+
+fn hs256_kid(secret: &[u8]) -> String {
+    let canonical = format!(r#"{{"k":"{}","kty":"oct"}}"#, URL_SAFE_NO_PAD.encode(secret));
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// Where a generated development key is kept: beside the SQLite file, so a
+/// restart does not log everybody out; in the working directory for PostgreSQL.
+fn development_key_path(database: &DatabaseUrl, suffix: &str) -> Option<PathBuf> {
+    match database {
+        DatabaseUrl::Postgres(_) => Some(PathBuf::from(format!("portcullis-dev.{suffix}"))),
+        DatabaseUrl::Sqlite(_) => database
+            .sqlite_file()
+            .map(|file| PathBuf::from(format!("{file}.{suffix}"))),
+    }
+}
+
+fn development_ed25519_key(database: &DatabaseUrl) -> anyhow::Result<String> {
+    load_or_create(development_key_path(database, "jwt-ed25519.pem"), || {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let document = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| anyhow::anyhow!("could not generate an Ed25519 key"))?;
+        Ok(pem::encode(&pem::Pem::new("PRIVATE KEY", document.as_ref().to_vec())))
+    })
+}
+
+fn development_hs256_secret(database: &DatabaseUrl) -> anyhow::Result<String> {
+    load_or_create(development_key_path(database, "jwt-hs256.secret"), || {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes)
+            .map_err(|_| anyhow::anyhow!("could not generate a secret"))?;
+        Ok(URL_SAFE_NO_PAD.encode(bytes))
+    })
+    .map(|secret| secret.trim().to_owned())
+}
+
+fn load_or_create(
+    path: Option<PathBuf>,
+    generate: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    let Some(path) = path else {
+        // An in-memory database forgets everything at exit; so may its key.
+        return generate();
+    };
+    if path.exists() {
+        return std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the development key {}", path.display()));
+    }
+    let content = generate()?;
+    write_private_file(&path, &content)?;
+    tracing::warn!(
+        path = %path.display(),
+        "generated a development signing key; set JWT_PRIVATE_KEY_FILE (or JWT_SECRET) in production"
+    );
+    Ok(content)
+}
+
+fn write_private_file(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the development key {}", path.display()))?;
+    file.write_all(content.as_bytes())
+        .with_context(|| format!("cannot write the development key {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TokenSettings {
+        TokenSettings {
+            jwt_algorithm: JwtAlgorithm::EdDsa,
+            jwt_private_key_file: None,
+            jwt_secret: None,
+            jwt_verification_key_files: Vec::new(),
+            jwt_issuer: "portcullis".into(),
+            jwt_audience: "portcullis".into(),
+            access_token_ttl: 900,
+            refresh_token_ttl: 2_592_000,
+            refresh_reuse_grace: 10,
+        }
+    }
+
+    fn memory() -> DatabaseUrl {
+        DatabaseUrl::Sqlite(":memory:".into())
+    }
+
+    #[test]
+    fn an_access_token_is_not_a_refresh_token_nor_the_reverse() {
+        let tokens = TokenService::from_settings(&settings(), &memory()).unwrap();
+        let access = tokens.issue_access("u", "s", "user", 1_900_000_000 - 10).unwrap();
+        let refresh = tokens
+            .issue_refresh("u", "s", "j", 1_900_000_000 - 10, 4_000_000_000)
+            .unwrap();
+        assert!(matches!(tokens.verify_refresh(&access), Err(ApiError::InvalidToken)));
+        assert!(matches!(tokens.verify_access(&refresh), Err(ApiError::InvalidToken)));
+        assert_eq!(tokens.verify_refresh(&refresh).unwrap().jti, "j");
+    }
+
+    #[test]
+    fn the_kid_is_the_rfc_7638_thumbprint() {
+        // RFC 8037 appendix A.3.
+        let x = URL_SAFE_NO_PAD
+            .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+            .unwrap();
+        assert_eq!(
+            Ed25519Key::from_public_key(x).kid,
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn an_expired_token_says_so() {
+        let tokens = TokenService::from_settings(&settings(), &memory()).unwrap();
+        let old = tokens.issue_access("u", "s", "user", 1_000_000_000).unwrap();
+        assert!(matches!(tokens.verify_access(&old), Err(ApiError::TokenExpired)));
+    }
+
+    #[test]
+    fn hs256_publishes_no_keys() {
+        let mut hs = settings();
+        hs.jwt_algorithm = JwtAlgorithm::Hs256;
+        hs.jwt_secret = Some("0123456789abcdef0123456789abcdef".parse().unwrap());
+        let tokens = TokenService::from_settings(&hs, &memory()).unwrap();
+        assert!(tokens.jwks().keys.is_empty());
+        let now = chrono::Utc::now().timestamp();
+        let access = tokens.issue_access("u", "s", "user", now).unwrap();
+        assert_eq!(tokens.verify_access(&access).unwrap().sub, "u");
+    }
+}

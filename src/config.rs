@@ -1,0 +1,217 @@
+//! Configuration. Every setting is a command-line flag backed by an environment
+//! variable (a `.env` file is honoured), so `portcullis serve --help` documents
+//! all of them with their defaults.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::db::{DatabaseUrl, PoolOptions};
+
+/// Where the data lives and how the pool behaves.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// `postgres://…` selects PostgreSQL; `sqlite://PATH` or `sqlite::memory:` SQLite.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://portcullis.db", value_parser = DatabaseUrl::parse, hide_env_values = true)]
+    pub database_url: DatabaseUrl,
+
+    /// Most connections this node keeps open.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10)]
+    pub database_pool_size: u32,
+
+    /// Seconds a request waits for a database connection before answering 503.
+    #[arg(long, env = "DATABASE_TIMEOUT", default_value_t = 3)]
+    pub database_timeout: u64,
+}
+
+impl DatabaseSettings {
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_size: self.database_pool_size,
+            checkout_timeout: Duration::from_secs(self.database_timeout.max(1)),
+        }
+    }
+}
+
+/// Cost and concurrency of password hashing.
+#[derive(Debug, Clone, Args)]
+pub struct PasswordSettings {
+    /// argon2id memory cost in KiB.
+    #[arg(long, env = "ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id iterations.
+    #[arg(long, env = "ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+
+    /// argon2id lanes.
+    #[arg(long, env = "ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+
+    /// Password hashes computed at once (default: the number of cores).
+    #[arg(long, env = "HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+
+    /// Hashes allowed to wait for a slot; past that, 503 `overloaded` (default: 32 × concurrency).
+    #[arg(long, env = "HASH_QUEUE")]
+    pub hash_queue: Option<usize>,
+}
+
+impl PasswordSettings {
+    pub fn concurrency(&self) -> usize {
+        self.hash_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .max(1)
+    }
+
+    pub fn queue(&self) -> usize {
+        self.hash_queue.unwrap_or(32 * self.concurrency())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JwtAlgorithm {
+    #[value(name = "EdDSA")]
+    EdDsa,
+    #[value(name = "HS256")]
+    Hs256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Signing keys and token lifetimes.
+#[derive(Debug, Clone, Args)]
+pub struct TokenSettings {
+    /// `EdDSA` (Ed25519, published in the JWKS) or `HS256` (shared secret).
+    #[arg(long, env = "JWT_ALGORITHM", value_enum, default_value = "EdDSA")]
+    pub jwt_algorithm: JwtAlgorithm,
+
+    /// PEM file of the Ed25519 signing key (PKCS#8). Unset in development: one is
+    /// generated on first start and kept beside the SQLite file.
+    #[arg(long, env = "JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: Option<PathBuf>,
+
+    /// HS256 secret (at least 32 bytes in production).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Comma-separated PEM files of older keys whose tokens are still accepted (rotation).
+    #[arg(long, env = "JWT_VERIFICATION_KEY_FILES", value_delimiter = ',')]
+    pub jwt_verification_key_files: Vec<PathBuf>,
+
+    /// `iss` claim issued and required.
+    #[arg(long, env = "JWT_ISSUER", default_value = "portcullis")]
+    pub jwt_issuer: String,
+
+    /// `aud` claim issued and required.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "portcullis")]
+    pub jwt_audience: String,
+
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl: u64,
+
+    /// Refresh-token (session) lifetime in seconds for `remember: true`; otherwise at most 86400.
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 2_592_000)]
+    pub refresh_token_ttl: u64,
+
+    /// Seconds after a rotation during which the previous refresh token still gets the current one back; 0 = strictly single-use.
+    #[arg(long, env = "REFRESH_REUSE_GRACE", default_value_t = 10)]
+    pub refresh_reuse_grace: u64,
+}
+
+/// Everything `portcullis serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Listen address.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: String,
+
+    /// `production` refuses to start with a generated key or a short HS256 secret.
+    #[arg(long, env = "PORTCULLIS_ENV", value_enum, default_value = "development")]
+    pub environment: Environment,
+
+    /// `text`, or `json` for one JSON object per line; the level comes from `RUST_LOG`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub passwords: PasswordSettings,
+
+    #[command(flatten)]
+    pub tokens: TokenSettings,
+}
+
+impl Settings {
+    /// Settings from the environment and defaults alone, as `portcullis` with no
+    /// arguments uses them.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct EnvOnly {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        <EnvOnly as clap::Parser>::try_parse_from(["portcullis"]).map(|parsed| parsed.settings)
+    }
+
+    /// Refuses configurations that are unsafe to expose to the internet.
+    pub fn check_production(&self) -> Result<(), String> {
+        if self.environment != Environment::Production {
+            return Ok(());
+        }
+        match self.tokens.jwt_algorithm {
+            JwtAlgorithm::EdDsa if self.tokens.jwt_private_key_file.is_none() => Err(
+                "PORTCULLIS_ENV=production needs JWT_PRIVATE_KEY_FILE: a generated development key is refused"
+                    .to_owned(),
+            ),
+            JwtAlgorithm::Hs256
+                if self
+                    .tokens
+                    .jwt_secret
+                    .as_ref()
+                    .is_none_or(|secret| secret.expose().len() < 32) =>
+            {
+                Err("PORTCULLIS_ENV=production needs a JWT_SECRET of at least 32 bytes".to_owned())
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The database: connections and pool for either backend, the Diesel schema, rows
+//! and queries. This is the only module that knows there are two backends; the
+//! rest of the code calls functions such as [`users::find_by_email`] on a
+//! [`DbConnection`] and never matches on it.
+
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::ApiError;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// A connection to whichever backend `DATABASE_URL` names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Where the data lives, parsed from `DATABASE_URL` by its scheme. Parsing is
+/// explicit because `SqliteConnection` accepts any string as a file name, so a
+/// mistyped PostgreSQL URL would otherwise quietly become a new SQLite file.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    /// A file path, or `:memory:`.
+    Sqlite(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            return Ok(Self::Sqlite(":memory:".to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                "DATABASE_URL must start with postgres://, postgresql:// or sqlite://".to_owned()
+            })?;
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err("DATABASE_URL names no SQLite file (try sqlite://portcullis.db)".to_owned());
+        }
+        Ok(Self::Sqlite(path.to_owned()))
+    }
+
+    /// The SQLite file, when there is one (development keys are kept beside it).
+    pub fn sqlite_file(&self) -> Option<&str> {
+        match self {
+            Self::Sqlite(path) if path != ":memory:" => Some(path),
+            _ => None,
+        }
+    }
+
+    fn is_in_memory(&self) -> bool {
+        matches!(self, Self::Sqlite(path) if path == ":memory:")
+    }
+}
+
+/// Never prints a PostgreSQL password.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Postgres(url) => write!(f, "{}", redact_password(url)),
+            Self::Sqlite(path) => write!(f, "sqlite://{path}"),
+        }
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Opens connections for the pool, by the scheme chosen once at start-up.
+struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgresql)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // busy_timeout first: the journal-mode switch itself may have to wait
+                // for another connection's lock.
+                diesel::sql_query(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .execute(&mut conn)
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Pool tuning that operators may want to change.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    /// How long a request waits for a connection before it answers 503.
+    pub checkout_timeout: Duration,
+}
+
+/// The shared connection pool. Every query runs through [`Database::run`], off
+/// the async workers.
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<ConnectionManager>,
+}
+
+impl Database {
+    /// Builds the pool without connecting: a database that is down at start-up
+    /// (or later) shows as 503 on requests and on `/readyz`, and the pool
+    /// reconnects by itself once it is back.
+    pub fn connect_lazily(url: &DatabaseUrl, options: &PoolOptions) -> Self {
+        // Every in-memory SQLite connection is a database of its own.
+        let max_size = if url.is_in_memory() {
+            1
+        } else {
+            options.max_size.max(1)
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(0))
+            .connection_timeout(options.checkout_timeout)
+            .test_on_check_out(false)
+            .idle_timeout(if url.is_in_memory() {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .build_unchecked(ConnectionManager { url: url.clone() });
+        Self { pool }
+    }
+
+    /// Runs `work` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(|error| {
+                tracing::warn!(%error, "no database connection");
+                ApiError::ServiceUnavailable
+            })?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("database task failed: {error}")))?
+    }
+
+    /// Runs `work` in a transaction (the error type decides rollback).
+    pub async fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(work)).await
+    }
+
+    /// Checks that the database answers, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        self.run(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Applies pending migrations; used at start-up and by `portcullis migrate`.
+    pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        let mut conn = self
+            .pool
+            .get()
+            .context("could not connect to the database")?;
+        let applied = match &mut *conn {
+            DbConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS),
+            DbConnection::Sqlite(sqlite) => sqlite.run_pending_migrations(SQLITE_MIGRATIONS),
+        }
+        .map_err(|error| anyhow::anyhow!("migration failed: {error}"))?;
+        Ok(applied.iter().map(ToString::to_string).collect())
+    }
+}
+
+/// The current time as stored: UTC, truncated to microseconds, which is what
+/// PostgreSQL keeps (SQLite would keep nanoseconds), so both backends read back
+/// what was written.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound as _;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// True when a Diesel error means the database could not be reached, rather
+/// than that the query was wrong.
+pub(crate) fn is_connection_error(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        error,
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        ) | Error::BrokenTransactionManager
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_select_the_backend_by_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://portcullis.db"),
+            Ok(DatabaseUrl::Sqlite("portcullis.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/p.db?mode=rwc"),
+            Ok(DatabaseUrl::Sqlite("/var/lib/p.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite::memory:"),
+            Ok(DatabaseUrl::Sqlite(":memory:".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u:p@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(DatabaseUrl::parse("postgress://typo").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_the_postgres_password() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/auth").unwrap();
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("app:***@db:5432/auth"), "{shown}");
+    }
+}

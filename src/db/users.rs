@@ -1,0 +1,174 @@
+//! User rows and the queries on them.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{locks, users};
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, which both backends index (`users_username_lower_key`).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+pub const ROLE_USER: &str = "user";
+pub const ROLE_ADMIN: &str = "admin";
+
+/// A row of `users`. Stays inside the server: responses are built from it, never
+/// serialised from it, so the password hash can't leak by accident.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_login_at: Option<NaiveDateTime>,
+}
+
+impl UserRow {
+    pub fn is_admin(&self) -> bool {
+        self.role == ROLE_ADMIN
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, user: &UserRow) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(users::all_columns)
+        .first(conn)
+        .optional()
+}
+
+/// `email` must already be lower-cased, as stored.
+pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select(users::all_columns)
+        .first(conn)
+        .optional()
+}
+
+/// Usernames match ignoring case.
+pub fn find_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(lower(users::username).eq(username.to_lowercase()))
+        .select(users::all_columns)
+        .first(conn)
+        .optional()
+}
+
+pub fn email_exists(conn: &mut DbConnection, email: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(users::email.eq(email)),
+    ))
+    .get_result(conn)
+}
+
+pub fn username_exists(conn: &mut DbConnection, username: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(lower(users::username).eq(username.to_lowercase())),
+    ))
+    .get_result(conn)
+}
+
+pub fn record_login(
+    conn: &mut DbConnection,
+    id: &str,
+    at: NaiveDateTime,
+    upgraded_password_hash: Option<&str>,
+) -> QueryResult<()> {
+    let target = users::table.find(id);
+    match upgraded_password_hash {
+        Some(hash) => diesel::update(target)
+            .set((users::last_login_at.eq(at), users::password_hash.eq(hash)))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set(users::last_login_at.eq(at))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+pub fn set_role(
+    conn: &mut DbConnection,
+    id: &str,
+    role: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::role.eq(role), users::updated_at.eq(at)))
+        .execute(conn)
+}
+
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: &str,
+    hash: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(at)))
+        .execute(conn)
+}
+
+/// Deletes the user; their sessions go with them (`ON DELETE CASCADE`).
+pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(users::table.find(id)).execute(conn)
+}
+
+/// Serialises every change that could leave no enabled admin. Call it first in
+/// the transaction, before counting admins.
+pub fn lock_admin_changes(conn: &mut DbConnection) -> QueryResult<()> {
+    diesel::update(locks::table.find("admins"))
+        .set(locks::version.eq(locks::version + 1))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn count_enabled_admins(conn: &mut DbConnection) -> QueryResult<i64> {
+    users::table
+        .filter(users::role.eq(ROLE_ADMIN))
+        .filter(users::disabled.eq(false))
+        .select(count_star())
+        .get_result(conn)
+}
+
+/// Figures for the admin dashboard.
+#[derive(Debug, Clone, Copy)]
+pub struct UserCounts {
+    pub users: i64,
+    pub admins: i64,
+    pub disabled: i64,
+    pub registered_since: i64,
+}
+
+pub fn counts(conn: &mut DbConnection, since: NaiveDateTime) -> QueryResult<UserCounts> {
+    Ok(UserCounts {
+        users: users::table.select(count_star()).get_result(conn)?,
+        admins: users::table
+            .filter(users::role.eq(ROLE_ADMIN))
+            .select(count_star())
+            .get_result(conn)?,
+        disabled: users::table
+            .filter(users::disabled.eq(true))
+            .select(count_star())
+            .get_result(conn)?,
+        registered_since: users::table
+            .filter(users::created_at.ge(since))
+            .select(count_star())
+            .get_result(conn)?,
+    })
+}

@@ -1,0 +1,271 @@
+//! The one error type. Every failure anywhere in the service becomes an
+//! [`ApiError`], and every non-2xx response is its RFC 9457
+//! `application/problem+json` rendering with a stable `code`.
+
+use std::collections::BTreeMap;
+
+use actix_web::body::BoxBody;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_UNAVAILABLE: u64 = 5;
+const RETRY_AFTER_OVERLOADED: u64 = 1;
+
+/// Field name → every rule that field broke.
+pub type FieldErrors = BTreeMap<&'static str, Vec<FieldError>>;
+
+/// One broken rule. The message never repeats the submitted value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Stable snake_case rule name, e.g. `too_short`.
+    #[schema(example = "too_short")]
+    pub code: &'static str,
+    /// Human-readable explanation.
+    #[schema(example = "must be at least 8 characters")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body could not be read: {0}")]
+    MalformedRequest(String),
+    #[error("no bearer token")]
+    MissingToken,
+    #[error("invalid token")]
+    InvalidToken,
+    #[error("token expired")]
+    TokenExpired,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("refresh token reused")]
+    RefreshTokenReused,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        /// Value of the `Allow` header: the methods this path does accept.
+        allow: String,
+    },
+    #[error("email taken")]
+    EmailTaken,
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("last admin")]
+    LastAdmin,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("password hashing queue full")]
+    Overloaded,
+    #[error("database unavailable")]
+    ServiceUnavailable,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// A validation failure on a single field.
+    pub fn invalid_field(field: &'static str, error: FieldError) -> Self {
+        Self::Validation(BTreeMap::from([(field, vec![error])]))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedRequest(_) => "malformed_request",
+            Self::MissingToken => "missing_token",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::Forbidden => "forbidden",
+            Self::AccountDisabled => "account_disabled",
+            Self::WrongPassword => "wrong_password",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::EmailTaken => "email_taken",
+            Self::UsernameTaken => "username_taken",
+            Self::LastAdmin => "last_admin",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Validation(_) => "validation_failed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Overloaded => "overloaded",
+            Self::ServiceUnavailable => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        let text = match self {
+            Self::MalformedRequest(why) => return Some(why.clone()),
+            Self::MissingToken => "This endpoint needs an `Authorization: Bearer <access token>` header.",
+            Self::InvalidToken => "The token is not valid here: malformed, wrongly signed, of the wrong kind, or its session has ended.",
+            Self::TokenExpired => "The token has expired; refresh it or log in again.",
+            Self::InvalidCredentials => "The account or password is wrong.",
+            Self::RefreshTokenReused => "This refresh token was already used; the session has been revoked. Log in again.",
+            Self::Forbidden => "Your role does not allow this.",
+            Self::AccountDisabled => "This account is disabled.",
+            Self::WrongPassword => "The password is wrong.",
+            Self::NotFound => "Nothing here.",
+            Self::MethodNotAllowed { .. } => "This path does not accept that method.",
+            Self::EmailTaken => "An account with this email already exists.",
+            Self::UsernameTaken => "This username is taken.",
+            Self::LastAdmin => "This is the last enabled admin; promote another admin first.",
+            Self::PayloadTooLarge => "The request body is too large.",
+            Self::UnsupportedMediaType => "Send the body as `Content-Type: application/json`.",
+            Self::Validation(_) => "Some fields are invalid; see `errors`.",
+            Self::RateLimited { .. } => "Too many requests; wait before retrying.",
+            Self::Overloaded => "The server is busy; retry shortly.",
+            Self::ServiceUnavailable => "The database is unreachable; retry shortly.",
+            Self::Internal(_) => return None,
+        };
+        Some(text.to_owned())
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            Self::Overloaded => Some(RETRY_AFTER_OVERLOADED),
+            Self::ServiceUnavailable => Some(RETRY_AFTER_UNAVAILABLE),
+            _ => None,
+        }
+    }
+
+    /// RFC 6750 challenge for failures where a bearer token was expected.
+    fn bearer_challenge(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingToken => Some(r#"Bearer realm="portcullis""#),
+            Self::InvalidToken | Self::RefreshTokenReused => Some(
+                r#"Bearer realm="portcullis", error="invalid_token", error_description="the token is invalid""#,
+            ),
+            Self::TokenExpired => Some(
+                r#"Bearer realm="portcullis", error="invalid_token", error_description="the token has expired""#,
+            ),
+            _ => None,
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let errors = match self {
+            Self::Validation(fields) => Some(fields.clone()),
+            _ => None,
+        };
+        Problem {
+            problem_type: format!("urn:portcullis:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code: self.code().to_owned(),
+            errors,
+        }
+    }
+}
+
+/// RFC 9457 problem details, the body of every non-2xx response.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:portcullis:problem:invalid_credentials",
+    "title": "Unauthorized",
+    "status": 401,
+    "detail": "The account or password is wrong.",
+    "code": "invalid_credentials"
+}))]
+pub struct Problem {
+    /// A URN naming the kind of problem; stable per `code`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// The HTTP status phrase.
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Stable snake_case error code to branch on.
+    pub code: String,
+    /// Only for `validation_failed`: each invalid field and the rules it broke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<FieldErrors>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MalformedRequest(_) => StatusCode::BAD_REQUEST,
+            Self::MissingToken
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::InvalidCredentials
+            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::AccountDisabled | Self::WrongPassword => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::EmailTaken | Self::UsernameTaken | Self::LastAdmin => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        if let Self::Internal(cause) = self {
+            // The cause goes to the log only; the client gets an opaque 500.
+            tracing::error!(error = ?cause, "internal error");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE));
+        if let Some(challenge) = self.bearer_challenge() {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        }
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, allow.as_str()));
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        response.body(body)
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        if crate::db::is_connection_error(&error) {
+            tracing::warn!(%error, "database connection lost");
+            return Self::ServiceUnavailable;
+        }
+        match error {
+            diesel::result::Error::NotFound => Self::NotFound,
+            other => Self::Internal(anyhow::Error::new(other).context("database query failed")),
+        }
+    }
+}

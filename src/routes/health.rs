@@ -1,0 +1,33 @@
+//! Liveness and readiness probes.
+
+use actix_web::{HttpResponse, get, web};
+
+use crate::dto::Health;
+use crate::error::{ApiError, Problem};
+use crate::startup::AppState;
+
+/// Liveness: the process answers. Never touches the database.
+#[utoipa::path(
+    tag = "health",
+    operation_id = "get_health",
+    responses((status = 200, description = "The process is up.", body = Health)),
+)]
+#[get("/healthz")]
+pub async fn get_health() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: the database answers. Load balancers should route only to ready nodes.
+#[utoipa::path(
+    tag = "health",
+    operation_id = "get_readiness",
+    responses(
+        (status = 200, description = "The database answers.", body = Health),
+        (status = 503, description = "`service_unavailable`: the database is unreachable.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/readyz")]
+pub async fn get_readiness(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.db.ping().await?;
+    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
+}

@@ -1,0 +1,23 @@
+//! The public keys resource servers use to verify access tokens on their own.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, web};
+
+use crate::auth::tokens::Jwks;
+use crate::startup::AppState;
+
+/// The JSON Web Key Set of every key whose tokens are accepted (the signing key
+/// and any older verification keys). Empty with HS256, whose secret is never
+/// published.
+#[utoipa::path(
+    tag = "keys",
+    operation_id = "get_jwks",
+    responses((status = 200, description = "The public keys, by `kid`.", body = Jwks)),
+)]
+#[get("/.well-known/jwks.json")]
+pub async fn get_jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        // Public and rarely changing: resource servers may cache it briefly.
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.tokens.jwks())
+}

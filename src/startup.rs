@@ -1,0 +1,135 @@
+//! Building the application: state, the one `App` that the binary, the tests
+//! and the benchmark all run, and the HTTP server around it.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use utoipa_actix_web::AppExt as _;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::TokenService;
+use crate::config::{Settings, TokenSettings};
+use crate::db::Database;
+use crate::http::{self, RouteTable};
+use crate::routes;
+
+/// Everything a request handler may need, shared by all workers.
+pub struct AppState {
+    pub db: Database,
+    pub passwords: PasswordHasher,
+    pub tokens: TokenService,
+    pub token_settings: TokenSettings,
+    pub routes: RouteTable,
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+impl AppState {
+    /// Builds the state without touching the database, so a server can start
+    /// (and answer 503) while the database is down.
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let db = Database::connect_lazily(
+            &settings.database.database_url,
+            &settings.database.pool_options(),
+        );
+        let passwords = PasswordHasher::new(&settings.passwords)?;
+        let tokens = TokenService::from_settings(&settings.tokens, &settings.database.database_url)
+            .context("could not load the JWT keys")?;
+        let openapi = crate::openapi::document();
+        Ok(Self {
+            db,
+            passwords,
+            tokens,
+            token_settings: settings.tokens.clone(),
+            routes: RouteTable::from_openapi(&openapi),
+            openapi,
+        })
+    }
+}
+
+/// The application: routes, JSON and error handling, security headers and the
+/// request log, in one place.
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let openapi = state.openapi.clone();
+    App::new()
+        .into_utoipa_app()
+        .app_data(state)
+        .app_data(http::json_config())
+        .app_data(http::path_config())
+        .app_data(http::query_config())
+        .configure(routes::configure)
+        .into_app()
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
+        .default_service(web::to(http::no_such_route))
+        .wrap(ErrorHandlers::new().default_handler(http::render_bare_error_as_problem))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add(("Cache-Control", "no-store")),
+        )
+        .wrap(from_fn(http::request_log))
+}
+
+/// Serves the application on an already bound listener (tests bind port 0).
+pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || build_app(state.clone()))
+        // Slow or idle clients must not hold workers.
+        .client_request_timeout(Duration::from_secs(10))
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .keep_alive(Duration::from_secs(30))
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+    Ok(server)
+}
+
+/// A running server and the port it listens on.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Migrates, binds and prepares to serve, as `portcullis serve` does.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        settings
+            .check_production()
+            .map_err(|refusal| anyhow::anyhow!(refusal))?;
+        let state = AppState::new(settings)?;
+        let db = state.db.clone();
+        let applied = web::block(move || db.migrate()).await??;
+        for migration in applied {
+            tracing::info!(%migration, "applied migration");
+        }
+        let listener = TcpListener::bind(&settings.bind_addr)
+            .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
+        let port = listener.local_addr()?.port();
+        tracing::info!(address = %settings.bind_addr, database = ?settings.database.database_url, "serving");
+        let server = serve(listener, web::Data::new(state))?;
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
