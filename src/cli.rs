@@ -4,7 +4,6 @@
 use std::io::BufRead as _;
 
 use anyhow::{Context as _, bail};
-use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::password::PasswordHasher;
@@ -14,7 +13,11 @@ use crate::domain::{Email, Username, check_new_password};
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "Authentication API: JWT access tokens, rotating refresh tokens, JWKS, admin API.")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Authentication API: JWT access tokens, rotating refresh tokens, JWKS, admin API."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -163,7 +163,12 @@ pub struct Settings {
     pub bind_addr: String,
 
     /// `production` refuses to start with a generated key or a short HS256 secret.
-    #[arg(long, env = "PORTCULLIS_ENV", value_enum, default_value = "development")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_ENV",
+        value_enum,
+        default_value = "development"
+    )]
     pub environment: Environment,
 
     /// `text`, or `json` for one JSON object per line; the level comes from `RUST_LOG`.

@@ -133,18 +133,30 @@ mod tests {
     fn usernames_follow_the_contract() {
         assert!(Username::parse("ada.l-0_").is_ok());
         assert_eq!(Username::parse("ab").unwrap_err().code, "too_short");
-        assert_eq!(Username::parse(&"a".repeat(33)).unwrap_err().code, "too_long");
+        assert_eq!(
+            Username::parse(&"a".repeat(33)).unwrap_err().code,
+            "too_long"
+        );
         assert_eq!(
             Username::parse("ada lovelace").unwrap_err().code,
             "invalid_characters"
         );
-        assert_eq!(Username::parse("adé").unwrap_err().code, "invalid_characters");
+        assert_eq!(
+            Username::parse("adé").unwrap_err().code,
+            "invalid_characters"
+        );
     }
 
     #[test]
     fn emails_are_validated_and_lower_cased() {
-        assert_eq!(Email::parse("Ada@Example.COM").unwrap().as_str(), "ada@example.com");
-        assert_eq!(Email::parse("not-an-email").unwrap_err().code, "invalid_email");
+        assert_eq!(
+            Email::parse("Ada@Example.COM").unwrap().as_str(),
+            "ada@example.com"
+        );
+        assert_eq!(
+            Email::parse("not-an-email").unwrap_err().code,
+            "invalid_email"
+        );
     }
 
     #[test]

@@ -124,11 +124,17 @@ impl ApiError {
     fn detail(&self) -> Option<String> {
         let text = match self {
             Self::MalformedRequest(why) => return Some(why.clone()),
-            Self::MissingToken => "This endpoint needs an `Authorization: Bearer <access token>` header.",
-            Self::InvalidToken => "The token is not valid here: malformed, wrongly signed, of the wrong kind, or its session has ended.",
+            Self::MissingToken => {
+                "This endpoint needs an `Authorization: Bearer <access token>` header."
+            }
+            Self::InvalidToken => {
+                "The token is not valid here: malformed, wrongly signed, of the wrong kind, or its session has ended."
+            }
             Self::TokenExpired => "The token has expired; refresh it or log in again.",
             Self::InvalidCredentials => "The account or password is wrong.",
-            Self::RefreshTokenReused => "This refresh token was already used; the session has been revoked. Log in again.",
+            Self::RefreshTokenReused => {
+                "This refresh token was already used; the session has been revoked. Log in again."
+            }
             Self::Forbidden => "Your role does not allow this.",
             Self::AccountDisabled => "This account is disabled.",
             Self::WrongPassword => "The password is wrong.",

@@ -35,7 +35,9 @@ fn json_error(error: JsonPayloadError) -> ApiError {
             ApiError::PayloadTooLarge
         }
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
-        JsonPayloadError::Deserialize(error) => ApiError::MalformedRequest(describe_json_error(&error)),
+        JsonPayloadError::Deserialize(error) => {
+            ApiError::MalformedRequest(describe_json_error(&error))
+        }
         other => ApiError::MalformedRequest(format!("the body could not be read: {other}")),
     }
 }
@@ -148,7 +150,9 @@ pub fn render_bare_error_as_problem<B>(
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes() == PROBLEM_CONTENT_TYPE.as_bytes());
     if is_problem {
-        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
     }
     let error = match response.status() {
         StatusCode::NOT_FOUND => ApiError::NotFound,

@@ -34,7 +34,9 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("An access token from `POST /login` or `POST /token/refresh`."))
+                    .description(Some(
+                        "An access token from `POST /login` or `POST /token/refresh`.",
+                    ))
                     .build(),
             ),
         );

@@ -20,7 +20,9 @@ pub enum Verification {
     Mismatch,
     /// Correct; `upgraded_hash` is set when the stored hash used other
     /// parameters than the configured ones and should be replaced.
-    Match { upgraded_hash: Option<String> },
+    Match {
+        upgraded_hash: Option<String>,
+    },
 }
 
 pub struct PasswordHasher {

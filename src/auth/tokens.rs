@@ -111,8 +111,9 @@ impl TokenService {
         match settings.jwt_algorithm {
             JwtAlgorithm::EdDsa => {
                 let pem = match &settings.jwt_private_key_file {
-                    Some(path) => std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read JWT_PRIVATE_KEY_FILE {}", path.display()))?,
+                    Some(path) => std::fs::read_to_string(path).with_context(|| {
+                        format!("cannot read JWT_PRIVATE_KEY_FILE {}", path.display())
+                    })?,
                     None => development_ed25519_key(database)?,
                 };
                 let key = Ed25519Key::from_private_pem(&pem)?;
@@ -121,8 +122,9 @@ impl TokenService {
                     .context("the signing key is not an Ed25519 PKCS#8 PEM")?;
                 service.add_ed25519_verification_key(key)?;
                 for path in &settings.jwt_verification_key_files {
-                    let pem = std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read verification key {}", path.display()))?;
+                    let pem = std::fs::read_to_string(path).with_context(|| {
+                        format!("cannot read verification key {}", path.display())
+                    })?;
                     service.add_ed25519_verification_key(Ed25519Key::from_any_pem(&pem)?)?;
                 }
             }
@@ -135,8 +137,9 @@ impl TokenService {
                 service.signing_key = EncodingKey::from_secret(secret.as_bytes());
                 service.add_hs256_verification_key(secret.as_bytes());
                 for path in &settings.jwt_verification_key_files {
-                    let old = std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read verification secret {}", path.display()))?;
+                    let old = std::fs::read_to_string(path).with_context(|| {
+                        format!("cannot read verification secret {}", path.display())
+                    })?;
                     service.add_hs256_verification_key(old.trim().as_bytes());
                 }
             }
@@ -147,7 +150,11 @@ impl TokenService {
     fn add_ed25519_verification_key(&mut self, key: Ed25519Key) -> anyhow::Result<()> {
         let x = URL_SAFE_NO_PAD.encode(&key.public_key);
         let decoding = DecodingKey::from_ed_components(&x).context("invalid Ed25519 public key")?;
-        if self.verification_keys.insert(key.kid.clone(), decoding).is_none() {
+        if self
+            .verification_keys
+            .insert(key.kid.clone(), decoding)
+            .is_none()
+        {
             self.jwks.keys.push(Jwk {
                 kty: "OKP",
                 crv: "Ed25519",
@@ -290,7 +297,10 @@ impl Ed25519Key {
     fn from_private_pem(pem: &str) -> anyhow::Result<Self> {
         let parsed = pem::parse(pem).context("the key file is not PEM")?;
         if parsed.tag() != "PRIVATE KEY" {
-            bail!("expected a PKCS#8 `PRIVATE KEY` PEM, found `{}`", parsed.tag());
+            bail!(
+                "expected a PKCS#8 `PRIVATE KEY` PEM, found `{}`",
+                parsed.tag()
+            );
         }
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(parsed.contents())
             .map_err(|_| anyhow::anyhow!("the key is not an Ed25519 private key"))?;
@@ -315,7 +325,10 @@ impl Ed25519Key {
 }
 
 fn hs256_kid(secret: &[u8]) -> String {
-    let canonical = format!(r#"{{"k":"{}","kty":"oct"}}"#, URL_SAFE_NO_PAD.encode(secret));
+    let canonical = format!(
+        r#"{{"k":"{}","kty":"oct"}}"#,
+        URL_SAFE_NO_PAD.encode(secret)
+    );
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
     URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
@@ -336,7 +349,10 @@ fn development_ed25519_key(database: &DatabaseUrl) -> anyhow::Result<String> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let document = Ed25519KeyPair::generate_pkcs8(&rng)
             .map_err(|_| anyhow::anyhow!("could not generate an Ed25519 key"))?;
-        Ok(pem::encode(&pem::Pem::new("PRIVATE KEY", document.as_ref().to_vec())))
+        Ok(pem::encode(&pem::Pem::new(
+            "PRIVATE KEY",
+            document.as_ref().to_vec(),
+        )))
     })
 }
 
@@ -412,12 +428,20 @@ mod tests {
     #[test]
     fn an_access_token_is_not_a_refresh_token_nor_the_reverse() {
         let tokens = TokenService::from_settings(&settings(), &memory()).unwrap();
-        let access = tokens.issue_access("u", "s", "user", 1_900_000_000 - 10).unwrap();
+        let access = tokens
+            .issue_access("u", "s", "user", 1_900_000_000 - 10)
+            .unwrap();
         let refresh = tokens
             .issue_refresh("u", "s", "j", 1_900_000_000 - 10, 4_000_000_000)
             .unwrap();
-        assert!(matches!(tokens.verify_refresh(&access), Err(ApiError::InvalidToken)));
-        assert!(matches!(tokens.verify_access(&refresh), Err(ApiError::InvalidToken)));
+        assert!(matches!(
+            tokens.verify_refresh(&access),
+            Err(ApiError::InvalidToken)
+        ));
+        assert!(matches!(
+            tokens.verify_access(&refresh),
+            Err(ApiError::InvalidToken)
+        ));
         assert_eq!(tokens.verify_refresh(&refresh).unwrap().jti, "j");
     }
 
@@ -436,8 +460,13 @@ mod tests {
     #[test]
     fn an_expired_token_says_so() {
         let tokens = TokenService::from_settings(&settings(), &memory()).unwrap();
-        let old = tokens.issue_access("u", "s", "user", 1_000_000_000).unwrap();
-        assert!(matches!(tokens.verify_access(&old), Err(ApiError::TokenExpired)));
+        let old = tokens
+            .issue_access("u", "s", "user", 1_000_000_000)
+            .unwrap();
+        assert!(matches!(
+            tokens.verify_access(&old),
+            Err(ApiError::TokenExpired)
+        ));
     }
 
     #[test]

@@ -54,7 +54,9 @@ impl DatabaseUrl {
             })?;
         let path = path.split('?').next().unwrap_or_default();
         if path.is_empty() {
-            return Err("DATABASE_URL names no SQLite file (try sqlite://portcullis.db)".to_owned());
+            return Err(
+                "DATABASE_URL names no SQLite file (try sqlite://portcullis.db)".to_owned(),
+            );
         }
         Ok(Self::Sqlite(path.to_owned()))
     }

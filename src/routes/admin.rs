@@ -1,7 +1,6 @@
 //! Operator endpoints; every handler takes an [`AdminUser`].
 
 use actix_web::{HttpResponse, get, web};
-use chrono::Utc;
 
 use crate::auth::extractors::AdminUser;
 use crate::db::{sessions, users};

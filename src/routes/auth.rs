@@ -4,9 +4,9 @@ use actix_web::{HttpResponse, post, web};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::auth::password::Verification;
+use crate::db::DbConnection;
 use crate::db::sessions::{self, SessionRow};
 use crate::db::users::{self, ROLE_USER, UserRow};
-use crate::db::DbConnection;
 use crate::domain::{Email, Username, check_new_password};
 use crate::dto::{LoginRequest, RegisterRequest, TokenPair, User};
 use crate::error::{ApiError, FieldError, FieldErrors, Problem};

@@ -1,0 +1,389 @@
+//! `spawn_app()` starts the real application on a random port against a fresh
+//! database of its own, and `TestApp` talks HTTP to it.
+//!
+//! The backend comes from `PORTCULLIS_TEST_DATABASE`: `sqlite` (default; a file
+//! in a temporary directory) or `postgres` (a new database on the server named by
+//! `PORTCULLIS_TEST_POSTGRES_URL`, dropped when the test ends).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use actix_web::web;
+use aws_lc_rs::signature::Ed25519KeyPair;
+use clap::Parser;
+use diesel::{Connection as _, PgConnection, RunQueryDsl as _};
+use portcullis::config::Settings;
+use portcullis::startup::{self, AppState};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+pub const STRONG_PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Parser)]
+struct TestSettings {
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Which database the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("PORTCULLIS_TEST_DATABASE").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("PORTCULLIS_TEST_DATABASE must be sqlite or postgres, not {other}"),
+    }
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test only.
+pub struct TestDatabase {
+    pub url: String,
+    postgres_name: Option<String>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub fn create() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        match backend() {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.path().join("portcullis.db").display()),
+                postgres_name: None,
+                dir,
+            },
+            Backend::Postgres => {
+                let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
+                let admin_url = postgres_admin_url();
+                let mut admin = PgConnection::establish(&admin_url)
+                    .expect("PostgreSQL must be reachable at PORTCULLIS_TEST_POSTGRES_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create the test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
+                Self {
+                    url: format!("{base}/{name}"),
+                    postgres_name: Some(name),
+                    dir,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = &self.postgres_name
+            && let Ok(mut admin) = PgConnection::establish(&postgres_admin_url())
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin);
+        }
+    }
+}
+
+/// A fresh Ed25519 signing key as a PKCS#8 PEM file in `dir`.
+pub fn write_signing_key(dir: &std::path::Path, name: &str) -> PathBuf {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let document = Ed25519KeyPair::generate_pkcs8(&rng).expect("generate a key");
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        pem::encode(&pem::Pem::new("PRIVATE KEY", document.as_ref().to_vec())),
+    )
+    .expect("write the key");
+    path
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub database: TestDatabase,
+    pub signing_key: PathBuf,
+}
+
+/// Starts the app with test defaults (cheap argon2 so the suite stays fast).
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the app; `extra` are command-line settings that override the defaults.
+pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+    let database = TestDatabase::create();
+    let signing_key = write_signing_key(database.dir.path(), "signing.pem");
+    let settings = settings_for(&database.url, &signing_key, extra);
+    let state = AppState::new(&settings).expect("application state");
+    state.db.migrate().expect("migrations apply");
+    let address = serve(state);
+    TestApp {
+        address,
+        client: client(),
+        database,
+        signing_key,
+    }
+}
+
+pub fn settings_for(database_url: &str, signing_key: &std::path::Path, extra: &[&str]) -> Settings {
+    let key = signing_key.display().to_string();
+    let mut args = vec![
+        "portcullis",
+        "--database-url",
+        database_url,
+        "--jwt-private-key-file",
+        &key,
+        "--argon2-memory-kib",
+        "4096",
+        "--argon2-iterations",
+        "1",
+        "--database-timeout",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    TestSettings::try_parse_from(args)
+        .expect("valid test settings")
+        .settings
+}
+
+/// Serves `state` on a random local port; returns the base address.
+pub fn serve(state: AppState) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = listener.local_addr().expect("local address").port();
+    let server = startup::serve(listener, web::Data::new(state)).expect("server starts");
+    actix_web::rt::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+/// A registered user and a logged-in session.
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete_json(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/register",
+            &json!({"username": username, "email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, body: &Value) -> Response {
+        self.post_json("/login", body).await
+    }
+
+    /// Registers `username` (email `username@example.com`) and logs in.
+    pub async fn signed_up(&self, username: &str) -> Account {
+        let email = format!("{username}@example.com");
+        let registered = self.register(username, &email, STRONG_PASSWORD).await;
+        assert_eq!(
+            registered.status(),
+            StatusCode::CREATED,
+            "register {username}"
+        );
+        let user: Value = registered.json().await.expect("user JSON");
+        let tokens = self.logged_in(&email, STRONG_PASSWORD).await;
+        Account {
+            id: user["id"].as_str().expect("id").to_owned(),
+            email,
+            access_token: tokens["access_token"].as_str().expect("access").to_owned(),
+            refresh_token: tokens["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
+        }
+    }
+
+    /// Logs in by email and returns the token pair.
+    pub async fn logged_in(&self, email: &str, password: &str) -> Value {
+        let response = self
+            .login(&json!({"email": email, "password": password}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "login {email}");
+        response.json().await.expect("token pair JSON")
+    }
+
+    /// Runs the real `portcullis create-admin` binary against this app's database.
+    pub async fn create_admin(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> std::process::Output {
+        run_cli(
+            &[
+                "create-admin",
+                "--username",
+                username,
+                "--email",
+                email,
+                "--password-stdin",
+                "--argon2-memory-kib",
+                "4096",
+                "--argon2-iterations",
+                "1",
+            ],
+            &self.database.url,
+            Some(&format!("{password}\n")),
+        )
+        .await
+    }
+
+    /// An admin created with `create-admin`, logged in.
+    pub async fn signed_in_admin(&self, username: &str) -> Account {
+        let email = format!("{username}@example.com");
+        let output = self.create_admin(username, &email, STRONG_PASSWORD).await;
+        assert!(
+            output.status.success(),
+            "create-admin: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let tokens = self.logged_in(&email, STRONG_PASSWORD).await;
+        Account {
+            id: tokens["user"]["id"].as_str().expect("id").to_owned(),
+            email,
+            access_token: tokens["access_token"].as_str().expect("access").to_owned(),
+            refresh_token: tokens["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
+        }
+    }
+
+    /// Signs arbitrary claims and headers with this app's key.
+    pub fn forge(&self, header: jsonwebtoken::Header, claims: &Value) -> String {
+        let pem = std::fs::read(&self.signing_key).expect("read key");
+        let key = jsonwebtoken::EncodingKey::from_ed_pem(&pem).expect("Ed25519 key");
+        jsonwebtoken::encode(&header, claims, &key).expect("sign")
+    }
+}
+
+/// Runs the `portcullis` binary with `DATABASE_URL` set and optional stdin.
+pub async fn run_cli(
+    args: &[&str],
+    database_url: &str,
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("portcullis binary runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().await.expect("portcullis exits")
+}
+
+/// Asserts a problem+json answer with this status and code; returns the body.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status for {code}");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem JSON");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["type"].is_string() && body["title"].is_string(),
+        "body: {body}"
+    );
+    body
+}
+
+/// Decodes a JWT's header and claims without verifying (for shape checks).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let decode = |part: Option<&str>| -> Value {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part.expect("JWT part"))
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("JSON")
+    };
+    let header = decode(parts.next());
+    let claims = decode(parts.next());
+    (header, claims)
+}
+
+impl TestApp {
+    /// Runs one SQL statement on this app's database (to arrange states the
+    /// API cannot reach yet, such as a disabled account).
+    pub async fn sql(&self, statement: &str) -> usize {
+        use portcullis::db::{Database, DatabaseUrl, PoolOptions};
+        let url = DatabaseUrl::parse(&self.database.url).expect("database URL");
+        let db = Database::connect_lazily(
+            &url,
+            &PoolOptions {
+                max_size: 1,
+                checkout_timeout: std::time::Duration::from_secs(5),
+            },
+        );
+        let statement = statement.to_owned();
+        db.run(move |conn| Ok(diesel::sql_query(statement).execute(conn)?))
+            .await
+            .expect("SQL statement runs")
+    }
+}

@@ -1,0 +1,12 @@
+//! HTTP tests against the real application and a real database (SQLite by
+//! default; `PORTCULLIS_TEST_DATABASE=postgres` for PostgreSQL).
+
+mod account;
+mod admin;
+mod edge;
+mod health;
+mod helpers;
+mod login;
+mod me;
+mod project;
+mod register;
