@@ -54,21 +54,23 @@ pub struct PasswordSettings {
     #[arg(long, env = "HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
 
-    /// Hashes allowed to wait for a slot; past that, 503 `overloaded` (default: 32 × concurrency).
+    /// Hashes allowed to wait for a slot; past that, 503 `overloaded` (default: 32 × cores).
     #[arg(long, env = "HASH_QUEUE")]
     pub hash_queue: Option<usize>,
 }
 
 impl PasswordSettings {
     pub fn concurrency(&self) -> usize {
-        self.hash_concurrency
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-            .max(1)
+        self.hash_concurrency.unwrap_or_else(cores).max(1)
     }
 
     pub fn queue(&self) -> usize {
-        self.hash_queue.unwrap_or(32 * self.concurrency())
+        self.hash_queue.unwrap_or_else(|| 32 * cores())
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -133,3 +133,60 @@ pub struct Health {
     #[schema(example = "ok")]
     pub status: &'static str,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the latest token pair.
+    #[schema(max_length = 4096)]
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// `true` ends every session of the user, not only this one.
+    #[serde(default)]
+    pub all: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[schema(max_length = 1024)]
+    pub current_password: String,
+    /// Same rules as at registration.
+    #[schema(min_length = 8, max_length = 128)]
+    pub new_password: String,
+}
+
+/// One live session of the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    pub id: uuid::Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When the session ends, however often it is refreshed.
+    pub expires_at: DateTime<Utc>,
+    /// As sent at login.
+    pub user_agent: Option<String>,
+    /// Client address at login.
+    pub ip: Option<String>,
+    /// `true` for the session of the token making this request.
+    pub current: bool,
+}
+
+impl Session {
+    pub fn from_row(row: &crate::db::sessions::SessionRow, current_session_id: &str) -> Self {
+        Self {
+            id: uuid::Uuid::parse_str(&row.id).unwrap_or_default(),
+            created_at: utc(row.created_at),
+            last_used_at: utc(row.last_used_at),
+            expires_at: utc(row.expires_at),
+            user_agent: row.user_agent.clone(),
+            ip: row.ip.clone(),
+            current: row.id == current_session_id,
+        }
+    }
+}

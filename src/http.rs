@@ -108,6 +108,7 @@ impl RouteTable {
             .collect();
         // Served by Swagger UI rather than by annotated handlers.
         routes.push((ResourceDef::new("/openapi.json"), vec!["GET"]));
+        routes.push((ResourceDef::new("/docs"), vec!["GET"]));
         routes.push((ResourceDef::new("/docs/{_:.*}"), vec!["GET"]));
         Self { routes }
     }
@@ -123,6 +124,13 @@ impl RouteTable {
         allowed.dedup();
         allowed
     }
+}
+
+/// `/docs` → `/docs/`, where Swagger UI's relative asset paths resolve.
+pub async fn redirect_to_docs() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
 }
 
 /// The default service: 405 with `Allow` for a known path, 404 otherwise.
@@ -230,5 +238,30 @@ impl actix_web::FromRequest for ClientInfo {
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(USER_AGENT_MAX).collect());
         std::future::ready(Ok(Self { ip, user_agent }))
+    }
+}
+
+/// A JSON body that may be left out: an empty body is `None`, anything else
+/// must be valid JSON of `T` (unlike `Option<Json<T>>`, which would silently
+/// turn a malformed body into `None`).
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for OptionalJson<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let declared_empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|length| length.trim() == "0");
+        let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+            || (req.headers().contains_key(header::CONTENT_LENGTH) && !declared_empty);
+        if !has_body {
+            return Box::pin(std::future::ready(Ok(Self(None))));
+        }
+        let json = web::Json::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(Self(Some(json.await?.into_inner()))) })
     }
 }

@@ -16,6 +16,7 @@ use utoipa_actix_web::AppExt as _;
     tags(
         (name = "auth", description = "Sign up and log in."),
         (name = "account", description = "The caller's own account."),
+        (name = "sessions", description = "The caller's sessions (one per login)."),
         (name = "admin", description = "Operators only (role `admin`)."),
         (name = "keys", description = "Public keys for verifying access tokens."),
         (name = "health", description = "Probes for orchestrators and load balancers."),

@@ -30,8 +30,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state without touching the database, so a server can start
-    /// (and answer 503) while the database is down.
+    /// Builds the state without touching the database (see
+    /// [`Database::connect_lazily`]).
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let db = Database::connect_lazily(
             &settings.database.database_url,
@@ -75,6 +75,7 @@ pub fn build_app(
         .configure(routes::configure)
         .into_app()
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
+        .route("/docs", web::get().to(http::redirect_to_docs))
         .default_service(web::to(http::no_such_route))
         .wrap(ErrorHandlers::new().default_handler(http::render_bare_error_as_problem))
         .wrap(

@@ -20,6 +20,8 @@ use crate::error::ApiError;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// PostgreSQL advisory-lock key held while migrating ("PORTCULL" in ASCII).
+const MIGRATION_LOCK_ID: i64 = 0x504f_5254_4355_4c4c;
 
 /// A connection to whichever backend `DATABASE_URL` names.
 #[derive(diesel::MultiConnection)]
@@ -97,16 +99,43 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// A pooled connection that remembers whether it saw the server go away, so the
+/// pool drops it instead of handing it out again (diesel's own `is_broken` only
+/// knows about unfinished transactions, not about a restarted PostgreSQL).
+pub struct PooledConnection {
+    conn: DbConnection,
+    lost: bool,
+}
+
 /// Opens connections for the pool, by the scheme chosen once at start-up.
 struct ConnectionManager {
     url: DatabaseUrl,
 }
 
 impl ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = PooledConnection;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
+    fn connect(&self) -> Result<PooledConnection, Self::Error> {
+        self.open()
+            .map(|conn| PooledConnection { conn, lost: false })
+    }
+
+    fn is_valid(&self, pooled: &mut PooledConnection) -> Result<(), Self::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(&mut pooled.conn)
+            .map(|_| ())
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, pooled: &mut PooledConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        pooled.lost || std::thread::panicking() || pooled.conn.is_broken()
+    }
+}
+
+impl ConnectionManager {
+    fn open(&self) -> Result<DbConnection, diesel::r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(url)
                 .map(DbConnection::Postgresql)
@@ -126,18 +155,6 @@ impl ManageConnection for ConnectionManager {
             }
         }
     }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        diesel::sql_query("SELECT 1")
-            .execute(conn)
-            .map(|_| ())
-            .map_err(diesel::r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        use diesel::r2d2::R2D2Connection;
-        std::thread::panicking() || conn.is_broken()
-    }
 }
 
 /// Pool tuning that operators may want to change.
@@ -156,9 +173,10 @@ pub struct Database {
 }
 
 impl Database {
-    /// Builds the pool without connecting: a database that is down at start-up
-    /// (or later) shows as 503 on requests and on `/readyz`, and the pool
-    /// reconnects by itself once it is back.
+    /// Builds the pool without connecting. A database that goes away later shows
+    /// as 503 on requests and on `/readyz`, and the pool reconnects by itself
+    /// once it is back. (`portcullis serve` migrates first, so it does need the
+    /// database at start-up.)
     pub fn connect_lazily(url: &DatabaseUrl, options: &PoolOptions) -> Self {
         // Every in-memory SQLite connection is a database of its own.
         let max_size = if url.is_in_memory() {
@@ -171,11 +189,9 @@ impl Database {
             .min_idle(Some(0))
             .connection_timeout(options.checkout_timeout)
             .test_on_check_out(false)
-            .idle_timeout(if url.is_in_memory() {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
+            .idle_timeout((!url.is_in_memory()).then_some(Duration::from_secs(600)))
+            // Closing the only in-memory connection would drop the database.
+            .max_lifetime((!url.is_in_memory()).then_some(Duration::from_secs(1800)))
             .build_unchecked(ConnectionManager { url: url.clone() });
         Self { pool }
     }
@@ -188,11 +204,15 @@ impl Database {
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(|error| {
+            let mut pooled = pool.get().map_err(|error| {
                 tracing::warn!(%error, "no database connection");
                 ApiError::ServiceUnavailable
             })?;
-            work(&mut conn)
+            let result = work(&mut pooled.conn);
+            if matches!(result, Err(ApiError::ServiceUnavailable)) {
+                pooled.lost = true;
+            }
+            result
         })
         .await
         .map_err(|error| ApiError::Internal(anyhow::anyhow!("database task failed: {error}")))?
@@ -218,16 +238,29 @@ impl Database {
 
     /// Applies pending migrations; used at start-up and by `portcullis migrate`.
     pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
-        let mut conn = self
+        let mut pooled = self
             .pool
             .get()
             .context("could not connect to the database")?;
-        let applied = match &mut *conn {
-            DbConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS),
-            DbConnection::Sqlite(sqlite) => sqlite.run_pending_migrations(SQLITE_MIGRATIONS),
+        fn names<E: fmt::Display>(
+            result: Result<Vec<diesel::migration::MigrationVersion<'_>>, E>,
+        ) -> anyhow::Result<Vec<String>> {
+            result
+                .map(|versions| versions.iter().map(ToString::to_string).collect())
+                .map_err(|error| anyhow::anyhow!("migration failed: {error}"))
         }
-        .map_err(|error| anyhow::anyhow!("migration failed: {error}"))?;
-        Ok(applied.iter().map(ToString::to_string).collect())
+        match &mut pooled.conn {
+            DbConnection::Postgresql(pg) => {
+                // Nodes starting together take turns; the later ones find nothing to do.
+                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+                    .execute(pg)?;
+                let applied = names(pg.run_pending_migrations(POSTGRES_MIGRATIONS));
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
+                    .execute(pg)?;
+                applied
+            }
+            DbConnection::Sqlite(sqlite) => names(sqlite.run_pending_migrations(SQLITE_MIGRATIONS)),
+        }
     }
 }
 

@@ -73,3 +73,97 @@ pub fn revoke_all_for_user(
     .set(sessions::revoked_at.eq(now))
     .execute(conn)
 }
+
+/// Replaces the session's current refresh-token id `old_jti` with `new_jti`,
+/// keeping `old_jti` as the previous one for the grace window. Conditional on
+/// `old_jti` still being current, so of concurrent rotations of one token
+/// exactly one updates a row; the others see 0 and must re-read.
+pub fn rotate(
+    conn: &mut DbConnection,
+    session_id: &str,
+    user_id: &str,
+    old_jti: &str,
+    new_jti: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(session_id))
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::refresh_jti.eq(old_jti))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now)),
+    )
+    .set((
+        sessions::refresh_jti.eq(new_jti),
+        sessions::previous_refresh_jti.eq(old_jti),
+        sessions::rotated_at.eq(now),
+        sessions::last_used_at.eq(now),
+    ))
+    .execute(conn)
+}
+
+/// A session (live or not) with its user.
+pub fn find_with_user(
+    conn: &mut DbConnection,
+    session_id: &str,
+    user_id: &str,
+) -> QueryResult<Option<(SessionRow, UserRow)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .select((sessions::all_columns, users::all_columns))
+        .first(conn)
+        .optional()
+}
+
+/// The user's live sessions, newest first.
+pub fn list_live(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(sessions::all_columns)
+        .load(conn)
+}
+
+/// Ends one live session of `user_id`; 0 when there is no such live session.
+pub fn revoke(
+    conn: &mut DbConnection,
+    session_id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(session_id))
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now)),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)
+}
+
+/// Ends every live session of the user but `keep`.
+pub fn revoke_all_except(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::id.ne(keep))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)
+}

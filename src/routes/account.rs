@@ -1,12 +1,13 @@
 //! The caller's own account.
 
-use actix_web::{HttpResponse, delete, get, web};
+use actix_web::{HttpResponse, delete, get, put, web};
 
 use crate::auth::extractors::AuthUser;
 use crate::auth::password::Verification;
-use crate::db::users;
-use crate::dto::{DeleteAccountRequest, User};
-use crate::error::{ApiError, Problem};
+use crate::db::{sessions, users};
+use crate::domain::check_new_password;
+use crate::dto::{ChangePasswordRequest, DeleteAccountRequest, Session, User};
+use crate::error::{ApiError, FieldErrors, Problem};
 use crate::startup::AppState;
 
 /// The account behind the access token.
@@ -51,16 +52,7 @@ pub async fn delete_account(
     caller: AuthUser,
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let verification = state
-        .passwords
-        .verify(
-            body.into_inner().password,
-            Some(caller.user.password_hash.clone()),
-        )
-        .await?;
-    if verification == Verification::Mismatch {
-        return Err(ApiError::WrongPassword);
-    }
+    confirm_password(&state, &caller, body.into_inner().password).await?;
     let user = caller.user;
     state
         .db
@@ -75,5 +67,136 @@ pub async fn delete_account(
             Ok(())
         })
         .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Fails with `wrong_password` unless `password` is the caller's.
+async fn confirm_password(
+    state: &AppState,
+    caller: &AuthUser,
+    password: String,
+) -> Result<(), ApiError> {
+    let verification = state
+        .passwords
+        .verify(password, Some(caller.user.password_hash.clone()))
+        .await?;
+    match verification {
+        Verification::Match { .. } => Ok(()),
+        Verification::Mismatch => Err(ApiError::WrongPassword),
+    }
+}
+
+/// Changes the caller's password. Every other session of the account ends (a
+/// stolen session dies with the old password); the caller's own stays.
+#[utoipa::path(
+    tag = "account",
+    operation_id = "change_password",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; the account's other sessions are revoked."),
+        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 403, description = "`wrong_password`: `current_password` is wrong.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: the new password breaks a rule.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded` or `service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[put("/me/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ChangePasswordRequest {
+        current_password,
+        new_password,
+    } = body.into_inner();
+    confirm_password(&state, &caller, current_password).await?;
+    if let Err(errors) =
+        check_new_password(&new_password, &caller.user.username, &caller.user.email)
+    {
+        return Err(ApiError::Validation(FieldErrors::from([(
+            "new_password",
+            errors,
+        )])));
+    }
+    let new_hash = state.passwords.hash(new_password).await?;
+    let now = crate::db::now();
+    state
+        .db
+        .transaction(move |conn| {
+            users::set_password_hash(conn, &caller.user.id, &new_hash, now)?;
+            sessions::revoke_all_except(conn, &caller.user.id, caller.session_id(), now)?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's live sessions, newest first, with the one making this request
+/// marked `current`.
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "list_sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Live sessions.", body = Vec<Session>),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/me/sessions")]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.user.id.clone();
+    let now = crate::db::now();
+    let rows = state
+        .db
+        .run(move |conn| Ok(sessions::list_live(conn, &user_id, now)?))
+        .await?;
+    let listed: Vec<Session> = rows
+        .iter()
+        .map(|row| Session::from_row(row, caller.session_id()))
+        .collect();
+    Ok(HttpResponse::Ok().json(listed))
+}
+
+/// Ends one of the caller's sessions (for example a lost phone's). A session
+/// that is not the caller's answers 404, as if it did not exist.
+#[utoipa::path(
+    tag = "sessions",
+    operation_id = "delete_session",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Session id from `GET /me/sessions`.")),
+    responses(
+        (status = 204, description = "The session is revoked; its tokens stop working."),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 404, description = "`not_found`: no live session of the caller has this id.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[delete("/me/sessions/{id}")]
+pub async fn delete_session(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let session_id = id.into_inner();
+    let now = crate::db::now();
+    let revoked = state
+        .db
+        .run(move |conn| Ok(sessions::revoke(conn, &session_id, &caller.user.id, now)?))
+        .await?;
+    if revoked == 0 {
+        return Err(ApiError::NotFound);
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,17 +3,23 @@
 
 mod account;
 mod admin;
-mod auth;
 mod health;
 mod keys;
+mod register;
+mod session;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
-        .service(auth::register_user)
-        .service(auth::login_user)
+        .service(register::register_user)
+        .service(session::login_user)
+        .service(session::refresh_token_pair)
+        .service(session::logout_session)
         .service(account::get_me)
+        .service(account::change_password)
+        .service(account::list_sessions)
+        .service(account::delete_session)
         .service(account::delete_account)
         .service(admin::get_dashboard)
         .service(keys::get_jwks)

@@ -327,7 +327,8 @@ pub async fn run_cli(
         .expect("portcullis binary runs");
     let mut input = child.stdin.take().expect("stdin");
     if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).await.expect("write stdin");
+        // The process may exit before reading (a usage error): ignore the broken pipe.
+        let _ = input.write_all(text.as_bytes()).await;
     }
     drop(input);
     child.wait_with_output().await.expect("portcullis exits")
@@ -385,5 +386,45 @@ impl TestApp {
         db.run(move |conn| Ok(diesel::sql_query(statement).execute(conn)?))
             .await
             .expect("SQL statement runs")
+    }
+}
+
+impl TestApp {
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/token/refresh", &json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST /logout` with no body.
+    pub async fn logout(&self, token: &str) -> Response {
+        self.client
+            .post(self.url("/logout"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Starts a second server on this app's database with other settings (as
+    /// after a restart with a new configuration); returns its address.
+    pub fn restart_with(&self, signing_key: &std::path::Path, extra: &[&str]) -> String {
+        let settings = settings_for(&self.database.url, signing_key, extra);
+        serve(AppState::new(&settings).expect("application state"))
     }
 }

@@ -1,0 +1,292 @@
+//! A session's life: log in, refresh (rotation with reuse detection), log out.
+
+use actix_web::{HttpResponse, post, web};
+use chrono::NaiveDateTime;
+
+use crate::auth::extractors::AuthUser;
+use crate::auth::password::Verification;
+use crate::db::sessions::{self, SessionRow};
+use crate::db::users::{self, UserRow};
+use crate::domain::{EMAIL_MAX, USERNAME_MAX};
+use crate::dto::{LoginRequest, LogoutRequest, RefreshRequest, TokenPair, User};
+use crate::error::{ApiError, FieldError, FieldErrors, Problem};
+use crate::http::{ClientInfo, OptionalJson};
+use crate::startup::AppState;
+
+/// Longest password accepted at login (new passwords are limited to 128
+/// characters; this only bounds the work an attacker can ask for).
+const LOGIN_PASSWORD_MAX: usize = 1024;
+
+/// Logs in by email or username and starts a session. An unknown account and a
+/// wrong password get the same answer in the same time; a disabled account is
+/// told so only after the right password.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "login_user",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A new session's token pair.", body = TokenPair,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_credentials`: unknown account or wrong password (indistinguishable).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`account_disabled` (only after a correct password).", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: give exactly one of `email` and `username`, within their lengths.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded` or `service_unavailable`; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/login")]
+pub async fn login_user(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest {
+        email,
+        username,
+        password,
+        remember,
+    } = body.into_inner();
+    check_login_lengths(email.as_deref(), username.as_deref(), &password)?;
+    let user = match (email, username) {
+        (Some(email), None) => {
+            let email = email.to_lowercase();
+            state
+                .db
+                .run(move |conn| Ok(users::find_by_email(conn, &email)?))
+                .await?
+        }
+        (None, Some(username)) => {
+            state
+                .db
+                .run(move |conn| Ok(users::find_by_username(conn, &username)?))
+                .await?
+        }
+        _ => {
+            return Err(ApiError::invalid_field(
+                "email",
+                FieldError::new("one_of", "give exactly one of `email` and `username`"),
+            ));
+        }
+    };
+    let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
+    let verification = state.passwords.verify(password, stored_hash).await?;
+    let (user, upgraded_hash) = match (user, verification) {
+        (Some(user), Verification::Match { upgraded_hash }) => (user, upgraded_hash),
+        _ => return Err(ApiError::InvalidCredentials),
+    };
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
+
+    let now = crate::db::now();
+    let session_ttl = state.tokens.session_ttl(remember);
+    let session = SessionRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user.id.clone(),
+        refresh_jti: uuid::Uuid::new_v4().to_string(),
+        previous_refresh_jti: None,
+        rotated_at: None,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now
+            + chrono::Duration::seconds(i64::try_from(session_ttl).unwrap_or(i64::MAX / 4_000)),
+        revoked_at: None,
+        user_agent: client.user_agent,
+        ip: client.ip,
+    };
+    let pair = token_pair(&state, &user, &session, now)?;
+    let user_id = user.id.clone();
+    state
+        .db
+        .transaction(move |conn| {
+            sessions::insert(conn, &session)?;
+            users::record_login(conn, &user_id, now, upgraded_hash.as_deref())?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(pair))
+}
+
+fn check_login_lengths(
+    email: Option<&str>,
+    username: Option<&str>,
+    password: &str,
+) -> Result<(), ApiError> {
+    let mut errors = FieldErrors::new();
+    let too_long =
+        |max: usize| FieldError::new("too_long", format!("must be at most {max} characters"));
+    if email.is_some_and(|email| email.chars().count() > EMAIL_MAX) {
+        errors.insert("email", vec![too_long(EMAIL_MAX)]);
+    }
+    if username.is_some_and(|username| username.chars().count() > USERNAME_MAX) {
+        errors.insert("username", vec![too_long(USERNAME_MAX)]);
+    }
+    if password.chars().count() > LOGIN_PASSWORD_MAX {
+        errors.insert("password", vec![too_long(LOGIN_PASSWORD_MAX)]);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// What a refresh token turned out to be.
+enum Refresh {
+    /// The current token: the session was rotated to a new one.
+    Rotated(SessionRow, UserRow),
+    /// The token just rotated out, within the grace window: the current one is
+    /// handed back unchanged.
+    WithinGrace(SessionRow, UserRow),
+    /// A token rotated out earlier: the session has been revoked.
+    Reused,
+}
+
+/// Trades a refresh token for a new pair. The presented token is spent. Showing
+/// a spent token again is reuse (a sign of theft): the whole session is
+/// revoked. Within `REFRESH_REUSE_GRACE` seconds of a rotation, the token just
+/// replaced instead gets the session's current refresh token back, so two tabs
+/// or a retried request do not log the user out.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "refresh_token_pair",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair; the presented refresh token is spent.", body = TokenPair,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`token_expired`; `invalid_token` (bad token, an access token, ended session, disabled account); `refresh_token_reused` (the session is now revoked).", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/token/refresh")]
+pub async fn refresh_token_pair(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let claims = state.tokens.verify_refresh(&body.refresh_token)?;
+    let grace = chrono::Duration::seconds(
+        i64::try_from(state.token_settings.refresh_reuse_grace).unwrap_or(i64::MAX / 4_000),
+    );
+    let now = crate::db::now();
+    let new_jti = uuid::Uuid::new_v4().to_string();
+    let outcome = state
+        .db
+        .transaction(move |conn| {
+            // Write first: the conditional update decides races, and on SQLite
+            // it takes the write lock before anything is read.
+            let rotated =
+                sessions::rotate(conn, &claims.sid, &claims.sub, &claims.jti, &new_jti, now)?;
+            let (session, user) = sessions::find_with_user(conn, &claims.sid, &claims.sub)?
+                .ok_or(ApiError::InvalidToken)?;
+            if session.revoked_at.is_some() || user.disabled {
+                return Err(ApiError::InvalidToken);
+            }
+            if session.expires_at <= now {
+                return Err(ApiError::TokenExpired);
+            }
+            if rotated == 1 {
+                return Ok(Refresh::Rotated(session, user));
+            }
+            let just_rotated_out = session.previous_refresh_jti.as_deref()
+                == Some(claims.jti.as_str())
+                && session.rotated_at.is_some_and(|at| now - at <= grace)
+                && !grace.is_zero();
+            if just_rotated_out {
+                return Ok(Refresh::WithinGrace(session, user));
+            }
+            sessions::revoke(conn, &session.id, &user.id, now)?;
+            Ok(Refresh::Reused)
+        })
+        .await?;
+    match outcome {
+        Refresh::Rotated(session, user) | Refresh::WithinGrace(session, user) => {
+            Ok(HttpResponse::Ok().json(token_pair(&state, &user, &session, now)?))
+        }
+        Refresh::Reused => {
+            tracing::warn!("refresh token reuse detected; session revoked");
+            Err(ApiError::RefreshTokenReused)
+        }
+    }
+}
+
+/// Ends the caller's session, or with `{"all": true}` every session of the
+/// caller. Their access tokens stop working at once on every route that checks
+/// sessions; their refresh tokens are refused.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "logout_session",
+    security(("bearer" = [])),
+    request_body(content = Option<LogoutRequest>, description = "Optional; an empty body ends only this session."),
+    responses(
+        (status = 204, description = "Logged out."),
+        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/logout")]
+pub async fn logout_session(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: OptionalJson<LogoutRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let all = body.0.is_some_and(|request| request.all);
+    let now = crate::db::now();
+    state
+        .db
+        .run(move |conn| {
+            if all {
+                sessions::revoke_all_for_user(conn, &caller.user.id, now)?;
+            } else {
+                sessions::revoke(conn, caller.session_id(), &caller.user.id, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The pair for `session` as it stands: an access token, and the refresh
+/// token of the session's current id. The refresh token's claims are fixed by
+/// the session (issued at its last rotation, expiring with it), so handing the
+/// current token back within the grace window gives the very same token.
+fn token_pair(
+    state: &AppState,
+    user: &UserRow,
+    session: &SessionRow,
+    now: NaiveDateTime,
+) -> Result<TokenPair, ApiError> {
+    let access_token =
+        state
+            .tokens
+            .issue_access(&user.id, &session.id, &user.role, now.and_utc().timestamp())?;
+    let refresh_token = state.tokens.issue_refresh(
+        &user.id,
+        &session.id,
+        &session.refresh_jti,
+        session
+            .rotated_at
+            .unwrap_or(session.created_at)
+            .and_utc()
+            .timestamp(),
+        session.expires_at.and_utc().timestamp(),
+    )?;
+    let remaining = (session.expires_at - now).num_seconds().max(0);
+    Ok(TokenPair {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.tokens.access_ttl(),
+        refresh_token,
+        refresh_expires_in: u64::try_from(remaining).unwrap_or_default(),
+        user: User::from(user),
+    })
+}
