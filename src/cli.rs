@@ -6,10 +6,12 @@ use std::io::BufRead as _;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::audit::{Event, EventType};
 use crate::auth::password::PasswordHasher;
 use crate::config::{DatabaseSettings, LogFormat, PasswordSettings, Settings};
-use crate::db::{Database, sessions, users};
+use crate::db::{Database, events, sessions, users};
 use crate::domain::{Email, Username, check_new_password};
+use crate::http::ClientInfo;
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -124,10 +126,14 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<String> {
             return Ok(format!("{} is already an admin", user.username));
         }
         let id = user.id.clone();
+        let event = Event::new(EventType::RoleChanged, &ClientInfo::default())
+            .user(&id)
+            .detail(serde_json::json!({"from": user.role, "to": users::ROLE_ADMIN, "via": "create-admin"}));
         db.transaction(move |conn| {
             users::set_role(conn, &id, users::ROLE_ADMIN, now)?;
             // A role change ends the account's sessions, as it does through the API.
             sessions::revoke_all_for_user(conn, &id, now)?;
+            events::record(conn, event.row())?;
             Ok(())
         })
         .await?;
@@ -152,6 +158,14 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<String> {
         last_login_at: None,
     };
     let name = row.username.clone();
-    db.run(move |conn| Ok(users::insert(conn, &row)?)).await?;
+    let event = Event::new(EventType::UserRegistered, &ClientInfo::default())
+        .user(&row.id)
+        .detail(serde_json::json!({"role": users::ROLE_ADMIN, "via": "create-admin"}));
+    db.transaction(move |conn| {
+        users::insert(conn, &row)?;
+        events::record(conn, event.row())?;
+        Ok(())
+    })
+    .await?;
     Ok(format!("created admin {name}"))
 }

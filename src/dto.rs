@@ -124,6 +124,8 @@ pub struct Dashboard {
     pub admins: i64,
     pub disabled_users: i64,
     pub active_sessions: i64,
+    /// Failed logins in the last 24 hours.
+    pub failed_logins_last_24h: i64,
     /// Accounts registered in the last 24 hours.
     pub signups_last_24h: i64,
 }
@@ -189,4 +191,186 @@ impl Session {
             current: row.id == current_session_id,
         }
     }
+}
+
+/// An account as operators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUser {
+    pub id: uuid::Uuid,
+    pub username: String,
+    #[schema(format = "email")]
+    pub email: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<&UserRow> for AdminUser {
+    fn from(row: &UserRow) -> Self {
+        let user = User::from(row);
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            role: user.role,
+            disabled: row.disabled,
+            created_at: user.created_at,
+            updated_at: utc(row.updated_at),
+            last_login_at: row.last_login_at.map(utc),
+        }
+    }
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => crate::db::users::ROLE_USER,
+            Self::Admin => ROLE_ADMIN,
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// From 1.
+    pub page: u32,
+    pub per_page: u32,
+    /// Matching items on all pages.
+    pub total: i64,
+}
+
+pub const PER_PAGE_DEFAULT: u32 = 20;
+pub const PER_PAGE_MAX: u32 = 100;
+
+/// `?page&per_page` as given; checked by `Pagination::parse`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pagination {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Pagination {
+    pub fn parse(page: Option<u32>, per_page: Option<u32>) -> Result<Self, crate::error::ApiError> {
+        use crate::error::{ApiError, FieldError, FieldErrors};
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(PER_PAGE_DEFAULT);
+        let mut errors = FieldErrors::new();
+        if page == 0 {
+            errors.insert(
+                "page",
+                vec![FieldError::new("out_of_range", "must be at least 1")],
+            );
+        }
+        if per_page == 0 || per_page > PER_PAGE_MAX {
+            errors.insert(
+                "per_page",
+                vec![FieldError::new(
+                    "out_of_range",
+                    format!("must be between 1 and {PER_PAGE_MAX}"),
+                )],
+            );
+        }
+        if errors.is_empty() {
+            Ok(Self { page, per_page })
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    pub fn offset(self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+
+    pub fn limit(self) -> i64 {
+        i64::from(self.per_page)
+    }
+
+    pub fn of<T>(self, items: Vec<T>, total: i64) -> Page<T> {
+        Page {
+            items,
+            page: self.page,
+            per_page: self.per_page,
+            total,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// Page number, from 1.
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u32>,
+    /// Case-insensitive substring of the username or email.
+    #[param(max_length = 254)]
+    pub q: Option<String>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// A change of role ends all of the account's sessions.
+    pub role: Option<Role>,
+    /// Disabling ends all of the account's sessions and blocks login.
+    pub disabled: Option<bool>,
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthEvent {
+    pub id: uuid::Uuid,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(rename = "type")]
+    pub event_type: crate::audit::EventType,
+    /// The account concerned (kept after the account is deleted).
+    pub user_id: Option<String>,
+    /// The admin who acted, for admin actions.
+    pub actor_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Context such as the session id or the old and new role.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+impl AuthEvent {
+    /// `None` for a row whose type this version does not know.
+    pub fn from_row(row: &crate::db::events::EventRow) -> Option<Self> {
+        Some(Self {
+            id: uuid::Uuid::parse_str(&row.id).unwrap_or_default(),
+            occurred_at: utc(row.occurred_at),
+            event_type: serde_json::from_value(serde_json::Value::String(row.event_type.clone()))
+                .ok()?,
+            user_id: row.user_id.clone(),
+            actor_id: row.actor_id.clone(),
+            ip: row.ip.clone(),
+            user_agent: row.user_agent.clone(),
+            detail: serde_json::from_str(&row.detail).unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventListQuery {
+    /// Only events about this account.
+    pub user_id: Option<String>,
+    /// Only events of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type", inline)]
+    pub event_type: Option<crate::audit::EventType>,
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u32>,
 }

@@ -3,6 +3,7 @@
 //! [`startup::build_app`] builds the one actix `App` that the binary, the tests
 //! and the benchmark all run; [`cli::run`] is what `main` calls.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -25,6 +25,7 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub tokens: TokenService,
     pub token_settings: TokenSettings,
+    pub audit_retention_days: u32,
     pub routes: RouteTable,
     pub openapi: utoipa::openapi::OpenApi,
 }
@@ -46,6 +47,7 @@ impl AppState {
             passwords,
             tokens,
             token_settings: settings.tokens.clone(),
+            audit_retention_days: settings.audit_retention_days,
             routes: RouteTable::from_openapi(&openapi),
             openapi,
         })
@@ -89,6 +91,7 @@ pub fn build_app(
 
 /// Serves the application on an already bound listener (tests bind port 0).
 pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    crate::audit::spawn_pruner(state.db.clone(), state.audit_retention_days);
     let server = HttpServer::new(move || build_app(state.clone()))
         // Slow or idle clients must not hold workers.
         .client_request_timeout(Duration::from_secs(10))

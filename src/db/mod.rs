@@ -3,6 +3,7 @@
 //! rest of the code calls functions such as [`users::find_by_email`] on a
 //! [`DbConnection`] and never matches on it.
 
+pub mod events;
 pub mod schema;
 pub mod sessions;
 pub mod users;

@@ -1,6 +1,19 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    auth_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        event_type -> Text,
+        user_id -> Nullable<Text>,
+        actor_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
     locks (name) {
         name -> Text,
         version -> BigInt,
@@ -39,4 +52,4 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(locks, sessions, users);
+diesel::allow_tables_to_appear_in_same_query!(auth_events, locks, sessions, users);

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{locks, users};
+use crate::error::ApiError;
 
 diesel::define_sql_function! {
     /// SQL `lower()`, which both backends index (`users_username_lower_key`).
@@ -171,4 +172,108 @@ pub fn counts(conn: &mut DbConnection, since: NaiveDateTime) -> QueryResult<User
             .select(count_star())
             .get_result(conn)?,
     })
+}
+
+/// Deletes the user unless it is the last enabled admin. Run it in a
+/// transaction; the admin count is read under [`lock_admin_changes`].
+pub fn delete_keeping_an_admin(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiError> {
+    lock_admin_changes(conn)?;
+    let user = find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+    if user.is_admin() && !user.disabled && count_enabled_admins(conn)? <= 1 {
+        return Err(ApiError::LastAdmin);
+    }
+    delete(conn, id)?;
+    Ok(user)
+}
+
+/// An admin's change to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    pub role: Option<&'static str>,
+    pub disabled: Option<bool>,
+}
+
+/// Applies `change` unless it would leave no enabled admin. Returns the row
+/// before and after. Run it in a transaction.
+pub fn change_keeping_an_admin(
+    conn: &mut DbConnection,
+    id: &str,
+    change: &AccountChange,
+    now: NaiveDateTime,
+) -> Result<(UserRow, UserRow), ApiError> {
+    lock_admin_changes(conn)?;
+    let before = find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+    let mut after = before.clone();
+    if let Some(role) = change.role {
+        after.role = role.to_owned();
+    }
+    if let Some(disabled) = change.disabled {
+        after.disabled = disabled;
+    }
+    let enabled_admin = |user: &UserRow| user.is_admin() && !user.disabled;
+    if enabled_admin(&before) && !enabled_admin(&after) && count_enabled_admins(conn)? <= 1 {
+        return Err(ApiError::LastAdmin);
+    }
+    if after.role != before.role || after.disabled != before.disabled {
+        after.updated_at = now;
+        diesel::update(users::table.find(id))
+            .set((
+                users::role.eq(&after.role),
+                users::disabled.eq(after.disabled),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok((before, after))
+}
+
+/// Which accounts to list.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive substring of the username or email.
+    pub search: Option<String>,
+    pub role: Option<&'static str>,
+    pub disabled: Option<bool>,
+}
+
+fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, super::MultiBackend> {
+    let mut query = users::table.into_boxed();
+    if let Some(search) = &filter.search {
+        let escaped = search
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        query = query.filter(
+            lower(users::username)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(users::email.like(pattern).escape('\\')),
+        );
+    }
+    if let Some(role) = filter.role {
+        query = query.filter(users::role.eq(role));
+    }
+    if let Some(disabled) = filter.disabled {
+        query = query.filter(users::disabled.eq(disabled));
+    }
+    query
+}
+
+/// One page of matching accounts, newest first, and how many match in all.
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &UserFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<UserRow>, i64)> {
+    let total = filtered(filter).select(count_star()).get_result(conn)?;
+    let rows = filtered(filter)
+        .order((users::created_at.desc(), users::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(users::all_columns)
+        .load(conn)?;
+    Ok((rows, total))
 }

@@ -1,13 +1,17 @@
 //! The caller's own account.
 
 use actix_web::{HttpResponse, delete, get, put, web};
+use serde_json::json;
+
+use crate::audit::{Event, EventType};
 
 use crate::auth::extractors::AuthUser;
 use crate::auth::password::Verification;
-use crate::db::{sessions, users};
+use crate::db::{events, sessions, users};
 use crate::domain::check_new_password;
 use crate::dto::{ChangePasswordRequest, DeleteAccountRequest, Session, User};
 use crate::error::{ApiError, FieldErrors, Problem};
+use crate::http::ClientInfo;
 use crate::startup::AppState;
 
 /// The account behind the access token.
@@ -49,21 +53,20 @@ pub async fn get_me(caller: AuthUser) -> HttpResponse {
 #[delete("/account")]
 pub async fn delete_account(
     state: web::Data<AppState>,
+    client: ClientInfo,
     caller: AuthUser,
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     confirm_password(&state, &caller, body.into_inner().password).await?;
     let user = caller.user;
+    let event = Event::new(EventType::UserDeleted, &client)
+        .user(&user.id)
+        .detail(json!({"by": "self", "username": user.username}));
     state
         .db
         .transaction(move |conn| {
-            if user.is_admin() && !user.disabled {
-                users::lock_admin_changes(conn)?;
-                if users::count_enabled_admins(conn)? <= 1 {
-                    return Err(ApiError::LastAdmin);
-                }
-            }
-            users::delete(conn, &user.id)?;
+            users::delete_keeping_an_admin(conn, &user.id)?;
+            events::record(conn, event.row())?;
             Ok(())
         })
         .await?;
@@ -108,6 +111,7 @@ async fn confirm_password(
 #[put("/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
+    client: ClientInfo,
     caller: AuthUser,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -126,11 +130,13 @@ pub async fn change_password(
     }
     let new_hash = state.passwords.hash(new_password).await?;
     let now = crate::db::now();
+    let event = Event::new(EventType::PasswordChanged, &client).user(&caller.user.id);
     state
         .db
         .transaction(move |conn| {
             users::set_password_hash(conn, &caller.user.id, &new_hash, now)?;
             sessions::revoke_all_except(conn, &caller.user.id, caller.session_id(), now)?;
+            events::record(conn, event.row())?;
             Ok(())
         })
         .await?;
@@ -186,17 +192,24 @@ pub async fn list_sessions(
 #[delete("/me/sessions/{id}")]
 pub async fn delete_session(
     state: web::Data<AppState>,
+    client: ClientInfo,
     caller: AuthUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let session_id = id.into_inner();
     let now = crate::db::now();
-    let revoked = state
+    let event = Event::new(EventType::SessionRevoked, &client)
+        .user(&caller.user.id)
+        .detail(json!({"session_id": session_id}));
+    state
         .db
-        .run(move |conn| Ok(sessions::revoke(conn, &session_id, &caller.user.id, now)?))
+        .transaction(move |conn| {
+            if sessions::revoke(conn, &session_id, &caller.user.id, now)? == 0 {
+                return Err(ApiError::NotFound);
+            }
+            events::record(conn, event.row())?;
+            Ok(())
+        })
         .await?;
-    if revoked == 0 {
-        return Err(ApiError::NotFound);
-    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,15 +1,23 @@
 //! Operator endpoints; every handler takes an [`AdminUser`].
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, delete, get, patch, web};
+use serde_json::json;
 
+use crate::audit::{Event, EventType};
 use crate::auth::extractors::AdminUser;
-use crate::db::{sessions, users};
-use crate::dto::Dashboard;
-use crate::error::{ApiError, Problem};
+use crate::db::events::{self, EventFilter};
+use crate::db::sessions;
+use crate::db::users::{self, AccountChange, UserFilter};
+use crate::dto::{
+    AdminUser as AdminUserView, AuthEvent, Dashboard, EventListQuery, Page, Pagination,
+    UpdateUserRequest, UserListQuery,
+};
+use crate::error::{ApiError, FieldError, Problem};
+use crate::http::ClientInfo;
 use crate::startup::AppState;
 
-/// Figures at a glance: accounts, admins, disabled accounts, live sessions and
-/// sign-ups in the last 24 hours.
+/// Figures at a glance: accounts, admins, disabled accounts, live sessions,
+/// sign-ups and failed logins in the last 24 hours.
 #[utoipa::path(
     tag = "admin",
     operation_id = "get_dashboard",
@@ -38,9 +46,256 @@ pub async fn get_dashboard(
                 admins: counts.admins,
                 disabled_users: counts.disabled,
                 active_sessions: sessions::count_active(conn, now)?,
+                failed_logins_last_24h: events::count_since(
+                    conn,
+                    EventType::LoginFailed.as_str(),
+                    since,
+                )?,
                 signups_last_24h: counts.registered_since,
             })
         })
         .await?;
     Ok(HttpResponse::Ok().json(dashboard))
+}
+
+/// Accounts, newest first, filtered by a search string, role or state.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "list_users",
+    security(("bearer" = [])),
+    params(UserListQuery),
+    responses(
+        (status = 200, description = "One page of accounts.", body = Page<AdminUserView>),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/admin/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    query: web::Query<UserListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let UserListQuery {
+        page,
+        per_page,
+        q,
+        role,
+        disabled,
+    } = query.into_inner();
+    let pagination = Pagination::parse(page, per_page)?;
+    if q.as_ref()
+        .is_some_and(|q| q.chars().count() > crate::domain::EMAIL_MAX)
+    {
+        return Err(ApiError::invalid_field(
+            "q",
+            FieldError::new("too_long", "must be at most 254 characters"),
+        ));
+    }
+    let filter = UserFilter {
+        search: q.filter(|q| !q.is_empty()),
+        role: role.map(|role| role.as_str()),
+        disabled,
+    };
+    let (rows, total) = state
+        .db
+        .run(move |conn| {
+            Ok(users::page(
+                conn,
+                &filter,
+                pagination.offset(),
+                pagination.limit(),
+            )?)
+        })
+        .await?;
+    let items = rows.iter().map(AdminUserView::from).collect();
+    Ok(HttpResponse::Ok().json(pagination.of(items, total)))
+}
+
+/// One account.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "get_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 200, description = "The account.", body = AdminUserView),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/admin/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let user = state
+        .db
+        .run(move |conn| users::find_by_id(conn, &id)?.ok_or(ApiError::NotFound))
+        .await?;
+    Ok(HttpResponse::Ok().json(AdminUserView::from(&user)))
+}
+
+/// Changes an account's role or disables/enables it. A role change or
+/// disabling ends all of the account's sessions at once. The last enabled admin
+/// can be neither demoted nor disabled.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "update_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id.")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The account after the change.", body = AdminUserView),
+        (status = 400, description = "`malformed_request`: unknown fields or wrong types.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[patch("/admin/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    admin: AdminUser,
+    id: web::Path<String>,
+    body: web::Json<UpdateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let change = AccountChange {
+        role: body.role.map(|role| role.as_str()),
+        disabled: body.disabled,
+    };
+    let actor = admin.0.user.id;
+    let now = crate::db::now();
+    let updated = state
+        .db
+        .transaction(move |conn| {
+            let (before, after) = users::change_keeping_an_admin(conn, &id, &change, now)?;
+            let event = |event_type| {
+                Event::new(event_type, &client)
+                    .user(&after.id)
+                    .actor(&actor)
+            };
+            if before.role != after.role {
+                let changed = event(EventType::RoleChanged)
+                    .detail(json!({"from": before.role, "to": after.role}));
+                events::record(conn, changed.row())?;
+            }
+            if before.disabled != after.disabled {
+                let toggled = if after.disabled {
+                    EventType::UserDisabled
+                } else {
+                    EventType::UserEnabled
+                };
+                events::record(conn, event(toggled).row())?;
+            }
+            if before.role != after.role || (after.disabled && !before.disabled) {
+                sessions::revoke_all_for_user(conn, &after.id, now)?;
+            }
+            Ok(after)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(AdminUserView::from(&updated)))
+}
+
+/// Deletes an account and its sessions. Its audit history stays. The last
+/// enabled admin cannot be deleted.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "delete_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 204, description = "The account and its sessions are gone."),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[delete("/admin/users/{id}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    admin: AdminUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let actor = admin.0.user.id;
+    state
+        .db
+        .transaction(move |conn| {
+            let deleted = users::delete_keeping_an_admin(conn, &id)?;
+            let event = Event::new(EventType::UserDeleted, &client)
+                .user(&deleted.id)
+                .actor(&actor)
+                .detail(json!({"by": "admin", "username": deleted.username}));
+            events::record(conn, event.row())?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The audit trail, newest first, optionally for one account or one type.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "list_events",
+    security(("bearer" = [])),
+    params(EventListQuery),
+    responses(
+        (status = 200, description = "One page of events.", body = Page<AuthEvent>),
+        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/admin/events")]
+pub async fn list_events(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    query: web::Query<EventListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let EventListQuery {
+        user_id,
+        event_type,
+        page,
+        per_page,
+    } = query.into_inner();
+    let pagination = Pagination::parse(page, per_page)?;
+    let filter = EventFilter {
+        user_id,
+        event_type: event_type.map(|event_type| event_type.as_str().to_owned()),
+    };
+    let (rows, total) = state
+        .db
+        .run(move |conn| {
+            Ok(events::page(
+                conn,
+                &filter,
+                pagination.offset(),
+                pagination.limit(),
+            )?)
+        })
+        .await?;
+    let items: Vec<AuthEvent> = rows.iter().filter_map(AuthEvent::from_row).collect();
+    Ok(HttpResponse::Ok().json(pagination.of(items, total)))
 }

@@ -22,6 +22,11 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(account::delete_session)
         .service(account::delete_account)
         .service(admin::get_dashboard)
+        .service(admin::list_users)
+        .service(admin::get_user)
+        .service(admin::update_user)
+        .service(admin::delete_user)
+        .service(admin::list_events)
         .service(keys::get_jwks)
         .service(health::get_health)
         .service(health::get_readiness);

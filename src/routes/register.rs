@@ -3,11 +3,14 @@
 use actix_web::{HttpResponse, post, web};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::db::DbConnection;
+use crate::audit::{Event, EventType};
+
 use crate::db::users::{self, ROLE_USER, UserRow};
+use crate::db::{DbConnection, events};
 use crate::domain::{Email, Username, check_new_password};
 use crate::dto::{RegisterRequest, User};
 use crate::error::{ApiError, FieldErrors, Problem};
+use crate::http::ClientInfo;
 use crate::startup::AppState;
 
 /// Creates an account with the `user` role.
@@ -28,6 +31,7 @@ use crate::startup::AppState;
 #[post("/register")]
 pub async fn register_user(
     state: web::Data<AppState>,
+    client: ClientInfo,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let RegisterRequest {
@@ -57,19 +61,32 @@ pub async fn register_user(
         updated_at: now,
         last_login_at: None,
     };
-    let user = state
+    let event = Event::new(EventType::UserRegistered, &client).user(&row.id);
+    let inserted = state
         .db
-        .run(move |conn| match users::insert(conn, &row) {
-            Ok(()) => Ok(row),
-            // Lost a race with a concurrent registration of the same name.
-            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                ensure_available(conn, &email, &username)?;
-                Err(ApiError::EmailTaken)
-            }
-            Err(other) => Err(other.into()),
+        .transaction(move |conn| {
+            users::insert(conn, &row).map_err(|error| match error {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    ApiError::EmailTaken
+                }
+                other => other.into(),
+            })?;
+            events::record(conn, event.row())?;
+            Ok(row)
         })
-        .await?;
-    Ok(HttpResponse::Created().json(User::from(&user)))
+        .await;
+    match inserted {
+        Ok(user) => Ok(HttpResponse::Created().json(User::from(&user))),
+        // Lost a race with a concurrent registration: say which name was taken.
+        Err(ApiError::EmailTaken) => {
+            state
+                .db
+                .run(move |conn| ensure_available(conn, &email, &username))
+                .await?;
+            Err(ApiError::EmailTaken)
+        }
+        Err(other) => Err(other),
+    }
 }
 
 fn validate_registration(

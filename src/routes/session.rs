@@ -2,9 +2,13 @@
 
 use actix_web::{HttpResponse, post, web};
 use chrono::NaiveDateTime;
+use serde_json::json;
+
+use crate::audit::{Event, EventType};
 
 use crate::auth::extractors::AuthUser;
 use crate::auth::password::Verification;
+use crate::db::events;
 use crate::db::sessions::{self, SessionRow};
 use crate::db::users::{self, UserRow};
 use crate::domain::{EMAIL_MAX, USERNAME_MAX};
@@ -72,11 +76,27 @@ pub async fn login_user(
     };
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let verification = state.passwords.verify(password, stored_hash).await?;
+    let failure = Event::new(EventType::LoginFailed, &client);
     let (user, upgraded_hash) = match (user, verification) {
         (Some(user), Verification::Match { upgraded_hash }) => (user, upgraded_hash),
-        _ => return Err(ApiError::InvalidCredentials),
+        (Some(user), Verification::Mismatch) => {
+            let event = failure
+                .user(&user.id)
+                .detail(json!({"reason": "wrong_password"}));
+            record(&state, event).await?;
+            return Err(ApiError::InvalidCredentials);
+        }
+        // The attempted identifier is not kept: it may be a mistyped password.
+        (None, _) => {
+            record(&state, failure.detail(json!({"reason": "unknown_account"}))).await?;
+            return Err(ApiError::InvalidCredentials);
+        }
     };
     if user.disabled {
+        let event = failure
+            .user(&user.id)
+            .detail(json!({"reason": "account_disabled"}));
+        record(&state, event).await?;
         return Err(ApiError::AccountDisabled);
     }
 
@@ -93,16 +113,20 @@ pub async fn login_user(
         expires_at: now
             + chrono::Duration::seconds(i64::try_from(session_ttl).unwrap_or(i64::MAX / 4_000)),
         revoked_at: None,
-        user_agent: client.user_agent,
-        ip: client.ip,
+        user_agent: client.user_agent.clone(),
+        ip: client.ip.clone(),
     };
     let pair = token_pair(&state, &user, &session, now)?;
     let user_id = user.id.clone();
+    let event = Event::new(EventType::LoginSucceeded, &client)
+        .user(&user.id)
+        .detail(json!({"session_id": session.id}));
     state
         .db
         .transaction(move |conn| {
             sessions::insert(conn, &session)?;
             users::record_login(conn, &user_id, now, upgraded_hash.as_deref())?;
+            events::record(conn, event.row())?;
             Ok(())
         })
         .await?;
@@ -167,6 +191,7 @@ enum Refresh {
 #[post("/token/refresh")]
 pub async fn refresh_token_pair(
     state: web::Data<AppState>,
+    client: ClientInfo,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let claims = state.tokens.verify_refresh(&body.refresh_token)?;
@@ -190,7 +215,14 @@ pub async fn refresh_token_pair(
             if session.expires_at <= now {
                 return Err(ApiError::TokenExpired);
             }
+            let event = |event_type, detail| {
+                Event::new(event_type, &client)
+                    .user(&user.id)
+                    .detail(detail)
+            };
             if rotated == 1 {
+                let refreshed = event(EventType::TokenRefreshed, json!({"session_id": session.id}));
+                events::record(conn, refreshed.row())?;
                 return Ok(Refresh::Rotated(session, user));
             }
             let just_rotated_out = session.previous_refresh_jti.as_deref()
@@ -198,9 +230,19 @@ pub async fn refresh_token_pair(
                 && session.rotated_at.is_some_and(|at| now - at <= grace)
                 && !grace.is_zero();
             if just_rotated_out {
+                let refreshed = event(
+                    EventType::TokenRefreshed,
+                    json!({"session_id": session.id, "within_grace": true}),
+                );
+                events::record(conn, refreshed.row())?;
                 return Ok(Refresh::WithinGrace(session, user));
             }
             sessions::revoke(conn, &session.id, &user.id, now)?;
+            let reused = event(
+                EventType::RefreshReuseDetected,
+                json!({"session_id": session.id}),
+            );
+            events::record(conn, reused.row())?;
             Ok(Refresh::Reused)
         })
         .await?;
@@ -236,19 +278,28 @@ pub async fn refresh_token_pair(
 #[post("/logout")]
 pub async fn logout_session(
     state: web::Data<AppState>,
+    client: ClientInfo,
     caller: AuthUser,
     body: OptionalJson<LogoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let all = body.0.is_some_and(|request| request.all);
     let now = crate::db::now();
+    let event = if all {
+        Event::new(EventType::LoggedOutAll, &client)
+    } else {
+        Event::new(EventType::LoggedOut, &client)
+    }
+    .user(&caller.user.id)
+    .detail(json!({"session_id": caller.session_id()}));
     state
         .db
-        .run(move |conn| {
+        .transaction(move |conn| {
             if all {
                 sessions::revoke_all_for_user(conn, &caller.user.id, now)?;
             } else {
                 sessions::revoke(conn, caller.session_id(), &caller.user.id, now)?;
             }
+            events::record(conn, event.row())?;
             Ok(())
         })
         .await?;
@@ -289,4 +340,12 @@ fn token_pair(
         refresh_expires_in: u64::try_from(remaining).unwrap_or_default(),
         user: User::from(user),
     })
+}
+
+/// Records an event that has no transaction of its own to join.
+async fn record(state: &AppState, event: Event) -> Result<(), ApiError> {
+    state
+        .db
+        .run(move |conn| Ok(events::record(conn, event.row())?))
+        .await
 }

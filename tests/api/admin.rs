@@ -33,6 +33,7 @@ async fn an_admin_made_with_create_admin_sees_the_dashboard_figures() {
     assert_eq!(figures["disabled_users"], 1);
     assert_eq!(figures["active_sessions"], 3);
     assert_eq!(figures["signups_last_24h"], 3);
+    assert_eq!(figures["failed_logins_last_24h"], 0);
 }
 
 #[actix_web::test]

@@ -69,6 +69,9 @@ async fn the_openapi_document_and_swagger_ui_are_served() {
     assert_eq!(document["openapi"], "3.1.0");
     assert!(document["paths"]["/login"]["post"].is_object());
 
+    let bare = app.get("/docs", None).await;
+    assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(bare.headers()["location"], "/docs/");
     let docs = app.get("/docs/", None).await;
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));

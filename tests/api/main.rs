@@ -3,6 +3,8 @@
 
 mod account;
 mod admin;
+mod admin_users;
+mod audit;
 mod edge;
 mod health;
 mod helpers;

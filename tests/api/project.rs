@@ -41,7 +41,7 @@ async fn migrate_applies_pending_migrations_once() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 1 migration"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 2 migration"));
 
     let second = crate::helpers::run_cli(&["migrate"], &database.url, None).await;
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration"));

@@ -1,0 +1,449 @@
+//! The admin API: listing, changing and deleting accounts, with the
+//! last-admin rules.
+
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{STRONG_PASSWORD, TestApp, assert_problem, spawn_app};
+
+async fn patch_user(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
+    app.send_json(Method::PATCH, &format!("/admin/users/{id}"), token, &body)
+        .await
+}
+
+async fn delete_user(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    app.client
+        .delete(app.url(&format!("/admin/users/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn every_admin_route_refuses_anonymous_callers_and_plain_users() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let user_path = format!("/admin/users/{}", ada.id);
+    let routes = [
+        (Method::GET, "/admin"),
+        (Method::GET, "/admin/users"),
+        (Method::GET, user_path.as_str()),
+        (Method::PATCH, user_path.as_str()),
+        (Method::DELETE, user_path.as_str()),
+        (Method::GET, "/admin/events"),
+    ];
+    for (method, path) in routes {
+        let anonymous = app
+            .client
+            .request(method.clone(), app.url(path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+        let user = app
+            .send_json(method.clone(), path, &ada.access_token, &json!({}))
+            .await;
+        assert_problem(user, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+}
+
+#[actix_web::test]
+async fn users_are_listed_newest_first_in_pages_with_a_total() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    for n in 0..24 {
+        let registered = app
+            .register(
+                &format!("user{n:02}"),
+                &format!("user{n:02}@example.com"),
+                STRONG_PASSWORD,
+            )
+            .await;
+        assert_eq!(registered.status(), StatusCode::CREATED);
+    }
+
+    let first: Value = app
+        .get("/admin/users", Some(&root.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            first["page"].as_u64(),
+            first["per_page"].as_u64(),
+            first["total"].as_u64()
+        ),
+        (Some(1), Some(20), Some(25))
+    );
+    assert_eq!(first["items"].as_array().unwrap().len(), 20);
+    assert_eq!(first["items"][0]["username"], "user23");
+    let item = &first["items"][0];
+    for field in [
+        "id",
+        "username",
+        "email",
+        "role",
+        "disabled",
+        "created_at",
+        "updated_at",
+        "last_login_at",
+    ] {
+        assert!(item.get(field).is_some(), "{field} in {item}");
+    }
+    assert!(item.get("password_hash").is_none());
+
+    let second: Value = app
+        .get("/admin/users?page=2", Some(&root.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = second["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["user03", "user02", "user01", "user00", "root"]);
+
+    let beyond: Value = app
+        .get("/admin/users?page=3", Some(&root.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(beyond["items"].as_array().unwrap().len(), 0);
+    assert_eq!(beyond["total"], 25);
+
+    let all: Value = app
+        .get("/admin/users?per_page=100", Some(&root.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 25);
+}
+
+#[actix_web::test]
+async fn bad_pagination_values_are_validation_failures() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    for query in [
+        "page=0",
+        "per_page=0",
+        "per_page=101",
+        "page=abc",
+        "per_page=-5",
+        "page=99999999999",
+        "role=superuser",
+        "disabled=maybe",
+    ] {
+        for route in ["/admin/users", "/admin/events"] {
+            if route == "/admin/events"
+                && (query.starts_with("role") || query.starts_with("disabled"))
+            {
+                continue;
+            }
+            let response = app
+                .get(&format!("{route}?{query}"), Some(&root.access_token))
+                .await;
+            assert_problem(
+                response,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            )
+            .await;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn users_can_be_searched_and_filtered() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    app.signed_up("Ada_Lovelace").await;
+    app.signed_up("grace").await;
+    app.register("percent", "100%sure@example.com", STRONG_PASSWORD)
+        .await;
+    app.sql("UPDATE users SET disabled = TRUE WHERE username = 'grace'")
+        .await;
+
+    let usernames = |page: Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let search = |query: &str| {
+        let path = format!("/admin/users?{query}");
+        let token = root.access_token.clone();
+        let app = &app;
+        async move { app.get(&path, Some(&token)).await }
+    };
+
+    assert_eq!(
+        usernames(search("q=LOVE").await.json().await.unwrap()),
+        ["Ada_Lovelace"]
+    );
+    assert_eq!(
+        usernames(search("q=grace%40EXAMPLE").await.json().await.unwrap()),
+        ["grace"]
+    );
+    assert_eq!(
+        usernames(search("q=%25").await.json().await.unwrap()),
+        ["percent"],
+        "% is literal"
+    );
+    assert_eq!(
+        usernames(search("role=admin").await.json().await.unwrap()),
+        ["root"]
+    );
+    assert_eq!(
+        usernames(search("disabled=true").await.json().await.unwrap()),
+        ["grace"]
+    );
+    let enabled: Value = search("disabled=false&role=user")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(enabled["total"], 2);
+}
+
+#[actix_web::test]
+async fn one_user_can_be_read_and_unknown_or_malformed_ids_are_not_found() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+
+    let found: Value = app
+        .get(
+            &format!("/admin/users/{}", ada.id),
+            Some(&root.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["username"], "ada");
+    assert!(found["last_login_at"].is_string());
+
+    for id in [uuid::Uuid::new_v4().to_string(), "not-a-uuid".to_owned()] {
+        let response = app
+            .get(&format!("/admin/users/{id}"), Some(&root.access_token))
+            .await;
+        assert_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+        let patched = patch_user(&app, &root.access_token, &id, json!({"disabled": true})).await;
+        assert_problem(patched, StatusCode::NOT_FOUND, "not_found").await;
+        let deleted = delete_user(&app, &root.access_token, &id).await;
+        assert_problem(deleted, StatusCode::NOT_FOUND, "not_found").await;
+    }
+}
+
+#[actix_web::test]
+async fn promotion_ends_the_old_session_and_a_new_login_reaches_the_dashboard() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+
+    let promoted = patch_user(&app, &root.access_token, &ada.id, json!({"role": "admin"})).await;
+
+    assert_eq!(promoted.status(), StatusCode::OK);
+    let body: Value = promoted.json().await.unwrap();
+    assert_eq!(body["role"], "admin");
+    let old = app.get("/me", Some(&ada.access_token)).await;
+    assert_problem(old, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let fresh = app.logged_in(&ada.email, STRONG_PASSWORD).await;
+    assert_eq!(fresh["user"]["role"], "admin");
+    assert_eq!(
+        crate::helpers::jwt_parts(fresh["access_token"].as_str().unwrap()).1["role"],
+        "admin"
+    );
+    assert_eq!(
+        app.get("/admin", fresh["access_token"].as_str())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn a_demoted_admins_token_stops_working_at_once() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let second = app.signed_in_admin("second").await;
+
+    let demoted = patch_user(
+        &app,
+        &root.access_token,
+        &second.id,
+        json!({"role": "user"}),
+    )
+    .await;
+
+    assert_eq!(demoted.status(), StatusCode::OK);
+    let refused = app.get("/admin", Some(&second.access_token)).await;
+    assert_problem(refused, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let fresh = app.logged_in(&second.email, STRONG_PASSWORD).await;
+    let forbidden = app.get("/admin", fresh["access_token"].as_str()).await;
+    assert_problem(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[actix_web::test]
+async fn disabling_ends_sessions_and_blocks_login_until_enabled_again() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+
+    let disabled = patch_user(&app, &root.access_token, &ada.id, json!({"disabled": true})).await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    assert_eq!(disabled.json::<Value>().await.unwrap()["disabled"], true);
+
+    let me = app.get("/me", Some(&ada.access_token)).await;
+    assert_problem(me, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let refresh = app.refresh(&ada.refresh_token).await;
+    assert_problem(refresh, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let wrong = app
+        .login(&json!({"email": ada.email, "password": "not the password"}))
+        .await;
+    assert_problem(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let right = app
+        .login(&json!({"email": ada.email, "password": STRONG_PASSWORD}))
+        .await;
+    assert_problem(right, StatusCode::FORBIDDEN, "account_disabled").await;
+
+    let enabled = patch_user(
+        &app,
+        &root.access_token,
+        &ada.id,
+        json!({"disabled": false}),
+    )
+    .await;
+    assert_eq!(enabled.status(), StatusCode::OK);
+    app.logged_in(&ada.email, STRONG_PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn a_patch_with_unknown_fields_or_bad_values_is_refused() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    for body in [
+        json!({"role": "superuser"}),
+        json!({"email": "x@example.com"}),
+        json!({"disabled": "yes"}),
+    ] {
+        let response = patch_user(&app, &root.access_token, &ada.id, body).await;
+        assert_problem(response, StatusCode::BAD_REQUEST, "malformed_request").await;
+    }
+    assert_eq!(
+        app.get("/me", Some(&ada.access_token)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn the_last_admin_can_be_neither_demoted_nor_disabled_nor_deleted() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+
+    for body in [json!({"role": "user"}), json!({"disabled": true})] {
+        let response = patch_user(&app, &root.access_token, &root.id, body).await;
+        assert_problem(response, StatusCode::CONFLICT, "last_admin").await;
+    }
+    let deleted = delete_user(&app, &root.access_token, &root.id).await;
+    assert_problem(deleted, StatusCode::CONFLICT, "last_admin").await;
+    let own = app
+        .delete_json(
+            "/account",
+            &root.access_token,
+            &json!({"password": STRONG_PASSWORD}),
+        )
+        .await;
+    assert_problem(own, StatusCode::CONFLICT, "last_admin").await;
+    assert_eq!(
+        app.get("/admin", Some(&root.access_token)).await.status(),
+        StatusCode::OK
+    );
+
+    let second = app.signed_in_admin("second").await;
+    let now_allowed = patch_user(
+        &app,
+        &root.access_token,
+        &second.id,
+        json!({"disabled": true}),
+    )
+    .await;
+    assert_eq!(now_allowed.status(), StatusCode::OK);
+    let again = patch_user(&app, &root.access_token, &root.id, json!({"role": "user"})).await;
+    assert_problem(again, StatusCode::CONFLICT, "last_admin").await;
+}
+
+#[actix_web::test]
+async fn two_admins_demoting_each_other_at_once_leave_exactly_one() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let second = app.signed_in_admin("second").await;
+
+    let responses = join_all([
+        patch_user(
+            &app,
+            &root.access_token,
+            &second.id,
+            json!({"role": "user"}),
+        ),
+        patch_user(
+            &app,
+            &second.access_token,
+            &root.id,
+            json!({"role": "user"}),
+        ),
+    ])
+    .await;
+
+    let mut statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort_unstable();
+    // The loser is refused either as the last admin or, if the winner's change
+    // ended its session first, as an invalid token.
+    assert!(
+        statuses == [200, 409] || statuses == [200, 401],
+        "{statuses:?}"
+    );
+    let admins = app
+        .sql("UPDATE users SET updated_at = updated_at WHERE role = 'admin' AND disabled = FALSE")
+        .await;
+    assert_eq!(admins, 1);
+}
+
+#[actix_web::test]
+async fn an_admin_can_delete_an_account_with_its_sessions() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+
+    let response = delete_user(&app, &root.access_token, &ada.id).await;
+
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let me = app.get("/me", Some(&ada.access_token)).await;
+    assert_problem(me, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let gone = app
+        .get(
+            &format!("/admin/users/{}", ada.id),
+            Some(&root.access_token),
+        )
+        .await;
+    assert_problem(gone, StatusCode::NOT_FOUND, "not_found").await;
+    let sessions = app
+        .sql(&format!(
+            "UPDATE sessions SET ip = ip WHERE user_id = '{}'",
+            ada.id
+        ))
+        .await;
+    assert_eq!(sessions, 0);
+}

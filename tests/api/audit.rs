@@ -1,0 +1,225 @@
+//! The audit trail: every auth event is recorded, readable by admins,
+//! survives the account, and is pruned after the retention period.
+
+use std::collections::HashSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{STRONG_PASSWORD, TestApp, assert_problem, spawn_app};
+
+async fn events(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    let response = app
+        .get(&format!("/admin/events?per_page=100&{query}"), Some(token))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page: Value = response.json().await.unwrap();
+    page["items"].as_array().unwrap().clone()
+}
+
+#[actix_web::test]
+async fn every_kind_of_auth_event_is_recorded_with_who_and_where_and_no_secrets() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    app.login(&json!({"email": ada.email, "password": "not the password"}))
+        .await;
+    app.login(&json!({"email": "nobody@example.com", "password": STRONG_PASSWORD}))
+        .await;
+    let second: Value = app.refresh(&ada.refresh_token).await.json().await.unwrap();
+    let third: Value = app
+        .refresh(second["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.refresh(&ada.refresh_token).await; // reuse: two rotations old
+    let laptop = app.logged_in(&ada.email, STRONG_PASSWORD).await;
+    let phone = app.logged_in(&ada.email, STRONG_PASSWORD).await;
+    let (_, phone_claims) = crate::helpers::jwt_parts(phone["access_token"].as_str().unwrap());
+    let path = format!("/me/sessions/{}", phone_claims["sid"].as_str().unwrap());
+    app.client
+        .delete(app.url(&path))
+        .bearer_auth(laptop["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    app.logout(laptop["access_token"].as_str().unwrap()).await;
+    let tablet = app.logged_in(&ada.email, STRONG_PASSWORD).await;
+    let tablet_token = tablet["access_token"].as_str().unwrap();
+    app.send_json(
+        Method::PUT,
+        "/me/password",
+        tablet_token,
+        &json!({"current_password": STRONG_PASSWORD, "new_password": "another long passphrase"}),
+    )
+    .await;
+    app.send_json(Method::POST, "/logout", tablet_token, &json!({"all": true}))
+        .await;
+    let user_path = format!("/admin/users/{}", ada.id);
+    for change in [
+        json!({"role": "admin"}),
+        json!({"role": "user"}),
+        json!({"disabled": true}),
+        json!({"disabled": false}),
+    ] {
+        let response = app
+            .send_json(Method::PATCH, &user_path, &root.access_token, &change)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let grace = app.signed_up("grace").await;
+    app.delete_json(
+        "/account",
+        &grace.access_token,
+        &json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+    app.client
+        .delete(app.url(&user_path))
+        .bearer_auth(&root.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(third.is_object());
+
+    let all = events(&app, &root.access_token, "").await;
+
+    let types: HashSet<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    for expected in [
+        "user_registered",
+        "login_succeeded",
+        "login_failed",
+        "token_refreshed",
+        "refresh_reuse_detected",
+        "logged_out",
+        "logged_out_all",
+        "session_revoked",
+        "password_changed",
+        "role_changed",
+        "user_disabled",
+        "user_enabled",
+        "user_deleted",
+    ] {
+        assert!(
+            types.contains(expected),
+            "{expected} missing from {types:?}"
+        );
+    }
+    let role_change = all
+        .iter()
+        .find(|e| e["type"] == "role_changed" && e["actor_id"] == root.id.as_str())
+        .unwrap();
+    assert_eq!(role_change["user_id"], ada.id.as_str());
+    assert_eq!(role_change["ip"], "127.0.0.1");
+    assert!(role_change["detail"]["to"].is_string());
+    let unknown = all
+        .iter()
+        .find(|e| e["type"] == "login_failed" && e["user_id"].is_null())
+        .unwrap();
+    assert!(
+        !unknown.to_string().contains("nobody"),
+        "an unknown identifier is not kept"
+    );
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        STRONG_PASSWORD,
+        "another long passphrase",
+        "argon2",
+        ada.refresh_token.as_str(),
+        ada.access_token.as_str(),
+    ] {
+        assert!(!text.contains(secret), "the audit trail leaks {secret}");
+    }
+    let newest: Vec<&str> = all
+        .iter()
+        .map(|e| e["occurred_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        newest.windows(2).all(|pair| pair[0] >= pair[1]),
+        "newest first"
+    );
+}
+
+#[actix_web::test]
+async fn events_filter_by_user_and_type_and_survive_the_accounts_deletion() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    app.signed_up("grace").await;
+    app.delete_json(
+        "/account",
+        &ada.access_token,
+        &json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+
+    let adas = events(&app, &root.access_token, &format!("user_id={}", ada.id)).await;
+    let types: Vec<&str> = adas.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["user_deleted", "login_succeeded", "user_registered"]
+    );
+    assert_eq!(adas[0]["detail"]["by"], "self");
+
+    let logins = events(&app, &root.access_token, "type=login_succeeded").await;
+    assert_eq!(logins.len(), 3, "root, ada, grace");
+    assert!(logins.iter().all(|e| e["type"] == "login_succeeded"));
+
+    let bad = app
+        .get("/admin/events?type=nonsense", Some(&root.access_token))
+        .await;
+    assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+}
+
+#[actix_web::test]
+async fn failed_logins_show_on_the_dashboard() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    for _ in 0..2 {
+        app.login(&json!({"email": "nobody@example.com", "password": STRONG_PASSWORD}))
+            .await;
+    }
+
+    let figures: Value = app
+        .get("/admin", Some(&root.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(figures["failed_logins_last_24h"], 2);
+}
+
+#[actix_web::test]
+async fn events_older_than_the_retention_are_pruned_by_the_server() {
+    let app = spawn_app().await;
+    app.signed_up("ada").await;
+    app.sql(
+        "INSERT INTO auth_events (id, occurred_at, event_type, detail) \
+         VALUES ('old-event', '2000-01-01 00:00:00', 'login_failed', '{}')",
+    )
+    .await;
+    let recent_before = app
+        .sql("UPDATE auth_events SET detail = detail WHERE id <> 'old-event'")
+        .await;
+
+    // A node starting up sweeps at once, then hourly.
+    app.restart_with(&app.signing_key, &["--audit-retention-days", "30"]);
+    let mut remaining = 1;
+    for _ in 0..50 {
+        remaining = app
+            .sql("UPDATE auth_events SET detail = detail WHERE id = 'old-event'")
+            .await;
+        if remaining == 0 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    assert_eq!(remaining, 0, "the old event was pruned");
+    let recent_after = app
+        .sql("UPDATE auth_events SET detail = detail WHERE id <> 'old-event'")
+        .await;
+    assert_eq!(recent_before, recent_after, "recent events stay");
+}
