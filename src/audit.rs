@@ -1,8 +1,6 @@
 //! What gets written to the audit trail, and its retention. Handlers build an
 //! [`Event`] and record it in the same transaction as the change it describes.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -89,22 +87,13 @@ impl Event {
     }
 }
 
-/// How often the retention sweep runs.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Deletes events older than `retention_days`, now and then every hour, off the
-/// request path. Each node runs it; the deletes are idempotent.
-pub fn spawn_pruner(db: Database, retention_days: u32) {
-    actix_web::rt::spawn(async move {
-        let mut interval = actix_web::rt::time::interval(PRUNE_EVERY);
-        loop {
-            interval.tick().await;
-            let before = crate::db::now() - chrono::Duration::days(i64::from(retention_days));
-            match db.run(move |conn| Ok(events::prune(conn, before)?)).await {
-                Ok(0) => {}
-                Ok(pruned) => tracing::info!(pruned, "pruned old audit events"),
-                Err(error) => tracing::warn!(%error, "audit pruning failed; will retry"),
-            }
-        }
-    });
+/// Deletes events older than `retention_days`. Every node runs it now and
+/// then; the deletes are idempotent.
+pub async fn prune(db: &Database, retention_days: u32) {
+    let before = crate::db::now() - chrono::Duration::days(i64::from(retention_days));
+    match db.run(move |conn| Ok(events::prune(conn, before)?)).await {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(pruned, "pruned old audit events"),
+        Err(error) => tracing::warn!(%error, "audit pruning failed; will retry"),
+    }
 }

@@ -157,6 +157,46 @@ pub struct TokenSettings {
     pub refresh_reuse_grace: u64,
 }
 
+/// Abuse limits and the HTTP surface.
+#[derive(Debug, Clone, Args)]
+pub struct GuardSettings {
+    /// Requests per minute per client IP on /register, /login and /token/refresh (each on its own); 0 turns the limit off.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 30)]
+    pub rate_limit_per_minute: u32,
+
+    /// Failed logins for one account within LOGIN_BACKOFF_WINDOW after which it is held back (429); 0 turns the backoff off.
+    #[arg(long, env = "LOGIN_BACKOFF_FAILURES", default_value_t = 5)]
+    pub login_backoff_failures: u32,
+
+    /// Seconds of the failed-login window.
+    #[arg(long, env = "LOGIN_BACKOFF_WINDOW", default_value_t = 900)]
+    pub login_backoff_window: u64,
+
+    /// `redis://…`: keep the limits in Redis, shared by every node.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Comma-separated proxy addresses or CIDR ranges whose `X-Forwarded-For` / `Forwarded` is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Comma-separated origins allowed to call the API from a browser (`*` for any, refused in production).
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Lets PORTCULLIS_ENV=production run with RATE_LIMIT_PER_MINUTE=0 (for a deployment limited by its proxy).
+    #[arg(long, env = "ALLOW_NO_RATE_LIMIT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_no_rate_limit: bool,
+}
+
+fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{value}` is neither an IP address nor a CIDR range"))
+}
+
 /// Everything `portcullis serve` needs.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -189,6 +229,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub tokens: TokenSettings,
+
+    #[command(flatten)]
+    pub guards: GuardSettings,
 }
 
 impl Settings {
@@ -207,6 +250,23 @@ impl Settings {
     pub fn check_production(&self) -> Result<(), String> {
         if self.environment != Environment::Production {
             return Ok(());
+        }
+        if self
+            .guards
+            .cors_allowed_origins
+            .iter()
+            .any(|origin| origin.trim() == "*")
+        {
+            return Err(
+                "PORTCULLIS_ENV=production refuses CORS_ALLOWED_ORIGINS=*: list the origins"
+                    .to_owned(),
+            );
+        }
+        if self.guards.rate_limit_per_minute == 0 && !self.guards.allow_no_rate_limit {
+            return Err(
+                "PORTCULLIS_ENV=production refuses RATE_LIMIT_PER_MINUTE=0 (set ALLOW_NO_RATE_LIMIT=true if a proxy limits instead)"
+                    .to_owned(),
+            );
         }
         match self.tokens.jwt_algorithm {
             JwtAlgorithm::EdDsa if self.tokens.jwt_private_key_file.is_none() => Err(

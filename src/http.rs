@@ -217,7 +217,8 @@ pub async fn request_log(
     Ok(response.map_into_left_body())
 }
 
-/// Who is calling, as recorded on sessions: the peer address and user agent.
+/// Who is calling, as recorded on sessions and audit events and as counted by
+/// the rate limits: the client address and user agent.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip: Option<String>,
@@ -231,13 +232,103 @@ impl actix_web::FromRequest for ClientInfo {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let ip = req.peer_addr().map(|address| address.ip().to_string());
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(USER_AGENT_MAX).collect());
-        std::future::ready(Ok(Self { ip, user_agent }))
+        std::future::ready(Ok(Self {
+            ip: client_ip(req).map(|ip| ip.to_string()),
+            user_agent,
+        }))
+    }
+}
+
+/// The client's address. It is the TCP peer, unless the peer is one of
+/// `TRUSTED_PROXIES`: then it is the nearest address in `X-Forwarded-For` (or
+/// `Forwarded`) that is not itself a trusted proxy. Those headers are ignored
+/// from anyone else, who could otherwise pick any address and dodge the
+/// per-IP limits.
+pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|network| network.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut chain = forwarded_chain(req);
+    // The chain runs client → … → last proxy; walk back from our side.
+    chain.reverse();
+    let nearest = chain
+        .iter()
+        .find(|ip| !is_trusted(ip))
+        .or(chain.last())
+        .copied();
+    Some(nearest.unwrap_or(peer))
+}
+
+fn forwarded_chain(req: &HttpRequest) -> Vec<std::net::IpAddr> {
+    let headers = req.headers();
+    let x_forwarded_for: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(parse_forwarded_address)
+        .collect();
+    if !x_forwarded_for.is_empty() {
+        return x_forwarded_for;
+    }
+    headers
+        .get_all(header::FORWARDED)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                name.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| parse_forwarded_address(value))?
+            })
+        })
+        .collect()
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `"[2001:db8::1]:80"` or `2001:db8::1`.
+fn parse_forwarded_address(raw: &str) -> Option<std::net::IpAddr> {
+    let raw = raw.trim().trim_matches('"');
+    if let Ok(ip) = raw.parse() {
+        return Some(ip);
+    }
+    if let Ok(socket) = raw.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    raw.strip_prefix('[')
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|inner| inner.parse().ok())
+}
+
+/// Counts the request against the per-IP budget of its route; a handler that
+/// takes this argument is rate limited. Put it first, so a limited request is
+/// refused before its body is read.
+pub struct IpRateLimit;
+
+impl actix_web::FromRequest for IpRateLimit {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let route = req.match_pattern().unwrap_or_else(|| req.path().to_owned());
+        let ip = client_ip(req);
+        Box::pin(async move {
+            if let (Some(state), Some(ip)) = (state, ip) {
+                state.limits.check_ip(&route, ip).await?;
+            }
+            Ok(IpRateLimit)
+        })
     }
 }
 

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod dto;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

@@ -167,3 +167,13 @@ pub fn revoke_all_except(
     .set(sessions::revoked_at.eq(now))
     .execute(conn)
 }
+
+/// Whether the user has logged in from `ip` before (a session still on record).
+pub fn ip_seen(conn: &mut DbConnection, user_id: &str, ip: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::ip.eq(ip)),
+    ))
+    .get_result(conn)
+}

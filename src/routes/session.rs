@@ -14,7 +14,7 @@ use crate::db::users::{self, UserRow};
 use crate::domain::{EMAIL_MAX, USERNAME_MAX};
 use crate::dto::{LoginRequest, LogoutRequest, RefreshRequest, TokenPair, User};
 use crate::error::{ApiError, FieldError, FieldErrors, Problem};
-use crate::http::{ClientInfo, OptionalJson};
+use crate::http::{ClientInfo, IpRateLimit, OptionalJson};
 use crate::startup::AppState;
 
 /// Longest password accepted at login (new passwords are limited to 128
@@ -37,11 +37,14 @@ const LOGIN_PASSWORD_MAX: usize = 1024;
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: give exactly one of `email` and `username`, within their lengths.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many requests from this address, or too many failed logins for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`overloaded` or `service_unavailable`; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/login")]
 pub async fn login_user(
+    _limit: IpRateLimit,
     state: web::Data<AppState>,
     client: ClientInfo,
     body: web::Json<LoginRequest>,
@@ -53,20 +56,9 @@ pub async fn login_user(
         remember,
     } = body.into_inner();
     check_login_lengths(email.as_deref(), username.as_deref(), &password)?;
-    let user = match (email, username) {
-        (Some(email), None) => {
-            let email = email.to_lowercase();
-            state
-                .db
-                .run(move |conn| Ok(users::find_by_email(conn, &email)?))
-                .await?
-        }
-        (None, Some(username)) => {
-            state
-                .db
-                .run(move |conn| Ok(users::find_by_username(conn, &username)?))
-                .await?
-        }
+    let (identifier, by_email) = match (email, username) {
+        (Some(email), None) => (email.to_lowercase(), true),
+        (None, Some(username)) => (username.to_lowercase(), false),
         _ => {
             return Err(ApiError::invalid_field(
                 "email",
@@ -74,12 +66,31 @@ pub async fn login_user(
             ));
         }
     };
+    let lookup = identifier.clone();
+    let user = state
+        .db
+        .run(move |conn| {
+            Ok(if by_email {
+                users::find_by_email(conn, &lookup)?
+            } else {
+                users::find_by_username(conn, &lookup)?
+            })
+        })
+        .await?;
+    // Unknown accounts are held back exactly like real ones, so the backoff
+    // cannot be used to find out which accounts exist.
+    let backoff_key = user
+        .as_ref()
+        .map_or_else(|| format!("unknown:{identifier}"), |user| user.id.clone());
+    hold_back_if_failing(&state, &client, user.as_ref(), &backoff_key).await?;
+
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let verification = state.passwords.verify(password, stored_hash).await?;
     let failure = Event::new(EventType::LoginFailed, &client);
     let (user, upgraded_hash) = match (user, verification) {
         (Some(user), Verification::Match { upgraded_hash }) => (user, upgraded_hash),
         (Some(user), Verification::Mismatch) => {
+            state.limits.record_login_failure(&backoff_key).await;
             let event = failure
                 .user(&user.id)
                 .detail(json!({"reason": "wrong_password"}));
@@ -88,10 +99,12 @@ pub async fn login_user(
         }
         // The attempted identifier is not kept: it may be a mistyped password.
         (None, _) => {
+            state.limits.record_login_failure(&backoff_key).await;
             record(&state, failure.detail(json!({"reason": "unknown_account"}))).await?;
             return Err(ApiError::InvalidCredentials);
         }
     };
+    state.limits.reset_login_failures(&backoff_key).await;
     if user.disabled {
         let event = failure
             .user(&user.id)
@@ -131,6 +144,33 @@ pub async fn login_user(
         })
         .await?;
     Ok(HttpResponse::Ok().json(pair))
+}
+
+/// Refuses the attempt with 429 while the account has too many recent failed
+/// logins, unless the client's address is one this account has logged in from
+/// before: an attacker elsewhere can then slow a user down but not lock them
+/// out of their usual network.
+async fn hold_back_if_failing(
+    state: &AppState,
+    client: &ClientInfo,
+    user: Option<&UserRow>,
+    backoff_key: &str,
+) -> Result<(), ApiError> {
+    let Some(retry_after_secs) = state.limits.login_backoff(backoff_key).await else {
+        return Ok(());
+    };
+    // Asked for unknown accounts too, so both answers take the same path.
+    let user_id = user.map(|user| user.id.clone()).unwrap_or_default();
+    let ip = client.ip.clone().unwrap_or_default();
+    let familiar = state
+        .db
+        .run(move |conn| Ok(sessions::ip_seen(conn, &user_id, &ip)?))
+        .await?;
+    if familiar && user.is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimited { retry_after_secs })
+    }
 }
 
 fn check_login_lengths(
@@ -185,11 +225,14 @@ enum Refresh {
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many requests from this address; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/token/refresh")]
 pub async fn refresh_token_pair(
+    _limit: IpRateLimit,
     state: web::Data<AppState>,
     client: ClientInfo,
     body: web::Json<RefreshRequest>,

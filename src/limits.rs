@@ -1,0 +1,295 @@
+//! Abuse limits: requests per client IP on the credential endpoints, and a
+//! backoff on failed logins per account.
+//!
+//! On one node the per-IP limit is a GCRA limiter from `governor`. With
+//! `REDIS_URL`, both limits live in Redis so every node enforces one budget.
+//! When Redis cannot be reached the limits fail open (requests go through, a
+//! warning is logged and [`Limits::store_errors`] counts it): an outage of the
+//! limiter must never lock users out of logging in.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::error::ApiError;
+
+/// How long a Redis call may take before the limits fail open.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// After Redis was unreachable, wait this long before trying to connect again.
+const REDIS_RECONNECT_PAUSE: Duration = Duration::from_secs(5);
+/// Most accounts whose failures one node tracks in memory.
+const LOCAL_BACKOFF_CAPACITY: usize = 100_000;
+
+/// Adds 1 to a counter whose window starts at the first hit; returns the count
+/// and the milliseconds left in the window.
+const INCREMENT_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}
+";
+/// The counter and the milliseconds left, without changing it.
+const PEEK_SCRIPT: &str = r"
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}
+";
+
+/// The failed-login policy.
+#[derive(Debug, Clone, Copy)]
+pub struct BackoffPolicy {
+    /// Failures within `window` after which the account is held back.
+    pub failures: u32,
+    pub window: Duration,
+}
+
+pub struct Limits {
+    per_minute: u32,
+    local_per_ip: Option<DefaultKeyedRateLimiter<(String, IpAddr)>>,
+    backoff: Option<BackoffPolicy>,
+    local_failures: Mutex<HashMap<String, (u32, Instant)>>,
+    redis: Option<SharedStore>,
+    store_errors: AtomicU64,
+}
+
+impl Limits {
+    pub fn new(
+        per_minute: u32,
+        backoff: Option<BackoffPolicy>,
+        redis_url: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let redis = redis_url.map(SharedStore::new).transpose()?;
+        let local_per_ip = NonZeroU32::new(per_minute)
+            .filter(|_| redis.is_none())
+            .map(|rate| DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate)));
+        Ok(Self {
+            per_minute,
+            local_per_ip,
+            backoff: backoff.filter(|policy| policy.failures > 0),
+            local_failures: Mutex::new(HashMap::new()),
+            redis,
+            store_errors: AtomicU64::new(0),
+        })
+    }
+
+    /// Times the shared store failed and a limit was skipped (this node, since start).
+    pub fn store_errors(&self) -> u64 {
+        self.store_errors.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request from `ip` to `route`; `RateLimited` past the budget.
+    pub async fn check_ip(&self, route: &str, ip: IpAddr) -> Result<(), ApiError> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        if let Some(limiter) = &self.local_per_ip {
+            return limiter
+                .check_key(&(route.to_owned(), ip))
+                .map_err(|not_until| {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    ApiError::RateLimited {
+                        retry_after_secs: wait.as_secs() + 1,
+                    }
+                });
+        }
+        let key = format!("portcullis:ip:{route}:{ip}");
+        match self
+            .shared(|store| store.increment(key, Duration::from_secs(60)))
+            .await
+        {
+            Some((count, left)) if count > u64::from(self.per_minute) => {
+                Err(ApiError::RateLimited {
+                    retry_after_secs: left.as_secs() + 1,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Seconds until `account` may try again, if it is held back.
+    pub async fn login_backoff(&self, account: &str) -> Option<u64> {
+        let policy = self.backoff?;
+        let (failures, left) = match &self.redis {
+            Some(_) => {
+                let key = backoff_key(account);
+                self.shared(|store| store.peek(key)).await?
+            }
+            None => {
+                let failures = self.local_failures.lock().ok()?;
+                let (count, ends) = failures.get(account)?;
+                let left = ends.checked_duration_since(Instant::now())?;
+                (u64::from(*count), left)
+            }
+        };
+        (failures >= u64::from(policy.failures)).then_some(left.as_secs() + 1)
+    }
+
+    pub async fn record_login_failure(&self, account: &str) {
+        let Some(policy) = self.backoff else { return };
+        if self.redis.is_some() {
+            let key = backoff_key(account);
+            self.shared(|store| store.increment(key, policy.window))
+                .await;
+            return;
+        }
+        let Ok(mut failures) = self.local_failures.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if failures.len() >= LOCAL_BACKOFF_CAPACITY {
+            failures.retain(|_, (_, ends)| *ends > now);
+        }
+        if failures.len() >= LOCAL_BACKOFF_CAPACITY {
+            return; // flooded with distinct accounts: stop tracking rather than grow
+        }
+        let entry = failures
+            .entry(account.to_owned())
+            .or_insert((0, now + policy.window));
+        if entry.1 <= now {
+            *entry = (0, now + policy.window);
+        }
+        entry.0 += 1;
+    }
+
+    pub async fn reset_login_failures(&self, account: &str) {
+        if self.backoff.is_none() {
+            return;
+        }
+        if self.redis.is_some() {
+            let key = backoff_key(account);
+            self.shared(|store| store.delete(key)).await;
+        } else if let Ok(mut failures) = self.local_failures.lock() {
+            failures.remove(account);
+        }
+    }
+
+    /// Drops per-IP state that no longer limits anything (called periodically).
+    pub fn forget_idle_clients(&self) {
+        if let Some(limiter) = &self.local_per_ip {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        if let Ok(mut failures) = self.local_failures.lock() {
+            let now = Instant::now();
+            failures.retain(|_, (_, ends)| *ends > now);
+        }
+    }
+
+    /// Runs a shared-store operation; `None` (and a warning) when it failed.
+    async fn shared<T, F, Fut>(&self, operation: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let store = self.redis.as_ref()?;
+        let outcome = match store.connection().await {
+            Some(connection) => actix_web::rt::time::timeout(REDIS_TIMEOUT, operation(connection))
+                .await
+                .map_err(|_| "timed out".to_owned())
+                .and_then(|result| result.map_err(|error| error.to_string())),
+            None => Err("not connected".to_owned()),
+        };
+        match outcome {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let total = self.store_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(%error, rate_limit_store_errors = total, "Redis unavailable; limits fail open");
+                None
+            }
+        }
+    }
+}
+
+fn backoff_key(account: &str) -> String {
+    format!("portcullis:login-failures:{account}")
+}
+
+/// Redis, connected lazily so that a Redis outage at start-up does not stop
+/// the service, and reconnected by the connection manager after that.
+struct SharedStore {
+    client: redis::Client,
+    connection: tokio::sync::Mutex<(Option<ConnectionManager>, Option<Instant>)>,
+}
+
+impl SharedStore {
+    fn new(url: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|error| anyhow::anyhow!("invalid REDIS_URL: {error}"))?;
+        Ok(Self {
+            client,
+            connection: tokio::sync::Mutex::new((None, None)),
+        })
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        let mut guard = self.connection.lock().await;
+        let (manager, last_failure) = &mut *guard;
+        if let Some(manager) = manager {
+            return Some(manager.clone());
+        }
+        if last_failure.is_some_and(|at| at.elapsed() < REDIS_RECONNECT_PAUSE) {
+            return None;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(REDIS_TIMEOUT)
+            .set_response_timeout(REDIS_TIMEOUT)
+            .set_number_of_retries(1);
+        match self.client.get_connection_manager_with_config(config).await {
+            Ok(connected) => {
+                *manager = Some(connected.clone());
+                Some(connected)
+            }
+            Err(error) => {
+                *last_failure = Some(Instant::now());
+                tracing::warn!(%error, "cannot connect to Redis");
+                None
+            }
+        }
+    }
+}
+
+trait SharedOps {
+    fn increment(
+        self,
+        key: String,
+        window: Duration,
+    ) -> impl Future<Output = redis::RedisResult<(u64, Duration)>>;
+    fn peek(self, key: String) -> impl Future<Output = redis::RedisResult<(u64, Duration)>>;
+    fn delete(self, key: String) -> impl Future<Output = redis::RedisResult<()>>;
+}
+
+impl SharedOps for ConnectionManager {
+    async fn increment(
+        mut self,
+        key: String,
+        window: Duration,
+    ) -> redis::RedisResult<(u64, Duration)> {
+        let (count, left_ms): (u64, i64) = redis::Script::new(INCREMENT_SCRIPT)
+            .key(key)
+            .arg(u64::try_from(window.as_millis()).unwrap_or(u64::MAX))
+            .invoke_async(&mut self)
+            .await?;
+        Ok((count, millis(left_ms)))
+    }
+
+    async fn peek(mut self, key: String) -> redis::RedisResult<(u64, Duration)> {
+        let (count, left_ms): (u64, i64) = redis::Script::new(PEEK_SCRIPT)
+            .key(key)
+            .invoke_async(&mut self)
+            .await?;
+        Ok((count, millis(left_ms)))
+    }
+
+    async fn delete(mut self, key: String) -> redis::RedisResult<()> {
+        redis::cmd("DEL").arg(key).query_async(&mut self).await
+    }
+}
+
+/// Redis answers -1/-2 for a key without expiry or a missing key.
+fn millis(value: i64) -> Duration {
+    Duration::from_millis(u64::try_from(value).unwrap_or(0))
+}
