@@ -128,6 +128,9 @@ pub struct Dashboard {
     pub failed_logins_last_24h: i64,
     /// Accounts registered in the last 24 hours.
     pub signups_last_24h: i64,
+    /// Times this node could not reach Redis and let a request through
+    /// unlimited, since it started.
+    pub rate_limit_store_errors: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -52,9 +52,14 @@ pub async fn get_dashboard(
                     since,
                 )?,
                 signups_last_24h: counts.registered_since,
+                rate_limit_store_errors: 0,
             })
         })
         .await?;
+    let dashboard = Dashboard {
+        rate_limit_store_errors: state.limits.store_errors(),
+        ..dashboard
+    };
     Ok(HttpResponse::Ok().json(dashboard))
 }
 

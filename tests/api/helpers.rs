@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 pub const STRONG_PASSWORD: &str = "correct horse battery staple";
 
 #[derive(Parser)]
+#[command(args_override_self = true)]
 struct TestSettings {
     #[command(flatten)]
     settings: Settings,
@@ -315,9 +316,20 @@ pub async fn run_cli(
     database_url: &str,
     stdin: Option<&str>,
 ) -> std::process::Output {
+    run_cli_with_env(args, database_url, &[], stdin).await
+}
+
+/// [`run_cli`] with extra environment variables.
+pub async fn run_cli_with_env(
+    args: &[&str],
+    database_url: &str,
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> std::process::Output {
     use tokio::io::AsyncWriteExt as _;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
+        .envs(env.iter().copied())
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::piped())

@@ -1,6 +1,7 @@
 //! HTTP tests against the real application and a real database (SQLite by
 //! default; `PORTCULLIS_TEST_DATABASE=postgres` for PostgreSQL).
 
+mod abuse;
 mod account;
 mod admin;
 mod admin_users;

@@ -1,0 +1,626 @@
+//! Abuse resistance: per-IP limits (local and shared through Redis), the
+//! per-account login backoff, bounded hashing, timing, CORS and production
+//! refusals.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    STRONG_PASSWORD, TestApp, assert_problem, client, run_cli_with_env, spawn_app_with,
+};
+
+const REDIS_URL: &str = "redis://127.0.0.1:6379/";
+
+/// A made-up client address, unique to the test, as a trusted proxy would
+/// report it (keeps tests that share Redis out of each other's budgets).
+fn random_client_ip() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    format!("10.{}.{}.{}", bytes[0], bytes[1], bytes[2])
+}
+
+async fn post_from(
+    app_address: &str,
+    path: &str,
+    forwarded_for: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
+    let mut request = client().post(format!("{app_address}{path}")).json(body);
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", ip);
+    }
+    request.send().await.unwrap()
+}
+
+#[actix_web::test]
+async fn each_limited_route_answers_429_with_retry_after_past_its_budget() {
+    let app = spawn_app_with(&["--rate-limit-per-minute", "3"]).await;
+    let routes = [
+        (
+            "/register",
+            json!({"username": "a", "email": "bad", "password": "x"}),
+        ),
+        (
+            "/login",
+            json!({"email": "nobody@example.com", "password": STRONG_PASSWORD}),
+        ),
+        ("/token/refresh", json!({"refresh_token": "not-a-token"})),
+    ];
+    for (path, body) in routes {
+        for _ in 0..3 {
+            let allowed = app.post_json(path, &body).await;
+            assert_ne!(allowed.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        }
+        let limited = app.post_json(path, &body).await;
+        let retry_after: u64 = limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=61).contains(&retry_after), "{retry_after}");
+        assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    }
+    assert_eq!(
+        app.get("/healthz", None).await.status(),
+        StatusCode::OK,
+        "other routes are not limited"
+    );
+}
+
+#[actix_web::test]
+async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+    let body = json!({"email": "nobody@example.com", "password": STRONG_PASSWORD});
+
+    let untrusted = spawn_app_with(&["--rate-limit-per-minute", "2"]).await;
+    for n in 0..2 {
+        post_from(
+            &untrusted.address,
+            "/login",
+            Some(&format!("192.0.2.{n}")),
+            &body,
+        )
+        .await;
+    }
+    let spoofed = post_from(&untrusted.address, "/login", Some("192.0.2.99"), &body).await;
+    assert_problem(spoofed, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    let trusted = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "2",
+        "--trusted-proxies",
+        "127.0.0.0/8",
+    ])
+    .await;
+    for n in 0..4 {
+        let response = post_from(
+            &trusted.address,
+            "/login",
+            Some(&format!("192.0.2.{n}")),
+            &body,
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "each client has its own budget"
+        );
+    }
+    for _ in 0..2 {
+        post_from(
+            &trusted.address,
+            "/login",
+            Some("198.51.100.7, 127.0.0.1"),
+            &body,
+        )
+        .await;
+    }
+    let third = post_from(&trusted.address, "/login", Some("198.51.100.7"), &body).await;
+    assert_problem(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[actix_web::test]
+async fn sessions_record_the_forwarded_client_address_behind_a_trusted_proxy() {
+    let app = spawn_app_with(&["--trusted-proxies", "127.0.0.1"]).await;
+    let ada = app.signed_up("ada").await;
+    let login = post_from(
+        &app.address,
+        "/login",
+        Some("203.0.113.9"),
+        &json!({"email": ada.email, "password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(login.status(), StatusCode::OK);
+
+    let sessions: Value = app
+        .get("/me/sessions", Some(&ada.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let ips: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["ip"].as_str().unwrap())
+        .collect();
+    assert!(
+        ips.contains(&"203.0.113.9") && ips.contains(&"127.0.0.1"),
+        "{ips:?}"
+    );
+}
+
+#[actix_web::test]
+async fn two_nodes_sharing_redis_enforce_one_limit() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "3",
+        "--redis-url",
+        REDIS_URL,
+        "--trusted-proxies",
+        "127.0.0.1",
+    ])
+    .await;
+    let other_node = app.restart_with(
+        &app.signing_key,
+        &[
+            "--rate-limit-per-minute",
+            "3",
+            "--redis-url",
+            REDIS_URL,
+            "--trusted-proxies",
+            "127.0.0.1",
+        ],
+    );
+    let ip = random_client_ip();
+    // Unique, so no other test's failures for the account count here.
+    let body = json!({"email": format!("nobody-{}@example.com", uuid::Uuid::new_v4()), "password": STRONG_PASSWORD});
+
+    for address in [&app.address, &other_node, &app.address] {
+        let allowed = post_from(address, "/login", Some(&ip), &body).await;
+        assert_eq!(allowed.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = post_from(&other_node, "/login", Some(&ip), &body).await;
+
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[actix_web::test]
+async fn the_login_backoff_is_shared_through_redis_too() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "0",
+        "--redis-url",
+        REDIS_URL,
+        "--trusted-proxies",
+        "127.0.0.1",
+    ])
+    .await;
+    let other_node = app.restart_with(
+        &app.signing_key,
+        &[
+            "--rate-limit-per-minute",
+            "0",
+            "--redis-url",
+            REDIS_URL,
+            "--trusted-proxies",
+            "127.0.0.1",
+        ],
+    );
+    app.register("ada", "ada@example.com", STRONG_PASSWORD)
+        .await;
+    let attacker = random_client_ip();
+    let wrong = json!({"email": "ada@example.com", "password": "guess"});
+
+    for n in 0..5 {
+        let address = if n % 2 == 0 {
+            &app.address
+        } else {
+            &other_node
+        };
+        let response = post_from(address, "/login", Some(&attacker), &wrong).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let held = post_from(
+        &other_node,
+        "/login",
+        Some(&attacker),
+        &json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+    )
+    .await;
+
+    assert_problem(held, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[actix_web::test]
+async fn when_redis_is_down_the_limits_fail_open() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "1",
+        "--redis-url",
+        "redis://127.0.0.1:1/",
+    ])
+    .await;
+    let body = json!({"email": "nobody@example.com", "password": STRONG_PASSWORD});
+
+    for _ in 0..3 {
+        let response = app.post_json("/login", &body).await;
+        assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+
+    let root = app.signed_in_admin("root").await;
+    let figures: Value = app
+        .get("/admin", Some(&root.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        figures["rate_limit_store_errors"].as_u64().unwrap() >= 1,
+        "{figures}"
+    );
+}
+
+/// Five wrong passwords for `email` from `attacker`.
+async fn fail_five_times(app: &TestApp, attacker: &str, email: &str) {
+    for _ in 0..5 {
+        let response = post_from(
+            &app.address,
+            "/login",
+            Some(attacker),
+            &json!({"email": email, "password": "wrong guess"}),
+        )
+        .await;
+        assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+}
+
+#[actix_web::test]
+async fn five_failed_logins_hold_the_account_back_but_not_from_a_familiar_address() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "0",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ])
+    .await;
+    let ada = app.signed_up("ada").await; // logged in once from 127.0.0.1
+
+    fail_five_times(&app, "203.0.113.66", &ada.email).await;
+    let held = post_from(
+        &app.address,
+        "/login",
+        Some("203.0.113.66"),
+        &json!({"email": ada.email, "password": STRONG_PASSWORD}),
+    )
+    .await;
+    let retry_after: u64 = held.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=901).contains(&retry_after), "{retry_after}");
+    assert_problem(held, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let elsewhere = post_from(
+        &app.address,
+        "/login",
+        Some("198.51.100.1"),
+        &json!({"email": ada.email, "password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_problem(elsewhere, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    let familiar = app
+        .login(&json!({"email": ada.email, "password": STRONG_PASSWORD}))
+        .await;
+    assert_eq!(
+        familiar.status(),
+        StatusCode::OK,
+        "the user is not locked out of their usual address"
+    );
+}
+
+#[actix_web::test]
+async fn a_successful_login_resets_the_failure_count() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "0",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ])
+    .await;
+    app.register("ada", "ada@example.com", STRONG_PASSWORD)
+        .await;
+    let new_address = "203.0.113.5";
+    let wrong = json!({"email": "ada@example.com", "password": "wrong guess"});
+    for _ in 0..4 {
+        post_from(&app.address, "/login", Some(new_address), &wrong).await;
+    }
+    let success = post_from(
+        &app.address,
+        "/login",
+        Some("198.51.100.20"),
+        &json!({"email": "ada@example.com", "password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(success.status(), StatusCode::OK);
+
+    for _ in 0..4 {
+        let response = post_from(&app.address, "/login", Some(new_address), &wrong).await;
+        assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+}
+
+#[actix_web::test]
+async fn under_backoff_an_unknown_account_looks_like_a_real_one() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "0",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ])
+    .await;
+    app.register("ada", "ada@example.com", STRONG_PASSWORD)
+        .await;
+    let attacker = "203.0.113.77";
+
+    fail_five_times(&app, attacker, "ada@example.com").await;
+    fail_five_times(&app, attacker, "nobody@example.com").await;
+    let real = post_from(
+        &app.address,
+        "/login",
+        Some(attacker),
+        &json!({"email": "ada@example.com", "password": "another guess"}),
+    )
+    .await;
+    let unknown = post_from(
+        &app.address,
+        "/login",
+        Some(attacker),
+        &json!({"email": "nobody@example.com", "password": "another guess"}),
+    )
+    .await;
+
+    assert!(
+        real.headers().contains_key("retry-after") && unknown.headers().contains_key("retry-after")
+    );
+    let real = assert_problem(real, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let unknown = assert_problem(unknown, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(real, unknown);
+}
+
+#[actix_web::test]
+async fn a_login_flood_past_the_hashing_queue_gets_quick_503s_while_accepted_logins_succeed() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "0",
+        "--hash-concurrency",
+        "1",
+        "--hash-queue",
+        "2",
+        "--argon2-memory-kib",
+        "19456",
+        "--argon2-iterations",
+        "2",
+    ])
+    .await;
+    app.register("ada", "ada@example.com", STRONG_PASSWORD)
+        .await;
+    let body = json!({"email": "ada@example.com", "password": STRONG_PASSWORD});
+
+    let attempts = (0..24).map(|_| async {
+        let started = Instant::now();
+        let response = app.post_json("/login", &body).await;
+        (
+            response.status(),
+            response.headers().get("retry-after").is_some(),
+            started.elapsed(),
+        )
+    });
+    let outcomes = join_all(attempts).await;
+
+    let accepted = outcomes
+        .iter()
+        .filter(|(status, _, _)| *status == StatusCode::OK)
+        .count();
+    let overloaded: Vec<_> = outcomes
+        .iter()
+        .filter(|(status, _, _)| *status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(accepted >= 1, "{outcomes:?}");
+    assert!(!overloaded.is_empty(), "{outcomes:?}");
+    assert_eq!(accepted + overloaded.len(), outcomes.len(), "{outcomes:?}");
+    for (_, has_retry_after, elapsed) in overloaded {
+        assert!(has_retry_after);
+        // Refused without queueing: far below the time the accepted ones wait.
+        assert!(*elapsed < Duration::from_secs(2), "{elapsed:?}");
+    }
+    let refused = app.post_json("/login", &body).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::OK,
+        "the service recovers at once"
+    );
+}
+
+#[actix_web::test]
+async fn unknown_accounts_and_wrong_passwords_take_the_same_time() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "0",
+        "--login-backoff-failures",
+        "0",
+        "--argon2-memory-kib",
+        "19456",
+        "--argon2-iterations",
+        "2",
+    ])
+    .await;
+    app.register("ada", "ada@example.com", STRONG_PASSWORD)
+        .await;
+    let mut unknown = Vec::new();
+    let mut wrong = Vec::new();
+    for n in 0..15 {
+        for (email, samples) in [
+            (format!("nobody{n}@example.com"), &mut unknown),
+            ("ada@example.com".to_owned(), &mut wrong),
+        ] {
+            let started = Instant::now();
+            let response = app
+                .login(&json!({"email": email, "password": "not the password"}))
+                .await;
+            samples.push(started.elapsed());
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+
+    let median = |samples: &mut Vec<Duration>| {
+        samples.sort_unstable();
+        samples[samples.len() / 2]
+    };
+    let (unknown, wrong) = (median(&mut unknown), median(&mut wrong));
+    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
+    assert!(
+        (0.5..=2.0).contains(&ratio),
+        "unknown {unknown:?} vs wrong password {wrong:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_preflight_from_an_allowed_origin_may_send_the_authorization_header() {
+    let app = spawn_app_with(&[
+        "--cors-allowed-origins",
+        "https://app.example.com,https://admin.example.com",
+    ])
+    .await;
+
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/me"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(allowed.contains("authorization"), "{allowed}");
+
+    let simple = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "https://admin.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "https://admin.example.com"
+    );
+}
+
+#[actix_web::test]
+async fn other_origins_get_no_cors_headers() {
+    let app = spawn_app_with(&["--cors-allowed-origins", "https://app.example.com"]).await;
+
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/me"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let simple = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(simple.status(), StatusCode::OK);
+    assert!(
+        simple
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[actix_web::test]
+async fn responses_carry_a_content_security_policy() {
+    let app = spawn_app_with(&[]).await;
+
+    let response = app.get("/healthz", None).await;
+
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+}
+
+#[actix_web::test]
+async fn production_mode_refuses_unsafe_configurations_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::helpers::write_signing_key(dir.path(), "signing.pem");
+    let key = key.to_str().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("p.db").display());
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (&[], "JWT_PRIVATE_KEY_FILE"),
+        (
+            &[("JWT_ALGORITHM", "HS256"), ("JWT_SECRET", "short")],
+            "JWT_SECRET",
+        ),
+        (&[("JWT_ALGORITHM", "HS256")], "JWT_SECRET"),
+        (
+            &[("JWT_PRIVATE_KEY_FILE", key), ("CORS_ALLOWED_ORIGINS", "*")],
+            "CORS_ALLOWED_ORIGINS",
+        ),
+        (
+            &[
+                ("JWT_PRIVATE_KEY_FILE", key),
+                ("RATE_LIMIT_PER_MINUTE", "0"),
+            ],
+            "RATE_LIMIT_PER_MINUTE",
+        ),
+    ];
+    for (settings, named) in cases {
+        let mut env = vec![
+            ("PORTCULLIS_ENV", "production"),
+            ("BIND_ADDR", "127.0.0.1:0"),
+        ];
+        env.extend_from_slice(settings);
+        let output = actix_web::rt::time::timeout(
+            Duration::from_secs(20),
+            run_cli_with_env(&["serve"], &database, &env, None),
+        )
+        .await
+        .expect("a refused configuration exits at once");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{settings:?} was accepted");
+        assert!(stderr.contains(named), "{settings:?}: {stderr}");
+    }
+}
