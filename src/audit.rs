@@ -87,9 +87,12 @@ impl Event {
     }
 }
 
-/// Deletes events older than `retention_days`. Every node runs it now and
-/// then; the deletes are idempotent.
+/// Deletes events older than `retention_days` (0 keeps them forever). Every
+/// node runs it now and then; the deletes are idempotent.
 pub async fn prune(db: &Database, retention_days: u32) {
+    if retention_days == 0 {
+        return;
+    }
     let before = crate::db::now() - chrono::Duration::days(i64::from(retention_days));
     match db.run(move |conn| Ok(events::prune(conn, before)?)).await {
         Ok(0) => {}

@@ -217,7 +217,7 @@ pub struct Settings {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
-    /// Audit events older than this many days are pruned.
+    /// Audit events older than this many days are pruned; 0 keeps them forever.
     #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 90)]
     pub audit_retention_days: u32,
 

@@ -217,6 +217,7 @@ pub struct Problem {
     pub code: String,
     /// Only for `validation_failed`: each invalid field and the rules it broke.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::HashMap<String, Vec<FieldError>>>)]
     pub errors: Option<FieldErrors>,
 }
 

@@ -311,8 +311,8 @@ fn parse_forwarded_address(raw: &str) -> Option<std::net::IpAddr> {
 }
 
 /// Counts the request against the per-IP budget of its route; a handler that
-/// takes this argument is rate limited. Put it first, so a limited request is
-/// refused before its body is read.
+/// takes this argument is rate limited. Put it first among the arguments: a
+/// limited request is then refused before the handler does any work.
 pub struct IpRateLimit;
 
 impl actix_web::FromRequest for IpRateLimit {

@@ -167,10 +167,15 @@ async fn hold_back_if_failing(
         .run(move |conn| Ok(sessions::ip_seen(conn, &user_id, &ip)?))
         .await?;
     if familiar && user.is_some() {
-        Ok(())
-    } else {
-        Err(ApiError::RateLimited { retry_after_secs })
+        return Ok(());
     }
+    let mut event =
+        Event::new(EventType::LoginFailed, client).detail(json!({"reason": "held_back"}));
+    if let Some(user) = user {
+        event = event.user(&user.id);
+    }
+    record(state, event).await?;
+    Err(ApiError::RateLimited { retry_after_secs })
 }
 
 fn check_login_lengths(
@@ -323,9 +328,9 @@ pub async fn logout_session(
     state: web::Data<AppState>,
     client: ClientInfo,
     caller: AuthUser,
-    body: OptionalJson<LogoutRequest>,
+    body: OptionalJson<Option<LogoutRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = body.0.is_some_and(|request| request.all);
+    let all = body.0.flatten().is_some_and(|request| request.all);
     let now = crate::db::now();
     let event = if all {
         Event::new(EventType::LoggedOutAll, &client)

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{STRONG_PASSWORD, TestApp, assert_problem, spawn_app};
+use crate::helpers::{STRONG_PASSWORD, TestApp, assert_problem, spawn_app, spawn_app_with};
 
 async fn events(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let response = app
@@ -222,4 +222,22 @@ async fn events_older_than_the_retention_are_pruned_by_the_server() {
         .sql("UPDATE auth_events SET detail = detail WHERE id <> 'old-event'")
         .await;
     assert_eq!(recent_before, recent_after, "recent events stay");
+}
+
+#[actix_web::test]
+async fn a_retention_of_zero_days_keeps_events_forever() {
+    let app = spawn_app_with(&["--audit-retention-days", "0"]).await;
+    app.sql(
+        "INSERT INTO auth_events (id, occurred_at, event_type, detail) \
+         VALUES ('old-event', '2000-01-01 00:00:00', 'login_failed', '{}')",
+    )
+    .await;
+
+    app.restart_with(&app.signing_key, &["--audit-retention-days", "0"]);
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let kept = app
+        .sql("UPDATE auth_events SET detail = detail WHERE id = 'old-event'")
+        .await;
+    assert_eq!(kept, 1);
 }
