@@ -35,6 +35,15 @@ pub enum Command {
     CreateAdmin(CreateAdminArgs),
     /// Print the OpenAPI document to standard output.
     Openapi,
+    /// Time one argon2id verification at the configured cost and print the
+    /// login ceiling it implies (used by bench/run.sh).
+    #[command(hide = true)]
+    HashBenchmark {
+        #[command(flatten)]
+        passwords: PasswordSettings,
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +84,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Openapi) => {
             print!("{}", crate::openapi::document_json());
+            Ok(())
+        }
+        Some(Command::HashBenchmark { passwords, rounds }) => {
+            let per_verify = crate::auth::password::measure_verify(&passwords, rounds.max(1))?;
+            let per_core = 1.0 / per_verify.as_secs_f64();
+            let cores = passwords.concurrency();
+            println!(
+                "argon2id m={} KiB t={} p={}: {:.2} ms per verification, {:.1} per second per core, ceiling {:.1} logins/s on {cores} core(s)",
+                passwords.argon2_memory_kib,
+                passwords.argon2_iterations,
+                passwords.argon2_parallelism,
+                per_verify.as_secs_f64() * 1000.0,
+                per_core,
+                per_core * cores as f64,
+            );
             Ok(())
         }
     }

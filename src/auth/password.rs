@@ -38,14 +38,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(settings: &PasswordSettings) -> anyhow::Result<Self> {
-        let params = Params::new(
-            settings.argon2_memory_kib,
-            settings.argon2_iterations,
-            settings.argon2_parallelism,
-            None,
-        )
-        .map_err(|error| anyhow::anyhow!("invalid argon2 parameters: {error}"))?;
-        let dummy_hash = hash_with(&params, "portcullis-dummy-password")
+        let params = params(settings)?;
+        let dummy_hash = hash_blocking(&params, "portcullis-dummy-password")
             .context("could not compute the dummy password hash")?;
         let concurrency = settings.concurrency();
         Ok(Self {
@@ -58,7 +52,7 @@ impl PasswordHasher {
 
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let params = self.params.clone();
-        self.run_bounded(move || hash_with(&params, &password).map_err(ApiError::Internal))
+        self.run_bounded(move || hash_blocking(&params, &password).map_err(ApiError::Internal))
             .await
     }
 
@@ -84,7 +78,7 @@ impl PasswordHasher {
             let upgraded_hash = if uses_params(&parsed, &params) {
                 None
             } else {
-                Some(hash_with(&params, &password)?)
+                Some(hash_blocking(&params, &password)?)
             };
             Ok(Verification::Match { upgraded_hash })
         })
@@ -116,11 +110,49 @@ impl PasswordHasher {
     }
 }
 
+/// The argon2id parameters the settings ask for.
+pub fn params(settings: &PasswordSettings) -> anyhow::Result<Params> {
+    Params::new(
+        settings.argon2_memory_kib,
+        settings.argon2_iterations,
+        settings.argon2_parallelism,
+        None,
+    )
+    .map_err(|error| anyhow::anyhow!("invalid argon2 parameters: {error}"))
+}
+
+/// Verifies on the calling thread (benchmarks; requests go through
+/// [`PasswordHasher::verify`]).
+pub fn verify_blocking(params: &Params, password: &str, stored_hash: &str) -> bool {
+    PasswordHash::new(stored_hash).is_ok_and(|parsed| {
+        argon2_with(params)
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// Mean time of one verification at the configured cost, on this thread: the
+/// figure that bounds logins per second per core.
+pub fn measure_verify(
+    settings: &PasswordSettings,
+    rounds: u32,
+) -> anyhow::Result<std::time::Duration> {
+    let params = params(settings)?;
+    let stored = hash_blocking(&params, "benchmark password")?;
+    let started = std::time::Instant::now();
+    for _ in 0..rounds {
+        verify_blocking(&params, "benchmark password", &stored);
+    }
+    Ok(started.elapsed() / rounds)
+}
+
 fn argon2_with(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
-fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
+/// Hashes on the calling thread (benchmarks, start-up; requests go through
+/// [`PasswordHasher::hash`]).
+pub fn hash_blocking(params: &Params, password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     argon2_with(params)
         .hash_password(password.as_bytes(), &salt)
