@@ -1,7 +1,10 @@
-//! Password hashing with argon2id, off the async workers and bounded: at most
-//! `HASH_CONCURRENCY` hashes run at once and at most `HASH_QUEUE` wait; past
-//! that callers get [`ApiError::Overloaded`] at once instead of unbounded
-//! latency and memory (each hash holds `ARGON2_MEMORY_KIB` of RAM).
+//! Password hashing with argon2id, off the async workers and bounded: hashes
+//! run on a pool of `HASH_CONCURRENCY` dedicated threads and at most
+//! `HASH_QUEUE` wait; past that callers get [`ApiError::Overloaded`] at once
+//! instead of unbounded latency. Dedicated threads also bound memory: each
+//! hash allocates `ARGON2_MEMORY_KIB`, and the allocator keeps that block per
+//! thread, so hashing on a general blocking pool of hundreds of threads grows
+//! to gigabytes.
 
 use std::sync::Arc;
 
@@ -29,8 +32,8 @@ pub struct PasswordHasher {
     params: Params,
     /// Slots for hashes running or waiting; when none is free the answer is 503.
     admission: Arc<Semaphore>,
-    /// Slots for hashes running.
-    running: Arc<Semaphore>,
+    /// The only threads that hash.
+    workers: rayon_core::ThreadPool,
     /// Verified when the account does not exist, so that answer takes as long
     /// as a wrong password.
     dummy_hash: String,
@@ -42,10 +45,15 @@ impl PasswordHasher {
         let dummy_hash = hash_blocking(&params, "portcullis-dummy-password")
             .context("could not compute the dummy password hash")?;
         let concurrency = settings.concurrency();
+        let workers = rayon_core::ThreadPoolBuilder::new()
+            .num_threads(concurrency)
+            .thread_name(|index| format!("argon2-{index}"))
+            .build()
+            .context("could not start the hashing threads")?;
         Ok(Self {
             params,
             admission: Arc::new(Semaphore::new(concurrency + settings.queue())),
-            running: Arc::new(Semaphore::new(concurrency)),
+            workers,
             dummy_hash,
         })
     }
@@ -95,18 +103,14 @@ impl PasswordHasher {
             .clone()
             .try_acquire_owned()
             .map_err(|_| ApiError::Overloaded)?;
-        let running = self
-            .running
-            .clone()
-            .acquire_owned()
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.workers.spawn(move || {
+            // The receiver is gone only if the request was dropped meanwhile.
+            let _ = done.send(work());
+        });
+        outcome
             .await
-            .map_err(|_| ApiError::Overloaded)?;
-        actix_web::web::block(move || {
-            let _running = running;
-            work()
-        })
-        .await
-        .map_err(|error| ApiError::Internal(anyhow::anyhow!("hashing task failed: {error}")))?
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("a hashing thread failed")))?
     }
 }
 

@@ -166,11 +166,16 @@ pub struct PoolOptions {
     pub checkout_timeout: Duration,
 }
 
-/// The shared connection pool. Every query runs through [`Database::run`], off
-/// the async workers.
+/// The shared connection pool. Every query runs off the async workers:
+/// reads through [`Database::run`], anything that writes through
+/// [`Database::transaction`].
 #[derive(Clone)]
 pub struct Database {
     pool: r2d2::Pool<ConnectionManager>,
+    /// SQLite allows one writer at a time and makes the others poll for the
+    /// lock (`busy_timeout`), which is unfair under load: some writers starve
+    /// for seconds. Queueing this node's writers here keeps them in order.
+    sqlite_writers: Option<std::sync::Arc<std::sync::Mutex<()>>>,
 }
 
 impl Database {
@@ -194,7 +199,12 @@ impl Database {
             // Closing the only in-memory connection would drop the database.
             .max_lifetime((!url.is_in_memory()).then_some(Duration::from_secs(1800)))
             .build_unchecked(ConnectionManager { url: url.clone() });
-        Self { pool }
+        let sqlite_writers = matches!(url, DatabaseUrl::Sqlite(_))
+            .then(|| std::sync::Arc::new(std::sync::Mutex::new(())));
+        Self {
+            pool,
+            sqlite_writers,
+        }
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool.
@@ -204,28 +214,31 @@ impl Database {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let mut pooled = pool.get().map_err(|error| {
-                tracing::warn!(%error, "no database connection");
-                ApiError::ServiceUnavailable
-            })?;
-            let result = work(&mut pooled.conn);
-            if matches!(result, Err(ApiError::ServiceUnavailable)) {
-                pooled.lost = true;
-            }
-            result
-        })
-        .await
+        actix_web::web::block(move || with_connection(&pool, work))
+            .await
         .map_err(|error| ApiError::Internal(anyhow::anyhow!("database task failed: {error}")))?
     }
 
-    /// Runs `work` in a transaction (the error type decides rollback).
+    /// Runs `work` in a transaction (an `Err` rolls it back). Use it for
+    /// anything that writes.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(work)).await
+        let writers = self.sqlite_writers.clone();
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            // Taken before a connection, so queued writers hold none.
+            let _turn = writers.as_ref().map(|writers| {
+                writers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            });
+            with_connection(&pool, |conn| conn.transaction(work))
+        })
+        .await
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("database task failed: {error}")))?
     }
 
     /// Checks that the database answers, for `/readyz`.
@@ -263,6 +276,23 @@ impl Database {
             DbConnection::Sqlite(sqlite) => names(sqlite.run_pending_migrations(SQLITE_MIGRATIONS)),
         }
     }
+}
+
+/// Checks out a connection (503 when none comes in time) and runs `work` on
+/// it; a connection that lost its server is marked so the pool drops it.
+fn with_connection<T>(
+    pool: &r2d2::Pool<ConnectionManager>,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let mut pooled = pool.get().map_err(|error| {
+        tracing::warn!(%error, "no database connection");
+        ApiError::ServiceUnavailable
+    })?;
+    let result = work(&mut pooled.conn);
+    if matches!(result, Err(ApiError::ServiceUnavailable)) {
+        pooled.lost = true;
+    }
+    result
 }
 
 /// The current time as stored: UTC, truncated to microseconds, which is what

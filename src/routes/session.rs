@@ -394,6 +394,6 @@ fn token_pair(
 async fn record(state: &AppState, event: Event) -> Result<(), ApiError> {
     state
         .db
-        .run(move |conn| Ok(events::record(conn, event.row())?))
+        .transaction(move |conn| Ok(events::record(conn, event.row())?))
         .await
 }
