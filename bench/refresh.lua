@@ -1,6 +1,7 @@
 -- POST /token/refresh. Refresh tokens are single-use: each thread starts with
 -- its share of the tokens in $BENCH_REFRESH_TOKENS (one per line) and reuses
--- the new token from every answer.
+-- the new token from every answer. A token wrk asked for but never sent stays
+-- unspent; "exhausted" (answered 401) shows in the results if the pool runs dry.
 dofile("bench/common.lua")
 local pool = {}
 

@@ -73,7 +73,9 @@ export BENCH_ACCOUNTS="$accounts" BENCH_THREADS="$threads"
 BENCH_ACCESS_TOKEN="$(login 0 | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
 export BENCH_ACCESS_TOKEN
 export BENCH_REFRESH_TOKENS="$work/refresh-tokens"
-for n in $(seq 1 "$connections"); do
+# wrk asks each connection for its first request more than once before it
+# sends one, so each thread needs spare tokens beyond one per connection.
+for n in $(seq 1 $((connections * 4))); do
     login $((n % accounts)) | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])'
 done >"$BENCH_REFRESH_TOKENS"
 

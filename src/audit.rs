@@ -94,7 +94,10 @@ pub async fn prune(db: &Database, retention_days: u32) {
         return;
     }
     let before = crate::db::now() - chrono::Duration::days(i64::from(retention_days));
-    match db.transaction(move |conn| Ok(events::prune(conn, before)?)).await {
+    match db
+        .transaction(move |conn| Ok(events::prune(conn, before)?))
+        .await
+    {
         Ok(0) => {}
         Ok(pruned) => tracing::info!(pruned, "pruned old audit events"),
         Err(error) => tracing::warn!(%error, "audit pruning failed; will retry"),

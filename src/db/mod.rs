@@ -12,6 +12,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use diesel::connection::SimpleConnection as _;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::{PgConnection, SqliteConnection};
@@ -145,12 +146,12 @@ impl ConnectionManager {
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
                 // busy_timeout first: the journal-mode switch itself may have to wait
-                // for another connection's lock.
-                diesel::sql_query(
+                // for another connection's lock. (batch_execute: a plain query would
+                // run only the first statement.)
+                conn.batch_execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
-                .execute(&mut conn)
                 .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -216,7 +217,7 @@ impl Database {
         let pool = self.pool.clone();
         actix_web::web::block(move || with_connection(&pool, work))
             .await
-        .map_err(|error| ApiError::Internal(anyhow::anyhow!("database task failed: {error}")))?
+            .map_err(|error| ApiError::Internal(anyhow::anyhow!("database task failed: {error}")))?
     }
 
     /// Runs `work` in a transaction (an `Err` rolls it back). Use it for
@@ -340,6 +341,46 @@ mod tests {
         ));
         assert!(DatabaseUrl::parse("postgress://typo").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+
+    #[actix_web::test]
+    async fn sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("t.db").display())).unwrap();
+        let options = PoolOptions {
+            max_size: 2,
+            checkout_timeout: Duration::from_secs(2),
+        };
+        let db = Database::connect_lazily(&url, &options);
+        let settings = db
+            .run(|conn| {
+                let read = |conn: &mut DbConnection, pragma: &str| -> Result<String, ApiError> {
+                    let column = if pragma == "busy_timeout" {
+                        "timeout"
+                    } else {
+                        pragma
+                    };
+                    let query =
+                        format!("SELECT CAST({column} AS TEXT) AS value FROM pragma_{pragma}()");
+                    Ok(diesel::sql_query(query).get_result::<Setting>(conn)?.value)
+                };
+                Ok([
+                    read(conn, "journal_mode")?,
+                    read(conn, "foreign_keys")?,
+                    read(conn, "busy_timeout")?,
+                    read(conn, "synchronous")?,
+                ])
+            })
+            .await
+            .unwrap();
+        assert_eq!(settings, ["wal", "1", "5000", "1"]);
     }
 
     #[test]
