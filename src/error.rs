@@ -221,6 +221,30 @@ pub struct Problem {
     pub errors: Option<FieldErrors>,
 }
 
+/// The body of a 422 `validation_failed` answer: a problem whose `errors` is
+/// always present. (Documents the answer; the server renders `Problem`.)
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the 422 body in the OpenAPI document")]
+#[schema(example = json!({
+    "type": "urn:portcullis:problem:validation_failed",
+    "title": "Unprocessable Entity",
+    "status": 422,
+    "detail": "Some fields are invalid; see `errors`.",
+    "code": "validation_failed",
+    "errors": {"password": [{"code": "too_short", "message": "must be at least 8 characters"}]}
+}))]
+pub struct ValidationProblem {
+    #[schema(rename = "type")]
+    problem_type: String,
+    title: String,
+    status: u16,
+    detail: Option<String>,
+    /// Always `validation_failed`.
+    code: String,
+    /// Each invalid field and the rules it broke.
+    errors: std::collections::HashMap<String, Vec<FieldError>>,
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -12,7 +12,7 @@ use utoipa_actix_web::AppExt as _;
         description = "Authentication API: registration, login, short-lived JWT access tokens, rotating refresh tokens, JWKS and an admin API. Every error is `application/problem+json` with a stable `code`.",
     ),
     modifiers(&BearerAuth),
-    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    components(schemas(crate::error::Problem, crate::error::ValidationProblem, crate::error::FieldError)),
     tags(
         (name = "auth", description = "Sign up and log in."),
         (name = "account", description = "The caller's own account."),

@@ -10,7 +10,7 @@ use crate::auth::password::Verification;
 use crate::db::{events, sessions, users};
 use crate::domain::check_new_password;
 use crate::dto::{ChangePasswordRequest, DeleteAccountRequest, Session, User};
-use crate::error::{ApiError, FieldErrors, Problem};
+use crate::error::{ApiError, FieldErrors, Problem, ValidationProblem};
 use crate::http::ClientInfo;
 use crate::startup::AppState;
 
@@ -104,7 +104,7 @@ async fn confirm_password(
         (status = 403, description = "`wrong_password`: `current_password` is wrong.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: the new password breaks a rule.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: the new password breaks a rule.", body = ValidationProblem, content_type = "application/problem+json"),
         (status = 503, description = "`overloaded` or `service_unavailable`", body = Problem, content_type = "application/problem+json"),
     ),
 )]

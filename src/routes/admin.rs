@@ -12,7 +12,7 @@ use crate::dto::{
     AdminUser as AdminUserView, AuthEvent, Dashboard, EventListQuery, Page, Pagination,
     UpdateUserRequest, UserListQuery,
 };
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError, Problem, ValidationProblem};
 use crate::http::ClientInfo;
 use crate::startup::AppState;
 
@@ -74,7 +74,7 @@ pub async fn get_dashboard(
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = ValidationProblem, content_type = "application/problem+json"),
         (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -269,7 +269,7 @@ pub async fn delete_user(
         (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = ValidationProblem, content_type = "application/problem+json"),
         (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
     ),
 )]

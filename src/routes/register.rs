@@ -9,7 +9,7 @@ use crate::db::users::{self, ROLE_USER, UserRow};
 use crate::db::{DbConnection, events};
 use crate::domain::{Email, Username, check_new_password};
 use crate::dto::{RegisterRequest, User};
-use crate::error::{ApiError, FieldErrors, Problem};
+use crate::error::{ApiError, FieldErrors, Problem, ValidationProblem};
 use crate::http::{ClientInfo, IpRateLimit};
 use crate::startup::AppState;
 
@@ -24,7 +24,7 @@ use crate::startup::AppState;
         (status = 409, description = "`email_taken` or `username_taken` (usernames compare ignoring case).", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`: body over 16 KiB.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`: body not `application/json`.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: `errors` names each invalid field.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `errors` names each invalid field.", body = ValidationProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many requests from this address; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`overloaded` (hashing queue full) or `service_unavailable` (database down); see `Retry-After`.", body = Problem, content_type = "application/problem+json"),

@@ -13,7 +13,7 @@ use crate::db::sessions::{self, SessionRow};
 use crate::db::users::{self, UserRow};
 use crate::domain::{EMAIL_MAX, USERNAME_MAX};
 use crate::dto::{LoginRequest, LogoutRequest, RefreshRequest, TokenPair, User};
-use crate::error::{ApiError, FieldError, FieldErrors, Problem};
+use crate::error::{ApiError, FieldError, FieldErrors, Problem, ValidationProblem};
 use crate::http::{ClientInfo, IpRateLimit, OptionalJson};
 use crate::startup::AppState;
 
@@ -36,7 +36,7 @@ const LOGIN_PASSWORD_MAX: usize = 1024;
         (status = 403, description = "`account_disabled` (only after a correct password).", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: give exactly one of `email` and `username`, within their lengths.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: give exactly one of `email` and `username`, within their lengths.", body = ValidationProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many requests from this address, or too many failed logins for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`overloaded` or `service_unavailable`; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
