@@ -24,6 +24,8 @@ use crate::error::ApiError;
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// After Redis was unreachable, wait this long before trying to connect again.
 const REDIS_RECONNECT_PAUSE: Duration = Duration::from_secs(5);
+/// Backoff keys of identifiers that match no account start with this.
+pub const UNKNOWN_PREFIX: &str = "unknown:";
 /// Most accounts whose failures one node tracks in memory.
 const LOCAL_BACKOFF_CAPACITY: usize = 100_000;
 
@@ -33,10 +35,6 @@ const INCREMENT_SCRIPT: &str = r"
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {count, redis.call('PTTL', KEYS[1])}
-";
-/// The counter and the milliseconds left, without changing it.
-const PEEK_SCRIPT: &str = r"
-return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}
 ";
 
 /// The failed-login policy.
@@ -110,49 +108,39 @@ impl Limits {
         }
     }
 
-    /// Seconds until `account` may try again, if it is held back.
-    pub async fn login_backoff(&self, account: &str) -> Option<u64> {
+    /// Counts a password attempt for `account` before the password is
+    /// checked (so concurrent guesses cannot all slip past the check), and
+    /// returns the seconds to wait if it is past the allowed failures. A
+    /// correct password calls [`Limits::reset_login_failures`].
+    pub async fn login_attempt(&self, account: &str) -> Option<u64> {
         let policy = self.backoff?;
-        let (failures, left) = match &self.redis {
-            Some(_) => {
-                let key = backoff_key(account);
-                self.shared(|store| store.peek(key)).await?
-            }
-            None => {
-                let failures = self.local_failures.lock().ok()?;
-                let (count, ends) = failures.get(account)?;
-                let left = ends.checked_duration_since(Instant::now())?;
-                (u64::from(*count), left)
-            }
-        };
-        (failures >= u64::from(policy.failures)).then_some(left.as_secs() + 1)
-    }
-
-    pub async fn record_login_failure(&self, account: &str) {
-        let Some(policy) = self.backoff else { return };
-        if self.redis.is_some() {
+        let (attempts, left) = if self.redis.is_some() {
             let key = backoff_key(account);
             self.shared(|store| store.increment(key, policy.window))
-                .await;
-            return;
-        }
-        let Ok(mut failures) = self.local_failures.lock() else {
-            return;
+                .await?
+        } else {
+            let mut attempts = self.local_failures.lock().ok()?;
+            let now = Instant::now();
+            if attempts.len() >= LOCAL_BACKOFF_CAPACITY {
+                attempts.retain(|_, (_, ends)| *ends > now);
+            }
+            // Flooded with made-up names: keep counting real accounts.
+            if attempts.len() >= LOCAL_BACKOFF_CAPACITY
+                && account.starts_with(UNKNOWN_PREFIX)
+                && !attempts.contains_key(account)
+            {
+                return None;
+            }
+            let entry = attempts
+                .entry(account.to_owned())
+                .or_insert((0, now + policy.window));
+            if entry.1 <= now {
+                *entry = (0, now + policy.window);
+            }
+            entry.0 += 1;
+            (u64::from(entry.0), entry.1.saturating_duration_since(now))
         };
-        let now = Instant::now();
-        if failures.len() >= LOCAL_BACKOFF_CAPACITY {
-            failures.retain(|_, (_, ends)| *ends > now);
-        }
-        if failures.len() >= LOCAL_BACKOFF_CAPACITY {
-            return; // flooded with distinct accounts: stop tracking rather than grow
-        }
-        let entry = failures
-            .entry(account.to_owned())
-            .or_insert((0, now + policy.window));
-        if entry.1 <= now {
-            *entry = (0, now + policy.window);
-        }
-        entry.0 += 1;
+        (attempts > u64::from(policy.failures)).then_some(left.as_secs() + 1)
     }
 
     pub async fn reset_login_failures(&self, account: &str) {
@@ -258,7 +246,6 @@ trait SharedOps {
         key: String,
         window: Duration,
     ) -> impl Future<Output = redis::RedisResult<(u64, Duration)>>;
-    fn peek(self, key: String) -> impl Future<Output = redis::RedisResult<(u64, Duration)>>;
     fn delete(self, key: String) -> impl Future<Output = redis::RedisResult<()>>;
 }
 
@@ -271,14 +258,6 @@ impl SharedOps for ConnectionManager {
         let (count, left_ms): (u64, i64) = redis::Script::new(INCREMENT_SCRIPT)
             .key(key)
             .arg(u64::try_from(window.as_millis()).unwrap_or(u64::MAX))
-            .invoke_async(&mut self)
-            .await?;
-        Ok((count, millis(left_ms)))
-    }
-
-    async fn peek(mut self, key: String) -> redis::RedisResult<(u64, Duration)> {
-        let (count, left_ms): (u64, i64) = redis::Script::new(PEEK_SCRIPT)
-            .key(key)
             .invoke_async(&mut self)
             .await?;
         Ok((count, millis(left_ms)))

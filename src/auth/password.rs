@@ -103,14 +103,19 @@ impl PasswordHasher {
         F: FnOnce() -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let _admitted = self
+        let admitted = self
             .admission
             .clone()
             .try_acquire_owned()
             .map_err(|_| ApiError::Overloaded)?;
         let (done, outcome) = tokio::sync::oneshot::channel();
         self.workers.spawn(move || {
-            // The receiver is gone only if the request was dropped meanwhile.
+            // The slot is held until the hash is done, even if the client
+            // went away meanwhile: dropped requests must not let hashes pile up.
+            let _admitted = admitted;
+            if done.is_closed() {
+                return;
+            }
             let _ = done.send(work());
         });
         outcome

@@ -85,22 +85,26 @@ pub fn username_exists(conn: &mut DbConnection, username: &str) -> QueryResult<b
     .get_result(conn)
 }
 
+/// Records a login, but only if the account is still exactly as it was when
+/// its password was checked (same hash, same role, still enabled): the check
+/// takes tens of milliseconds, and a password change, demotion, disabling or
+/// deletion committed meanwhile must win. Returns whether it was recorded.
 pub fn record_login(
     conn: &mut DbConnection,
-    id: &str,
+    checked: &UserRow,
     at: NaiveDateTime,
     upgraded_password_hash: Option<&str>,
-) -> QueryResult<()> {
-    let target = users::table.find(id);
-    match upgraded_password_hash {
-        Some(hash) => diesel::update(target)
-            .set((users::last_login_at.eq(at), users::password_hash.eq(hash)))
-            .execute(conn)?,
-        None => diesel::update(target)
-            .set(users::last_login_at.eq(at))
-            .execute(conn)?,
-    };
-    Ok(())
+) -> QueryResult<bool> {
+    let unchanged = users::table
+        .filter(users::id.eq(&checked.id))
+        .filter(users::password_hash.eq(&checked.password_hash))
+        .filter(users::role.eq(&checked.role))
+        .filter(users::disabled.eq(false));
+    let hash = upgraded_password_hash.unwrap_or(&checked.password_hash);
+    diesel::update(unchanged)
+        .set((users::last_login_at.eq(at), users::password_hash.eq(hash)))
+        .execute(conn)
+        .map(|updated| updated == 1)
 }
 
 pub fn set_role(

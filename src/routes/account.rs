@@ -11,7 +11,7 @@ use crate::db::{events, sessions, users};
 use crate::domain::check_new_password;
 use crate::dto::{ChangePasswordRequest, DeleteAccountRequest, Session, User};
 use crate::error::{ApiError, FieldErrors, Problem, ValidationProblem};
-use crate::http::ClientInfo;
+use crate::http::{ClientInfo, IpRateLimit};
 use crate::startup::AppState;
 
 /// The account behind the access token.
@@ -47,11 +47,14 @@ pub async fn get_me(caller: AuthUser) -> HttpResponse {
         (status = 409, description = "`last_admin`: promote another admin first.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many requests from this address, or too many wrong passwords for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`overloaded` or `service_unavailable`", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[delete("/account")]
 pub async fn delete_account(
+    _limit: IpRateLimit,
     state: web::Data<AppState>,
     client: ClientInfo,
     caller: AuthUser,
@@ -73,18 +76,27 @@ pub async fn delete_account(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Fails with `wrong_password` unless `password` is the caller's.
+/// Fails with `wrong_password` unless `password` is the caller's. Wrong
+/// guesses count towards the account's login backoff, so a stolen session
+/// cannot be used to test passwords at hashing speed.
 async fn confirm_password(
     state: &AppState,
     caller: &AuthUser,
     password: String,
 ) -> Result<(), ApiError> {
+    let account = &caller.user.id;
+    if let Some(retry_after_secs) = state.limits.login_attempt(account).await {
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
     let verification = state
         .passwords
         .verify(password, Some(caller.user.password_hash.clone()))
         .await?;
     match verification {
-        Verification::Match { .. } => Ok(()),
+        Verification::Match { .. } => {
+            state.limits.reset_login_failures(account).await;
+            Ok(())
+        }
         Verification::Mismatch => Err(ApiError::WrongPassword),
     }
 }
@@ -105,11 +117,14 @@ async fn confirm_password(
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: the new password breaks a rule.", body = ValidationProblem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many requests from this address, or too many wrong passwords for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`overloaded` or `service_unavailable`", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[put("/me/password")]
 pub async fn change_password(
+    _limit: IpRateLimit,
     state: web::Data<AppState>,
     client: ClientInfo,
     caller: AuthUser,

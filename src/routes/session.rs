@@ -15,6 +15,7 @@ use crate::domain::{EMAIL_MAX, USERNAME_MAX};
 use crate::dto::{LoginRequest, LogoutRequest, RefreshRequest, TokenPair, User};
 use crate::error::{ApiError, FieldError, FieldErrors, Problem, ValidationProblem};
 use crate::http::{ClientInfo, IpRateLimit, OptionalJson};
+use crate::limits::UNKNOWN_PREFIX;
 use crate::startup::AppState;
 
 /// Longest password accepted at login (new passwords are limited to 128
@@ -79,9 +80,10 @@ pub async fn login_user(
         .await?;
     // Unknown accounts are held back exactly like real ones, so the backoff
     // cannot be used to find out which accounts exist.
-    let backoff_key = user
-        .as_ref()
-        .map_or_else(|| format!("unknown:{identifier}"), |user| user.id.clone());
+    let backoff_key = user.as_ref().map_or_else(
+        || format!("{UNKNOWN_PREFIX}{identifier}"),
+        |user| user.id.clone(),
+    );
     hold_back_if_failing(&state, &client, user.as_ref(), &backoff_key).await?;
 
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
@@ -90,7 +92,6 @@ pub async fn login_user(
     let (user, upgraded_hash) = match (user, verification) {
         (Some(user), Verification::Match { upgraded_hash }) => (user, upgraded_hash),
         (Some(user), Verification::Mismatch) => {
-            state.limits.record_login_failure(&backoff_key).await;
             let event = failure
                 .user(&user.id)
                 .detail(json!({"reason": "wrong_password"}));
@@ -99,7 +100,6 @@ pub async fn login_user(
         }
         // The attempted identifier is not kept: it may be a mistyped password.
         (None, _) => {
-            state.limits.record_login_failure(&backoff_key).await;
             record(&state, failure.detail(json!({"reason": "unknown_account"}))).await?;
             return Err(ApiError::InvalidCredentials);
         }
@@ -130,15 +130,18 @@ pub async fn login_user(
         ip: client.ip.clone(),
     };
     let pair = token_pair(&state, &user, &session, now)?;
-    let user_id = user.id.clone();
+    let checked = user.clone();
     let event = Event::new(EventType::LoginSucceeded, &client)
         .user(&user.id)
         .detail(json!({"session_id": session.id}));
     state
         .db
         .transaction(move |conn| {
+            // First, so that on PostgreSQL it also locks the row until commit.
+            if !users::record_login(conn, &checked, now, upgraded_hash.as_deref())? {
+                return Err(ApiError::InvalidCredentials);
+            }
             sessions::insert(conn, &session)?;
-            users::record_login(conn, &user_id, now, upgraded_hash.as_deref())?;
             events::record(conn, event.row())?;
             Ok(())
         })
@@ -146,17 +149,17 @@ pub async fn login_user(
     Ok(HttpResponse::Ok().json(pair))
 }
 
-/// Refuses the attempt with 429 while the account has too many recent failed
-/// logins, unless the client's address is one this account has logged in from
-/// before: an attacker elsewhere can then slow a user down but not lock them
-/// out of their usual network.
+/// Counts the attempt and refuses it with 429 once the account has had too
+/// many recent failed ones, unless the client's address is one this account
+/// has logged in from before: an attacker elsewhere can then slow a user down
+/// but not lock them out of their usual network.
 async fn hold_back_if_failing(
     state: &AppState,
     client: &ClientInfo,
     user: Option<&UserRow>,
     backoff_key: &str,
 ) -> Result<(), ApiError> {
-    let Some(retry_after_secs) = state.limits.login_backoff(backoff_key).await else {
+    let Some(retry_after_secs) = state.limits.login_attempt(backoff_key).await else {
         return Ok(());
     };
     // Asked for unknown accounts too, so both answers take the same path.

@@ -397,6 +397,8 @@ async fn a_login_flood_past_the_hashing_queue_gets_quick_503s_while_accepted_log
     let app = spawn_app_with(&[
         "--rate-limit-per-minute",
         "0",
+        "--login-backoff-failures",
+        "0",
         "--hash-concurrency",
         "1",
         "--hash-queue",
@@ -623,4 +625,75 @@ async fn production_mode_refuses_unsafe_configurations_by_name() {
         assert!(!output.status.success(), "{settings:?} was accepted");
         assert!(stderr.contains(named), "{settings:?}: {stderr}");
     }
+}
+
+#[actix_web::test]
+async fn concurrent_guesses_cannot_all_slip_past_the_backoff() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "0",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ])
+    .await;
+    app.register("ada", "ada@example.com", STRONG_PASSWORD)
+        .await;
+
+    let guesses = (0..12).map(|n| {
+        let body = json!({"email": "ada@example.com", "password": format!("guess number {n}")});
+        let address = app.address.clone();
+        async move {
+            post_from(&address, "/login", Some("203.0.113.50"), &body)
+                .await
+                .status()
+        }
+    });
+    let statuses = join_all(guesses).await;
+
+    let checked = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::UNAUTHORIZED)
+        .count();
+    let held = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, held), (5, 7), "{statuses:?}");
+}
+
+#[actix_web::test]
+async fn a_stolen_session_cannot_guess_the_password_at_hashing_speed() {
+    let app = spawn_app_with(&["--rate-limit-per-minute", "0"]).await;
+    let ada = app.signed_up("ada").await;
+    let guess = |n: u32| json!({"current_password": format!("guess {n}"), "new_password": "a brand new passphrase"});
+
+    for n in 0..5 {
+        let response = app
+            .send_json(
+                reqwest::Method::PUT,
+                "/me/password",
+                &ada.access_token,
+                &guess(n),
+            )
+            .await;
+        assert_problem(response, StatusCode::FORBIDDEN, "wrong_password").await;
+    }
+    let held = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/me/password",
+            &ada.access_token,
+            &guess(5),
+        )
+        .await;
+    assert!(held.headers().contains_key("retry-after"));
+    assert_problem(held, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let deleting = app
+        .delete_json(
+            "/account",
+            &ada.access_token,
+            &json!({"password": "guess 6"}),
+        )
+        .await;
+    assert_problem(deleting, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
