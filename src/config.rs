@@ -22,7 +22,7 @@ pub struct DatabaseSettings {
     pub database_pool_size: u32,
 
     /// Seconds a request waits for a database connection before answering 503.
-    #[arg(long, env = "DATABASE_TIMEOUT", default_value_t = 3)]
+    #[arg(long, env = "DATABASE_TIMEOUT", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub database_timeout: u64,
 }
 
@@ -145,15 +145,15 @@ pub struct TokenSettings {
     pub jwt_audience: String,
 
     /// Access-token lifetime in seconds.
-    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900)]
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub access_token_ttl: u64,
 
     /// Refresh-token (session) lifetime in seconds for `remember: true`; otherwise at most 86400.
-    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 2_592_000)]
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 2_592_000, value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
     pub refresh_token_ttl: u64,
 
     /// Seconds after a rotation during which the previous refresh token still gets the current one back; 0 = strictly single-use.
-    #[arg(long, env = "REFRESH_REUSE_GRACE", default_value_t = 10)]
+    #[arg(long, env = "REFRESH_REUSE_GRACE", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub refresh_reuse_grace: u64,
 }
 
@@ -169,7 +169,7 @@ pub struct GuardSettings {
     pub login_backoff_failures: u32,
 
     /// Seconds of the failed-login window.
-    #[arg(long, env = "LOGIN_BACKOFF_WINDOW", default_value_t = 900)]
+    #[arg(long, env = "LOGIN_BACKOFF_WINDOW", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub login_backoff_window: u64,
 
     /// `redis://…`: keep the limits in Redis, shared by every node.
@@ -218,7 +218,7 @@ pub struct Settings {
     pub log_format: LogFormat,
 
     /// Audit events older than this many days are pruned; 0 keeps them forever.
-    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub audit_retention_days: u32,
 
     #[command(flatten)]

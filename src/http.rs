@@ -180,6 +180,14 @@ pub fn render_bare_error_as_problem<B>(
     let (request, original) = response.into_parts();
     let mut replacement = error.error_response();
     *replacement.status_mut() = original.status();
+    // Keep what the original said about the request (Allow, CORS, …).
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
+        }
+    }
     let response = ServiceResponse::new(request, replacement).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(response))
 }
@@ -250,7 +258,8 @@ impl actix_web::FromRequest for ClientInfo {
 /// from anyone else, who could otherwise pick any address and dodge the
 /// per-IP limits.
 pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
-    let peer = req.peer_addr()?.ip();
+    // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d.
+    let peer = req.peer_addr()?.ip().to_canonical();
     let trusted = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.trusted_proxies.as_slice())
@@ -259,24 +268,30 @@ pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let mut chain = forwarded_chain(req);
-    // The chain runs client → … → last proxy; walk back from our side.
-    chain.reverse();
-    let nearest = chain
-        .iter()
-        .find(|ip| !is_trusted(ip))
-        .or(chain.last())
-        .copied();
-    Some(nearest.unwrap_or(peer))
+    // The chain runs client → … → last proxy; walk back from our side. An
+    // entry that is not an address ends the walk: what lies beyond it was not
+    // written by a proxy we trust.
+    let chain = forwarded_chain(req);
+    let mut nearest = peer;
+    for entry in chain.iter().rev() {
+        match entry {
+            Some(ip) if is_trusted(ip) => nearest = *ip,
+            Some(ip) => return Some(*ip),
+            None => return Some(nearest),
+        }
+    }
+    Some(nearest)
 }
 
-fn forwarded_chain(req: &HttpRequest) -> Vec<std::net::IpAddr> {
+/// The addresses in `X-Forwarded-For` (or, without it, `Forwarded`), with
+/// `None` for an entry that is not an address.
+fn forwarded_chain(req: &HttpRequest) -> Vec<Option<std::net::IpAddr>> {
     let headers = req.headers();
-    let x_forwarded_for: Vec<std::net::IpAddr> = headers
+    let x_forwarded_for: Vec<Option<std::net::IpAddr>> = headers
         .get_all("x-forwarded-for")
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter_map(parse_forwarded_address)
+        .map(parse_forwarded_address)
         .collect();
     if !x_forwarded_for.is_empty() {
         return x_forwarded_for;
@@ -285,7 +300,7 @@ fn forwarded_chain(req: &HttpRequest) -> Vec<std::net::IpAddr> {
         .get_all(header::FORWARDED)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter_map(|element| {
+        .map(|element| {
             element.split(';').find_map(|pair| {
                 let (name, value) = pair.split_once('=')?;
                 name.trim()
@@ -299,15 +314,20 @@ fn forwarded_chain(req: &HttpRequest) -> Vec<std::net::IpAddr> {
 /// `1.2.3.4`, `1.2.3.4:5678`, `"[2001:db8::1]:80"` or `2001:db8::1`.
 fn parse_forwarded_address(raw: &str) -> Option<std::net::IpAddr> {
     let raw = raw.trim().trim_matches('"');
-    if let Ok(ip) = raw.parse() {
-        return Some(ip);
-    }
-    if let Ok(socket) = raw.parse::<std::net::SocketAddr>() {
-        return Some(socket.ip());
-    }
-    raw.strip_prefix('[')
-        .and_then(|rest| rest.split(']').next())
-        .and_then(|inner| inner.parse().ok())
+    let ip = raw
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| {
+            raw.parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|socket| socket.ip())
+        })
+        .or_else(|| {
+            raw.strip_prefix('[')
+                .and_then(|rest| rest.split(']').next())
+                .and_then(|inner| inner.parse().ok())
+        })?;
+    Some(ip.to_canonical())
 }
 
 /// Counts the request against the per-IP budget of its route; a handler that

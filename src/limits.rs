@@ -84,6 +84,12 @@ impl Limits {
         if self.per_minute == 0 {
             return Ok(());
         }
+        // One IPv6 host usually holds a whole /64: count the prefix, not the address.
+        let ip = match ip {
+            IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, 64)
+                .map_or(IpAddr::V6(v6), |network| IpAddr::V6(network.network())),
+            v4 => v4,
+        };
         if let Some(limiter) = &self.local_per_ip {
             return limiter
                 .check_key(&(route.to_owned(), ip))

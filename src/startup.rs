@@ -109,6 +109,8 @@ pub fn build_app(
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
         .route("/docs", web::get().to(http::redirect_to_docs))
         .default_service(web::to(http::no_such_route))
+        // CORS inside the safety net, so its own refusals become problem+json.
+        .wrap(cors)
         .wrap(ErrorHandlers::new().default_handler(http::render_bare_error_as_problem))
         .wrap(
             DefaultHeaders::new()
@@ -117,7 +119,6 @@ pub fn build_app(
                 .add(("Cache-Control", "no-store"))
                 .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
         )
-        .wrap(cors)
         .wrap(from_fn(http::request_log))
 }
 

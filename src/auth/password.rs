@@ -112,11 +112,13 @@ impl PasswordHasher {
         self.workers.spawn(move || {
             // The slot is held until the hash is done, even if the client
             // went away meanwhile: dropped requests must not let hashes pile up.
-            let _admitted = admitted;
             if done.is_closed() {
                 return;
             }
-            let _ = done.send(work());
+            let outcome = work();
+            // Free the slot before answering, so the caller's next hash finds it.
+            drop(admitted);
+            let _ = done.send(outcome);
         });
         outcome
             .await

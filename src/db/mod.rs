@@ -92,12 +92,35 @@ fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    match rest.split_once('@') {
+    let (location, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(l, q)| (l, Some(q)));
+    let location = match location.split_once('@') {
         Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => location.to_owned(),
         },
-        None => url.to_owned(),
+        None => location.to_owned(),
+    };
+    // libpq also takes the password as a query parameter.
+    let query = query.map(|query| {
+        query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _))
+                    if name.eq_ignore_ascii_case("password")
+                        || name.eq_ignore_ascii_case("sslpassword") =>
+                {
+                    format!("{name}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(query) => format!("{scheme}://{location}?{query}"),
+        None => format!("{scheme}://{location}"),
     }
 }
 
@@ -176,7 +199,9 @@ pub struct Database {
     /// SQLite allows one writer at a time and makes the others poll for the
     /// lock (`busy_timeout`), which is unfair under load: some writers starve
     /// for seconds. Queueing this node's writers here keeps them in order.
-    sqlite_writers: Option<std::sync::Arc<std::sync::Mutex<()>>>,
+    sqlite_writers: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// How long a request waits for a connection (or its turn to write).
+    checkout_timeout: Duration,
 }
 
 impl Database {
@@ -201,10 +226,11 @@ impl Database {
             .max_lifetime((!url.is_in_memory()).then_some(Duration::from_secs(1800)))
             .build_unchecked(ConnectionManager { url: url.clone() });
         let sqlite_writers = matches!(url, DatabaseUrl::Sqlite(_))
-            .then(|| std::sync::Arc::new(std::sync::Mutex::new(())));
+            .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
         Self {
             pool,
             sqlite_writers,
+            checkout_timeout: options.checkout_timeout,
         }
     }
 
@@ -227,15 +253,22 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let writers = self.sqlite_writers.clone();
+        // Waited for here, on the async side: queued writers hold neither a
+        // thread nor a connection, and give up with 503 like a pool checkout.
+        let turn = match &self.sqlite_writers {
+            Some(writers) => Some(
+                actix_web::rt::time::timeout(self.checkout_timeout, writers.clone().lock_owned())
+                    .await
+                    .map_err(|_| {
+                        tracing::warn!("timed out waiting for the SQLite write lock");
+                        ApiError::ServiceUnavailable
+                    })?,
+            ),
+            None => None,
+        };
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            // Taken before a connection, so queued writers hold none.
-            let _turn = writers.as_ref().map(|writers| {
-                writers
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-            });
+            let _turn = turn;
             with_connection(&pool, |conn| conn.transaction(work))
         })
         .await
@@ -308,13 +341,16 @@ pub fn now() -> chrono::NaiveDateTime {
 /// than that the query was wrong.
 pub(crate) fn is_connection_error(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
-    matches!(
-        error,
+    match error {
         Error::DatabaseError(
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _
-        ) | Error::BrokenTransactionManager
-    )
+            _,
+        )
+        | Error::BrokenTransactionManager => true,
+        // SQLite's lock stayed taken (by another process) past busy_timeout.
+        Error::DatabaseError(_, info) => info.message().contains("database is locked"),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -389,5 +425,9 @@ mod tests {
         let shown = format!("{url:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("app:***@db:5432/auth"), "{shown}");
+        let in_query =
+            DatabaseUrl::parse("postgres://app@db/auth?sslmode=require&password=s3cret").unwrap();
+        let shown = format!("{in_query:?}");
+        assert_eq!(shown, "postgres://app@db/auth?sslmode=require&password=***");
     }
 }

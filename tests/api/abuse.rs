@@ -552,6 +552,12 @@ async fn other_origins_get_no_cors_headers() {
             .get("access-control-allow-origin")
             .is_none()
     );
+    if !preflight.status().is_success() {
+        assert_eq!(
+            preflight.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
 
     let simple = app
         .client
@@ -696,4 +702,37 @@ async fn a_stolen_session_cannot_guess_the_password_at_hashing_speed() {
         )
         .await;
     assert_problem(deleting, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[actix_web::test]
+async fn forwarded_entries_beyond_one_that_is_not_an_address_are_not_believed() {
+    let app = spawn_app_with(&[
+        "--rate-limit-per-minute",
+        "2",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ])
+    .await;
+    let body = json!({"email": "nobody@example.com", "password": STRONG_PASSWORD});
+
+    // "unknown" was not written by a proxy we trust, so the address before it
+    // (chosen by the client) is ignored and the trusted peer is the client.
+    for n in 0..2 {
+        post_from(
+            &app.address,
+            "/login",
+            Some(&format!("198.51.100.{n}, unknown")),
+            &body,
+        )
+        .await;
+    }
+    let third = post_from(
+        &app.address,
+        "/login",
+        Some("198.51.100.99, unknown"),
+        &body,
+    )
+    .await;
+
+    assert_problem(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
