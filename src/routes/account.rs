@@ -12,6 +12,10 @@ use crate::domain::check_new_password;
 use crate::dto::{ChangePasswordRequest, DeleteAccountRequest, Session, User};
 use crate::error::{ApiError, FieldErrors, Problem, ValidationProblem};
 use crate::http::{ClientInfo, IpRateLimit};
+use crate::openapi::responses::{
+    BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, LastAdmin, MalformedBody, NotJson,
+    Unauthenticated,
+};
 use crate::startup::AppState;
 
 /// The account behind the access token.
@@ -23,7 +27,7 @@ use crate::startup::AppState;
         (status = 200, description = "The caller's account.", body = User),
         (status = 401, description = "`missing_token`, `invalid_token` (also: session ended) or `token_expired`.", body = Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        DatabaseUnavailable,
     ),
 )]
 #[get("/me")]
@@ -40,16 +44,15 @@ pub async fn get_me(caller: AuthUser) -> HttpResponse {
     request_body = DeleteAccountRequest,
     responses(
         (status = 204, description = "The account and its sessions are gone."),
-        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        MalformedBody,
+        Unauthenticated,
         (status = 403, description = "`wrong_password`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`last_admin`: promote another admin first.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        LastAdmin,
+        BodyTooLarge,
+        NotJson,
         (status = 429, description = "`rate_limited`: too many requests from this address, or too many wrong passwords for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "`overloaded` or `service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        BusyOrUnavailable,
     ),
 )]
 #[delete("/account")]
@@ -110,16 +113,15 @@ async fn confirm_password(
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Changed; the account's other sessions are revoked."),
-        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        MalformedBody,
+        Unauthenticated,
         (status = 403, description = "`wrong_password`: `current_password` is wrong.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
+        NotJson,
         (status = 422, description = "`validation_failed`: the new password breaks a rule.", body = ValidationProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many requests from this address, or too many wrong passwords for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "`overloaded` or `service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        BusyOrUnavailable,
     ),
 )]
 #[put("/me/password")]
@@ -166,9 +168,8 @@ pub async fn change_password(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Live sessions.", body = Vec<Session>),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        DatabaseUnavailable,
     ),
 )]
 #[get("/me/sessions")]
@@ -198,10 +199,9 @@ pub async fn list_sessions(
     params(("id" = String, Path, description = "Session id from `GET /me/sessions`.")),
     responses(
         (status = 204, description = "The session is revoked; its tokens stop working."),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        Unauthenticated,
         (status = 404, description = "`not_found`: no live session of the caller has this id.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        DatabaseUnavailable,
     ),
 )]
 #[delete("/me/sessions/{id}")]

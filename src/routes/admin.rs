@@ -12,8 +12,12 @@ use crate::dto::{
     AdminUser as AdminUserView, AuthEvent, Dashboard, EventListQuery, Page, Pagination,
     UpdateUserRequest, UserListQuery,
 };
-use crate::error::{ApiError, FieldError, Problem, ValidationProblem};
+use crate::error::{ApiError, FieldError, ValidationProblem};
 use crate::http::ClientInfo;
+use crate::openapi::responses::{
+    BodyTooLarge, DatabaseUnavailable, LastAdmin, MalformedBody, NotAdmin, NotFound, NotJson,
+    Unauthenticated,
+};
 use crate::startup::AppState;
 
 /// Figures at a glance: accounts, admins, disabled accounts, live sessions,
@@ -24,10 +28,9 @@ use crate::startup::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Dashboard figures.", body = Dashboard),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 403, description = "`forbidden`: the caller is not an admin.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        NotAdmin,
+        DatabaseUnavailable,
     ),
 )]
 #[get("/admin")]
@@ -71,11 +74,10 @@ pub async fn get_dashboard(
     params(UserListQuery),
     responses(
         (status = 200, description = "One page of accounts.", body = Page<AdminUserView>),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        NotAdmin,
         (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = ValidationProblem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        DatabaseUnavailable,
     ),
 )]
 #[get("/admin/users")]
@@ -128,11 +130,10 @@ pub async fn list_users(
     params(("id" = String, Path, description = "The account's id.")),
     responses(
         (status = 200, description = "The account.", body = AdminUserView),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        NotAdmin,
+        NotFound,
+        DatabaseUnavailable,
     ),
 )]
 #[get("/admin/users/{id}")]
@@ -160,15 +161,14 @@ pub async fn get_user(
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "The account after the change.", body = AdminUserView),
-        (status = 400, description = "`malformed_request`: unknown fields or wrong types.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        MalformedBody,
+        Unauthenticated,
+        NotAdmin,
+        NotFound,
+        LastAdmin,
+        BodyTooLarge,
+        NotJson,
+        DatabaseUnavailable,
     ),
 )]
 #[patch("/admin/users/{id}")]
@@ -226,12 +226,11 @@ pub async fn update_user(
     params(("id" = String, Path, description = "The account's id.")),
     responses(
         (status = 204, description = "The account and its sessions are gone."),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        NotAdmin,
+        NotFound,
+        LastAdmin,
+        DatabaseUnavailable,
     ),
 )]
 #[delete("/admin/users/{id}")]
@@ -266,11 +265,10 @@ pub async fn delete_user(
     params(EventListQuery),
     responses(
         (status = 200, description = "One page of events.", body = Page<AuthEvent>),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        NotAdmin,
         (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = ValidationProblem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        DatabaseUnavailable,
     ),
 )]
 #[get("/admin/events")]

@@ -3,7 +3,8 @@
 use actix_web::{HttpResponse, get, web};
 
 use crate::dto::Health;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
+use crate::openapi::responses::DatabaseUnavailable;
 use crate::startup::AppState;
 
 /// Liveness: the process answers. Never touches the database.
@@ -23,7 +24,7 @@ pub async fn get_health() -> HttpResponse {
     operation_id = "get_readiness",
     responses(
         (status = 200, description = "The database answers.", body = Health),
-        (status = 503, description = "`service_unavailable`: the database is unreachable.", body = Problem, content_type = "application/problem+json"),
+        DatabaseUnavailable,
     ),
 )]
 #[get("/readyz")]

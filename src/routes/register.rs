@@ -11,6 +11,7 @@ use crate::domain::{Email, Username, check_new_password};
 use crate::dto::{RegisterRequest, User};
 use crate::error::{ApiError, FieldErrors, Problem, ValidationProblem};
 use crate::http::{ClientInfo, IpRateLimit};
+use crate::openapi::responses::{BodyTooLarge, BusyOrUnavailable, MalformedBody, NotJson};
 use crate::startup::AppState;
 
 /// Creates an account with the `user` role.
@@ -20,14 +21,14 @@ use crate::startup::AppState;
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "The account was created.", body = User),
-        (status = 400, description = "`malformed_request`: not JSON, wrong types or unknown fields.", body = Problem, content_type = "application/problem+json"),
+        MalformedBody,
         (status = 409, description = "`email_taken` or `username_taken` (usernames compare ignoring case).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`: body over 16 KiB.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: body not `application/json`.", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
+        NotJson,
         (status = 422, description = "`validation_failed`: `errors` names each invalid field.", body = ValidationProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many requests from this address; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "`overloaded` (hashing queue full) or `service_unavailable` (database down); see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+        BusyOrUnavailable,
     ),
 )]
 #[post("/register")]

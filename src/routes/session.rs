@@ -16,6 +16,9 @@ use crate::dto::{LoginRequest, LogoutRequest, RefreshRequest, TokenPair, User};
 use crate::error::{ApiError, FieldError, FieldErrors, Problem, ValidationProblem};
 use crate::http::{ClientInfo, IpRateLimit, OptionalJson};
 use crate::limits::UNKNOWN_PREFIX;
+use crate::openapi::responses::{
+    BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotJson, Unauthenticated,
+};
 use crate::startup::AppState;
 
 /// Longest password accepted at login (new passwords are limited to 128
@@ -32,15 +35,15 @@ const LOGIN_PASSWORD_MAX: usize = 1024;
     responses(
         (status = 200, description = "A new session's token pair.", body = TokenPair,
             headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
+        MalformedBody,
         (status = 401, description = "`invalid_credentials`: unknown account or wrong password (indistinguishable).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` (only after a correct password).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
+        NotJson,
         (status = 422, description = "`validation_failed`: give exactly one of `email` and `username`, within their lengths.", body = ValidationProblem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many requests from this address, or too many failed logins for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "`overloaded` or `service_unavailable`; see `Retry-After`.", body = Problem, content_type = "application/problem+json"),
+        BusyOrUnavailable,
     ),
 )]
 #[post("/login")]
@@ -228,14 +231,14 @@ enum Refresh {
     responses(
         (status = 200, description = "A new token pair; the presented refresh token is spent.", body = TokenPair,
             headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
+        MalformedBody,
         (status = 401, description = "`token_expired`; `invalid_token` (bad token, an access token, ended session, disabled account); `refresh_token_reused` (the session is now revoked).", body = Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
+        NotJson,
         (status = 429, description = "`rate_limited`: too many requests from this address; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        DatabaseUnavailable,
     ),
 )]
 #[post("/token/refresh")]
@@ -318,12 +321,11 @@ pub async fn refresh_token_pair(
     request_body(content = Option<LogoutRequest>, description = "Optional; an empty body ends only this session."),
     responses(
         (status = 204, description = "Logged out."),
-        (status = 400, description = "`malformed_request`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`missing_token`, `invalid_token` or `token_expired`.", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
-        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`service_unavailable`", body = Problem, content_type = "application/problem+json"),
+        MalformedBody,
+        Unauthenticated,
+        BodyTooLarge,
+        NotJson,
+        DatabaseUnavailable,
     ),
 )]
 #[post("/logout")]
