@@ -82,7 +82,7 @@ pub struct Jwks {
 pub struct TokenService {
     algorithm: Algorithm,
     signing_kid: String,
-    signing_key: EncodingKey,
+    signer: Signer,
     verification_keys: HashMap<String, DecodingKey>,
     jwks: Jwks,
     issuer: String,
@@ -100,7 +100,7 @@ impl TokenService {
         let mut service = Self {
             algorithm,
             signing_kid: String::new(),
-            signing_key: EncodingKey::from_secret(&[]),
+            signer: Signer::Hmac(EncodingKey::from_secret(&[])),
             verification_keys: HashMap::new(),
             jwks: Jwks { keys: Vec::new() },
             issuer: settings.jwt_issuer.clone(),
@@ -116,10 +116,9 @@ impl TokenService {
                     })?,
                     None => development_ed25519_key(database)?,
                 };
-                let key = Ed25519Key::from_private_pem(&pem)?;
+                let (pair, key) = Ed25519Key::signing_pair(&pem)?;
                 service.signing_kid = key.kid.clone();
-                service.signing_key = EncodingKey::from_ed_pem(pem.as_bytes())
-                    .context("the signing key is not an Ed25519 PKCS#8 PEM")?;
+                service.signer = Signer::Ed25519(pair);
                 service.add_ed25519_verification_key(key)?;
                 for path in &settings.jwt_verification_key_files {
                     let pem = std::fs::read_to_string(path).with_context(|| {
@@ -134,7 +133,7 @@ impl TokenService {
                     None => development_hs256_secret(database)?,
                 };
                 service.signing_kid = hs256_kid(secret.as_bytes());
-                service.signing_key = EncodingKey::from_secret(secret.as_bytes());
+                service.signer = Signer::Hmac(EncodingKey::from_secret(secret.as_bytes()));
                 service.add_hs256_verification_key(secret.as_bytes());
                 for path in &settings.jwt_verification_key_files {
                     let old = std::fs::read_to_string(path).with_context(|| {
@@ -232,11 +231,32 @@ impl TokenService {
     }
 
     fn sign<C: Serialize>(&self, token_type: &str, claims: &C) -> Result<String, ApiError> {
+        let failed = |error: &dyn std::fmt::Display| {
+            ApiError::Internal(anyhow::anyhow!("signing failed: {error}"))
+        };
         let mut header = Header::new(self.algorithm);
         header.typ = Some(token_type.to_owned());
         header.kid = Some(self.signing_kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.signing_key)
-            .map_err(|error| ApiError::Internal(anyhow::anyhow!("signing failed: {error}")))
+        match &self.signer {
+            Signer::Hmac(key) => jsonwebtoken::encode(&header, claims, key).map_err(|e| failed(&e)),
+            // The same compact JWS jsonwebtoken would produce, signed with the
+            // key pair parsed once (jsonwebtoken re-parses the PKCS#8 document,
+            // a scalar multiplication, on every signature).
+            Signer::Ed25519(pair) => {
+                let header = serde_json::to_vec(&header).map_err(|e| failed(&e))?;
+                let claims = serde_json::to_vec(claims).map_err(|e| failed(&e))?;
+                let message = format!(
+                    "{}.{}",
+                    URL_SAFE_NO_PAD.encode(header),
+                    URL_SAFE_NO_PAD.encode(claims)
+                );
+                let signature = pair.sign(message.as_bytes());
+                Ok(format!(
+                    "{message}.{}",
+                    URL_SAFE_NO_PAD.encode(signature.as_ref())
+                ))
+            }
+        }
     }
 
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, ApiError> {
@@ -272,6 +292,12 @@ impl TokenService {
     }
 }
 
+/// The signing key.
+enum Signer {
+    Ed25519(Ed25519KeyPair),
+    Hmac(EncodingKey),
+}
+
 struct Ed25519Key {
     kid: String,
     public_key: Vec<u8>,
@@ -294,7 +320,8 @@ impl Ed25519Key {
         }
     }
 
-    fn from_private_pem(pem: &str) -> anyhow::Result<Self> {
+    /// The key pair of a PKCS#8 `PRIVATE KEY` PEM and its public half.
+    fn signing_pair(pem: &str) -> anyhow::Result<(Ed25519KeyPair, Self)> {
         let parsed = pem::parse(pem).context("the key file is not PEM")?;
         if parsed.tag() != "PRIVATE KEY" {
             bail!(
@@ -304,14 +331,15 @@ impl Ed25519Key {
         }
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(parsed.contents())
             .map_err(|_| anyhow::anyhow!("the key is not an Ed25519 private key"))?;
-        Ok(Self::from_public_key(pair.public_key().as_ref().to_vec()))
+        let public = Self::from_public_key(pair.public_key().as_ref().to_vec());
+        Ok((pair, public))
     }
 
     /// A verification key may be given as the old private key or its public key.
     fn from_any_pem(pem: &str) -> anyhow::Result<Self> {
         let parsed = pem::parse(pem).context("the key file is not PEM")?;
         match parsed.tag() {
-            "PRIVATE KEY" => Self::from_private_pem(pem),
+            "PRIVATE KEY" => Self::signing_pair(pem).map(|(_, public)| public),
             "PUBLIC KEY" => {
                 let der = parsed.contents();
                 match der.strip_prefix(ED25519_SPKI_PREFIX.as_slice()) {
@@ -455,6 +483,33 @@ mod tests {
             Ed25519Key::from_public_key(x).kid,
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
+    }
+
+    #[test]
+    fn eddsa_tokens_are_exactly_what_jsonwebtoken_would_sign() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        let document =
+            Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+        let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", document.as_ref().to_vec()));
+        std::fs::write(&path, &pem).unwrap();
+        let mut with_file = settings();
+        with_file.jwt_private_key_file = Some(path);
+        let tokens = TokenService::from_settings(&with_file, &memory()).unwrap();
+        let claims = serde_json::json!({"sub": "u", "exp": 4_000_000_000_i64});
+
+        let ours = tokens.sign(ACCESS_TOKEN_TYPE, &claims).unwrap();
+
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(tokens.signing_kid.clone());
+        let theirs = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ours, theirs);
     }
 
     #[test]
