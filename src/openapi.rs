@@ -76,7 +76,7 @@ pub mod responses {
 
     use utoipa::IntoResponses;
 
-    use crate::error::Problem;
+    use crate::error::{Problem, ValidationProblem};
 
     /// `malformed_request`: the body is not JSON, has wrong types or unknown fields.
     #[derive(IntoResponses)]
@@ -106,6 +106,21 @@ pub mod responses {
     #[derive(IntoResponses)]
     #[response(status = 409, content_type = "application/problem+json")]
     pub struct LastAdmin(Problem);
+
+    /// `validation_failed`: a query parameter is out of range or not a valid value.
+    #[derive(IntoResponses)]
+    #[response(status = 422, content_type = "application/problem+json")]
+    pub struct BadQuery(ValidationProblem);
+
+    /// `rate_limited`: too many requests from this address or, where a password
+    /// is checked, too many failed attempts for the account; retry after `Retry-After`.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 429,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))
+    )]
+    pub struct RateLimited(Problem);
 
     /// `payload_too_large`: the body is over 16 KiB.
     #[derive(IntoResponses)]

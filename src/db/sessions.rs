@@ -24,6 +24,15 @@ pub struct SessionRow {
     pub ip: Option<String>,
 }
 
+/// Not revoked and not expired at `now`: the condition every use of a
+/// session checks.
+#[diesel::dsl::auto_type]
+fn live(now: NaiveDateTime) -> _ {
+    sessions::revoked_at
+        .is_null()
+        .and(sessions::expires_at.gt(now))
+}
+
 pub fn insert(conn: &mut DbConnection, session: &SessionRow) -> QueryResult<()> {
     diesel::insert_into(sessions::table)
         .values(session)
@@ -43,8 +52,7 @@ pub fn find_live_user(
         .inner_join(users::table)
         .filter(sessions::id.eq(session_id))
         .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(now))
+        .filter(live(now))
         .filter(users::disabled.eq(false))
         .select(users::all_columns)
         .first(conn)
@@ -53,8 +61,7 @@ pub fn find_live_user(
 
 pub fn count_active(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<i64> {
     sessions::table
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(now))
+        .filter(live(now))
         .select(count_star())
         .get_result(conn)
 }
@@ -91,8 +98,7 @@ pub fn rotate(
             .filter(sessions::id.eq(session_id))
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::refresh_jti.eq(old_jti))
-            .filter(sessions::revoked_at.is_null())
-            .filter(sessions::expires_at.gt(now)),
+            .filter(live(now)),
     )
     .set((
         sessions::refresh_jti.eq(new_jti),
@@ -126,8 +132,7 @@ pub fn list_live(
 ) -> QueryResult<Vec<SessionRow>> {
     sessions::table
         .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(now))
+        .filter(live(now))
         .order((sessions::created_at.desc(), sessions::id.desc()))
         .select(sessions::all_columns)
         .load(conn)
@@ -144,8 +149,7 @@ pub fn revoke(
         sessions::table
             .filter(sessions::id.eq(session_id))
             .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::revoked_at.is_null())
-            .filter(sessions::expires_at.gt(now)),
+            .filter(live(now)),
     )
     .set(sessions::revoked_at.eq(now))
     .execute(conn)

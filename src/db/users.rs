@@ -130,20 +130,21 @@ pub fn set_password_hash(
 }
 
 /// Deletes the user; their sessions go with them (`ON DELETE CASCADE`).
-pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+/// Only through [`delete_keeping_an_admin`], which guards the last admin.
+fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(users::table.find(id)).execute(conn)
 }
 
 /// Serialises every change that could leave no enabled admin. Call it first in
 /// the transaction, before counting admins.
-pub fn lock_admin_changes(conn: &mut DbConnection) -> QueryResult<()> {
+fn lock_admin_changes(conn: &mut DbConnection) -> QueryResult<()> {
     diesel::update(locks::table.find("admins"))
         .set(locks::version.eq(locks::version + 1))
         .execute(conn)
         .map(|_| ())
 }
 
-pub fn count_enabled_admins(conn: &mut DbConnection) -> QueryResult<i64> {
+fn count_enabled_admins(conn: &mut DbConnection) -> QueryResult<i64> {
     users::table
         .filter(users::role.eq(ROLE_ADMIN))
         .filter(users::disabled.eq(false))

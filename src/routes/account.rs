@@ -14,7 +14,7 @@ use crate::error::{ApiError, FieldErrors, Problem, ValidationProblem};
 use crate::http::{ClientInfo, IpRateLimit};
 use crate::openapi::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, LastAdmin, MalformedBody, NotJson,
-    Unauthenticated,
+    RateLimited, Unauthenticated,
 };
 use crate::startup::AppState;
 
@@ -50,8 +50,7 @@ pub async fn get_me(caller: AuthUser) -> HttpResponse {
         LastAdmin,
         BodyTooLarge,
         NotJson,
-        (status = 429, description = "`rate_limited`: too many requests from this address, or too many wrong passwords for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        RateLimited,
         BusyOrUnavailable,
     ),
 )]
@@ -119,8 +118,7 @@ async fn confirm_password(
         BodyTooLarge,
         NotJson,
         (status = 422, description = "`validation_failed`: the new password breaks a rule.", body = ValidationProblem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`: too many requests from this address, or too many wrong passwords for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        RateLimited,
         BusyOrUnavailable,
     ),
 )]

@@ -12,11 +12,11 @@ use crate::dto::{
     AdminUser as AdminUserView, AuthEvent, Dashboard, EventListQuery, Page, Pagination,
     UpdateUserRequest, UserListQuery,
 };
-use crate::error::{ApiError, FieldError, ValidationProblem};
+use crate::error::{ApiError, FieldError};
 use crate::http::ClientInfo;
 use crate::openapi::responses::{
-    BodyTooLarge, DatabaseUnavailable, LastAdmin, MalformedBody, NotAdmin, NotFound, NotJson,
-    Unauthenticated,
+    BadQuery, BodyTooLarge, DatabaseUnavailable, LastAdmin, MalformedBody, NotAdmin, NotFound,
+    NotJson, Unauthenticated,
 };
 use crate::startup::AppState;
 
@@ -76,7 +76,7 @@ pub async fn get_dashboard(
         (status = 200, description = "One page of accounts.", body = Page<AdminUserView>),
         Unauthenticated,
         NotAdmin,
-        (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = ValidationProblem, content_type = "application/problem+json"),
+        BadQuery,
         DatabaseUnavailable,
     ),
 )]
@@ -267,7 +267,7 @@ pub async fn delete_user(
         (status = 200, description = "One page of events.", body = Page<AuthEvent>),
         Unauthenticated,
         NotAdmin,
-        (status = 422, description = "`validation_failed`: a query parameter is out of range or not a valid value.", body = ValidationProblem, content_type = "application/problem+json"),
+        BadQuery,
         DatabaseUnavailable,
     ),
 )]

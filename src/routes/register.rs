@@ -11,7 +11,9 @@ use crate::domain::{Email, Username, check_new_password};
 use crate::dto::{RegisterRequest, User};
 use crate::error::{ApiError, FieldErrors, Problem, ValidationProblem};
 use crate::http::{ClientInfo, IpRateLimit};
-use crate::openapi::responses::{BodyTooLarge, BusyOrUnavailable, MalformedBody, NotJson};
+use crate::openapi::responses::{
+    BodyTooLarge, BusyOrUnavailable, MalformedBody, NotJson, RateLimited,
+};
 use crate::startup::AppState;
 
 /// Creates an account with the `user` role.
@@ -26,8 +28,7 @@ use crate::startup::AppState;
         BodyTooLarge,
         NotJson,
         (status = 422, description = "`validation_failed`: `errors` names each invalid field.", body = ValidationProblem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`: too many requests from this address; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        RateLimited,
         BusyOrUnavailable,
     ),
 )]

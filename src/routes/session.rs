@@ -17,7 +17,8 @@ use crate::error::{ApiError, FieldError, FieldErrors, Problem, ValidationProblem
 use crate::http::{ClientInfo, IpRateLimit, OptionalJson};
 use crate::limits::UNKNOWN_PREFIX;
 use crate::openapi::responses::{
-    BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotJson, Unauthenticated,
+    BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotJson, RateLimited,
+    Unauthenticated,
 };
 use crate::startup::AppState;
 
@@ -41,8 +42,7 @@ const LOGIN_PASSWORD_MAX: usize = 1024;
         BodyTooLarge,
         NotJson,
         (status = 422, description = "`validation_failed`: give exactly one of `email` and `username`, within their lengths.", body = ValidationProblem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`: too many requests from this address, or too many failed logins for this account; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        RateLimited,
         BusyOrUnavailable,
     ),
 )]
@@ -236,8 +236,7 @@ enum Refresh {
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
         BodyTooLarge,
         NotJson,
-        (status = 429, description = "`rate_limited`: too many requests from this address; see `Retry-After`.", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        RateLimited,
         DatabaseUnavailable,
     ),
 )]
