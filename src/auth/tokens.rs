@@ -513,6 +513,28 @@ mod tests {
     }
 
     #[test]
+    fn the_development_key_is_kept_beside_the_sqlite_file_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("portcullis.db");
+        let database = DatabaseUrl::parse(&format!("sqlite://{}", file.display())).unwrap();
+
+        let first = TokenService::from_settings(&settings(), &database).unwrap();
+        let token = first
+            .issue_access("u", "s", "user", chrono::Utc::now().timestamp())
+            .unwrap();
+        let restarted = TokenService::from_settings(&settings(), &database).unwrap();
+
+        assert_eq!(restarted.verify_access(&token).unwrap().sub, "u");
+        let key = dir.path().join("portcullis.db.jwt-ed25519.pem");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "only the owner may read the key");
+        }
+    }
+
+    #[test]
     fn an_expired_token_says_so() {
         let tokens = TokenService::from_settings(&settings(), &memory()).unwrap();
         let old = tokens
