@@ -6,12 +6,10 @@ use std::io::BufRead as _;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::audit::{Event, EventType};
-use crate::auth::password::PasswordHasher;
 use crate::config::{DatabaseSettings, LogFormat, PasswordSettings, Settings};
-use crate::db::{Database, events, sessions, users};
-use crate::domain::{Email, Username, check_new_password};
-use crate::http::ClientInfo;
+use crate::db::Database;
+use crate::domain::{Email, Username};
+use crate::service::accounts::{self, AdminBootstrap, CreateAdminError};
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -35,6 +33,8 @@ pub enum Command {
     CreateAdmin(CreateAdminArgs),
     /// Print the OpenAPI document to standard output.
     Openapi,
+    /// Print the configuration reference (docs/configuration.md) to standard output.
+    ConfigReference,
     /// Time one argon2id verification at the configured cost and print the
     /// login ceiling it implies (used by bench/run.sh).
     #[command(hide = true)]
@@ -64,12 +64,13 @@ pub struct CreateAdminArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => serve(Settings::from_env()?).await,
+        // A bad variable is a usage error: clap says which, once, and exits 2.
+        None => serve(Settings::from_env().unwrap_or_else(|error| error.exit())).await,
         Some(Command::Serve(settings)) => serve(*settings).await,
         Some(Command::Migrate(database)) => {
             crate::telemetry::init(LogFormat::Text);
             let db = Database::connect_lazily(&database.database_url, &database.pool_options());
-            let applied = actix_web::web::block(move || db.migrate()).await??;
+            let applied = tokio::task::spawn_blocking(move || db.migrate()).await??;
             println!("applied {} migration(s)", applied.len());
             for migration in applied {
                 println!("  {migration}");
@@ -83,7 +84,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Openapi) => {
-            print!("{}", crate::openapi::document_json());
+            print!("{}", crate::web::openapi::document_json());
+            Ok(())
+        }
+        Some(Command::ConfigReference) => {
+            print!("{}", crate::config::reference());
             Ok(())
         }
         Some(Command::HashBenchmark { passwords, rounds }) => {
@@ -106,8 +111,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
     let application = Application::build(&settings).await?;
+    print_welcome(&settings, application.port());
     application.run_until_stopped().await?;
     Ok(())
+}
+
+/// What a newcomer needs once the server is ready: where it is and how to get
+/// the first admin. On standard output; the logs go to standard error, so a
+/// log collector reading JSON lines never sees it mixed in.
+fn print_welcome(settings: &Settings, port: u16) {
+    let host = settings
+        .bind_addr
+        .rsplit_once(':')
+        .map_or("127.0.0.1", |(host, _)| host);
+    let host = match host {
+        "0.0.0.0" | "[::]" | "::" => "127.0.0.1",
+        other => other,
+    };
+    println!(
+        "\nPortcullis is ready at http://{host}:{port}\n  \
+         API explorer (Swagger UI): http://{host}:{port}/docs/\n  \
+         First admin:  cargo run --release -- create-admin --username root --email root@example.com --password-stdin\n"
+    );
 }
 
 async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<String> {
@@ -123,72 +148,25 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<String> {
         Email::parse(&args.email).map_err(|error| anyhow::anyhow!("--email {}", error.message))?;
 
     let db = Database::connect_lazily(&args.database.database_url, &args.database.pool_options());
-    let migrator = db.clone();
-    actix_web::web::block(move || migrator.migrate()).await??;
-
-    let (by_email, by_username) = (email.clone(), username.clone());
-    let existing = db
-        .run(move |conn| {
-            Ok((
-                users::find_by_email(conn, by_email.as_str())?,
-                users::find_by_username(conn, by_username.as_str())?,
-            ))
-        })
-        .await?;
-    let existing = match existing {
-        (Some(a), Some(b)) if a.id != b.id => {
+    tokio::task::spawn_blocking(move || db.migrate()).await??;
+    let state = crate::state::AppState::for_command(&args.database, &args.passwords)?;
+    match accounts::create_or_promote_admin(&state, username, email, password).await {
+        Ok(AdminBootstrap::Created(name)) => Ok(format!("created admin {}", name.as_str())),
+        Ok(AdminBootstrap::Promoted(name)) => Ok(format!("promoted {} to admin", name.as_str())),
+        Ok(AdminBootstrap::AlreadyAdmin(name)) => {
+            Ok(format!("{} is already an admin", name.as_str()))
+        }
+        Ok(AdminBootstrap::Ambiguous) => {
             bail!("the email and the username belong to two different accounts")
         }
-        (Some(user), _) | (None, Some(user)) => Some(user),
-        (None, None) => None,
-    };
-
-    let now = crate::db::now();
-    if let Some(user) = existing {
-        if user.is_admin() {
-            return Ok(format!("{} is already an admin", user.username));
+        Err(CreateAdminError::Invalid(violations)) => {
+            let reasons: Vec<String> = violations
+                .into_values()
+                .flatten()
+                .map(|violation| violation.message)
+                .collect();
+            bail!("the password {}", reasons.join("; "))
         }
-        let id = user.id.clone();
-        let event = Event::new(EventType::RoleChanged, &ClientInfo::default())
-            .user(&id)
-            .detail(serde_json::json!({"from": user.role, "to": users::ROLE_ADMIN, "via": "create-admin"}));
-        db.transaction(move |conn| {
-            users::set_role(conn, &id, users::ROLE_ADMIN, now)?;
-            // A role change ends the account's sessions, as it does through the API.
-            sessions::revoke_all_for_user(conn, &id, now)?;
-            events::record(conn, event.row())?;
-            Ok(())
-        })
-        .await?;
-        return Ok(format!("promoted {} to admin", user.username));
+        Err(other) => Err(anyhow::Error::new(other)),
     }
-
-    if let Err(errors) = check_new_password(&password, username.as_str(), email.as_str()) {
-        let reasons: Vec<String> = errors.into_iter().map(|error| error.message).collect();
-        bail!("the password {}", reasons.join("; "));
-    }
-    let hasher = PasswordHasher::new(&args.passwords)?;
-    let password_hash = hasher.hash(password).await?;
-    let row = users::UserRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        username: username.as_str().to_owned(),
-        email: email.as_str().to_owned(),
-        password_hash,
-        role: users::ROLE_ADMIN.to_owned(),
-        disabled: false,
-        created_at: now,
-        updated_at: now,
-        last_login_at: None,
-    };
-    let name = row.username.clone();
-    let event = Event::new(EventType::UserRegistered, &ClientInfo::default())
-        .user(&row.id)
-        .detail(serde_json::json!({"role": users::ROLE_ADMIN, "via": "create-admin"}));
-    db.transaction(move |conn| {
-        users::insert(conn, &row)?;
-        events::record(conn, event.row())?;
-        Ok(())
-    })
-    .await?;
-    Ok(format!("created admin {name}"))
 }

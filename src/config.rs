@@ -124,7 +124,8 @@ pub struct TokenSettings {
     pub jwt_algorithm: JwtAlgorithm,
 
     /// PEM file of the Ed25519 signing key (PKCS#8). Unset in development: one is
-    /// generated on first start and kept beside the SQLite file.
+    /// generated on first start and kept beside the SQLite file (FILE.jwt-ed25519.pem),
+    /// in the working directory for PostgreSQL, or in memory for sqlite::memory:.
     #[arg(long, env = "JWT_PRIVATE_KEY_FILE")]
     pub jwt_private_key_file: Option<PathBuf>,
 
@@ -160,15 +161,15 @@ pub struct TokenSettings {
 /// Abuse limits and the HTTP surface.
 #[derive(Debug, Clone, Args)]
 pub struct GuardSettings {
-    /// Requests per minute per client IP on /register, /login and /token/refresh (each on its own); 0 turns the limit off.
+    /// Requests per minute per client IP on each of /register, /login, /token/refresh, PUT /me/password and DELETE /account (counted per route); 0 turns the limit off.
     #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 30)]
     pub rate_limit_per_minute: u32,
 
-    /// Failed logins for one account within LOGIN_BACKOFF_WINDOW after which it is held back (429); 0 turns the backoff off.
+    /// Password attempts for one account (login, PUT /me/password, DELETE /account) within LOGIN_BACKOFF_WINDOW after which further attempts get 429, except logins from an address the account has logged in from before; counted before the password is checked and reset by a correct one; 0 turns the backoff off.
     #[arg(long, env = "LOGIN_BACKOFF_FAILURES", default_value_t = 5)]
     pub login_backoff_failures: u32,
 
-    /// Seconds of the failed-login window.
+    /// Seconds of the password-attempt window of LOGIN_BACKOFF_FAILURES.
     #[arg(long, env = "LOGIN_BACKOFF_WINDOW", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub login_backoff_window: u64,
 
@@ -181,12 +182,34 @@ pub struct GuardSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Comma-separated origins allowed to call the API from a browser (`*` for any, refused in production).
-    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_allowed_origins: Vec<String>,
 
     /// Lets PORTCULLIS_ENV=production run with RATE_LIMIT_PER_MINUTE=0 (for a deployment limited by its proxy).
     #[arg(long, env = "ALLOW_NO_RATE_LIMIT", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_no_rate_limit: bool,
+}
+
+/// `*`, or a scheme and host (and port) with no path: what browsers send as `Origin`.
+fn parse_origin(value: &str) -> Result<String, String> {
+    let origin = value.trim();
+    let host_and_port = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let valid = origin == "*"
+        || host_and_port.is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '[' | ']'))
+        });
+    if valid {
+        Ok(origin.to_owned())
+    } else {
+        Err(format!(
+            "`{origin}` is not an origin like https://app.example.com"
+        ))
+    }
 }
 
 fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
@@ -204,14 +227,14 @@ pub struct Settings {
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: String,
 
-    /// `production` refuses to start with a generated key or a short HS256 secret.
+    /// `production` refuses to start with a generated signing key, an HS256 secret under 32 bytes, CORS_ALLOWED_ORIGINS=*, or RATE_LIMIT_PER_MINUTE=0 without ALLOW_NO_RATE_LIMIT=true.
     #[arg(
         long,
         env = "PORTCULLIS_ENV",
         value_enum,
         default_value = "development"
     )]
-    pub environment: Environment,
+    pub portcullis_env: Environment,
 
     /// `text`, or `json` for one JSON object per line; the level comes from `RUST_LOG`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
@@ -248,7 +271,7 @@ impl Settings {
 
     /// Refuses configurations that are unsafe to expose to the internet.
     pub fn check_production(&self) -> Result<(), String> {
-        if self.environment != Environment::Production {
+        if self.portcullis_env != Environment::Production {
             return Ok(());
         }
         if self
@@ -285,4 +308,52 @@ impl Settings {
             _ => Ok(()),
         }
     }
+}
+
+/// The configuration reference in Markdown, generated from the settings
+/// themselves (so it cannot drift from `portcullis serve --help`); committed
+/// as `docs/configuration.md`, which a test keeps in step.
+pub fn reference() -> String {
+    #[derive(clap::Parser)]
+    #[command(name = "portcullis serve")]
+    struct Serve {
+        #[command(flatten)]
+        settings: Settings,
+    }
+    let command = <Serve as clap::CommandFactory>::command();
+    let mut out = String::from(
+        "# Configuration\n\n\
+         <!-- Generated by `portcullis config-reference`; do not edit by hand. -->\n\n\
+         Every setting is an environment variable (a `.env` file in the working \
+         directory is read too) and the `portcullis serve` flag of the same name in \
+         lower-case kebab form (`DATABASE_URL` ↔ `--database-url`). \
+         `portcullis serve --help` prints the same list.\n\n\
+         | variable | flag | default | meaning |\n|---|---|---|---|\n",
+    );
+    for arg in command.get_arguments() {
+        let Some(env) = arg.get_env() else { continue };
+        let flag = arg
+            .get_long()
+            .map_or_else(String::new, |long| format!("`--{long}`"));
+        let default = arg
+            .get_default_values()
+            .iter()
+            .map(|value| value.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(",");
+        let default = if default.is_empty() {
+            "—".to_owned()
+        } else {
+            format!("`{default}`")
+        };
+        let help = arg
+            .get_help()
+            .map(|help| help.to_string().replace('|', "\\|"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "| `{}` | {flag} | {default} | {help} |\n",
+            env.to_string_lossy()
+        ));
+    }
+    out
 }

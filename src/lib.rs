@@ -1,19 +1,27 @@
 //! Portcullis: a JSON REST authentication service.
 //!
-//! [`startup::build_app`] builds the one actix `App` that the binary, the tests
-//! and the benchmark all run; [`cli::run`] is what `main` calls.
+//! The layers, each importing only from those before it (checked by
+//! `tests/api/project.rs`): [`domain`] and [`clock`] ← [`db`] ← [`config`] ←
+//! [`auth`] and [`limits`] ← [`state`] ← [`service`] ← [`web`] ←
+//! [`startup`] and [`telemetry`] ← [`cli`]. See `docs/architecture.md`.
 
-pub mod audit;
-pub mod auth;
-pub mod cli;
-pub mod config;
-pub mod db;
+pub mod clock;
 pub mod domain;
-pub mod dto;
-pub mod error;
-pub mod http;
+
+pub mod db;
+
+pub mod config;
+
+pub mod auth;
 pub mod limits;
-pub mod openapi;
-pub mod routes;
+
+pub mod state;
+
+pub mod service;
+
+pub mod web;
+
 pub mod startup;
 pub mod telemetry;
+
+pub mod cli;

@@ -18,7 +18,11 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::error::ApiError;
+/// Refused by a limit: try again after this many seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after_secs: u64,
+}
 
 /// How long a Redis call may take before the limits fail open.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
@@ -79,8 +83,8 @@ impl Limits {
         self.store_errors.load(Ordering::Relaxed)
     }
 
-    /// Counts one request from `ip` to `route`; `RateLimited` past the budget.
-    pub async fn check_ip(&self, route: &str, ip: IpAddr) -> Result<(), ApiError> {
+    /// Counts one request from `ip` to `route`; [`Limited`] past the budget.
+    pub async fn check_ip(&self, route: &str, ip: IpAddr) -> Result<(), Limited> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -95,7 +99,7 @@ impl Limits {
                 .check_key(&(route.to_owned(), ip))
                 .map_err(|not_until| {
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    ApiError::RateLimited {
+                    Limited {
                         retry_after_secs: wait.as_secs() + 1,
                     }
                 });
@@ -105,11 +109,9 @@ impl Limits {
             .shared(|store| store.increment(key, Duration::from_secs(60)))
             .await
         {
-            Some((count, left)) if count > u64::from(self.per_minute) => {
-                Err(ApiError::RateLimited {
-                    retry_after_secs: left.as_secs() + 1,
-                })
-            }
+            Some((count, left)) if count > u64::from(self.per_minute) => Err(Limited {
+                retry_after_secs: left.as_secs() + 1,
+            }),
             _ => Ok(()),
         }
     }
@@ -181,7 +183,7 @@ impl Limits {
     {
         let store = self.redis.as_ref()?;
         let outcome = match store.connection().await {
-            Some(connection) => actix_web::rt::time::timeout(REDIS_TIMEOUT, operation(connection))
+            Some(connection) => tokio::time::timeout(REDIS_TIMEOUT, operation(connection))
                 .await
                 .map_err(|_| "timed out".to_owned())
                 .and_then(|result| result.map_err(|error| error.to_string())),

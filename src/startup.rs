@@ -1,7 +1,8 @@
-//! Building the application: state, the one `App` that the binary, the tests
-//! and the benchmark all run, and the HTTP server around it.
+//! Building the application: the one `App` that the binary, the tests and the
+//! benchmark all run, the HTTP server around it, and its background upkeep.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -14,79 +15,18 @@ use anyhow::Context as _;
 use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::password::PasswordHasher;
-use crate::auth::tokens::TokenService;
-use crate::config::{Settings, TokenSettings};
-use crate::db::Database;
-use crate::http::{self, RouteTable};
-use crate::limits::{BackoffPolicy, Limits};
-use crate::routes;
-
-/// Everything a request handler may need, shared by all workers.
-pub struct AppState {
-    pub db: Database,
-    pub passwords: PasswordHasher,
-    pub tokens: TokenService,
-    pub token_settings: TokenSettings,
-    pub audit_retention_days: u32,
-    pub limits: Limits,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    pub cors_allowed_origins: Vec<String>,
-    pub routes: RouteTable,
-    pub openapi: utoipa::openapi::OpenApi,
-}
-
-impl AppState {
-    /// Builds the state without touching the database (see
-    /// [`Database::connect_lazily`]).
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let db = Database::connect_lazily(
-            &settings.database.database_url,
-            &settings.database.pool_options(),
-        );
-        let passwords = PasswordHasher::new(&settings.passwords)?;
-        let tokens = TokenService::from_settings(&settings.tokens, &settings.database.database_url)
-            .context("could not load the JWT keys")?;
-        let openapi = crate::openapi::document();
-        let guards = &settings.guards;
-        let limits = Limits::new(
-            guards.rate_limit_per_minute,
-            Some(BackoffPolicy {
-                failures: guards.login_backoff_failures,
-                window: Duration::from_secs(guards.login_backoff_window.max(1)),
-            }),
-            guards.redis_url.as_deref(),
-        )?;
-        for origin in &guards.cors_allowed_origins {
-            let valid = origin == "*"
-                || ((origin.starts_with("http://") || origin.starts_with("https://"))
-                    && origin.parse::<actix_web::http::Uri>().is_ok()
-                    && !origin.ends_with('/'));
-            if !valid {
-                anyhow::bail!(
-                    "CORS_ALLOWED_ORIGINS: `{origin}` is not an origin like https://app.example.com"
-                );
-            }
-        }
-        Ok(Self {
-            db,
-            passwords,
-            tokens,
-            token_settings: settings.tokens.clone(),
-            audit_retention_days: settings.audit_retention_days,
-            limits,
-            trusted_proxies: guards.trusted_proxies.clone(),
-            cors_allowed_origins: guards.cors_allowed_origins.clone(),
-            routes: RouteTable::from_openapi(&openapi),
-            openapi,
-        })
-    }
-}
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::service::audit;
+use crate::state::AppState;
+use crate::web::edge::{self, RouteTable};
+use crate::web::routes;
 
 /// The application: routes, JSON and error handling, security headers and the
 /// request log, in one place.
 pub fn build_app(
     state: web::Data<AppState>,
+    docs: web::Data<ApiDocs>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -96,22 +36,24 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let openapi = state.openapi.clone();
-    let cors = cors(&state.cors_allowed_origins);
+    let openapi = docs.document.clone();
+    let cors = cors(&state.policy.cors_allowed_origins);
+    let route_table = web::Data::from(docs.routes.clone());
     App::new()
         .into_utoipa_app()
         .app_data(state)
-        .app_data(http::json_config())
-        .app_data(http::path_config())
-        .app_data(http::query_config())
+        .app_data(route_table)
+        .app_data(edge::json_config())
+        .app_data(edge::path_config())
+        .app_data(edge::query_config())
         .configure(routes::configure)
         .into_app()
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
-        .route("/docs", web::get().to(http::redirect_to_docs))
-        .default_service(web::to(http::no_such_route))
+        .route("/docs", web::get().to(edge::redirect_to_docs))
+        .default_service(web::to(edge::no_such_route))
         // CORS inside the safety net, so its own refusals become problem+json.
         .wrap(cors)
-        .wrap(ErrorHandlers::new().default_handler(http::render_bare_error_as_problem))
+        .wrap(ErrorHandlers::new().default_handler(edge::render_bare_error_as_problem))
         .wrap(
             DefaultHeaders::new()
                 .add(("X-Content-Type-Options", "nosniff"))
@@ -119,7 +61,28 @@ pub fn build_app(
                 .add(("Cache-Control", "no-store"))
                 .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
         )
-        .wrap(from_fn(http::request_log))
+        .wrap(from_fn(edge::request_log))
+}
+
+/// The OpenAPI document and the route table taken from it (to tell 404 from
+/// 405), computed once per server rather than once per worker.
+pub struct ApiDocs {
+    pub document: utoipa::openapi::OpenApi,
+    pub routes: Arc<RouteTable>,
+}
+
+impl ApiDocs {
+    pub fn new() -> Self {
+        let document = crate::web::openapi::document();
+        let routes = Arc::new(RouteTable::from_openapi(&document));
+        Self { document, routes }
+    }
+}
+
+impl Default for ApiDocs {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Tight enough for a JSON API, loose enough for Swagger UI at /docs (which
@@ -157,7 +120,8 @@ fn cors(origins: &[String]) -> Cors {
 /// Serves the application on an already bound listener (tests bind port 0).
 pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
     spawn_housekeeping(state.clone());
-    let server = HttpServer::new(move || build_app(state.clone()))
+    let docs = web::Data::new(ApiDocs::new());
+    let server = HttpServer::new(move || build_app(state.clone(), docs.clone()))
         // Slow or idle clients must not hold workers.
         .client_request_timeout(Duration::from_secs(10))
         .client_disconnect_timeout(Duration::from_secs(2))
@@ -168,19 +132,22 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Resu
     Ok(server)
 }
 
-/// Background upkeep, off the request path: the audit-retention sweep (at
-/// start, then hourly) and forgetting idle rate-limit state (every minute).
+/// Background upkeep, off the request path: the audit-retention sweep
+/// (hourly; the first one runs in [`Application::build`]) and forgetting idle
+/// rate-limit state (every minute).
 fn spawn_housekeeping(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         let mut minutes = 0u64;
         let mut every_minute = actix_web::rt::time::interval(Duration::from_secs(60));
+        // The first tick is immediate; the start-up sweep has just run.
+        every_minute.tick().await;
         loop {
             every_minute.tick().await;
+            minutes += 1;
             if minutes.is_multiple_of(60) {
-                crate::audit::prune(&state.db, state.audit_retention_days).await;
+                audit::prune(&state).await;
             }
             state.limits.forget_idle_clients();
-            minutes += 1;
         }
     });
 }
@@ -189,30 +156,55 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 impl Application {
     /// Migrates, binds and prepares to serve, as `portcullis serve` does.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] on another clock: tests pass a manual one.
+    pub async fn build_with_clock(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         settings
             .check_production()
             .map_err(|refusal| anyhow::anyhow!(refusal))?;
-        let state = AppState::new(settings)?;
-        let db = state.db.clone();
-        let applied = web::block(move || db.migrate()).await??;
+        let db = crate::db::Database::connect_lazily(
+            &settings.database.database_url,
+            &settings.database.pool_options(),
+        );
+        // Migrate before anything writes beside the database (a generated
+        // development key): a wrong DATABASE_URL must leave no files behind.
+        let applied = tokio::task::spawn_blocking(move || db.migrate()).await??;
         for migration in applied {
             tracing::info!(%migration, "applied migration");
         }
+        let state = web::Data::new(AppState::with_clock(settings, clock)?);
+        audit::prune(&state).await;
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %settings.bind_addr, database = ?settings.database.database_url, "serving");
-        let server = serve(listener, web::Data::new(state))?;
-        Ok(Self { port, server })
+        let server = serve(listener, state.clone())?;
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The shared state the server runs with (tests reach the database and
+    /// the housekeeping through it).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

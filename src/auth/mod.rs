@@ -1,5 +1,5 @@
-//! Who the caller is: passwords, tokens and the extractors built on them.
+//! Credentials: password hashing and tokens. Neither knows about HTTP or the
+//! database; the use-cases in `service` combine them.
 
-pub mod extractors;
 pub mod password;
 pub mod tokens;

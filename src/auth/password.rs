@@ -1,6 +1,6 @@
 //! Password hashing with argon2id, off the async workers and bounded: hashes
 //! run on a pool of `HASH_CONCURRENCY` dedicated threads and at most
-//! `HASH_QUEUE` wait; past that callers get [`ApiError::Overloaded`] at once
+//! `HASH_QUEUE` wait; past that callers get [`HashError::Overloaded`] at once
 //! instead of unbounded latency. Dedicated threads also bound memory: each
 //! hash allocates `ARGON2_MEMORY_KIB`, and the allocator keeps that block per
 //! thread, so hashing on a general blocking pool of hundreds of threads grows
@@ -15,7 +15,16 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordSettings;
-use crate::error::ApiError;
+
+/// Why a hash or a verification did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every slot is taken: the caller should answer "busy, retry shortly".
+    #[error("the password hashing queue is full")]
+    Overloaded,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
 
 /// Outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +74,9 @@ impl PasswordHasher {
         })
     }
 
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
         let params = self.params.clone();
-        self.run_bounded(move || hash_blocking(&params, &password).map_err(ApiError::Internal))
+        self.run_bounded(move || hash_blocking(&params, &password).map_err(HashError::Failed))
             .await
     }
 
@@ -77,7 +86,7 @@ impl PasswordHasher {
         &self,
         password: String,
         stored_hash: Option<String>,
-    ) -> Result<Verification, ApiError> {
+    ) -> Result<Verification, HashError> {
         let params = self.params.clone();
         let account_exists = stored_hash.is_some();
         let stored_hash = stored_hash.unwrap_or_else(|| self.dummy_hash.clone());
@@ -98,16 +107,16 @@ impl PasswordHasher {
         .await
     }
 
-    async fn run_bounded<T, F>(&self, work: F) -> Result<T, ApiError>
+    async fn run_bounded<T, F>(&self, work: F) -> Result<T, HashError>
     where
-        F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce() -> Result<T, HashError> + Send + 'static,
         T: Send + 'static,
     {
         let admitted = self
             .admission
             .clone()
             .try_acquire_owned()
-            .map_err(|_| ApiError::Overloaded)?;
+            .map_err(|_| HashError::Overloaded)?;
         let (done, outcome) = tokio::sync::oneshot::channel();
         self.workers.spawn(move || {
             // The slot is held until the hash is done, even if the client
@@ -122,7 +131,7 @@ impl PasswordHasher {
         });
         outcome
             .await
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("a hashing thread failed")))?
+            .map_err(|_| HashError::Failed(anyhow::anyhow!("a hashing thread failed")))?
     }
 }
 
@@ -269,7 +278,7 @@ mod tests {
         }
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn a_hash_verifies_only_its_own_password() {
         let hasher = PasswordHasher::new(&settings(1024)).unwrap();
         let hash = hasher.hash("correct horse".into()).await.unwrap();
@@ -302,7 +311,7 @@ mod tests {
         assert!(!verify_blocking("wrong horse", &hash));
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn an_unknown_account_never_matches_even_the_dummy_password() {
         let hasher = PasswordHasher::new(&settings(1024)).unwrap();
         let outcome = hasher
@@ -312,7 +321,7 @@ mod tests {
         assert_eq!(outcome, Verification::Mismatch);
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn a_hash_with_old_parameters_is_upgraded_on_a_correct_password() {
         let old = PasswordHasher::new(&settings(1024)).unwrap();
         let hash = old.hash("correct horse".into()).await.unwrap();
@@ -329,12 +338,12 @@ mod tests {
         assert!(upgraded.starts_with("$argon2id$v=19$m=2048,t=1,p=1$"));
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn a_full_queue_answers_overloaded_at_once() {
         let hasher = Arc::new(PasswordHasher::new(&settings(1024)).unwrap());
         // Hold the only admission slot.
         let _held = hasher.admission.clone().try_acquire_owned().unwrap();
         let error = hasher.hash("whatever1".into()).await.unwrap_err();
-        assert!(matches!(error, ApiError::Overloaded));
+        assert!(matches!(error, HashError::Overloaded));
     }
 }

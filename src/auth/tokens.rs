@@ -21,7 +21,33 @@ use utoipa::ToSchema;
 
 use crate::config::{JwtAlgorithm, TokenSettings};
 use crate::db::DatabaseUrl;
-use crate::error::ApiError;
+
+/// Why a token was refused, or could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Malformed, wrongly signed, of the wrong kind, or with the wrong claims.
+    #[error("invalid token")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+    #[error(transparent)]
+    Failed(anyhow::Error),
+}
+
+impl PartialEq for TokenError {
+    fn eq(&self, other: &Self) -> bool {
+        matches!(
+            (self, other),
+            (Self::Invalid, Self::Invalid) | (Self::Expired, Self::Expired)
+        )
+    }
+}
+
+/// Claims whose expiry Portcullis checks against its own clock (not the
+/// system's), so that time moved in tests moves for tokens too.
+trait Expiring {
+    fn exp(&self) -> i64;
+}
 
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 pub const REFRESH_TOKEN_TYPE: &str = "refresh+jwt";
@@ -41,6 +67,18 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+}
+
+impl Expiring for AccessClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
+impl Expiring for RefreshClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
 }
 
 /// Claims of a refresh token; `jti` is the session's current refresh-token id.
@@ -196,7 +234,7 @@ impl TokenService {
         session_id: &str,
         role: &str,
         now: i64,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, TokenError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -217,7 +255,7 @@ impl TokenService {
         jti: &str,
         now: i64,
         expires_at: i64,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, TokenError> {
         let claims = RefreshClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -230,9 +268,9 @@ impl TokenService {
         self.sign(REFRESH_TOKEN_TYPE, &claims)
     }
 
-    fn sign<C: Serialize>(&self, token_type: &str, claims: &C) -> Result<String, ApiError> {
+    fn sign<C: Serialize>(&self, token_type: &str, claims: &C) -> Result<String, TokenError> {
         let failed = |error: &dyn std::fmt::Display| {
-            ApiError::Internal(anyhow::anyhow!("signing failed: {error}"))
+            TokenError::Failed(anyhow::anyhow!("signing failed: {error}"))
         };
         let mut header = Header::new(self.algorithm);
         header.typ = Some(token_type.to_owned());
@@ -259,36 +297,49 @@ impl TokenService {
         }
     }
 
-    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, ApiError> {
-        self.verify(token, ACCESS_TOKEN_TYPE)
+    /// Checks an access token at `now` (Unix seconds).
+    pub fn verify_access(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+        self.verify(token, ACCESS_TOKEN_TYPE, now)
     }
 
-    pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, ApiError> {
-        self.verify(token, REFRESH_TOKEN_TYPE)
+    /// Checks a refresh token at `now` (Unix seconds).
+    pub fn verify_refresh(&self, token: &str, now: i64) -> Result<RefreshClaims, TokenError> {
+        self.verify(token, REFRESH_TOKEN_TYPE, now)
     }
 
-    fn verify<C: DeserializeOwned>(&self, token: &str, token_type: &str) -> Result<C, ApiError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::InvalidToken)?;
+    fn verify<C: DeserializeOwned + Expiring>(
+        &self,
+        token: &str,
+        token_type: &str,
+        now: i64,
+    ) -> Result<C, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != self.algorithm || header.typ.as_deref() != Some(token_type) {
-            return Err(ApiError::InvalidToken);
+            return Err(TokenError::Invalid);
         }
         let key = header
             .kid
             .as_deref()
             .and_then(|kid| self.verification_keys.get(kid))
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(TokenError::Invalid)?;
         let mut validation = Validation::new(self.algorithm);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // Portcullis checks only tokens it issued itself, so there is no clock skew to allow for.
+        // Expiry is checked below against the application's clock. Portcullis
+        // checks only tokens it issued itself, so there is no skew to allow for.
+        validation.validate_exp = false;
         validation.leeway = 0;
-        jsonwebtoken::decode::<C>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<C>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => ApiError::TokenExpired,
-                _ => ApiError::InvalidToken,
-            })
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })?;
+        if claims.exp() <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
     }
 }
 
@@ -364,12 +415,7 @@ fn hs256_kid(secret: &[u8]) -> String {
 /// Where a generated development key is kept: beside the SQLite file, so a
 /// restart does not log everybody out; in the working directory for PostgreSQL.
 fn development_key_path(database: &DatabaseUrl, suffix: &str) -> Option<PathBuf> {
-    match database {
-        DatabaseUrl::Postgres(_) => Some(PathBuf::from(format!("portcullis-dev.{suffix}"))),
-        DatabaseUrl::Sqlite(_) => database
-            .sqlite_file()
-            .map(|file| PathBuf::from(format!("{file}.{suffix}"))),
-    }
+    database.file_beside(suffix)
 }
 
 fn development_ed25519_key(database: &DatabaseUrl) -> anyhow::Result<String> {
@@ -463,14 +509,17 @@ mod tests {
             .issue_refresh("u", "s", "j", 1_900_000_000 - 10, 4_000_000_000)
             .unwrap();
         assert!(matches!(
-            tokens.verify_refresh(&access),
-            Err(ApiError::InvalidToken)
+            tokens.verify_refresh(&access, 1_900_000_000),
+            Err(TokenError::Invalid)
         ));
         assert!(matches!(
-            tokens.verify_access(&refresh),
-            Err(ApiError::InvalidToken)
+            tokens.verify_access(&refresh, 1_900_000_000),
+            Err(TokenError::Invalid)
         ));
-        assert_eq!(tokens.verify_refresh(&refresh).unwrap().jti, "j");
+        assert_eq!(
+            tokens.verify_refresh(&refresh, 1_900_000_000).unwrap().jti,
+            "j"
+        );
     }
 
     #[test]
@@ -524,7 +573,13 @@ mod tests {
             .unwrap();
         let restarted = TokenService::from_settings(&settings(), &database).unwrap();
 
-        assert_eq!(restarted.verify_access(&token).unwrap().sub, "u");
+        assert_eq!(
+            restarted
+                .verify_access(&token, chrono::Utc::now().timestamp())
+                .unwrap()
+                .sub,
+            "u"
+        );
         let key = dir.path().join("portcullis.db.jwt-ed25519.pem");
         #[cfg(unix)]
         {
@@ -541,8 +596,8 @@ mod tests {
             .issue_access("u", "s", "user", 1_000_000_000)
             .unwrap();
         assert!(matches!(
-            tokens.verify_access(&old),
-            Err(ApiError::TokenExpired)
+            tokens.verify_access(&old, chrono::Utc::now().timestamp()),
+            Err(TokenError::Expired)
         ));
     }
 
@@ -555,6 +610,6 @@ mod tests {
         assert!(tokens.jwks().keys.is_empty());
         let now = chrono::Utc::now().timestamp();
         let access = tokens.issue_access("u", "s", "user", now).unwrap();
-        assert_eq!(tokens.verify_access(&access).unwrap().sub, "u");
+        assert_eq!(tokens.verify_access(&access, now).unwrap().sub, "u");
     }
 }

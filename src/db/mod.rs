@@ -1,7 +1,8 @@
 //! The database: connections and pool for either backend, the Diesel schema, rows
 //! and queries. This is the only module that knows there are two backends; the
 //! rest of the code calls functions such as [`users::find_by_email`] on a
-//! [`DbConnection`] and never matches on it.
+//! [`DbConnection`] and never matches on it. Storage speaks only of storage:
+//! failures are a [`StoreError`], never an HTTP answer.
 
 pub mod events;
 pub mod schema;
@@ -18,7 +19,41 @@ use diesel::r2d2::{self, ManageConnection};
 use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::error::ApiError;
+/// Why storage failed, as the layers above need to know it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached, or a connection or SQLite's write
+    /// lock did not come in time: worth retrying later.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// Anything else: a bug or a broken database, logged and never shown.
+    #[error(transparent)]
+    Failed(anyhow::Error),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(error: diesel::result::Error) -> Self {
+        if is_connection_error(&error) {
+            tracing::warn!(%error, "database connection lost");
+            return Self::Unavailable;
+        }
+        Self::Failed(anyhow::Error::new(error).context("database query failed"))
+    }
+}
+
+/// What work done on a connection may fail with: a [`StoreError`], or an
+/// error of the caller's own that can carry one (each use-case's error enum).
+pub trait StoreFailure: From<StoreError> + From<diesel::result::Error> + Send + 'static {
+    /// True when the failure is [`StoreError::Unavailable`]; the pool then
+    /// drops the connection instead of handing it out again.
+    fn is_unavailable(&self) -> bool;
+}
+
+impl StoreFailure for StoreError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable)
+    }
+}
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -53,23 +88,31 @@ impl DatabaseUrl {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                "DATABASE_URL must start with postgres://, postgresql:// or sqlite://".to_owned()
-            })?;
+            .ok_or_else(|| "must start with postgres://, postgresql:// or sqlite://".to_owned())?;
         let path = path.split('?').next().unwrap_or_default();
         if path.is_empty() {
-            return Err(
-                "DATABASE_URL names no SQLite file (try sqlite://portcullis.db)".to_owned(),
-            );
+            return Err("names no SQLite file (try sqlite://portcullis.db)".to_owned());
         }
         Ok(Self::Sqlite(path.to_owned()))
     }
 
-    /// The SQLite file, when there is one (development keys are kept beside it).
+    /// The SQLite file, when there is one.
     pub fn sqlite_file(&self) -> Option<&str> {
         match self {
             Self::Sqlite(path) if path != ":memory:" => Some(path),
             _ => None,
+        }
+    }
+
+    /// Where a development file (such as a generated signing key) belongs:
+    /// beside the SQLite file, in the working directory for PostgreSQL, and
+    /// nowhere for an in-memory database, which forgets everything at exit.
+    pub fn file_beside(&self, suffix: &str) -> Option<std::path::PathBuf> {
+        match self {
+            Self::Postgres(_) => Some(std::path::PathBuf::from(format!("portcullis-dev.{suffix}"))),
+            Self::Sqlite(_) => self
+                .sqlite_file()
+                .map(|file| std::path::PathBuf::from(format!("{file}.{suffix}"))),
         }
     }
 
@@ -235,48 +278,58 @@ impl Database {
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: StoreFailure,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || with_connection(&pool, work))
+        tokio::task::spawn_blocking(move || with_connection(&pool, work))
             .await
-            .map_err(|error| ApiError::Internal(anyhow::anyhow!("database task failed: {error}")))?
+            .map_err(|error| {
+                E::from(StoreError::Failed(anyhow::anyhow!(
+                    "database task failed: {error}"
+                )))
+            })?
     }
 
     /// Runs `work` in a transaction (an `Err` rolls it back). Use it for
     /// anything that writes.
-    pub async fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
+    pub async fn transaction<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: StoreFailure,
     {
         // Waited for here, on the async side: queued writers hold neither a
         // thread nor a connection, and give up with 503 like a pool checkout.
         let turn = match &self.sqlite_writers {
             Some(writers) => Some(
-                actix_web::rt::time::timeout(self.checkout_timeout, writers.clone().lock_owned())
+                tokio::time::timeout(self.checkout_timeout, writers.clone().lock_owned())
                     .await
                     .map_err(|_| {
                         tracing::warn!("timed out waiting for the SQLite write lock");
-                        ApiError::ServiceUnavailable
+                        E::from(StoreError::Unavailable)
                     })?,
             ),
             None => None,
         };
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let _turn = turn;
             with_connection(&pool, |conn| conn.transaction(work))
         })
         .await
-        .map_err(|error| ApiError::Internal(anyhow::anyhow!("database task failed: {error}")))?
+        .map_err(|error| {
+            E::from(StoreError::Failed(anyhow::anyhow!(
+                "database task failed: {error}"
+            )))
+        })?
     }
 
     /// Checks that the database answers, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), ApiError> {
+    pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(|conn| {
             diesel::sql_query("SELECT 1").execute(conn)?;
             Ok(())
@@ -314,32 +367,24 @@ impl Database {
 
 /// Checks out a connection (503 when none comes in time) and runs `work` on
 /// it; a connection that lost its server is marked so the pool drops it.
-fn with_connection<T>(
+fn with_connection<T, E: StoreFailure>(
     pool: &r2d2::Pool<ConnectionManager>,
-    work: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
     let mut pooled = pool.get().map_err(|error| {
         tracing::warn!(%error, "no database connection");
-        ApiError::ServiceUnavailable
+        E::from(StoreError::Unavailable)
     })?;
     let result = work(&mut pooled.conn);
-    if matches!(result, Err(ApiError::ServiceUnavailable)) {
+    if result.as_ref().is_err_and(StoreFailure::is_unavailable) {
         pooled.lost = true;
     }
     result
 }
 
-/// The current time as stored: UTC, truncated to microseconds, which is what
-/// PostgreSQL keeps (SQLite would keep nanoseconds), so both backends read back
-/// what was written.
-pub fn now() -> chrono::NaiveDateTime {
-    use chrono::SubsecRound as _;
-    chrono::Utc::now().naive_utc().trunc_subsecs(6)
-}
-
 /// True when a Diesel error means the database could not be reached, rather
 /// than that the query was wrong.
-pub(crate) fn is_connection_error(error: &diesel::result::Error) -> bool {
+fn is_connection_error(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match error {
         Error::DatabaseError(
@@ -385,7 +430,7 @@ mod tests {
         value: String,
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let url =
@@ -397,7 +442,7 @@ mod tests {
         let db = Database::connect_lazily(&url, &options);
         let settings = db
             .run(|conn| {
-                let read = |conn: &mut DbConnection, pragma: &str| -> Result<String, ApiError> {
+                let read = |conn: &mut DbConnection, pragma: &str| -> Result<String, StoreError> {
                     let column = if pragma == "busy_timeout" {
                         "timeout"
                     } else {
@@ -407,7 +452,7 @@ mod tests {
                         format!("SELECT CAST({column} AS TEXT) AS value FROM pragma_{pragma}()");
                     Ok(diesel::sql_query(query).get_result::<Setting>(conn)?.value)
                 };
-                Ok([
+                Ok::<_, StoreError>([
                     read(conn, "journal_mode")?,
                     read(conn, "foreign_keys")?,
                     read(conn, "busy_timeout")?,

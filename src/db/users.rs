@@ -6,15 +6,14 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{locks, users};
-use crate::error::ApiError;
+use crate::domain::Role;
 
 diesel::define_sql_function! {
     /// SQL `lower()`, which both backends index (`users_username_lower_key`).
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-pub const ROLE_USER: &str = "user";
-pub const ROLE_ADMIN: &str = "admin";
+const ROLE_ADMIN: &str = Role::Admin.as_str();
 
 /// A row of `users`. Stays inside the server: responses are built from it, never
 /// serialised from it, so the password hash can't leak by accident.
@@ -110,11 +109,11 @@ pub fn record_login(
 pub fn set_role(
     conn: &mut DbConnection,
     id: &str,
-    role: &str,
+    role: Role,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
-        .set((users::role.eq(role), users::updated_at.eq(at)))
+        .set((users::role.eq(role.as_str()), users::updated_at.eq(at)))
         .execute(conn)
 }
 
@@ -179,22 +178,33 @@ pub fn counts(conn: &mut DbConnection, since: NaiveDateTime) -> QueryResult<User
     })
 }
 
+/// What a change guarded by the last-admin rule came to.
+#[derive(Debug)]
+pub enum Guarded<T> {
+    Done(T),
+    NotFound,
+    /// Refused: it would leave no enabled admin.
+    LastAdmin,
+}
+
 /// Deletes the user unless it is the last enabled admin. Run it in a
 /// transaction; the admin count is read under [`lock_admin_changes`].
-pub fn delete_keeping_an_admin(conn: &mut DbConnection, id: &str) -> Result<UserRow, ApiError> {
+pub fn delete_keeping_an_admin(conn: &mut DbConnection, id: &str) -> QueryResult<Guarded<UserRow>> {
     lock_admin_changes(conn)?;
-    let user = find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+    let Some(user) = find_by_id(conn, id)? else {
+        return Ok(Guarded::NotFound);
+    };
     if user.is_admin() && !user.disabled && count_enabled_admins(conn)? <= 1 {
-        return Err(ApiError::LastAdmin);
+        return Ok(Guarded::LastAdmin);
     }
     delete(conn, id)?;
-    Ok(user)
+    Ok(Guarded::Done(user))
 }
 
 /// An admin's change to an account; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct AccountChange {
-    pub role: Option<&'static str>,
+    pub role: Option<Role>,
     pub disabled: Option<bool>,
 }
 
@@ -205,19 +215,21 @@ pub fn change_keeping_an_admin(
     id: &str,
     change: &AccountChange,
     now: NaiveDateTime,
-) -> Result<(UserRow, UserRow), ApiError> {
+) -> QueryResult<Guarded<(UserRow, UserRow)>> {
     lock_admin_changes(conn)?;
-    let before = find_by_id(conn, id)?.ok_or(ApiError::NotFound)?;
+    let Some(before) = find_by_id(conn, id)? else {
+        return Ok(Guarded::NotFound);
+    };
     let mut after = before.clone();
     if let Some(role) = change.role {
-        after.role = role.to_owned();
+        after.role = role.as_str().to_owned();
     }
     if let Some(disabled) = change.disabled {
         after.disabled = disabled;
     }
     let enabled_admin = |user: &UserRow| user.is_admin() && !user.disabled;
     if enabled_admin(&before) && !enabled_admin(&after) && count_enabled_admins(conn)? <= 1 {
-        return Err(ApiError::LastAdmin);
+        return Ok(Guarded::LastAdmin);
     }
     if after.role != before.role || after.disabled != before.disabled {
         after.updated_at = now;
@@ -229,7 +241,7 @@ pub fn change_keeping_an_admin(
             ))
             .execute(conn)?;
     }
-    Ok((before, after))
+    Ok(Guarded::Done((before, after)))
 }
 
 /// Which accounts to list.
@@ -237,7 +249,7 @@ pub fn change_keeping_an_admin(
 pub struct UserFilter {
     /// Case-insensitive substring of the username or email.
     pub search: Option<String>,
-    pub role: Option<&'static str>,
+    pub role: Option<Role>,
     pub disabled: Option<bool>,
 }
 
@@ -258,7 +270,7 @@ fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, super::MultiBacke
         );
     }
     if let Some(role) = filter.role {
-        query = query.filter(users::role.eq(role));
+        query = query.filter(users::role.eq(role.as_str()));
     }
     if let Some(disabled) = filter.disabled {
         query = query.filter(users::disabled.eq(disabled));

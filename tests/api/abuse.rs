@@ -9,10 +9,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    STRONG_PASSWORD, TestApp, assert_problem, client, run_cli_with_env, spawn_app_with,
+    STRONG_PASSWORD, TestApp, TestRedis, assert_problem, client, networks, run_cli_with_env,
+    spawn_app_with,
 };
-
-const REDIS_URL: &str = "redis://127.0.0.1:6379/";
 
 /// A made-up client address, unique to the test, as a trusted proxy would
 /// report it (keeps tests that share Redis out of each other's budgets).
@@ -36,7 +35,7 @@ async fn post_from(
 
 #[actix_web::test]
 async fn each_limited_route_answers_429_with_retry_after_past_its_budget() {
-    let app = spawn_app_with(&["--rate-limit-per-minute", "3"]).await;
+    let app = spawn_app_with(|s| s.guards.rate_limit_per_minute = 3).await;
     let routes = [
         (
             "/register",
@@ -73,7 +72,7 @@ async fn each_limited_route_answers_429_with_retry_after_past_its_budget() {
 async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
     let body = json!({"email": "nobody@example.com", "password": STRONG_PASSWORD});
 
-    let untrusted = spawn_app_with(&["--rate-limit-per-minute", "2"]).await;
+    let untrusted = spawn_app_with(|s| s.guards.rate_limit_per_minute = 2).await;
     for n in 0..2 {
         post_from(
             &untrusted.address,
@@ -86,12 +85,10 @@ async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
     let spoofed = post_from(&untrusted.address, "/login", Some("192.0.2.99"), &body).await;
     assert_problem(spoofed, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 
-    let trusted = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "2",
-        "--trusted-proxies",
-        "127.0.0.0/8",
-    ])
+    let trusted = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 2;
+        s.guards.trusted_proxies = networks("127.0.0.0/8");
+    })
     .await;
     for n in 0..4 {
         let response = post_from(
@@ -122,7 +119,7 @@ async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
 
 #[actix_web::test]
 async fn sessions_record_the_forwarded_client_address_behind_a_trusted_proxy() {
-    let app = spawn_app_with(&["--trusted-proxies", "127.0.0.1"]).await;
+    let app = spawn_app_with(|s| s.guards.trusted_proxies = networks("127.0.0.1")).await;
     let ada = app.signed_up("ada").await;
     let login = post_from(
         &app.address,
@@ -154,26 +151,17 @@ async fn sessions_record_the_forwarded_client_address_behind_a_trusted_proxy() {
 
 #[actix_web::test]
 async fn two_nodes_sharing_redis_enforce_one_limit() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "3",
-        "--redis-url",
-        REDIS_URL,
-        "--trusted-proxies",
-        "127.0.0.1",
-    ])
+    let Some(redis) = TestRedis::start().await else {
+        return;
+    };
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 3;
+        s.guards.redis_url = Some(redis.url.clone());
+        s.guards.trusted_proxies = networks("127.0.0.1");
+    })
     .await;
-    let other_node = app.restart_with(
-        &app.signing_key,
-        &[
-            "--rate-limit-per-minute",
-            "3",
-            "--redis-url",
-            REDIS_URL,
-            "--trusted-proxies",
-            "127.0.0.1",
-        ],
-    );
+    // A second node with the same settings: one budget between them.
+    let other_node = app.another_node(|_| {}).await;
     let ip = random_client_ip();
     // Unique, so no other test's failures for the account count here.
     let body = json!({"email": format!("nobody-{}@example.com", uuid::Uuid::new_v4()), "password": STRONG_PASSWORD});
@@ -190,26 +178,16 @@ async fn two_nodes_sharing_redis_enforce_one_limit() {
 
 #[actix_web::test]
 async fn the_login_backoff_is_shared_through_redis_too() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "0",
-        "--redis-url",
-        REDIS_URL,
-        "--trusted-proxies",
-        "127.0.0.1",
-    ])
+    let Some(redis) = TestRedis::start().await else {
+        return;
+    };
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.redis_url = Some(redis.url.clone());
+        s.guards.trusted_proxies = networks("127.0.0.1");
+    })
     .await;
-    let other_node = app.restart_with(
-        &app.signing_key,
-        &[
-            "--rate-limit-per-minute",
-            "0",
-            "--redis-url",
-            REDIS_URL,
-            "--trusted-proxies",
-            "127.0.0.1",
-        ],
-    );
+    let other_node = app.another_node(|_| {}).await;
     app.register("ada", "ada@example.com", STRONG_PASSWORD)
         .await;
     let attacker = random_client_ip();
@@ -237,12 +215,10 @@ async fn the_login_backoff_is_shared_through_redis_too() {
 
 #[actix_web::test]
 async fn when_redis_is_down_the_limits_fail_open() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "1",
-        "--redis-url",
-        "redis://127.0.0.1:1/",
-    ])
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 1;
+        s.guards.redis_url = Some("redis://127.0.0.1:1/".to_owned());
+    })
     .await;
     let body = json!({"email": "nobody@example.com", "password": STRONG_PASSWORD});
 
@@ -280,12 +256,10 @@ async fn fail_five_times(app: &TestApp, attacker: &str, email: &str) {
 
 #[actix_web::test]
 async fn five_failed_logins_hold_the_account_back_but_not_from_a_familiar_address() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "0",
-        "--trusted-proxies",
-        "127.0.0.1",
-    ])
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.trusted_proxies = networks("127.0.0.1");
+    })
     .await;
     let ada = app.signed_up("ada").await; // logged in once from 127.0.0.1
 
@@ -325,12 +299,10 @@ async fn five_failed_logins_hold_the_account_back_but_not_from_a_familiar_addres
 
 #[actix_web::test]
 async fn a_successful_login_resets_the_failure_count() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "0",
-        "--trusted-proxies",
-        "127.0.0.1",
-    ])
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.trusted_proxies = networks("127.0.0.1");
+    })
     .await;
     app.register("ada", "ada@example.com", STRONG_PASSWORD)
         .await;
@@ -356,12 +328,10 @@ async fn a_successful_login_resets_the_failure_count() {
 
 #[actix_web::test]
 async fn under_backoff_an_unknown_account_looks_like_a_real_one() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "0",
-        "--trusted-proxies",
-        "127.0.0.1",
-    ])
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.trusted_proxies = networks("127.0.0.1");
+    })
     .await;
     app.register("ada", "ada@example.com", STRONG_PASSWORD)
         .await;
@@ -394,20 +364,14 @@ async fn under_backoff_an_unknown_account_looks_like_a_real_one() {
 
 #[actix_web::test]
 async fn a_login_flood_past_the_hashing_queue_gets_quick_503s_while_accepted_logins_succeed() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "0",
-        "--login-backoff-failures",
-        "0",
-        "--hash-concurrency",
-        "1",
-        "--hash-queue",
-        "2",
-        "--argon2-memory-kib",
-        "19456",
-        "--argon2-iterations",
-        "2",
-    ])
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.login_backoff_failures = 0;
+        s.passwords.hash_concurrency = Some(1);
+        s.passwords.hash_queue = Some(2);
+        s.passwords.argon2_memory_kib = 19456;
+        s.passwords.argon2_iterations = 2;
+    })
     .await;
     app.register("ada", "ada@example.com", STRONG_PASSWORD)
         .await;
@@ -450,16 +414,12 @@ async fn a_login_flood_past_the_hashing_queue_gets_quick_503s_while_accepted_log
 
 #[actix_web::test]
 async fn unknown_accounts_and_wrong_passwords_take_the_same_time() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "0",
-        "--login-backoff-failures",
-        "0",
-        "--argon2-memory-kib",
-        "19456",
-        "--argon2-iterations",
-        "2",
-    ])
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.login_backoff_failures = 0;
+        s.passwords.argon2_memory_kib = 19456;
+        s.passwords.argon2_iterations = 2;
+    })
     .await;
     app.register("ada", "ada@example.com", STRONG_PASSWORD)
         .await;
@@ -493,10 +453,12 @@ async fn unknown_accounts_and_wrong_passwords_take_the_same_time() {
 
 #[actix_web::test]
 async fn a_preflight_from_an_allowed_origin_may_send_the_authorization_header() {
-    let app = spawn_app_with(&[
-        "--cors-allowed-origins",
-        "https://app.example.com,https://admin.example.com",
-    ])
+    let app = spawn_app_with(|s| {
+        s.guards.cors_allowed_origins = "https://app.example.com,https://admin.example.com"
+            .split(',')
+            .map(ToOwned::to_owned)
+            .collect()
+    })
     .await;
 
     let preflight = app
@@ -535,7 +497,13 @@ async fn a_preflight_from_an_allowed_origin_may_send_the_authorization_header() 
 
 #[actix_web::test]
 async fn other_origins_get_no_cors_headers() {
-    let app = spawn_app_with(&["--cors-allowed-origins", "https://app.example.com"]).await;
+    let app = spawn_app_with(|s| {
+        s.guards.cors_allowed_origins = "https://app.example.com"
+            .split(',')
+            .map(ToOwned::to_owned)
+            .collect()
+    })
+    .await;
 
     let preflight = app
         .client
@@ -577,7 +545,7 @@ async fn other_origins_get_no_cors_headers() {
 
 #[actix_web::test]
 async fn responses_carry_a_content_security_policy() {
-    let app = spawn_app_with(&[]).await;
+    let app = spawn_app_with(|_| {}).await;
 
     let response = app.get("/healthz", None).await;
 
@@ -635,12 +603,10 @@ async fn production_mode_refuses_unsafe_configurations_by_name() {
 
 #[actix_web::test]
 async fn concurrent_guesses_cannot_all_slip_past_the_backoff() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "0",
-        "--trusted-proxies",
-        "127.0.0.1",
-    ])
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.trusted_proxies = networks("127.0.0.1");
+    })
     .await;
     app.register("ada", "ada@example.com", STRONG_PASSWORD)
         .await;
@@ -669,7 +635,7 @@ async fn concurrent_guesses_cannot_all_slip_past_the_backoff() {
 
 #[actix_web::test]
 async fn a_stolen_session_cannot_guess_the_password_at_hashing_speed() {
-    let app = spawn_app_with(&["--rate-limit-per-minute", "0"]).await;
+    let app = spawn_app_with(|s| s.guards.rate_limit_per_minute = 0).await;
     let ada = app.signed_up("ada").await;
     let guess = |n: u32| json!({"current_password": format!("guess {n}"), "new_password": "a brand new passphrase"});
 
@@ -706,12 +672,10 @@ async fn a_stolen_session_cannot_guess_the_password_at_hashing_speed() {
 
 #[actix_web::test]
 async fn forwarded_entries_beyond_one_that_is_not_an_address_are_not_believed() {
-    let app = spawn_app_with(&[
-        "--rate-limit-per-minute",
-        "2",
-        "--trusted-proxies",
-        "127.0.0.1",
-    ])
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 2;
+        s.guards.trusted_proxies = networks("127.0.0.1");
+    })
     .await;
     let body = json!({"email": "nobody@example.com", "password": STRONG_PASSWORD});
 

@@ -55,14 +55,7 @@ async fn users_are_listed_newest_first_in_pages_with_a_total() {
     let app = spawn_app().await;
     let root = app.signed_in_admin("root").await;
     for n in 0..24 {
-        let registered = app
-            .register(
-                &format!("user{n:02}"),
-                &format!("user{n:02}@example.com"),
-                STRONG_PASSWORD,
-            )
-            .await;
-        assert_eq!(registered.status(), StatusCode::CREATED);
+        app.seed_user(&format!("user{n:02}")).await;
     }
 
     let first: Value = app
@@ -165,8 +158,8 @@ async fn bad_pagination_values_are_validation_failures() {
 async fn users_can_be_searched_and_filtered() {
     let app = spawn_app().await;
     let root = app.signed_in_admin("root").await;
-    app.signed_up("Ada_Lovelace").await;
-    app.signed_up("grace").await;
+    app.seed_user("Ada_Lovelace").await;
+    app.seed_user("grace").await;
     app.register("percent", "100%sure@example.com", STRONG_PASSWORD)
         .await;
     app.sql("UPDATE users SET disabled = TRUE WHERE username = 'grace'")

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    STRONG_PASSWORD, assert_problem, serve, settings_for, spawn_app, write_signing_key,
+    STRONG_PASSWORD, assert_problem, serve_unchecked, spawn_app, test_settings, write_signing_key,
 };
 
 #[actix_web::test]
@@ -20,8 +20,8 @@ async fn an_unreachable_postgres_gives_a_prompt_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let key = write_signing_key(dir.path(), "signing.pem");
     // Nothing listens on port 1.
-    let settings = settings_for("postgres://postgres@127.0.0.1:1/portcullis", &key, &[]);
-    let address = serve(portcullis::startup::AppState::new(&settings).unwrap());
+    let settings = test_settings("postgres://postgres@127.0.0.1:1/portcullis", &key);
+    let address = serve_unchecked(&settings);
     let client = crate::helpers::client();
 
     let started = Instant::now();
@@ -73,8 +73,8 @@ async fn the_service_recovers_by_itself_when_the_database_comes_back() {
     let key = write_signing_key(dir.path(), "signing.pem");
     let missing = dir.path().join("not-yet");
     let url = format!("sqlite://{}", missing.join("portcullis.db").display());
-    let settings = settings_for(&url, &key, &[]);
-    let address = serve(portcullis::startup::AppState::new(&settings).unwrap());
+    let settings = test_settings(&url, &key);
+    let address = serve_unchecked(&settings);
     let client = crate::helpers::client();
 
     let down = client

@@ -1,27 +1,37 @@
-//! `spawn_app()` starts the real application on a random port against a fresh
-//! database of its own, and `TestApp` talks HTTP to it.
+//! The test harness. [`spawn_app`] (or [`spawn_app_with`], with typed changes
+//! to the settings) builds the real application through the same
+//! `Application::build_with_clock` as the binary, on a random port, against a
+//! fresh database of its own, with a [`ManualClock`] the test can advance
+//! instead of sleeping. [`TestApp`] talks HTTP to it, seeds accounts directly
+//! through the application's own use-cases, and reads the database through the
+//! application's pool.
 //!
 //! The backend comes from `PORTCULLIS_TEST_DATABASE`: `sqlite` (default; a file
 //! in a temporary directory) or `postgres` (a new database on the server named by
 //! `PORTCULLIS_TEST_POSTGRES_URL`, dropped when the test ends).
 
-use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use actix_web::web;
 use aws_lc_rs::signature::Ed25519KeyPair;
 use clap::Parser;
 use diesel::{Connection as _, PgConnection, RunQueryDsl as _};
+use portcullis::clock::ManualClock;
 use portcullis::config::Settings;
-use portcullis::startup::{self, AppState};
+use portcullis::service::ClientInfo;
+use portcullis::service::accounts::{self, NewAccount, Origin};
+use portcullis::startup::Application;
+use portcullis::state::AppState;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 pub const STRONG_PASSWORD: &str = "correct horse battery staple";
 
+/// The shipped defaults, whatever this process's environment says.
 #[derive(Parser)]
 #[command(args_override_self = true)]
-struct TestSettings {
+struct Defaults {
     #[command(flatten)]
     settings: Settings,
 }
@@ -112,55 +122,72 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database: TestDatabase,
     pub signing_key: PathBuf,
+    /// The application's clock: `app.clock.advance(…)` moves its time.
+    pub clock: ManualClock,
+    /// The settings the app runs with (a second node starts from them).
+    pub settings: Settings,
+    pub state: web::Data<AppState>,
 }
 
 /// Starts the app with test defaults (cheap argon2 so the suite stays fast).
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(&[]).await
+    spawn_app_with(|_| {}).await
 }
 
-/// Starts the app; `extra` are command-line settings that override the defaults.
-pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+/// Starts the app with the test defaults changed by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let database = TestDatabase::create();
     let signing_key = write_signing_key(database.dir.path(), "signing.pem");
-    let settings = settings_for(&database.url, &signing_key, extra);
-    let state = AppState::new(&settings).expect("application state");
-    state.db.migrate().expect("migrations apply");
-    let address = serve(state);
+    let mut settings = test_settings(&database.url, &signing_key);
+    configure(&mut settings);
+    let clock = ManualClock::new();
+    let (address, state) = start(&settings, &clock).await;
     TestApp {
         address,
         client: client(),
         database,
         signing_key,
+        clock,
+        settings,
+        state,
     }
 }
 
-pub fn settings_for(database_url: &str, signing_key: &std::path::Path, extra: &[&str]) -> Settings {
-    let key = signing_key.display().to_string();
-    let mut args = vec![
-        "portcullis",
-        "--database-url",
-        database_url,
-        "--jwt-private-key-file",
-        &key,
-        "--argon2-memory-kib",
-        "4096",
-        "--argon2-iterations",
-        "1",
-        "--database-timeout",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    TestSettings::try_parse_from(args)
-        .expect("valid test settings")
-        .settings
+/// The test defaults: the given database and signing key, any free local
+/// port, a cheap argon2 cost and a short database timeout.
+pub fn test_settings(database_url: &str, signing_key: &std::path::Path) -> Settings {
+    let mut settings = Defaults::try_parse_from(["portcullis"])
+        .expect("the defaults parse")
+        .settings;
+    settings.bind_addr = "127.0.0.1:0".to_owned();
+    settings.database.database_url =
+        portcullis::db::DatabaseUrl::parse(database_url).expect("a valid database URL");
+    settings.database.database_timeout = 1;
+    settings.tokens.jwt_private_key_file = Some(signing_key.to_path_buf());
+    settings.passwords.argon2_memory_kib = 4096;
+    settings.passwords.argon2_iterations = 1;
+    settings
 }
 
-/// Serves `state` on a random local port; returns the base address.
-pub fn serve(state: AppState) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+/// Builds and starts the application as the binary does; returns its address.
+async fn start(settings: &Settings, clock: &ManualClock) -> (String, web::Data<AppState>) {
+    let application = Application::build_with_clock(settings, Arc::new(clock.clone()))
+        .await
+        .expect("the application starts");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let state = application.state();
+    actix_web::rt::spawn(application.run_until_stopped());
+    (address, state)
+}
+
+/// Serves `settings` without migrating or checking anything first (for a
+/// database that is not there yet); returns the base address.
+pub fn serve_unchecked(settings: &Settings) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let port = listener.local_addr().expect("local address").port();
-    let server = startup::serve(listener, web::Data::new(state)).expect("server starts");
+    let state = AppState::new(settings).expect("application state");
+    let server =
+        portcullis::startup::serve(listener, web::Data::new(state)).expect("server starts");
     actix_web::rt::spawn(server);
     format!("http://127.0.0.1:{port}")
 }
@@ -281,15 +308,32 @@ impl TestApp {
         .await
     }
 
-    /// An admin created with `create-admin`, logged in.
-    pub async fn signed_in_admin(&self, username: &str) -> Account {
+    /// Inserts a user (email `username@example.com`, [`STRONG_PASSWORD`])
+    /// through the application's own use-case, without HTTP; returns its id.
+    pub async fn seed_user(&self, username: &str) -> String {
+        self.seed(username, Origin::SignUp).await
+    }
+
+    /// Inserts an admin as `create-admin` does, without running the binary.
+    pub async fn seed_admin(&self, username: &str) -> String {
+        self.seed(username, Origin::CreateAdminCommand).await
+    }
+
+    async fn seed(&self, username: &str, origin: Origin) -> String {
         let email = format!("{username}@example.com");
-        let output = self.create_admin(username, &email, STRONG_PASSWORD).await;
-        assert!(
-            output.status.success(),
-            "create-admin: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let new = NewAccount::parse(username, &email, STRONG_PASSWORD.to_owned())
+            .expect("valid seed account");
+        accounts::create_account(&self.state, new, origin, &ClientInfo::default())
+            .await
+            .expect("the account is created")
+            .id
+            .to_string()
+    }
+
+    /// A seeded admin, logged in.
+    pub async fn signed_in_admin(&self, username: &str) -> Account {
+        self.seed_admin(username).await;
+        let email = format!("{username}@example.com");
         let tokens = self.logged_in(&email, STRONG_PASSWORD).await;
         Account {
             id: tokens["user"]["id"].as_str().expect("id").to_owned(),
@@ -307,6 +351,80 @@ impl TestApp {
         let pem = std::fs::read(&self.signing_key).expect("read key");
         let key = jsonwebtoken::EncodingKey::from_ed_pem(&pem).expect("Ed25519 key");
         jsonwebtoken::encode(&header, claims, &key).expect("sign")
+    }
+
+    /// Runs one SQL statement on this app's database, through the app's own
+    /// pool (to arrange states the API cannot reach, such as a disabled
+    /// account); returns the rows it changed.
+    pub async fn sql(&self, statement: &str) -> usize {
+        let statement = statement.to_owned();
+        self.state
+            .db
+            .run(move |conn| {
+                Ok::<_, portcullis::db::StoreError>(diesel::sql_query(statement).execute(conn)?)
+            })
+            .await
+            .expect("SQL statement runs")
+    }
+
+    /// How many rows of `table` meet `condition` (an SQL expression).
+    pub async fn count(&self, table: &str, condition: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let query = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
+        self.state
+            .db
+            .run(move |conn| {
+                Ok::<_, portcullis::db::StoreError>(
+                    diesel::sql_query(query).get_result::<Count>(conn)?.n,
+                )
+            })
+            .await
+            .expect("count query runs")
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/token/refresh", &json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST /logout` with no body.
+    pub async fn logout(&self, token: &str) -> Response {
+        self.client
+            .post(self.url("/logout"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Starts another node on this app's database and clock, with this app's
+    /// settings changed by `configure` (as after a restart with a new
+    /// configuration, or a second node behind a load balancer); returns its
+    /// address.
+    pub async fn another_node(&self, configure: impl FnOnce(&mut Settings)) -> String {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        start(&settings, &self.clock).await.0
     }
 }
 
@@ -381,62 +499,76 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     (header, claims)
 }
 
-impl TestApp {
-    /// Runs one SQL statement on this app's database (to arrange states the
-    /// API cannot reach yet, such as a disabled account).
-    pub async fn sql(&self, statement: &str) -> usize {
-        use portcullis::db::{Database, DatabaseUrl, PoolOptions};
-        let url = DatabaseUrl::parse(&self.database.url).expect("database URL");
-        let db = Database::connect_lazily(
-            &url,
-            &PoolOptions {
-                max_size: 1,
-                checkout_timeout: std::time::Duration::from_secs(5),
-            },
-        );
-        let statement = statement.to_owned();
-        db.run(move |conn| Ok(diesel::sql_query(statement).execute(conn)?))
-            .await
-            .expect("SQL statement runs")
+/// Parses a comma-separated list of networks, as `TRUSTED_PROXIES` does.
+pub fn networks(list: &str) -> Vec<ipnet::IpNet> {
+    list.split(',')
+        .map(|entry| {
+            let entry = entry.trim();
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .expect("a network")
+        })
+        .collect()
+}
+
+/// A `redis-server` of this test's own on a free loopback port, stopped when
+/// dropped. `None` (with a notice) when `redis-server` is not installed,
+/// unless CI is set: there a missing Redis fails the test.
+pub struct TestRedis {
+    pub url: String,
+    process: std::process::Child,
+}
+
+impl TestRedis {
+    pub async fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let spawned = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let process = match spawned {
+            Ok(process) => process,
+            Err(error) if services_required() => {
+                panic!("CI needs redis-server on PATH for the Redis tests: {error}")
+            }
+            Err(_) => {
+                eprintln!(
+                    "skipped: this test needs redis-server on PATH (Debian/Ubuntu: apt-get install redis-server)"
+                );
+                return None;
+            }
+        };
+        let redis = Self {
+            url: format!("redis://127.0.0.1:{port}/"),
+            process,
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(redis);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("redis-server did not start listening on port {port}");
     }
 }
 
-impl TestApp {
-    pub async fn refresh(&self, refresh_token: &str) -> Response {
-        self.post_json("/token/refresh", &json!({"refresh_token": refresh_token}))
-            .await
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
     }
+}
 
-    pub async fn send_json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: &Value,
-    ) -> Response {
-        self.client
-            .request(method, self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    /// `POST /logout` with no body.
-    pub async fn logout(&self, token: &str) -> Response {
-        self.client
-            .post(self.url("/logout"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    /// Starts a second server on this app's database with other settings (as
-    /// after a restart with a new configuration); returns its address.
-    pub fn restart_with(&self, signing_key: &std::path::Path, extra: &[&str]) -> String {
-        let settings = settings_for(&self.database.url, signing_key, extra);
-        serve(AppState::new(&settings).expect("application state"))
-    }
+/// Under CI every test must run: a missing service fails instead of skipping.
+fn services_required() -> bool {
+    std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false")
 }

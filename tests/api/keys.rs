@@ -55,7 +55,12 @@ async fn after_rotation_tokens_of_the_old_key_still_verify_and_new_ones_use_the_
     let new_key = write_signing_key(app.database.dir.path(), "new.pem");
     let old_key = app.signing_key.display().to_string();
 
-    let rotated = app.restart_with(&new_key, &["--jwt-verification-key-files", &old_key]);
+    let rotated = app
+        .another_node(|s| {
+            s.tokens.jwt_private_key_file = Some(new_key.clone());
+            s.tokens.jwt_verification_key_files = vec![std::path::PathBuf::from(old_key)];
+        })
+        .await;
     let http = client();
 
     let me = http
@@ -91,7 +96,9 @@ async fn after_rotation_tokens_of_the_old_key_still_verify_and_new_ones_use_the_
         "the signing key comes first"
     );
 
-    let without_old = app.restart_with(&new_key, &[]);
+    let without_old = app
+        .another_node(|s| s.tokens.jwt_private_key_file = Some(new_key.clone()))
+        .await;
     let refused = http
         .get(format!("{without_old}/me"))
         .bearer_auth(&ada.access_token)
@@ -131,12 +138,10 @@ async fn a_token_whose_header_embeds_the_attackers_own_jwk_is_refused() {
 
 #[actix_web::test]
 async fn in_hs256_mode_tokens_work_and_the_jwks_is_empty() {
-    let app = spawn_app_with(&[
-        "--jwt-algorithm",
-        "HS256",
-        "--jwt-secret",
-        "0123456789abcdef0123456789abcdef",
-    ])
+    let app = spawn_app_with(|s| {
+        s.tokens.jwt_algorithm = portcullis::config::JwtAlgorithm::Hs256;
+        s.tokens.jwt_secret = Some("0123456789abcdef0123456789abcdef".parse().unwrap());
+    })
     .await;
     let ada = app.signed_up("ada").await;
 

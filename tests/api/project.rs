@@ -1,4 +1,5 @@
-//! Checks on the repository itself: migrations and the committed OpenAPI document.
+//! Checks on the repository itself: migrations, the committed OpenAPI document
+//! and configuration reference, the layering rule, and the command line.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -24,10 +25,159 @@ fn both_backends_have_the_same_migrations() {
 fn the_committed_openapi_document_matches_the_code() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    let generated = portcullis::openapi::document_json();
+    let generated = portcullis::web::openapi::document_json();
     assert!(
         committed == generated,
         "openapi/openapi.json is out of date; regenerate it with\n    cargo run -- openapi > openapi/openapi.json"
+    );
+}
+
+#[test]
+fn the_committed_configuration_reference_matches_the_settings() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == portcullis::config::reference(),
+        "docs/configuration.md is out of date; regenerate it with\n    cargo run -- config-reference > docs/configuration.md"
+    );
+}
+
+/// The layers from the bottom up; a module may use its own layer's module and
+/// any module of a lower layer, nothing else (`docs/architecture.md`).
+const LAYERS: &[&[&str]] = &[
+    &["domain", "clock"],
+    &["db"],
+    &["config"],
+    &["auth", "limits"],
+    &["state"],
+    &["service"],
+    &["web"],
+    &["startup", "telemetry"],
+    &["cli"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_dependency_rule_holds() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut violations = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let top = relative
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if top == "lib" || top == "main" {
+            continue;
+        }
+        let own = layer_of(&top).unwrap_or_else(|| {
+            panic!("src/{top} is in no layer; add it to LAYERS and to docs/architecture.md")
+        });
+        let text = std::fs::read_to_string(file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            for used in line.split("crate::").skip(1) {
+                let module: String = used
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if module.is_empty() || module == top {
+                    continue;
+                }
+                let allowed = layer_of(&module).is_some_and(|layer| layer < own);
+                if !allowed {
+                    violations.push(format!(
+                        "src/{}:{}: {top} uses crate::{module}",
+                        relative.display(),
+                        number + 1
+                    ));
+                }
+            }
+            // Below the web layer nothing speaks HTTP.
+            if own < layer_of("web").unwrap() && line.contains("actix") {
+                violations.push(format!(
+                    "src/{}:{}: {top} uses actix",
+                    relative.display(),
+                    number + 1
+                ));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
+fn the_dependency_check_would_see_an_upward_import() {
+    // The rule above must be able to fail: a lower layer naming a higher one.
+    assert!(layer_of("db").unwrap() < layer_of("service").unwrap());
+    assert!(layer_of("service").unwrap() < layer_of("web").unwrap());
+    assert!(layer_of("nonexistent").is_none());
+}
+
+#[test]
+fn the_openapi_length_limits_are_the_domain_constants() {
+    use portcullis::domain::{EMAIL_MAX, LOGIN_PASSWORD_MAX, PASSWORD_MAX, PASSWORD_MIN};
+    use portcullis::domain::{USERNAME_MAX, USERNAME_MIN};
+    let document: serde_json::Value =
+        serde_json::from_str(&portcullis::web::openapi::document_json()).unwrap();
+    let schema = |name: &str, field: &str| {
+        document["components"]["schemas"][name]["properties"][field].clone()
+    };
+    let limits = |name: &str, field: &str| {
+        let property = schema(name, field);
+        (
+            property["minLength"].as_u64(),
+            property["maxLength"].as_u64(),
+        )
+    };
+    let n = |value: usize| Some(value as u64);
+    // utoipa takes only literals in #[schema(...)]; this keeps them equal to the one definition.
+    assert_eq!(
+        limits("RegisterRequest", "username"),
+        (n(USERNAME_MIN), n(USERNAME_MAX))
+    );
+    assert_eq!(limits("RegisterRequest", "email").1, n(EMAIL_MAX));
+    assert_eq!(
+        limits("RegisterRequest", "password"),
+        (n(PASSWORD_MIN), n(PASSWORD_MAX))
+    );
+    assert_eq!(
+        limits("ChangePasswordRequest", "new_password"),
+        (n(PASSWORD_MIN), n(PASSWORD_MAX))
+    );
+    assert_eq!(
+        limits("ChangePasswordRequest", "current_password").1,
+        n(LOGIN_PASSWORD_MAX)
+    );
+    assert_eq!(
+        limits("DeleteAccountRequest", "password").1,
+        n(LOGIN_PASSWORD_MAX)
+    );
+    assert_eq!(limits("LoginRequest", "password").1, n(LOGIN_PASSWORD_MAX));
+    let pattern = schema("RegisterRequest", "username")["pattern"].clone();
+    assert_eq!(
+        pattern,
+        format!("^[A-Za-z0-9_.-]{{{USERNAME_MIN},{USERNAME_MAX}}}$")
     );
 }
 

@@ -12,7 +12,7 @@ use crate::helpers::{STRONG_PASSWORD, assert_problem, jwt_parts, spawn_app, spaw
 
 #[actix_web::test]
 async fn refreshing_rotates_the_pair_and_spends_the_old_refresh_token() {
-    let app = spawn_app_with(&["--refresh-reuse-grace", "0"]).await;
+    let app = spawn_app_with(|s| s.tokens.refresh_reuse_grace = 0).await;
     let ada = app.signed_up("ada").await;
 
     let response = app.refresh(&ada.refresh_token).await;
@@ -36,7 +36,7 @@ async fn refreshing_rotates_the_pair_and_spends_the_old_refresh_token() {
 
 #[actix_web::test]
 async fn reusing_a_spent_refresh_token_revokes_the_session_and_the_newer_tokens_die() {
-    let app = spawn_app_with(&["--refresh-reuse-grace", "0"]).await;
+    let app = spawn_app_with(|s| s.tokens.refresh_reuse_grace = 0).await;
     let ada = app.signed_up("ada").await;
     let newer: Value = app.refresh(&ada.refresh_token).await.json().await.unwrap();
 
@@ -53,7 +53,7 @@ async fn reusing_a_spent_refresh_token_revokes_the_session_and_the_newer_tokens_
 
 #[actix_web::test]
 async fn sixteen_concurrent_refreshes_of_one_token_in_strict_mode_give_exactly_one_pair() {
-    let app = spawn_app_with(&["--refresh-reuse-grace", "0"]).await;
+    let app = spawn_app_with(|s| s.tokens.refresh_reuse_grace = 0).await;
     let ada = app.signed_up("ada").await;
 
     let attempts = (0..16).map(|_| app.refresh(&ada.refresh_token));
@@ -135,11 +135,13 @@ async fn a_token_two_rotations_old_is_reuse_even_within_the_grace_window() {
 
 #[actix_web::test]
 async fn after_the_grace_window_the_previous_token_is_reuse() {
-    let app = spawn_app_with(&["--refresh-reuse-grace", "1"]).await;
+    let app = spawn_app_with(|s| s.tokens.refresh_reuse_grace = 1).await;
     let ada = app.signed_up("ada").await;
     app.refresh(&ada.refresh_token).await;
+    let within = app.refresh(&ada.refresh_token).await;
+    assert_eq!(within.status(), StatusCode::OK, "within the grace window");
 
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.clock.advance(chrono::Duration::milliseconds(1001));
     let late = app.refresh(&ada.refresh_token).await;
 
     assert_problem(late, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
@@ -147,7 +149,7 @@ async fn after_the_grace_window_the_previous_token_is_reuse() {
 
 #[actix_web::test]
 async fn reuse_in_one_session_leaves_the_users_other_sessions_alone() {
-    let app = spawn_app_with(&["--refresh-reuse-grace", "0"]).await;
+    let app = spawn_app_with(|s| s.tokens.refresh_reuse_grace = 0).await;
     let ada = app.signed_up("ada").await;
     let laptop = app.logged_in(&ada.email, STRONG_PASSWORD).await;
     app.refresh(&ada.refresh_token).await;

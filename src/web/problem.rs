@@ -1,6 +1,7 @@
-//! The one error type. Every failure anywhere in the service becomes an
-//! [`ApiError`], and every non-2xx response is its RFC 9457
-//! `application/problem+json` rendering with a stable `code`.
+//! The one HTTP error type. Every failure of a use-case becomes an
+//! [`ApiError`] here, in the `From` implementations at the end (the one place
+//! that decides which answer a failure gets), and every non-2xx response is its
+//! RFC 9457 `application/problem+json` rendering with a stable `code`.
 
 use std::collections::BTreeMap;
 
@@ -17,28 +18,14 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 const RETRY_AFTER_UNAVAILABLE: u64 = 5;
 const RETRY_AFTER_OVERLOADED: u64 = 1;
 
-/// Field name → every rule that field broke.
-pub type FieldErrors = BTreeMap<&'static str, Vec<FieldError>>;
-
-/// One broken rule. The message never repeats the submitted value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// Stable snake_case rule name, e.g. `too_short`.
-    #[schema(example = "too_short")]
-    pub code: &'static str,
-    /// Human-readable explanation.
-    #[schema(example = "must be at least 8 characters")]
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
+use crate::auth::password::HashError;
+use crate::db::StoreError;
+pub use crate::domain::Violation as FieldError;
+pub use crate::domain::Violations as FieldErrors;
+use crate::limits::Limited;
+use crate::service::accounts::AccountError;
+use crate::service::admin::AdminError;
+use crate::service::sessions::{AuthError, LoginError, RefreshError, RevokeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -288,15 +275,97 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<diesel::result::Error> for ApiError {
-    fn from(error: diesel::result::Error) -> Self {
-        if crate::db::is_connection_error(&error) {
-            tracing::warn!(%error, "database connection lost");
-            return Self::ServiceUnavailable;
-        }
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
         match error {
-            diesel::result::Error::NotFound => Self::NotFound,
-            other => Self::Internal(anyhow::Error::new(other).context("database query failed")),
+            StoreError::Unavailable => Self::ServiceUnavailable,
+            StoreError::Failed(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Overloaded => Self::Overloaded,
+            HashError::Failed(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<Limited> for ApiError {
+    fn from(limited: Limited) -> Self {
+        Self::RateLimited {
+            retry_after_secs: limited.retry_after_secs,
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => Self::InvalidCredentials,
+            LoginError::AccountDisabled => Self::AccountDisabled,
+            LoginError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            LoginError::Hash(error) => error.into(),
+            LoginError::Token(error) => Self::Internal(anyhow::Error::new(error)),
+            LoginError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::InvalidToken => Self::InvalidToken,
+            RefreshError::TokenExpired => Self::TokenExpired,
+            RefreshError::Reused => Self::RefreshTokenReused,
+            RefreshError::Token(error) => Self::Internal(anyhow::Error::new(error)),
+            RefreshError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidToken => Self::InvalidToken,
+            AuthError::TokenExpired => Self::TokenExpired,
+            AuthError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<RevokeError> for ApiError {
+    fn from(error: RevokeError) -> Self {
+        match error {
+            RevokeError::NotFound => Self::NotFound,
+            RevokeError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::EmailTaken => Self::EmailTaken,
+            AccountError::UsernameTaken => Self::UsernameTaken,
+            AccountError::WrongPassword => Self::WrongPassword,
+            AccountError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            AccountError::Invalid(violations) => Self::Validation(violations),
+            AccountError::LastAdmin => Self::LastAdmin,
+            AccountError::Hash(error) => error.into(),
+            AccountError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::NotFound => Self::NotFound,
+            AdminError::LastAdmin => Self::LastAdmin,
+            AdminError::Store(error) => error.into(),
         }
     }
 }

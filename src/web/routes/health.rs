@@ -2,10 +2,10 @@
 
 use actix_web::{HttpResponse, get, web};
 
-use crate::dto::Health;
-use crate::error::ApiError;
-use crate::openapi::responses::DatabaseUnavailable;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::web::dto::Health;
+use crate::web::openapi::responses::DatabaseUnavailable;
+use crate::web::problem::ApiError;
 
 /// Liveness: the process answers. Never touches the database.
 #[utoipa::path(

@@ -6,27 +6,13 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::users::{ROLE_ADMIN, UserRow};
+use crate::domain::{EventType, Pagination, Role};
+use crate::service::Account;
+use crate::service::audit::RecordedEvent;
+use crate::service::sessions::{IssuedTokens, LiveSession};
 
 fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    User,
-    Admin,
-}
-
-impl Role {
-    fn of(row: &UserRow) -> Self {
-        if row.role == ROLE_ADMIN {
-            Self::Admin
-        } else {
-            Self::User
-        }
-    }
 }
 
 /// An account as clients see it. Never carries the password hash.
@@ -47,14 +33,14 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<&UserRow> for User {
-    fn from(row: &UserRow) -> Self {
+impl From<&Account> for User {
+    fn from(account: &Account) -> Self {
         Self {
-            id: uuid::Uuid::parse_str(&row.id).unwrap_or_default(),
-            username: row.username.clone(),
-            email: row.email.clone(),
-            role: Role::of(row),
-            created_at: utc(row.created_at),
+            id: account.id.as_uuid(),
+            username: account.username.as_str().to_owned(),
+            email: account.email.as_str().to_owned(),
+            role: account.role,
+            created_at: account.created_at,
         }
     }
 }
@@ -109,6 +95,19 @@ pub struct TokenPair {
     pub user: User,
 }
 
+impl From<IssuedTokens> for TokenPair {
+    fn from(issued: IssuedTokens) -> Self {
+        Self {
+            user: User::from(&issued.account),
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token: issued.refresh_token,
+            refresh_expires_in: issued.refresh_expires_in,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccountRequest {
@@ -131,6 +130,20 @@ pub struct Dashboard {
     /// Times this node could not reach Redis and let a request through
     /// unlimited, since it started.
     pub rate_limit_store_errors: u64,
+}
+
+impl From<crate::service::admin::Dashboard> for Dashboard {
+    fn from(figures: crate::service::admin::Dashboard) -> Self {
+        Self {
+            users: figures.users,
+            admins: figures.admins,
+            disabled_users: figures.disabled_users,
+            active_sessions: figures.active_sessions,
+            failed_logins_last_24h: figures.failed_logins_last_24h,
+            signups_last_24h: figures.signups_last_24h,
+            rate_limit_store_errors: figures.rate_limit_store_errors,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -183,16 +196,17 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn from_row(row: &crate::db::sessions::SessionRow, current_session_id: &str) -> Self {
-        Self {
-            id: uuid::Uuid::parse_str(&row.id).unwrap_or_default(),
-            created_at: utc(row.created_at),
-            last_used_at: utc(row.last_used_at),
-            expires_at: utc(row.expires_at),
-            user_agent: row.user_agent.clone(),
-            ip: row.ip.clone(),
-            current: row.id == current_session_id,
-        }
+    /// `None` for a stored id that is not a UUID (never a nil id).
+    pub fn from_live(session: LiveSession) -> Option<Self> {
+        Some(Self {
+            id: uuid::Uuid::parse_str(&session.id).ok()?,
+            created_at: utc(session.created_at),
+            last_used_at: utc(session.last_used_at),
+            expires_at: utc(session.expires_at),
+            user_agent: session.user_agent,
+            ip: session.ip,
+            current: session.current,
+        })
     }
 }
 
@@ -210,27 +224,18 @@ pub struct AdminUser {
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
-impl From<&UserRow> for AdminUser {
-    fn from(row: &UserRow) -> Self {
-        let user = User::from(row);
+impl From<&Account> for AdminUser {
+    fn from(account: &Account) -> Self {
+        let user = User::from(account);
         Self {
             id: user.id,
             username: user.username,
             email: user.email,
             role: user.role,
-            disabled: row.disabled,
+            disabled: account.disabled,
             created_at: user.created_at,
-            updated_at: utc(row.updated_at),
-            last_login_at: row.last_login_at.map(utc),
-        }
-    }
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => crate::db::users::ROLE_USER,
-            Self::Admin => ROLE_ADMIN,
+            updated_at: account.updated_at,
+            last_login_at: account.last_login_at,
         }
     }
 }
@@ -246,57 +251,12 @@ pub struct Page<T> {
     pub total: i64,
 }
 
-pub const PER_PAGE_DEFAULT: u32 = 20;
-pub const PER_PAGE_MAX: u32 = 100;
-
-/// `?page&per_page` as given; checked by `Pagination::parse`.
-#[derive(Debug, Clone, Copy)]
-pub struct Pagination {
-    pub page: u32,
-    pub per_page: u32,
-}
-
-impl Pagination {
-    pub fn parse(page: Option<u32>, per_page: Option<u32>) -> Result<Self, crate::error::ApiError> {
-        use crate::error::{ApiError, FieldError, FieldErrors};
-        let page = page.unwrap_or(1);
-        let per_page = per_page.unwrap_or(PER_PAGE_DEFAULT);
-        let mut errors = FieldErrors::new();
-        if page == 0 {
-            errors.insert(
-                "page",
-                vec![FieldError::new("out_of_range", "must be at least 1")],
-            );
-        }
-        if per_page == 0 || per_page > PER_PAGE_MAX {
-            errors.insert(
-                "per_page",
-                vec![FieldError::new(
-                    "out_of_range",
-                    format!("must be between 1 and {PER_PAGE_MAX}"),
-                )],
-            );
-        }
-        if errors.is_empty() {
-            Ok(Self { page, per_page })
-        } else {
-            Err(ApiError::Validation(errors))
-        }
-    }
-
-    pub fn offset(self) -> i64 {
-        i64::from(self.page - 1) * i64::from(self.per_page)
-    }
-
-    pub fn limit(self) -> i64 {
-        i64::from(self.per_page)
-    }
-
-    pub fn of<T>(self, items: Vec<T>, total: i64) -> Page<T> {
-        Page {
+impl<T> Page<T> {
+    pub fn of(pagination: Pagination, items: Vec<T>, total: i64) -> Self {
+        Self {
             items,
-            page: self.page,
-            per_page: self.per_page,
+            page: pagination.page,
+            per_page: pagination.per_page,
             total,
         }
     }
@@ -334,7 +294,7 @@ pub struct AuthEvent {
     pub id: uuid::Uuid,
     pub occurred_at: DateTime<Utc>,
     #[serde(rename = "type")]
-    pub event_type: crate::audit::EventType,
+    pub event_type: EventType,
     /// The account concerned (kept after the account is deleted).
     pub user_id: Option<String>,
     /// The admin who acted, for admin actions.
@@ -347,18 +307,17 @@ pub struct AuthEvent {
 }
 
 impl AuthEvent {
-    /// `None` for a row whose type this version does not know.
-    pub fn from_row(row: &crate::db::events::EventRow) -> Option<Self> {
+    /// `None` for a stored id that is not a UUID (never a nil id).
+    pub fn from_recorded(event: RecordedEvent) -> Option<Self> {
         Some(Self {
-            id: uuid::Uuid::parse_str(&row.id).unwrap_or_default(),
-            occurred_at: utc(row.occurred_at),
-            event_type: serde_json::from_value(serde_json::Value::String(row.event_type.clone()))
-                .ok()?,
-            user_id: row.user_id.clone(),
-            actor_id: row.actor_id.clone(),
-            ip: row.ip.clone(),
-            user_agent: row.user_agent.clone(),
-            detail: serde_json::from_str(&row.detail).unwrap_or_default(),
+            id: uuid::Uuid::parse_str(&event.id).ok()?,
+            occurred_at: event.occurred_at,
+            event_type: event.event_type,
+            user_id: event.user_id,
+            actor_id: event.actor_id,
+            ip: event.ip,
+            user_agent: event.user_agent,
+            detail: event.detail,
         })
     }
 }
@@ -371,7 +330,7 @@ pub struct EventListQuery {
     /// Only events of this type.
     #[serde(rename = "type")]
     #[param(rename = "type", inline)]
-    pub event_type: Option<crate::audit::EventType>,
+    pub event_type: Option<EventType>,
     #[param(minimum = 1)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100)]

@@ -1,22 +1,18 @@
 //! The caller's own account.
 
 use actix_web::{HttpResponse, delete, get, put, web};
-use serde_json::json;
 
-use crate::audit::{Event, EventType};
-
-use crate::auth::extractors::AuthUser;
-use crate::auth::password::Verification;
-use crate::db::{events, sessions, users};
-use crate::domain::check_new_password;
-use crate::dto::{ChangePasswordRequest, DeleteAccountRequest, Session, User};
-use crate::error::{ApiError, FieldErrors, Problem, ValidationProblem};
-use crate::http::{ClientInfo, IpRateLimit};
-use crate::openapi::responses::{
+use crate::service::ClientInfo;
+use crate::service::{accounts, sessions};
+use crate::state::AppState;
+use crate::web::client::IpRateLimit;
+use crate::web::dto::{ChangePasswordRequest, DeleteAccountRequest, Session, User};
+use crate::web::extractors::AuthUser;
+use crate::web::openapi::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, LastAdmin, MalformedBody, NotJson,
     RateLimited, Unauthenticated,
 };
-use crate::startup::AppState;
+use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
 /// The account behind the access token.
 #[utoipa::path(
@@ -31,8 +27,8 @@ use crate::startup::AppState;
     ),
 )]
 #[get("/me")]
-pub async fn get_me(caller: AuthUser) -> HttpResponse {
-    HttpResponse::Ok().json(User::from(&caller.user))
+pub async fn get_me(AuthUser(caller): AuthUser) -> HttpResponse {
+    HttpResponse::Ok().json(User::from(&caller.account))
 }
 
 /// Deletes the caller's account with all its sessions; every token it holds
@@ -59,48 +55,12 @@ pub async fn delete_account(
     _limit: IpRateLimit,
     state: web::Data<AppState>,
     client: ClientInfo,
-    caller: AuthUser,
+    AuthUser(caller): AuthUser,
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    confirm_password(&state, &caller, body.into_inner().password).await?;
-    let user = caller.user;
-    let event = Event::new(EventType::UserDeleted, &client)
-        .user(&user.id)
-        .detail(json!({"by": "self", "username": user.username}));
-    state
-        .db
-        .transaction(move |conn| {
-            users::delete_keeping_an_admin(conn, &user.id)?;
-            events::record(conn, event.row())?;
-            Ok(())
-        })
-        .await?;
+    let password = body.into_inner().password;
+    accounts::delete_account(&state, &caller, password, &client).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Fails with `wrong_password` unless `password` is the caller's. Wrong
-/// guesses count towards the account's login backoff, so a stolen session
-/// cannot be used to test passwords at hashing speed.
-async fn confirm_password(
-    state: &AppState,
-    caller: &AuthUser,
-    password: String,
-) -> Result<(), ApiError> {
-    let account = &caller.user.id;
-    if let Some(retry_after_secs) = state.limits.login_attempt(account).await {
-        return Err(ApiError::RateLimited { retry_after_secs });
-    }
-    let verification = state
-        .passwords
-        .verify(password, Some(caller.user.password_hash.clone()))
-        .await?;
-    match verification {
-        Verification::Match { .. } => {
-            state.limits.reset_login_failures(account).await;
-            Ok(())
-        }
-        Verification::Mismatch => Err(ApiError::WrongPassword),
-    }
 }
 
 /// Changes the caller's password. Every other session of the account ends (a
@@ -127,34 +87,14 @@ pub async fn change_password(
     _limit: IpRateLimit,
     state: web::Data<AppState>,
     client: ClientInfo,
-    caller: AuthUser,
+    AuthUser(caller): AuthUser,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ChangePasswordRequest {
         current_password,
         new_password,
     } = body.into_inner();
-    confirm_password(&state, &caller, current_password).await?;
-    if let Err(errors) =
-        check_new_password(&new_password, &caller.user.username, &caller.user.email)
-    {
-        return Err(ApiError::Validation(FieldErrors::from([(
-            "new_password",
-            errors,
-        )])));
-    }
-    let new_hash = state.passwords.hash(new_password).await?;
-    let now = crate::db::now();
-    let event = Event::new(EventType::PasswordChanged, &client).user(&caller.user.id);
-    state
-        .db
-        .transaction(move |conn| {
-            users::set_password_hash(conn, &caller.user.id, &new_hash, now)?;
-            sessions::revoke_all_except(conn, &caller.user.id, caller.session_id(), now)?;
-            events::record(conn, event.row())?;
-            Ok(())
-        })
-        .await?;
+    accounts::change_password(&state, &caller, current_password, new_password, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -173,18 +113,10 @@ pub async fn change_password(
 #[get("/me/sessions")]
 pub async fn list_sessions(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    AuthUser(caller): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = caller.user.id.clone();
-    let now = crate::db::now();
-    let rows = state
-        .db
-        .run(move |conn| Ok(sessions::list_live(conn, &user_id, now)?))
-        .await?;
-    let listed: Vec<Session> = rows
-        .iter()
-        .map(|row| Session::from_row(row, caller.session_id()))
-        .collect();
+    let live = sessions::list(&state, &caller).await?;
+    let listed: Vec<Session> = live.into_iter().filter_map(Session::from_live).collect();
     Ok(HttpResponse::Ok().json(listed))
 }
 
@@ -206,23 +138,9 @@ pub async fn list_sessions(
 pub async fn delete_session(
     state: web::Data<AppState>,
     client: ClientInfo,
-    caller: AuthUser,
+    AuthUser(caller): AuthUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let session_id = id.into_inner();
-    let now = crate::db::now();
-    let event = Event::new(EventType::SessionRevoked, &client)
-        .user(&caller.user.id)
-        .detail(json!({"session_id": session_id}));
-    state
-        .db
-        .transaction(move |conn| {
-            if sessions::revoke(conn, &session_id, &caller.user.id, now)? == 0 {
-                return Err(ApiError::NotFound);
-            }
-            events::record(conn, event.row())?;
-            Ok(())
-        })
-        .await?;
+    sessions::revoke(&state, &caller, id.into_inner(), &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }

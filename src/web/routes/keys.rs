@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 
 use crate::auth::tokens::Jwks;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The JSON Web Key Set of every key whose tokens are accepted (the signing key
 /// and any older verification keys). Empty with HS256, whose secret is never

@@ -1,43 +1,101 @@
-//! Values with rules: parsed once at the edge, trusted after. Error messages
-//! never repeat what the client sent (it may be a password).
+//! An account's values: its id, role, username, email and password, each
+//! parsed once. Error messages never repeat what the client sent (it may be a
+//! password). The length limits here are the only ones: validation and the
+//! OpenAPI schema both use them.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::sync::LazyLock;
 
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use validator::ValidateEmail;
 
-use crate::error::FieldError;
+use super::violation::Violation;
 
 pub const USERNAME_MIN: usize = 3;
 pub const USERNAME_MAX: usize = 32;
 pub const EMAIL_MAX: usize = 254;
 pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 128;
+/// Longest password accepted where an existing one is checked (login,
+/// confirmations): new passwords are limited to [`PASSWORD_MAX`]; this only
+/// bounds the work an attacker can ask for.
+pub const LOGIN_PASSWORD_MAX: usize = 1024;
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// The role of a stored account; `None` for a value this version does not
+    /// know (never silently a lesser role).
+    pub fn from_stored(stored: &str) -> Option<Self> {
+        match stored {
+            "user" => Some(Self::User),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// An account's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserId(uuid::Uuid);
+
+impl UserId {
+    pub fn new_random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+
+    /// `None` for anything that is not a UUID (never a nil id).
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(raw).ok().map(Self)
+    }
+
+    pub fn as_uuid(self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// 3–32 of `[A-Za-z0-9_.-]`; unique ignoring case, stored as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
 impl Username {
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+    pub fn parse(raw: &str) -> Result<Self, Violation> {
         let length = raw.chars().count();
         if length < USERNAME_MIN {
-            return Err(FieldError::new(
+            return Err(Violation::new(
                 "too_short",
                 format!("must be at least {USERNAME_MIN} characters"),
             ));
         }
         if length > USERNAME_MAX {
-            return Err(FieldError::new(
-                "too_long",
-                format!("must be at most {USERNAME_MAX} characters"),
-            ));
+            return Err(Violation::too_long(USERNAME_MAX));
         }
         if !raw
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         {
-            return Err(FieldError::new(
+            return Err(Violation::new(
                 "invalid_characters",
                 "may contain only letters A–Z, digits, '_', '.' and '-'",
             ));
@@ -48,6 +106,11 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A stored username, trusted as it is.
+    pub fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
 }
 
 /// A syntactically valid address, lower-cased as stored.
@@ -55,15 +118,12 @@ impl Username {
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+    pub fn parse(raw: &str) -> Result<Self, Violation> {
         if raw.chars().count() > EMAIL_MAX {
-            return Err(FieldError::new(
-                "too_long",
-                format!("must be at most {EMAIL_MAX} characters"),
-            ));
+            return Err(Violation::too_long(EMAIL_MAX));
         }
         if !raw.validate_email() {
-            return Err(FieldError::new("invalid_email", "must be an email address"));
+            return Err(Violation::new("invalid_email", "must be an email address"));
         }
         Ok(Self(raw.to_lowercase()))
     }
@@ -71,49 +131,74 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A stored address, trusted as it is.
+    pub fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
 }
 
 /// The most common passwords (Royce Williams' list of ~20,000, as shipped by
 /// Django under the BSD licence), compared case-insensitively.
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("auth/common-passwords.txt")
+    include_str!("common-passwords.txt")
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect()
 });
 
+/// A password a user chose, checked against the rules. Its `Debug` output
+/// never shows it.
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    /// Checks `password` for an account with this username and email.
+    pub fn parse(password: String, username: &str, email: &str) -> Result<Self, Vec<Violation>> {
+        check_new_password(&password, username, email)?;
+        Ok(Self(password))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewPassword(***)")
+    }
+}
+
 /// Checks a password a user chooses: 8–128 characters (counted as characters,
 /// never truncated), no composition rules, not the username or the email, not a
 /// common password.
-pub fn check_new_password(
-    password: &str,
-    username: &str,
-    email: &str,
-) -> Result<(), Vec<FieldError>> {
+fn check_new_password(password: &str, username: &str, email: &str) -> Result<(), Vec<Violation>> {
     let mut errors = Vec::new();
     let length = password.chars().count();
     if length < PASSWORD_MIN {
-        errors.push(FieldError::new(
+        errors.push(Violation::new(
             "too_short",
             format!("must be at least {PASSWORD_MIN} characters"),
         ));
     }
     if length > PASSWORD_MAX {
-        errors.push(FieldError::new(
-            "too_long",
-            format!("must be at most {PASSWORD_MAX} characters"),
-        ));
+        errors.push(Violation::too_long(PASSWORD_MAX));
     }
     let lowered = password.to_lowercase();
     if lowered == username.to_lowercase() || lowered == email.to_lowercase() {
-        errors.push(FieldError::new(
+        errors.push(Violation::new(
             "matches_identity",
             "must not be the username or the email",
         ));
     }
     if COMMON_PASSWORDS.contains(lowered.as_str()) {
-        errors.push(FieldError::new(
+        errors.push(Violation::new(
             "too_common",
             "is one of the most commonly used passwords; choose another",
         ));

@@ -1,6 +1,7 @@
-//! The HTTP edge: how bodies, paths and queries are parsed, what unknown routes
-//! answer, the request log, and the safety net that turns any error response
-//! not produced by [`ApiError`] into problem+json.
+//! How the HTTP edge behaves around the handlers: how bodies, paths and
+//! queries are parsed, what unknown routes answer, the request log, and the
+//! safety net that turns any error response not produced by [`ApiError`] into
+//! problem+json.
 
 use std::time::Instant;
 
@@ -14,8 +15,7 @@ use actix_web::{HttpRequest, ResponseError, web};
 use tracing::Instrument as _;
 use utoipa::openapi::OpenApi;
 
-use crate::error::{ApiError, FieldError, PROBLEM_CONTENT_TYPE};
-use crate::startup::AppState;
+use super::problem::{ApiError, FieldError, PROBLEM_CONTENT_TYPE};
 
 /// Largest JSON body accepted.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024;
@@ -136,9 +136,9 @@ pub async fn redirect_to_docs() -> actix_web::HttpResponse {
 /// The default service: 405 with `Allow` for a known path, 404 otherwise.
 pub async fn no_such_route(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    routes: web::Data<RouteTable>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    let allowed = state.routes.allowed_methods(req.path());
+    let allowed = routes.allowed_methods(req.path());
     Err(if allowed.is_empty() {
         ApiError::NotFound
     } else {
@@ -223,133 +223,6 @@ pub async fn request_log(
         response.headers_mut().insert(REQUEST_ID, value);
     }
     Ok(response.map_into_left_body())
-}
-
-/// Who is calling, as recorded on sessions and audit events and as counted by
-/// the rate limits: the client address and user agent.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-const USER_AGENT_MAX: usize = 256;
-
-impl actix_web::FromRequest for ClientInfo {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let user_agent = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|agent| agent.chars().take(USER_AGENT_MAX).collect());
-        std::future::ready(Ok(Self {
-            ip: client_ip(req).map(|ip| ip.to_string()),
-            user_agent,
-        }))
-    }
-}
-
-/// The client's address. It is the TCP peer, unless the peer is one of
-/// `TRUSTED_PROXIES`: then it is the nearest address in `X-Forwarded-For` (or
-/// `Forwarded`) that is not itself a trusted proxy. Those headers are ignored
-/// from anyone else, who could otherwise pick any address and dodge the
-/// per-IP limits.
-pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
-    // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d.
-    let peer = req.peer_addr()?.ip().to_canonical();
-    let trusted = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.trusted_proxies.as_slice())
-        .unwrap_or_default();
-    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|network| network.contains(ip));
-    if !is_trusted(&peer) {
-        return Some(peer);
-    }
-    // The chain runs client → … → last proxy; walk back from our side. An
-    // entry that is not an address ends the walk: what lies beyond it was not
-    // written by a proxy we trust.
-    let chain = forwarded_chain(req);
-    let mut nearest = peer;
-    for entry in chain.iter().rev() {
-        match entry {
-            Some(ip) if is_trusted(ip) => nearest = *ip,
-            Some(ip) => return Some(*ip),
-            None => return Some(nearest),
-        }
-    }
-    Some(nearest)
-}
-
-/// The addresses in `X-Forwarded-For` (or, without it, `Forwarded`), with
-/// `None` for an entry that is not an address.
-fn forwarded_chain(req: &HttpRequest) -> Vec<Option<std::net::IpAddr>> {
-    let headers = req.headers();
-    let x_forwarded_for: Vec<Option<std::net::IpAddr>> = headers
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(parse_forwarded_address)
-        .collect();
-    if !x_forwarded_for.is_empty() {
-        return x_forwarded_for;
-    }
-    headers
-        .get_all(header::FORWARDED)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|element| {
-            element.split(';').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then(|| parse_forwarded_address(value))?
-            })
-        })
-        .collect()
-}
-
-/// `1.2.3.4`, `1.2.3.4:5678`, `"[2001:db8::1]:80"` or `2001:db8::1`.
-fn parse_forwarded_address(raw: &str) -> Option<std::net::IpAddr> {
-    let raw = raw.trim().trim_matches('"');
-    let ip = raw
-        .parse::<std::net::IpAddr>()
-        .ok()
-        .or_else(|| {
-            raw.parse::<std::net::SocketAddr>()
-                .ok()
-                .map(|socket| socket.ip())
-        })
-        .or_else(|| {
-            raw.strip_prefix('[')
-                .and_then(|rest| rest.split(']').next())
-                .and_then(|inner| inner.parse().ok())
-        })?;
-    Some(ip.to_canonical())
-}
-
-/// Counts the request against the per-IP budget of its route; a handler that
-/// takes this argument is rate limited. Put it first among the arguments: a
-/// limited request is then refused before the handler does any work.
-pub struct IpRateLimit;
-
-impl actix_web::FromRequest for IpRateLimit {
-    type Error = ApiError;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let route = req.match_pattern().unwrap_or_else(|| req.path().to_owned());
-        let ip = client_ip(req);
-        Box::pin(async move {
-            if let (Some(state), Some(ip)) = (state, ip) {
-                state.limits.check_ip(&route, ip).await?;
-            }
-            Ok(IpRateLimit)
-        })
-    }
 }
 
 /// A JSON body that may be left out: an empty body is `None`, anything else

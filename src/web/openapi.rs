@@ -12,7 +12,7 @@ use utoipa_actix_web::AppExt as _;
         description = "Authentication API: registration, login, short-lived JWT access tokens, rotating refresh tokens, JWKS and an admin API. Every error is `application/problem+json` with a stable `code`.",
     ),
     modifiers(&BearerAuth),
-    components(schemas(crate::error::Problem, crate::error::ValidationProblem, crate::error::FieldError)),
+    components(schemas(super::problem::Problem, super::problem::ValidationProblem, crate::domain::Violation)),
     tags(
         (name = "auth", description = "Sign up and log in."),
         (name = "account", description = "The caller's own account."),
@@ -45,12 +45,12 @@ impl Modify for BearerAuth {
 }
 
 /// The whole document: the annotations of every route registered in
-/// [`crate::routes::configure`], so a route cannot be served undocumented.
+/// [`super::routes::configure`], so a route cannot be served undocumented.
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, mut document) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(crate::routes::configure)
+        .configure(super::routes::configure)
         .split_for_parts();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     document
@@ -76,7 +76,7 @@ pub mod responses {
 
     use utoipa::IntoResponses;
 
-    use crate::error::{Problem, ValidationProblem};
+    use crate::web::problem::{Problem, ValidationProblem};
 
     /// `malformed_request`: the body is not JSON, has wrong types or unknown fields.
     #[derive(IntoResponses)]

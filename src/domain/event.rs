@@ -1,0 +1,64 @@
+//! The kinds of audit event.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every kind of auth event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    UserRegistered,
+    LoginSucceeded,
+    LoginFailed,
+    TokenRefreshed,
+    RefreshReuseDetected,
+    LoggedOut,
+    LoggedOutAll,
+    SessionRevoked,
+    PasswordChanged,
+    RoleChanged,
+    UserDisabled,
+    UserEnabled,
+    UserDeleted,
+}
+
+impl EventType {
+    pub const ALL: [Self; 13] = [
+        Self::UserRegistered,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::TokenRefreshed,
+        Self::RefreshReuseDetected,
+        Self::LoggedOut,
+        Self::LoggedOutAll,
+        Self::SessionRevoked,
+        Self::PasswordChanged,
+        Self::RoleChanged,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::UserDeleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserRegistered => "user_registered",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::TokenRefreshed => "token_refreshed",
+            Self::RefreshReuseDetected => "refresh_reuse_detected",
+            Self::LoggedOut => "logged_out",
+            Self::LoggedOutAll => "logged_out_all",
+            Self::SessionRevoked => "session_revoked",
+            Self::PasswordChanged => "password_changed",
+            Self::RoleChanged => "role_changed",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::UserDeleted => "user_deleted",
+        }
+    }
+
+    /// The type of a stored event; `None` for one this version does not know.
+    pub fn from_stored(stored: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == stored)
+    }
+}

@@ -1,0 +1,36 @@
+//! A broken rule, as a value: the domain reports it, the web layer renders it
+//! in a 422 problem document.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One broken rule. The message never repeats the submitted value (it may be
+/// a password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = FieldError)]
+pub struct Violation {
+    /// Stable snake_case rule name, e.g. `too_short`.
+    #[schema(example = "too_short")]
+    pub code: &'static str,
+    /// Human-readable explanation.
+    #[schema(example = "must be at least 8 characters")]
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn too_long(max: usize) -> Self {
+        Self::new("too_long", format!("must be at most {max} characters"))
+    }
+}
+
+/// Field name → every rule that field broke.
+pub type Violations = BTreeMap<&'static str, Vec<Violation>>;

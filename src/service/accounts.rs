@@ -1,0 +1,337 @@
+//! Accounts: creating one (by sign-up or by the `create-admin` command),
+//! confirming and setting its password, deleting it.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde_json::json;
+
+use super::audit::Event;
+use super::sessions::Caller;
+use super::{Account, ClientInfo, carries_store_errors};
+use crate::auth::password::{HashError, Verification};
+use crate::db::users::{self, Guarded, UserRow};
+use crate::db::{DbConnection, StoreError, sessions};
+use crate::domain::{Email, EventType, NewPassword, Role, Username, Violations};
+use crate::state::AppState;
+
+/// A new account's values, each checked against its rules.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: Username,
+    pub email: Email,
+    pub password: NewPassword,
+}
+
+impl NewAccount {
+    /// Checks every field at once, so the answer names every broken rule.
+    pub fn parse(username: &str, email: &str, password: String) -> Result<Self, Violations> {
+        let mut errors = Violations::new();
+        let parsed_username = Username::parse(username)
+            .map_err(|error| errors.entry("username").or_default().push(error))
+            .ok();
+        let parsed_email = Email::parse(email)
+            .map_err(|error| errors.entry("email").or_default().push(error))
+            .ok();
+        let parsed_password = NewPassword::parse(password, username, email)
+            .map_err(|violations| errors.insert("password", violations))
+            .ok();
+        match (parsed_username, parsed_email, parsed_password) {
+            (Some(username), Some(email), Some(password)) if errors.is_empty() => Ok(Self {
+                username,
+                email,
+                password,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Why an account was not created or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("email taken")]
+    EmailTaken,
+    #[error("username taken")]
+    UsernameTaken,
+    /// The confirming password is wrong.
+    #[error("wrong password")]
+    WrongPassword,
+    /// Too many wrong passwords for this account recently.
+    #[error("held back")]
+    HeldBack { retry_after_secs: u64 },
+    /// A new password breaks a rule (field name → violations).
+    #[error("invalid new password")]
+    Invalid(Violations),
+    /// Deleting would leave no enabled admin.
+    #[error("last admin")]
+    LastAdmin,
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(AccountError);
+
+/// Who creates an account: someone signing up, or an operator at the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    SignUp,
+    CreateAdminCommand,
+}
+
+/// Creates an account: `user` for a sign-up, `admin` from `create-admin`.
+pub async fn create_account(
+    state: &AppState,
+    new: NewAccount,
+    origin: Origin,
+    client: &ClientInfo,
+) -> Result<Account, AccountError> {
+    // Fail fast on a taken name before spending a hash on it.
+    let (email, username) = (new.email.clone(), new.username.clone());
+    state
+        .db
+        .run(move |conn| ensure_available(conn, &email, &username))
+        .await?;
+
+    let password_hash = state.passwords.hash(new.password.into_inner()).await?;
+    let now = state.clock.now();
+    let role = match origin {
+        Origin::SignUp => Role::User,
+        Origin::CreateAdminCommand => Role::Admin,
+    };
+    let row = UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: new.username.as_str().to_owned(),
+        email: new.email.as_str().to_owned(),
+        password_hash,
+        role: role.as_str().to_owned(),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+    };
+    let mut event = Event::new(EventType::UserRegistered, client, now).user(&row.id);
+    if origin == Origin::CreateAdminCommand {
+        event = event.detail(json!({"role": role.as_str(), "via": "create-admin"}));
+    }
+    let inserted = state
+        .db
+        .transaction(move |conn| {
+            users::insert(conn, &row).map_err(|error| match error {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    AccountError::EmailTaken
+                }
+                other => other.into(),
+            })?;
+            event.record(conn)?;
+            Ok(row)
+        })
+        .await;
+    match inserted {
+        Ok(row) => Ok(Account::from_row(&row)?),
+        // Lost a race with a concurrent registration: say which name was taken.
+        Err(AccountError::EmailTaken) => {
+            let (email, username) = (new.email, new.username);
+            state
+                .db
+                .run(move |conn| ensure_available(conn, &email, &username))
+                .await?;
+            Err(AccountError::EmailTaken)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+fn ensure_available(
+    conn: &mut DbConnection,
+    email: &Email,
+    username: &Username,
+) -> Result<(), AccountError> {
+    if users::email_exists(conn, email.as_str())? {
+        return Err(AccountError::EmailTaken);
+    }
+    if users::username_exists(conn, username.as_str())? {
+        return Err(AccountError::UsernameTaken);
+    }
+    Ok(())
+}
+
+/// What `create-admin` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminBootstrap {
+    Created(Username),
+    Promoted(Username),
+    AlreadyAdmin(Username),
+    /// The email and the username name two different accounts.
+    Ambiguous,
+}
+
+/// Makes the account with this email or username an admin, or creates it as
+/// an admin with `password` (checked by the usual rules only then).
+pub async fn create_or_promote_admin(
+    state: &AppState,
+    username: Username,
+    email: Email,
+    password: String,
+) -> Result<AdminBootstrap, CreateAdminError> {
+    let (by_email, by_username) = (email.clone(), username.clone());
+    let existing = state
+        .db
+        .run(move |conn| {
+            Ok::<_, StoreError>((
+                users::find_by_email(conn, by_email.as_str())?,
+                users::find_by_username(conn, by_username.as_str())?,
+            ))
+        })
+        .await?;
+    let existing = match existing {
+        (Some(a), Some(b)) if a.id != b.id => return Ok(AdminBootstrap::Ambiguous),
+        (Some(user), _) | (None, Some(user)) => Some(user),
+        (None, None) => None,
+    };
+    let client = ClientInfo::default();
+    let now = state.clock.now();
+    if let Some(user) = existing {
+        let name = Username::from_stored(user.username.clone());
+        if user.is_admin() {
+            return Ok(AdminBootstrap::AlreadyAdmin(name));
+        }
+        let id = user.id.clone();
+        let event = Event::new(EventType::RoleChanged, &client, now)
+            .user(&id)
+            .detail(json!({"from": user.role, "to": Role::Admin.as_str(), "via": "create-admin"}));
+        state
+            .db
+            .transaction(move |conn| {
+                users::set_role(conn, &id, Role::Admin, now)?;
+                // A role change ends the account's sessions, as it does through the API.
+                sessions::revoke_all_for_user(conn, &id, now)?;
+                event.record(conn)?;
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        return Ok(AdminBootstrap::Promoted(name));
+    }
+    let new = NewAccount::parse(username.as_str(), email.as_str(), password)
+        .map_err(CreateAdminError::Invalid)?;
+    let created = create_account(state, new, Origin::CreateAdminCommand, &client).await?;
+    Ok(AdminBootstrap::Created(created.username))
+}
+
+/// Why `create-admin` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateAdminError {
+    #[error("the password breaks a rule")]
+    Invalid(Violations),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Fails with `WrongPassword` unless `password` is the caller's. Wrong guesses
+/// count towards the account's login backoff, so a stolen session cannot be
+/// used to test passwords at hashing speed.
+pub async fn confirm_password(
+    state: &AppState,
+    caller: &Caller,
+    password: String,
+) -> Result<(), AccountError> {
+    let account = caller.account.id.to_string();
+    if let Some(retry_after_secs) = state.limits.login_attempt(&account).await {
+        return Err(AccountError::HeldBack { retry_after_secs });
+    }
+    let verification = state
+        .passwords
+        .verify(password, Some(caller.password_hash.clone()))
+        .await?;
+    match verification {
+        Verification::Match { .. } => {
+            state.limits.reset_login_failures(&account).await;
+            Ok(())
+        }
+        Verification::Mismatch => Err(AccountError::WrongPassword),
+    }
+}
+
+/// Changes the caller's password after confirming the current one. Every other
+/// session of the account ends (a stolen session dies with the old password);
+/// the caller's own stays.
+pub async fn change_password(
+    state: &AppState,
+    caller: &Caller,
+    current_password: String,
+    new_password: String,
+    client: &ClientInfo,
+) -> Result<(), AccountError> {
+    confirm_password(state, caller, current_password).await?;
+    let new_password = NewPassword::parse(
+        new_password,
+        caller.account.username.as_str(),
+        caller.account.email.as_str(),
+    )
+    .map_err(|violations| {
+        AccountError::Invalid(Violations::from([("new_password", violations)]))
+    })?;
+    set_password(
+        state,
+        &caller.account,
+        new_password,
+        Some(&caller.session_id),
+        client,
+    )
+    .await
+}
+
+/// Sets an account's password, ends its sessions but `keep_session`, and
+/// records it: the one place a password changes (a change now, a reset later).
+pub async fn set_password(
+    state: &AppState,
+    account: &Account,
+    new_password: NewPassword,
+    keep_session: Option<&str>,
+    client: &ClientInfo,
+) -> Result<(), AccountError> {
+    let new_hash = state.passwords.hash(new_password.into_inner()).await?;
+    let now = state.clock.now();
+    let user_id = account.id.to_string();
+    let keep = keep_session.map(ToOwned::to_owned);
+    let event = Event::new(EventType::PasswordChanged, client, now).user(&user_id);
+    state
+        .db
+        .transaction(move |conn| {
+            users::set_password_hash(conn, &user_id, &new_hash, now)?;
+            match &keep {
+                Some(keep) => sessions::revoke_all_except(conn, &user_id, keep, now)?,
+                None => sessions::revoke_all_for_user(conn, &user_id, now)?,
+            };
+            event.record(conn)?;
+            Ok(())
+        })
+        .await
+}
+
+/// Deletes the caller's account with all its sessions after confirming the
+/// password. The last enabled admin cannot delete itself.
+pub async fn delete_account(
+    state: &AppState,
+    caller: &Caller,
+    password: String,
+    client: &ClientInfo,
+) -> Result<(), AccountError> {
+    confirm_password(state, caller, password).await?;
+    let user_id = caller.account.id.to_string();
+    let event = Event::new(EventType::UserDeleted, client, state.clock.now())
+        .user(&user_id)
+        .detail(json!({"by": "self", "username": caller.account.username.as_str()}));
+    state
+        .db
+        .transaction(
+            move |conn| match users::delete_keeping_an_admin(conn, &user_id)? {
+                Guarded::Done(_) => Ok(event.record(conn)?),
+                // Deleted meanwhile by someone else: nothing left to do.
+                Guarded::NotFound => Ok(()),
+                Guarded::LastAdmin => Err(AccountError::LastAdmin),
+            },
+        )
+        .await
+}

@@ -1,0 +1,191 @@
+//! What operators do: dashboard figures, finding accounts, changing their role
+//! or state, deleting them. Every change that could leave no enabled admin
+//! goes through the last-admin guard in `db::users`.
+
+use serde_json::json;
+
+use super::audit::Event;
+use super::sessions::Caller;
+use super::{Account, ClientInfo, carries_store_errors};
+use crate::db::users::{self, AccountChange, Guarded, UserFilter};
+use crate::db::{StoreError, events, sessions};
+use crate::domain::{EventType, Pagination, Role, UserId};
+use crate::state::AppState;
+
+/// Figures at a glance.
+#[derive(Debug, Clone, Copy)]
+pub struct Dashboard {
+    pub users: i64,
+    pub admins: i64,
+    pub disabled_users: i64,
+    pub active_sessions: i64,
+    pub failed_logins_last_24h: i64,
+    pub signups_last_24h: i64,
+    /// Times this node could not reach Redis and let a request through.
+    pub rate_limit_store_errors: u64,
+}
+
+pub async fn dashboard(state: &AppState) -> Result<Dashboard, StoreError> {
+    let now = state.clock.now();
+    let since = now - chrono::Duration::hours(24);
+    let rate_limit_store_errors = state.limits.store_errors();
+    state
+        .db
+        .run(move |conn| {
+            let counts = users::counts(conn, since)?;
+            Ok(Dashboard {
+                users: counts.users,
+                admins: counts.admins,
+                disabled_users: counts.disabled,
+                active_sessions: sessions::count_active(conn, now)?,
+                failed_logins_last_24h: events::count_since(
+                    conn,
+                    EventType::LoginFailed.as_str(),
+                    since,
+                )?,
+                signups_last_24h: counts.registered_since,
+                rate_limit_store_errors,
+            })
+        })
+        .await
+}
+
+/// Which accounts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AccountQuery {
+    /// Case-insensitive substring of the username or email.
+    pub search: Option<String>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+/// One page of accounts, newest first, and how many match.
+pub async fn list_accounts(
+    state: &AppState,
+    query: AccountQuery,
+    pagination: Pagination,
+) -> Result<(Vec<Account>, i64), StoreError> {
+    let filter = UserFilter {
+        search: query.search.filter(|search| !search.is_empty()),
+        role: query.role,
+        disabled: query.disabled,
+    };
+    let (rows, total) = state
+        .db
+        .run(move |conn| {
+            Ok::<_, StoreError>(users::page(
+                conn,
+                &filter,
+                pagination.offset(),
+                pagination.limit(),
+            )?)
+        })
+        .await?;
+    let accounts = rows
+        .iter()
+        .map(Account::from_row)
+        .collect::<Result<_, _>>()?;
+    Ok((accounts, total))
+}
+
+/// Why an admin action on an account did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no such account")]
+    NotFound,
+    /// It would leave no enabled admin.
+    #[error("last admin")]
+    LastAdmin,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(AdminError);
+
+pub async fn get_account(state: &AppState, id: UserId) -> Result<Account, AdminError> {
+    let id = id.to_string();
+    let row = state
+        .db
+        .run(move |conn| Ok::<_, StoreError>(users::find_by_id(conn, &id)?))
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    Ok(Account::from_row(&row)?)
+}
+
+/// Changes an account's role and/or disabled state. A role change or
+/// disabling ends all of the account's sessions at once.
+pub async fn change_account(
+    state: &AppState,
+    admin: &Caller,
+    id: UserId,
+    role: Option<Role>,
+    disabled: Option<bool>,
+    client: &ClientInfo,
+) -> Result<Account, AdminError> {
+    let id = id.to_string();
+    let change = AccountChange { role, disabled };
+    let actor = admin.account.id.to_string();
+    let now = state.clock.now();
+    let client = client.clone();
+    let updated = state
+        .db
+        .transaction(move |conn| {
+            let (before, after) = match users::change_keeping_an_admin(conn, &id, &change, now)? {
+                Guarded::Done(rows) => rows,
+                Guarded::NotFound => return Err(AdminError::NotFound),
+                Guarded::LastAdmin => return Err(AdminError::LastAdmin),
+            };
+            let event = |event_type| {
+                Event::new(event_type, &client, now)
+                    .user(&after.id)
+                    .actor(&actor)
+            };
+            if before.role != after.role {
+                event(EventType::RoleChanged)
+                    .detail(json!({"from": before.role, "to": after.role}))
+                    .record(conn)?;
+            }
+            if before.disabled != after.disabled {
+                let toggled = if after.disabled {
+                    EventType::UserDisabled
+                } else {
+                    EventType::UserEnabled
+                };
+                event(toggled).record(conn)?;
+            }
+            if before.role != after.role || (after.disabled && !before.disabled) {
+                sessions::revoke_all_for_user(conn, &after.id, now)?;
+            }
+            Ok(after)
+        })
+        .await?;
+    Ok(Account::from_row(&updated)?)
+}
+
+/// Deletes an account and its sessions; its audit history stays.
+pub async fn delete_account(
+    state: &AppState,
+    admin: &Caller,
+    id: UserId,
+    client: &ClientInfo,
+) -> Result<(), AdminError> {
+    let id = id.to_string();
+    let actor = admin.account.id.to_string();
+    let now = state.clock.now();
+    let client = client.clone();
+    state
+        .db
+        .transaction(move |conn| {
+            let deleted = match users::delete_keeping_an_admin(conn, &id)? {
+                Guarded::Done(row) => row,
+                Guarded::NotFound => return Err(AdminError::NotFound),
+                Guarded::LastAdmin => return Err(AdminError::LastAdmin),
+            };
+            Event::new(EventType::UserDeleted, &client, now)
+                .user(&deleted.id)
+                .actor(&actor)
+                .detail(json!({"by": "admin", "username": deleted.username}))
+                .record(conn)?;
+            Ok(())
+        })
+        .await
+}

@@ -1,0 +1,138 @@
+//! What gets written to the audit trail, reading it, and its retention.
+//! Use-cases build an [`Event`] and record it in the same transaction as the
+//! change it describes.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::ClientInfo;
+use crate::db::events::{self, EventFilter, EventRow};
+use crate::db::{DbConnection, StoreError};
+use crate::domain::{EventType, Pagination};
+use crate::state::AppState;
+
+/// An event about to be recorded.
+pub struct Event(EventRow);
+
+impl Event {
+    pub fn new(event_type: EventType, client: &ClientInfo, at: NaiveDateTime) -> Self {
+        Self(EventRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: at,
+            event_type: event_type.as_str().to_owned(),
+            user_id: None,
+            actor_id: None,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            detail: "{}".to_owned(),
+        })
+    }
+
+    /// The account the event is about.
+    pub fn user(mut self, user_id: &str) -> Self {
+        self.0.user_id = Some(user_id.to_owned());
+        self
+    }
+
+    /// Who did it, when that is not the account itself (an admin).
+    pub fn actor(mut self, actor_id: &str) -> Self {
+        self.0.actor_id = Some(actor_id.to_owned());
+        self
+    }
+
+    /// Small structured context. Never put a secret here.
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.0.detail = detail.to_string();
+        self
+    }
+
+    /// Writes the event on `conn` (inside the caller's transaction).
+    pub fn record(&self, conn: &mut DbConnection) -> diesel::QueryResult<()> {
+        events::record(conn, &self.0)
+    }
+}
+
+/// Records an event that has no transaction of its own to join.
+pub async fn record_alone(state: &AppState, event: Event) -> Result<(), StoreError> {
+    state
+        .db
+        .transaction(move |conn| Ok(event.record(conn)?))
+        .await
+}
+
+/// One entry of the audit trail, as read back.
+#[derive(Debug, Clone)]
+pub struct RecordedEvent {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub event_type: EventType,
+    pub user_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl RecordedEvent {
+    /// `None` for a row whose type this version does not know.
+    fn from_row(row: EventRow) -> Option<Self> {
+        Some(Self {
+            event_type: EventType::from_stored(&row.event_type)?,
+            detail: serde_json::from_str(&row.detail).unwrap_or_default(),
+            id: row.id,
+            occurred_at: row.occurred_at.and_utc(),
+            user_id: row.user_id,
+            actor_id: row.actor_id,
+            ip: row.ip,
+            user_agent: row.user_agent,
+        })
+    }
+}
+
+/// One page of the audit trail, newest first, and how many events match.
+pub async fn list(
+    state: &AppState,
+    user_id: Option<String>,
+    event_type: Option<EventType>,
+    pagination: Pagination,
+) -> Result<(Vec<RecordedEvent>, i64), StoreError> {
+    let filter = EventFilter {
+        user_id,
+        event_type: event_type.map(|kind| kind.as_str().to_owned()),
+    };
+    let (rows, total) = state
+        .db
+        .run(move |conn| {
+            Ok::<_, StoreError>(events::page(
+                conn,
+                &filter,
+                pagination.offset(),
+                pagination.limit(),
+            )?)
+        })
+        .await?;
+    Ok((
+        rows.into_iter()
+            .filter_map(RecordedEvent::from_row)
+            .collect(),
+        total,
+    ))
+}
+
+/// Deletes events older than `AUDIT_RETENTION_DAYS` (0 keeps them forever).
+/// Every node runs it now and then; the deletes are idempotent.
+pub async fn prune(state: &AppState) {
+    let retention_days = state.policy.audit_retention_days;
+    if retention_days == 0 {
+        return;
+    }
+    let before = state.clock.now() - chrono::Duration::days(i64::from(retention_days));
+    match state
+        .db
+        .transaction(move |conn| Ok::<_, StoreError>(events::prune(conn, before)?))
+        .await
+    {
+        Ok(0) => {}
+        Ok(pruned) => tracing::info!(pruned, "pruned old audit events"),
+        Err(error) => tracing::warn!(%error, "audit pruning failed; will retry"),
+    }
+}

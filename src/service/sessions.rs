@@ -1,0 +1,513 @@
+//! A session's life: check a password, start a session, authenticate its
+//! access tokens, refresh it (rotation with reuse detection), list and end it.
+//! Logging in is two steps, [`verify_password`] then [`start_session`], so a
+//! later second factor can sit between them.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::audit::Event;
+use super::{Account, ClientInfo, carries_store_errors};
+use crate::auth::password::{HashError, Verification};
+use crate::auth::tokens::TokenError;
+use crate::db::StoreError;
+use crate::db::sessions::{self, SessionRow};
+use crate::db::users::{self, UserRow};
+use crate::domain::EventType;
+use crate::limits::UNKNOWN_PREFIX;
+use crate::state::AppState;
+
+/// How a user names their account at login.
+#[derive(Debug, Clone)]
+pub enum Identifier {
+    Email(String),
+    Username(String),
+}
+
+impl Identifier {
+    /// The form accounts are looked up and counted by: lower-cased.
+    fn normalised(&self) -> String {
+        match self {
+            Self::Email(email) | Self::Username(email) => email.to_lowercase(),
+        }
+    }
+}
+
+/// Why a login did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown account or wrong password: indistinguishable on purpose.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Told only after the right password.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// Too many recent failures for this account from an unfamiliar address.
+    #[error("held back")]
+    HeldBack { retry_after_secs: u64 },
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(LoginError);
+
+/// An account whose password was just checked; only [`verify_password`] makes
+/// one, and only [`start_session`] consumes it.
+#[derive(Debug)]
+pub struct VerifiedUser {
+    row: UserRow,
+    upgraded_hash: Option<String>,
+}
+
+/// A token pair and the account it is for.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    /// Seconds until the refresh token (and its session) expires.
+    pub refresh_expires_in: u64,
+    pub account: Account,
+}
+
+/// Checks a password for the account `identifier` names. An unknown account
+/// and a wrong password get the same answer in the same time; a disabled
+/// account is told so only after the right password. Failures count towards
+/// the account's backoff (see [`hold_back_if_failing`]).
+pub async fn verify_password(
+    state: &AppState,
+    identifier: Identifier,
+    password: String,
+    client: &ClientInfo,
+) -> Result<VerifiedUser, LoginError> {
+    let lookup = identifier.clone();
+    let user = state
+        .db
+        .run(move |conn| {
+            Ok::<_, StoreError>(match &lookup {
+                Identifier::Email(email) => users::find_by_email(conn, &email.to_lowercase())?,
+                Identifier::Username(name) => users::find_by_username(conn, name)?,
+            })
+        })
+        .await?;
+    // Unknown accounts are held back exactly like real ones, so the backoff
+    // cannot be used to find out which accounts exist.
+    let backoff_key = user.as_ref().map_or_else(
+        || format!("{UNKNOWN_PREFIX}{}", identifier.normalised()),
+        |user| user.id.clone(),
+    );
+    hold_back_if_failing(state, client, user.as_ref(), &backoff_key).await?;
+
+    let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
+    let verification = state.passwords.verify(password, stored_hash).await?;
+    let failure = Event::new(EventType::LoginFailed, client, state.clock.now());
+    let (row, upgraded_hash) = match (user, verification) {
+        (Some(user), Verification::Match { upgraded_hash }) => (user, upgraded_hash),
+        (Some(user), Verification::Mismatch) => {
+            let event = failure
+                .user(&user.id)
+                .detail(json!({"reason": "wrong_password"}));
+            super::audit::record_alone(state, event).await?;
+            return Err(LoginError::InvalidCredentials);
+        }
+        // The attempted identifier is not kept: it may be a mistyped password.
+        (None, _) => {
+            let event = failure.detail(json!({"reason": "unknown_account"}));
+            super::audit::record_alone(state, event).await?;
+            return Err(LoginError::InvalidCredentials);
+        }
+    };
+    state.limits.reset_login_failures(&backoff_key).await;
+    if row.disabled {
+        let event = failure
+            .user(&row.id)
+            .detail(json!({"reason": "account_disabled"}));
+        super::audit::record_alone(state, event).await?;
+        return Err(LoginError::AccountDisabled);
+    }
+    Ok(VerifiedUser { row, upgraded_hash })
+}
+
+/// Counts the attempt and refuses it once the account has had too many recent
+/// failed ones, unless the client's address is one this account has logged in
+/// from before: an attacker elsewhere can then slow a user down but not lock
+/// them out of their usual network.
+async fn hold_back_if_failing(
+    state: &AppState,
+    client: &ClientInfo,
+    user: Option<&UserRow>,
+    backoff_key: &str,
+) -> Result<(), LoginError> {
+    let Some(retry_after_secs) = state.limits.login_attempt(backoff_key).await else {
+        return Ok(());
+    };
+    // Asked for unknown accounts too, so both answers take the same path.
+    let user_id = user.map(|user| user.id.clone()).unwrap_or_default();
+    let ip = client.ip.clone().unwrap_or_default();
+    let familiar = state
+        .db
+        .run(move |conn| Ok::<_, StoreError>(sessions::ip_seen(conn, &user_id, &ip)?))
+        .await?;
+    if familiar && user.is_some() {
+        return Ok(());
+    }
+    let mut event = Event::new(EventType::LoginFailed, client, state.clock.now())
+        .detail(json!({"reason": "held_back"}));
+    if let Some(user) = user {
+        event = event.user(&user.id);
+    }
+    super::audit::record_alone(state, event).await?;
+    Err(LoginError::HeldBack { retry_after_secs })
+}
+
+/// Starts a session for a verified account and issues its first token pair.
+/// `remember` keeps it for `REFRESH_TOKEN_TTL`, otherwise at most a day. The
+/// login is recorded only if the account is unchanged since its password was
+/// checked; otherwise it is refused as invalid credentials.
+pub async fn start_session(
+    state: &AppState,
+    verified: VerifiedUser,
+    remember: bool,
+    client: &ClientInfo,
+) -> Result<IssuedTokens, LoginError> {
+    let VerifiedUser { row, upgraded_hash } = verified;
+    let now = state.clock.now();
+    let session_ttl = state.tokens.session_ttl(remember);
+    let session = SessionRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: row.id.clone(),
+        refresh_jti: uuid::Uuid::new_v4().to_string(),
+        previous_refresh_jti: None,
+        rotated_at: None,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + seconds(session_ttl),
+        revoked_at: None,
+        user_agent: client.user_agent.clone(),
+        ip: client.ip.clone(),
+    };
+    let tokens = issue::<LoginError>(state, &row, &session, now)?;
+    let event = Event::new(EventType::LoginSucceeded, client, now)
+        .user(&row.id)
+        .detail(json!({"session_id": session.id}));
+    state
+        .db
+        .transaction(move |conn| {
+            // First, so that on PostgreSQL it also locks the row until commit.
+            if !users::record_login(conn, &row, now, upgraded_hash.as_deref())? {
+                return Err(LoginError::InvalidCredentials);
+            }
+            sessions::insert(conn, &session)?;
+            event.record(conn)?;
+            Ok(())
+        })
+        .await?;
+    Ok(tokens)
+}
+
+/// Why a refresh token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("invalid token")]
+    InvalidToken,
+    #[error("token expired")]
+    TokenExpired,
+    /// A token rotated out earlier: the whole session has been revoked.
+    #[error("refresh token reused")]
+    Reused,
+    #[error(transparent)]
+    Token(TokenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(RefreshError);
+
+impl From<TokenError> for RefreshError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Invalid => Self::InvalidToken,
+            TokenError::Expired => Self::TokenExpired,
+            failed @ TokenError::Failed(_) => Self::Token(failed),
+        }
+    }
+}
+
+/// What a refresh token turned out to be.
+enum Refresh {
+    /// The current token: the session was rotated to a new one.
+    Rotated(SessionRow, UserRow),
+    /// The token just rotated out, within the grace window: the current one is
+    /// handed back unchanged.
+    WithinGrace(SessionRow, UserRow),
+    /// A token rotated out earlier: the session has been revoked.
+    Reused,
+}
+
+/// Trades a refresh token for a new pair; the presented token is spent.
+/// Showing a spent token again is reuse (a sign of theft): the whole session
+/// is revoked. Within `REFRESH_REUSE_GRACE` seconds of a rotation, the token
+/// just replaced instead gets the session's current refresh token back, so two
+/// tabs or a retried request do not log the user out.
+pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    client: &ClientInfo,
+) -> Result<IssuedTokens, RefreshError> {
+    let now = state.clock.now();
+    let claims = state
+        .tokens
+        .verify_refresh(refresh_token, now.and_utc().timestamp())?;
+    let grace = seconds(state.policy.refresh_reuse_grace);
+    let new_jti = uuid::Uuid::new_v4().to_string();
+    let client = client.clone();
+    let outcome = state
+        .db
+        .transaction(move |conn| {
+            // Write first: the conditional update decides races, and on SQLite
+            // it takes the write lock before anything is read.
+            let rotated =
+                sessions::rotate(conn, &claims.sid, &claims.sub, &claims.jti, &new_jti, now)?;
+            let (session, user) = sessions::find_with_user(conn, &claims.sid, &claims.sub)?
+                .ok_or(RefreshError::InvalidToken)?;
+            if session.revoked_at.is_some() || user.disabled {
+                return Err(RefreshError::InvalidToken);
+            }
+            if session.expires_at <= now {
+                return Err(RefreshError::TokenExpired);
+            }
+            let event = |event_type, detail| {
+                Event::new(event_type, &client, now)
+                    .user(&user.id)
+                    .detail(detail)
+            };
+            if rotated == 1 {
+                event(EventType::TokenRefreshed, json!({"session_id": session.id})).record(conn)?;
+                return Ok(Refresh::Rotated(session, user));
+            }
+            let just_rotated_out = session.previous_refresh_jti.as_deref()
+                == Some(claims.jti.as_str())
+                && session.rotated_at.is_some_and(|at| now - at <= grace)
+                && !grace.is_zero();
+            if just_rotated_out {
+                event(
+                    EventType::TokenRefreshed,
+                    json!({"session_id": session.id, "within_grace": true}),
+                )
+                .record(conn)?;
+                return Ok(Refresh::WithinGrace(session, user));
+            }
+            sessions::revoke(conn, &session.id, &user.id, now)?;
+            event(
+                EventType::RefreshReuseDetected,
+                json!({"session_id": session.id}),
+            )
+            .record(conn)?;
+            Ok(Refresh::Reused)
+        })
+        .await?;
+    match outcome {
+        Refresh::Rotated(session, user) | Refresh::WithinGrace(session, user) => {
+            issue(state, &user, &session, now)
+        }
+        Refresh::Reused => {
+            tracing::warn!("refresh token reuse detected; session revoked");
+            Err(RefreshError::Reused)
+        }
+    }
+}
+
+/// Why an access token does not authenticate its bearer.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Malformed, forged, of the wrong kind, or its session has ended.
+    #[error("invalid token")]
+    InvalidToken,
+    #[error("token expired")]
+    TokenExpired,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(AuthError);
+
+/// The bearer of a valid access token whose session is still live and whose
+/// account is enabled.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: Account,
+    pub session_id: String,
+    /// For confirming the caller's password; never leaves the service layer.
+    pub(in crate::service) password_hash: String,
+}
+
+/// Checks an access token and, against the database, that its session is still
+/// live and its account enabled, so logout, deletion and disabling take
+/// effect at once.
+pub async fn authenticate(state: &AppState, access_token: &str) -> Result<Caller, AuthError> {
+    let now = state.clock.now();
+    let claims = state
+        .tokens
+        .verify_access(access_token, now.and_utc().timestamp())
+        .map_err(|error| match error {
+            TokenError::Expired => AuthError::TokenExpired,
+            TokenError::Invalid | TokenError::Failed(_) => AuthError::InvalidToken,
+        })?;
+    let (session_id, user_id) = (claims.sid.clone(), claims.sub);
+    let row = state
+        .db
+        .run(move |conn| {
+            Ok::<_, StoreError>(sessions::find_live_user(conn, &session_id, &user_id, now)?)
+        })
+        .await?
+        .ok_or(AuthError::InvalidToken)?;
+    Ok(Caller {
+        account: Account::from_row(&row)?,
+        session_id: claims.sid,
+        password_hash: row.password_hash,
+    })
+}
+
+/// Ends the caller's session, or with `all` every session of the caller.
+pub async fn end(
+    state: &AppState,
+    caller: &Caller,
+    all: bool,
+    client: &ClientInfo,
+) -> Result<(), StoreError> {
+    let now = state.clock.now();
+    let kind = if all {
+        EventType::LoggedOutAll
+    } else {
+        EventType::LoggedOut
+    };
+    let user_id = caller.account.id.to_string();
+    let session_id = caller.session_id.clone();
+    let event = Event::new(kind, client, now)
+        .user(&user_id)
+        .detail(json!({"session_id": session_id}));
+    state
+        .db
+        .transaction(move |conn| {
+            if all {
+                sessions::revoke_all_for_user(conn, &user_id, now)?;
+            } else {
+                sessions::revoke(conn, &session_id, &user_id, now)?;
+            }
+            event.record(conn)?;
+            Ok(())
+        })
+        .await
+}
+
+/// One live session, as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub id: String,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// The session of the request asking.
+    pub current: bool,
+}
+
+/// The caller's live sessions, newest first.
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<LiveSession>, StoreError> {
+    let user_id = caller.account.id.to_string();
+    let now = state.clock.now();
+    let rows = state
+        .db
+        .run(move |conn| Ok::<_, StoreError>(sessions::list_live(conn, &user_id, now)?))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| LiveSession {
+            current: row.id == caller.session_id,
+            id: row.id,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            expires_at: row.expires_at,
+            user_agent: row.user_agent,
+            ip: row.ip,
+        })
+        .collect())
+}
+
+/// Why a session could not be ended.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// No live session of the caller has this id (another user's answers the same).
+    #[error("no such session")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(RevokeError);
+
+/// Ends one of the caller's sessions (for example a lost phone's).
+pub async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    session_id: String,
+    client: &ClientInfo,
+) -> Result<(), RevokeError> {
+    let now = state.clock.now();
+    let user_id = caller.account.id.to_string();
+    let event = Event::new(EventType::SessionRevoked, client, now)
+        .user(&user_id)
+        .detail(json!({"session_id": session_id}));
+    state
+        .db
+        .transaction(move |conn| {
+            if sessions::revoke(conn, &session_id, &user_id, now)? == 0 {
+                return Err(RevokeError::NotFound);
+            }
+            event.record(conn)?;
+            Ok(())
+        })
+        .await
+}
+
+/// The pair for `session` as it stands: an access token, and the refresh
+/// token of the session's current id. The refresh token's claims are fixed by
+/// the session (issued at its last rotation, expiring with it), so handing the
+/// current token back within the grace window gives the very same token.
+fn issue<E: From<TokenError> + From<StoreError>>(
+    state: &AppState,
+    user: &UserRow,
+    session: &SessionRow,
+    now: NaiveDateTime,
+) -> Result<IssuedTokens, E> {
+    let access_token =
+        state
+            .tokens
+            .issue_access(&user.id, &session.id, &user.role, now.and_utc().timestamp())?;
+    let refresh_token = state.tokens.issue_refresh(
+        &user.id,
+        &session.id,
+        &session.refresh_jti,
+        session
+            .rotated_at
+            .unwrap_or(session.created_at)
+            .and_utc()
+            .timestamp(),
+        session.expires_at.and_utc().timestamp(),
+    )?;
+    let remaining = (session.expires_at - now).num_seconds().max(0);
+    Ok(IssuedTokens {
+        access_token,
+        expires_in: state.tokens.access_ttl(),
+        refresh_token,
+        refresh_expires_in: u64::try_from(remaining).unwrap_or_default(),
+        account: Account::from_row(user)?,
+    })
+}
+
+/// Whole seconds as a duration, saturating far in the future.
+fn seconds(secs: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 4_000))
+}

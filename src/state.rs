@@ -1,0 +1,113 @@
+//! The shared services every request may use, built once from the settings.
+//! Use-cases (`service`) take it, handlers (`web`) pass it on, `startup`
+//! builds it; it imports nothing above it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::TokenService;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{DatabaseSettings, JwtAlgorithm, PasswordSettings, Settings, TokenSettings};
+use crate::db::Database;
+use crate::limits::{BackoffPolicy, Limits};
+
+/// Everything a request handler may need, shared by all workers.
+pub struct AppState {
+    pub db: Database,
+    pub passwords: PasswordHasher,
+    pub tokens: TokenService,
+    pub limits: Limits,
+    pub clock: Arc<dyn Clock>,
+    pub policy: Policy,
+}
+
+/// Settings the use-cases and the HTTP edge consult on every request.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Seconds after a rotation during which the previous refresh token still
+    /// gets the current one back (0: strictly single-use).
+    pub refresh_reuse_grace: u64,
+    /// Audit events older than this many days are pruned; 0 keeps them.
+    pub audit_retention_days: u32,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl AppState {
+    /// Builds the state on the real clock without touching the database (see
+    /// [`Database::connect_lazily`]).
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        Self::with_clock(settings, Arc::new(SystemClock))
+    }
+
+    /// [`AppState::new`] with another clock (tests move a manual one).
+    pub fn with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let db = Database::connect_lazily(
+            &settings.database.database_url,
+            &settings.database.pool_options(),
+        );
+        let passwords = PasswordHasher::new(&settings.passwords)?;
+        let tokens = TokenService::from_settings(&settings.tokens, &settings.database.database_url)
+            .context("could not load the JWT keys")?;
+        let guards = &settings.guards;
+        let limits = Limits::new(
+            guards.rate_limit_per_minute,
+            Some(BackoffPolicy {
+                failures: guards.login_backoff_failures,
+                window: Duration::from_secs(guards.login_backoff_window.max(1)),
+            }),
+            guards.redis_url.as_deref(),
+        )?;
+        Ok(Self {
+            db,
+            passwords,
+            tokens,
+            limits,
+            clock,
+            policy: Policy {
+                refresh_reuse_grace: settings.tokens.refresh_reuse_grace,
+                audit_retention_days: settings.audit_retention_days,
+                trusted_proxies: guards.trusted_proxies.clone(),
+                cors_allowed_origins: guards.cors_allowed_origins.clone(),
+            },
+        })
+    }
+}
+
+impl AppState {
+    /// The state a one-shot command (such as `create-admin`) needs: the
+    /// database and the hasher. It issues no tokens, so it gets a throwaway
+    /// in-memory signing secret and never creates a development key file.
+    pub fn for_command(
+        database: &DatabaseSettings,
+        passwords: &PasswordSettings,
+    ) -> anyhow::Result<Self> {
+        let throwaway = TokenSettings {
+            jwt_algorithm: JwtAlgorithm::Hs256,
+            jwt_private_key_file: None,
+            jwt_secret: Some(uuid::Uuid::new_v4().simple().to_string().parse()?),
+            jwt_verification_key_files: Vec::new(),
+            jwt_issuer: "portcullis".to_owned(),
+            jwt_audience: "portcullis".to_owned(),
+            access_token_ttl: 60,
+            refresh_token_ttl: 60,
+            refresh_reuse_grace: 0,
+        };
+        Ok(Self {
+            db: Database::connect_lazily(&database.database_url, &database.pool_options()),
+            passwords: PasswordHasher::new(passwords)?,
+            tokens: TokenService::from_settings(&throwaway, &database.database_url)?,
+            limits: Limits::new(0, None, None)?,
+            clock: Arc::new(SystemClock),
+            policy: Policy {
+                refresh_reuse_grace: 0,
+                audit_retention_days: 0,
+                trusted_proxies: Vec::new(),
+                cors_allowed_origins: Vec::new(),
+            },
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! The HTTP edge: extractors, routes (each translates a request into one
+//! use-case call and its result into an answer), request and response bodies,
+//! the problem+json mapping and the OpenAPI document. Nothing below this layer
+//! knows about HTTP.
+
+pub mod client;
+pub mod dto;
+pub mod edge;
+pub mod extractors;
+pub mod openapi;
+pub mod problem;
+pub mod routes;

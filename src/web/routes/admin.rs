@@ -1,0 +1,204 @@
+//! Operator endpoints; every handler takes an [`AdminCaller`].
+
+use actix_web::{HttpResponse, delete, get, patch, web};
+
+use crate::domain::{EMAIL_MAX, Pagination, UserId, Violation};
+use crate::service::admin::{self, AccountQuery};
+use crate::service::{ClientInfo, audit};
+use crate::state::AppState;
+use crate::web::dto::{
+    AdminUser as AdminUserView, AuthEvent, Dashboard, EventListQuery, Page, UpdateUserRequest,
+    UserListQuery,
+};
+use crate::web::extractors::AdminCaller;
+use crate::web::openapi::responses::{
+    BadQuery, BodyTooLarge, DatabaseUnavailable, LastAdmin, MalformedBody, NotAdmin, NotFound,
+    NotJson, Unauthenticated,
+};
+use crate::web::problem::ApiError;
+
+/// Figures at a glance: accounts, admins, disabled accounts, live sessions,
+/// sign-ups and failed logins in the last 24 hours.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "get_dashboard",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Dashboard figures.", body = Dashboard),
+        Unauthenticated,
+        NotAdmin,
+        DatabaseUnavailable,
+    ),
+)]
+#[get("/admin")]
+pub async fn get_dashboard(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    let figures = admin::dashboard(&state).await?;
+    Ok(HttpResponse::Ok().json(Dashboard::from(figures)))
+}
+
+/// Accounts, newest first, filtered by a search string, role or state.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "list_users",
+    security(("bearer" = [])),
+    params(UserListQuery),
+    responses(
+        (status = 200, description = "One page of accounts.", body = Page<AdminUserView>),
+        Unauthenticated,
+        NotAdmin,
+        BadQuery,
+        DatabaseUnavailable,
+    ),
+)]
+#[get("/admin/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    query: web::Query<UserListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let UserListQuery {
+        page,
+        per_page,
+        q,
+        role,
+        disabled,
+    } = query.into_inner();
+    let pagination = Pagination::parse(page, per_page).map_err(ApiError::Validation)?;
+    if q.as_ref().is_some_and(|q| q.chars().count() > EMAIL_MAX) {
+        return Err(ApiError::invalid_field("q", Violation::too_long(EMAIL_MAX)));
+    }
+    let query = AccountQuery {
+        search: q,
+        role,
+        disabled,
+    };
+    let (accounts, total) = admin::list_accounts(&state, query, pagination).await?;
+    let items = accounts.iter().map(AdminUserView::from).collect();
+    Ok(HttpResponse::Ok().json(Page::of(pagination, items, total)))
+}
+
+/// One account.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "get_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 200, description = "The account.", body = AdminUserView),
+        Unauthenticated,
+        NotAdmin,
+        NotFound,
+        DatabaseUnavailable,
+    ),
+)]
+#[get("/admin/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::parse(&id).ok_or(ApiError::NotFound)?;
+    let account = admin::get_account(&state, id).await?;
+    Ok(HttpResponse::Ok().json(AdminUserView::from(&account)))
+}
+
+/// Changes an account's role or disables/enables it. A role change or
+/// disabling ends all of the account's sessions at once. The last enabled admin
+/// can be neither demoted nor disabled.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "update_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id.")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The account after the change.", body = AdminUserView),
+        MalformedBody,
+        Unauthenticated,
+        NotAdmin,
+        NotFound,
+        LastAdmin,
+        BodyTooLarge,
+        NotJson,
+        DatabaseUnavailable,
+    ),
+)]
+#[patch("/admin/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    AdminCaller(caller): AdminCaller,
+    id: web::Path<String>,
+    body: web::Json<UpdateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::parse(&id).ok_or(ApiError::NotFound)?;
+    let UpdateUserRequest { role, disabled } = body.into_inner();
+    let account = admin::change_account(&state, &caller, id, role, disabled, &client).await?;
+    Ok(HttpResponse::Ok().json(AdminUserView::from(&account)))
+}
+
+/// Deletes an account and its sessions. Its audit history stays. The last
+/// enabled admin cannot be deleted.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "delete_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 204, description = "The account and its sessions are gone."),
+        Unauthenticated,
+        NotAdmin,
+        NotFound,
+        LastAdmin,
+        DatabaseUnavailable,
+    ),
+)]
+#[delete("/admin/users/{id}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    AdminCaller(caller): AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::parse(&id).ok_or(ApiError::NotFound)?;
+    admin::delete_account(&state, &caller, id, &client).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The audit trail, newest first, optionally for one account or one type.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "list_events",
+    security(("bearer" = [])),
+    params(EventListQuery),
+    responses(
+        (status = 200, description = "One page of events.", body = Page<AuthEvent>),
+        Unauthenticated,
+        NotAdmin,
+        BadQuery,
+        DatabaseUnavailable,
+    ),
+)]
+#[get("/admin/events")]
+pub async fn list_events(
+    state: web::Data<AppState>,
+    _admin: AdminCaller,
+    query: web::Query<EventListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let EventListQuery {
+        user_id,
+        event_type,
+        page,
+        per_page,
+    } = query.into_inner();
+    let pagination = Pagination::parse(page, per_page).map_err(ApiError::Validation)?;
+    let (events, total) = audit::list(&state, user_id, event_type, pagination).await?;
+    let items: Vec<AuthEvent> = events
+        .into_iter()
+        .filter_map(AuthEvent::from_recorded)
+        .collect();
+    Ok(HttpResponse::Ok().json(Page::of(pagination, items, total)))
+}
