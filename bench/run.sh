@@ -6,6 +6,9 @@
 # scenario it prints requests/s, p50/p99/max latency, answers by status, the
 # server's CPU time per request (from /proc) and its peak RSS; and, from the
 # same build, the argon2 ceiling that bounds /login and /register.
+#
+# Needs wrk. When it is missing the script installs Debian's `wrk` package with
+# apt-get (as root), saying so first; install it yourself to avoid that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +23,7 @@ postgres_admin_url="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 if ! command -v wrk >/dev/null; then
-    echo "installing wrk (Debian package)"
+    echo "wrk is missing: installing Debian's wrk package with apt-get"
     apt-get install -y wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y wrk; }
 fi
 

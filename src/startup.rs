@@ -19,8 +19,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::service::audit;
 use crate::state::AppState;
-use crate::web::edge::{self, RouteTable};
+use crate::web::fallback::{self, RouteTable};
 use crate::web::routes;
+use crate::web::{parsing, request_log};
 
 /// The application: routes, JSON and error handling, security headers and the
 /// request log, in one place.
@@ -43,17 +44,17 @@ pub fn build_app(
         .into_utoipa_app()
         .app_data(state)
         .app_data(route_table)
-        .app_data(edge::json_config())
-        .app_data(edge::path_config())
-        .app_data(edge::query_config())
+        .app_data(parsing::json_config())
+        .app_data(parsing::path_config())
+        .app_data(parsing::query_config())
         .configure(routes::configure)
         .into_app()
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
-        .route("/docs", web::get().to(edge::redirect_to_docs))
-        .default_service(web::to(edge::no_such_route))
+        .route("/docs", web::get().to(fallback::redirect_to_docs))
+        .default_service(web::to(fallback::no_such_route))
         // CORS inside the safety net, so its own refusals become problem+json.
         .wrap(cors)
-        .wrap(ErrorHandlers::new().default_handler(edge::render_bare_error_as_problem))
+        .wrap(ErrorHandlers::new().default_handler(fallback::render_bare_error_as_problem))
         .wrap(
             DefaultHeaders::new()
                 .add(("X-Content-Type-Options", "nosniff"))
@@ -61,7 +62,7 @@ pub fn build_app(
                 .add(("Cache-Control", "no-store"))
                 .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
         )
-        .wrap(from_fn(edge::request_log))
+        .wrap(from_fn(request_log::request_log))
 }
 
 /// The OpenAPI document and the route table taken from it (to tell 404 from

@@ -5,8 +5,10 @@
 
 pub mod client;
 pub mod dto;
-pub mod edge;
 pub mod extractors;
+pub mod fallback;
 pub mod openapi;
+pub mod parsing;
 pub mod problem;
+pub mod request_log;
 pub mod routes;

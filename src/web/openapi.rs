@@ -5,6 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt as _;
 
+use super::problem::ErrorCode;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -53,7 +55,32 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .configure(super::routes::configure)
         .split_for_parts();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    describe_error_codes(&mut document);
     document
+}
+
+/// Lists every error code in the description of `Problem.code`, from the one
+/// list in [`ErrorCode::ALL`] (a string, not a closed enum, so that clients
+/// generated today keep working when a later version adds a code).
+fn describe_error_codes(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, Schema};
+    let codes: Vec<String> = ErrorCode::ALL
+        .iter()
+        .map(|code| format!("`{}`", code.as_str()))
+        .collect();
+    let description = format!(
+        "Stable snake_case error code to branch on; one of {}.",
+        codes.join(", ")
+    );
+    let problem = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("Problem"));
+    if let Some(RefOr::T(Schema::Object(problem))) = problem
+        && let Some(RefOr::T(Schema::Object(code))) = problem.properties.get_mut("code")
+    {
+        code.description = Some(description);
+    }
 }
 
 /// The document as committed in `openapi/openapi.json`.

@@ -27,6 +27,109 @@ use crate::service::accounts::AccountError;
 use crate::service::admin::AdminError;
 use crate::service::sessions::{AuthError, LoginError, RefreshError, RevokeError};
 
+/// Every error code an answer can carry: the one list the error mapping, the
+/// OpenAPI document (the `code` description) and the errors table of
+/// `docs/clients.md` (checked by a test) are made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    MalformedRequest,
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    InvalidCredentials,
+    RefreshTokenReused,
+    Forbidden,
+    AccountDisabled,
+    WrongPassword,
+    NotFound,
+    MethodNotAllowed,
+    EmailTaken,
+    UsernameTaken,
+    LastAdmin,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    RateLimited,
+    Overloaded,
+    ServiceUnavailable,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub const ALL: [Self; 21] = [
+        Self::MalformedRequest,
+        Self::MissingToken,
+        Self::InvalidToken,
+        Self::TokenExpired,
+        Self::InvalidCredentials,
+        Self::RefreshTokenReused,
+        Self::Forbidden,
+        Self::AccountDisabled,
+        Self::WrongPassword,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::EmailTaken,
+        Self::UsernameTaken,
+        Self::LastAdmin,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::ValidationFailed,
+        Self::RateLimited,
+        Self::Overloaded,
+        Self::ServiceUnavailable,
+        Self::InternalError,
+    ];
+
+    /// The stable snake_case string clients branch on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedRequest => "malformed_request",
+            Self::MissingToken => "missing_token",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::Forbidden => "forbidden",
+            Self::AccountDisabled => "account_disabled",
+            Self::WrongPassword => "wrong_password",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::EmailTaken => "email_taken",
+            Self::UsernameTaken => "username_taken",
+            Self::LastAdmin => "last_admin",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ValidationFailed => "validation_failed",
+            Self::RateLimited => "rate_limited",
+            Self::Overloaded => "overloaded",
+            Self::ServiceUnavailable => "service_unavailable",
+            Self::InternalError => "internal_error",
+        }
+    }
+
+    /// The HTTP status every answer with this code has.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::MalformedRequest => StatusCode::BAD_REQUEST,
+            Self::MissingToken
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::InvalidCredentials
+            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::AccountDisabled | Self::WrongPassword => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::EmailTaken | Self::UsernameTaken | Self::LastAdmin => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the request body could not be read: {0}")]
@@ -82,29 +185,29 @@ impl ApiError {
         Self::Validation(BTreeMap::from([(field, vec![error])]))
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::MalformedRequest(_) => "malformed_request",
-            Self::MissingToken => "missing_token",
-            Self::InvalidToken => "invalid_token",
-            Self::TokenExpired => "token_expired",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::RefreshTokenReused => "refresh_token_reused",
-            Self::Forbidden => "forbidden",
-            Self::AccountDisabled => "account_disabled",
-            Self::WrongPassword => "wrong_password",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::EmailTaken => "email_taken",
-            Self::UsernameTaken => "username_taken",
-            Self::LastAdmin => "last_admin",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::Validation(_) => "validation_failed",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Overloaded => "overloaded",
-            Self::ServiceUnavailable => "service_unavailable",
-            Self::Internal(_) => "internal_error",
+            Self::MalformedRequest(_) => ErrorCode::MalformedRequest,
+            Self::MissingToken => ErrorCode::MissingToken,
+            Self::InvalidToken => ErrorCode::InvalidToken,
+            Self::TokenExpired => ErrorCode::TokenExpired,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::RefreshTokenReused => ErrorCode::RefreshTokenReused,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::AccountDisabled => ErrorCode::AccountDisabled,
+            Self::WrongPassword => ErrorCode::WrongPassword,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::EmailTaken => ErrorCode::EmailTaken,
+            Self::UsernameTaken => ErrorCode::UsernameTaken,
+            Self::LastAdmin => ErrorCode::LastAdmin,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Overloaded => ErrorCode::Overloaded,
+            Self::ServiceUnavailable => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 
@@ -172,11 +275,11 @@ impl ApiError {
             _ => None,
         };
         Problem {
-            problem_type: format!("urn:portcullis:problem:{}", self.code()),
+            problem_type: format!("urn:portcullis:problem:{}", self.code().as_str()),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: self.detail(),
-            code: self.code().to_owned(),
+            code: self.code().as_str().to_owned(),
             errors,
         }
     }
@@ -234,24 +337,7 @@ pub struct ValidationProblem {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::MalformedRequest(_) => StatusCode::BAD_REQUEST,
-            Self::MissingToken
-            | Self::InvalidToken
-            | Self::TokenExpired
-            | Self::InvalidCredentials
-            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::AccountDisabled | Self::WrongPassword => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::EmailTaken | Self::UsernameTaken | Self::LastAdmin => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Overloaded | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {

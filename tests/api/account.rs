@@ -49,7 +49,7 @@ async fn a_deleted_account_is_gone_at_once_and_its_email_can_register_again() {
         .login(&json!({"email": ada.email, "password": STRONG_PASSWORD}))
         .await;
     assert_problem(login, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    assert_eq!(app.sql("DELETE FROM sessions").await, 0, "sessions cascade");
+    assert_eq!(app.count("sessions", "1 = 1").await, 0, "sessions cascade");
     let again = app.register("ada", &ada.email, STRONG_PASSWORD).await;
     assert_eq!(again.status(), StatusCode::CREATED);
 }

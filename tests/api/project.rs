@@ -181,6 +181,25 @@ fn the_openapi_length_limits_are_the_domain_constants() {
     );
 }
 
+#[test]
+fn the_clients_guide_lists_every_error_code_under_its_status() {
+    use portcullis::web::problem::ErrorCode;
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/clients.md"))
+            .unwrap();
+    for code in ErrorCode::ALL {
+        let row = format!("| {} |", code.status().as_u16());
+        let listed = guide
+            .lines()
+            .any(|line| line.starts_with(&row) && line.contains(&format!("`{}`", code.as_str())));
+        assert!(
+            listed,
+            "docs/clients.md: the errors table has no row `{row} … `{}` …`",
+            code.as_str()
+        );
+    }
+}
+
 #[actix_web::test]
 async fn migrate_applies_pending_migrations_once() {
     let database = crate::helpers::TestDatabase::create();
@@ -195,6 +214,53 @@ async fn migrate_applies_pending_migrations_once() {
 
     let second = crate::helpers::run_cli(&["migrate"], &database.url, None).await;
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration"));
+}
+
+/// Runs `portcullis` (no arguments: serve from the environment) in `dir`
+/// with `DATABASE_URL` and waits for it to exit.
+async fn serve_in(dir: &Path, database_url: &str) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .current_dir(dir)
+        .env("DATABASE_URL", database_url)
+        .env("DATABASE_TIMEOUT", "1")
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_bad_database_url_is_named_once_and_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = serve_in(dir.path(), "postgress://typo").await;
+
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(
+        stderr.contains("must start with postgres://, postgresql:// or sqlite://"),
+        "{stderr}"
+    );
+}
+
+#[actix_web::test]
+async fn a_database_that_cannot_be_reached_leaves_no_development_key_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-directory").join("portcullis.db");
+
+    let sqlite = serve_in(dir.path(), &format!("sqlite://{}", missing.display())).await;
+    let postgres = serve_in(dir.path(), "postgres://postgres@127.0.0.1:1/portcullis").await;
+
+    assert!(!sqlite.status.success() && !postgres.status.success());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
 }
 
 #[actix_web::test]
@@ -233,6 +299,26 @@ async fn serve_help_documents_every_setting_of_the_contract() {
     }
 }
 
+/// The lines the server prints once it is ready (up to the create-admin hint).
+async fn read_welcome(stdout: tokio::process::ChildStdout) -> String {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut welcome = String::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            welcome.push_str(&line);
+            welcome.push('\n');
+            if line.contains("create-admin") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .expect("the server said it is ready");
+    welcome
+}
+
 #[actix_web::test]
 async fn json_logs_have_one_line_per_request_with_its_id_and_no_secrets() {
     use tokio::io::AsyncReadExt as _;
@@ -255,20 +341,21 @@ async fn json_logs_have_one_line_per_request_with_its_id_and_no_secrets() {
         .env("RUST_LOG", "info")
         .env("ARGON2_MEMORY_KIB", "4096")
         .env("ARGON2_ITERATIONS", "1")
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    // Once ready, the server says where it is and what to do next (on stdout,
+    // apart from the JSON log lines).
+    let welcome = read_welcome(server.stdout.take().unwrap()).await;
+    assert!(
+        welcome.contains(&format!("ready at {address}")),
+        "{welcome}"
+    );
+    assert!(welcome.contains(&format!("{address}/docs/")), "{welcome}");
+    assert!(welcome.contains("create-admin --username"), "{welcome}");
     let client = crate::helpers::client();
-    let mut ready = false;
-    for _ in 0..100 {
-        if client.get(format!("{address}/readyz")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the server came up");
     let body =
         serde_json::json!({"username": "ada", "email": "ada@example.com", "password": password});
     client

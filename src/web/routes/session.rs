@@ -8,12 +8,12 @@ use crate::service::sessions::{self, Identifier};
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
 use crate::web::dto::{LoginRequest, LogoutRequest, RefreshRequest, TokenPair};
-use crate::web::edge::OptionalJson;
 use crate::web::extractors::AuthUser;
 use crate::web::openapi::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotJson, RateLimited,
     Unauthenticated,
 };
+use crate::web::parsing::OptionalJson;
 use crate::web::problem::{ApiError, FieldErrors, Problem, ValidationProblem};
 
 /// Logs in by email or username and starts a session. An unknown account and a
