@@ -30,6 +30,9 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 const REDIS_RECONNECT_PAUSE: Duration = Duration::from_secs(5);
 /// Backoff keys of identifiers that match no account start with this.
 pub const UNKNOWN_PREFIX: &str = "unknown:";
+/// An IPv6 /48 may make this many times the per-IP budget (each of its /64s
+/// has the per-IP budget of its own).
+pub const IPV6_48_FACTOR: u32 = 16;
 /// Most accounts whose failures one node tracks in memory.
 const LOCAL_BACKOFF_CAPACITY: usize = 100_000;
 
@@ -50,8 +53,14 @@ pub struct BackoffPolicy {
 }
 
 pub struct Limits {
+    /// Keys the backoff counters by a keyed hash of the account or typed
+    /// identifier: what someone typed (possibly a password in the wrong field)
+    /// is never kept, in memory or in Redis.
+    counter_keys: aws_lc_rs::hmac::Key,
     per_minute: u32,
     local_per_ip: Option<DefaultKeyedRateLimiter<(String, IpAddr)>>,
+    /// The wider budget of an IPv6 /48.
+    local_per_48: Option<DefaultKeyedRateLimiter<(String, IpAddr)>>,
     backoff: Option<BackoffPolicy>,
     local_failures: Mutex<HashMap<String, (u32, Instant)>>,
     redis: Option<SharedStore>,
@@ -59,18 +68,27 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// `counter_secret` keys the hashes that name backoff counters; every node
+    /// sharing a Redis must use the same one.
     pub fn new(
         per_minute: u32,
         backoff: Option<BackoffPolicy>,
         redis_url: Option<&str>,
+        counter_secret: &[u8],
     ) -> anyhow::Result<Self> {
         let redis = redis_url.map(SharedStore::new).transpose()?;
-        let local_per_ip = NonZeroU32::new(per_minute)
-            .filter(|_| redis.is_none())
-            .map(|rate| DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate)));
+        let local_limiter = |rate: u32| {
+            NonZeroU32::new(rate)
+                .filter(|_| redis.is_none())
+                .map(|rate| DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate)))
+        };
+        let local_per_ip = local_limiter(per_minute);
+        let local_per_48 = local_limiter(per_minute.saturating_mul(IPV6_48_FACTOR));
         Ok(Self {
+            counter_keys: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, counter_secret),
             per_minute,
             local_per_ip,
+            local_per_48,
             backoff: backoff.filter(|policy| policy.failures > 0),
             local_failures: Mutex::new(HashMap::new()),
             redis,
@@ -84,19 +102,40 @@ impl Limits {
     }
 
     /// Counts one request from `ip` to `route`; [`Limited`] past the budget.
+    ///
+    /// One IPv6 host usually holds a whole /64, so an IPv6 client is counted
+    /// by its /64; and since one customer often holds a /48 (65,536 /64s), the
+    /// /48 has a second budget of [`IPV6_48_FACTOR`] times as many requests.
     pub async fn check_ip(&self, route: &str, ip: IpAddr) -> Result<(), Limited> {
         if self.per_minute == 0 {
             return Ok(());
         }
-        // One IPv6 host usually holds a whole /64: count the prefix, not the address.
-        let ip = match ip {
-            IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, 64)
-                .map_or(IpAddr::V6(v6), |network| IpAddr::V6(network.network())),
-            v4 => v4,
+        let (client, wider) = match ip {
+            IpAddr::V6(v6) => (IpAddr::V6(prefix(v6, 64)), Some(IpAddr::V6(prefix(v6, 48)))),
+            v4 => (v4, None),
         };
-        if let Some(limiter) = &self.local_per_ip {
+        self.check_budget(route, "ip", client, &self.local_per_ip, self.per_minute)
+            .await?;
+        if let Some(network) = wider {
+            let budget = self.per_minute.saturating_mul(IPV6_48_FACTOR);
+            self.check_budget(route, "ip48", network, &self.local_per_48, budget)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Counts one request against one budget: in memory, or in Redis.
+    async fn check_budget(
+        &self,
+        route: &str,
+        kind: &str,
+        key: IpAddr,
+        local: &Option<DefaultKeyedRateLimiter<(String, IpAddr)>>,
+        per_minute: u32,
+    ) -> Result<(), Limited> {
+        if let Some(limiter) = local {
             return limiter
-                .check_key(&(route.to_owned(), ip))
+                .check_key(&(route.to_owned(), key))
                 .map_err(|not_until| {
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
                     Limited {
@@ -104,12 +143,12 @@ impl Limits {
                     }
                 });
         }
-        let key = format!("portcullis:ip:{route}:{ip}");
+        let key = format!("portcullis:{kind}:{route}:{key}");
         match self
             .shared(|store| store.increment(key, Duration::from_secs(60)))
             .await
         {
-            Some((count, left)) if count > u64::from(self.per_minute) => Err(Limited {
+            Some((count, left)) if count > u64::from(per_minute) => Err(Limited {
                 retry_after_secs: left.as_secs() + 1,
             }),
             _ => Ok(()),
@@ -122,6 +161,7 @@ impl Limits {
     /// correct password calls [`Limits::reset_login_failures`].
     pub async fn login_attempt(&self, account: &str) -> Option<u64> {
         let policy = self.backoff?;
+        let account = &self.counter_name(account);
         let (attempts, left) = if self.redis.is_some() {
             let key = backoff_key(account);
             self.shared(|store| store.increment(key, policy.window))
@@ -155,6 +195,7 @@ impl Limits {
         if self.backoff.is_none() {
             return;
         }
+        let account = &self.counter_name(account);
         if self.redis.is_some() {
             let key = backoff_key(account);
             self.shared(|store| store.delete(key)).await;
@@ -163,9 +204,27 @@ impl Limits {
         }
     }
 
+    /// The name of a backoff counter: a keyed hash of what it counts, keeping
+    /// the `unknown:` mark of identifiers that match no account.
+    fn counter_name(&self, account: &str) -> String {
+        let (mark, counted) = match account.strip_prefix(UNKNOWN_PREFIX) {
+            Some(identifier) => (UNKNOWN_PREFIX, identifier),
+            None => ("", account),
+        };
+        let tag = aws_lc_rs::hmac::sign(&self.counter_keys, counted.as_bytes());
+        let digest: String = tag.as_ref()[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        format!("{mark}{digest}")
+    }
+
     /// Drops per-IP state that no longer limits anything (called periodically).
     pub fn forget_idle_clients(&self) {
-        if let Some(limiter) = &self.local_per_ip {
+        for limiter in [&self.local_per_ip, &self.local_per_48]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -198,6 +257,11 @@ impl Limits {
             }
         }
     }
+}
+
+/// The network of `address` with a prefix of `length` bits.
+fn prefix(address: std::net::Ipv6Addr, length: u8) -> std::net::Ipv6Addr {
+    ipnet::Ipv6Net::new(address, length).map_or(address, |network| network.network())
 }
 
 fn backoff_key(account: &str) -> String {

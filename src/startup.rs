@@ -9,7 +9,7 @@ use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use utoipa_actix_web::AppExt as _;
@@ -38,6 +38,7 @@ pub fn build_app(
     >,
 > {
     let openapi = docs.document.clone();
+    let cors_enabled = !state.policy.cors_allowed_origins.is_empty();
     let cors = cors(&state.policy.cors_allowed_origins);
     let route_table = web::Data::from(docs.routes.clone());
     App::new()
@@ -52,8 +53,9 @@ pub fn build_app(
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
         .route("/docs", web::get().to(fallback::redirect_to_docs))
         .default_service(web::to(fallback::no_such_route))
-        // CORS inside the safety net, so its own refusals become problem+json.
-        .wrap(cors)
+        // CORS inside the safety net, so its own refusals become problem+json;
+        // with no allowed origins, no CORS header at all.
+        .wrap(Condition::new(cors_enabled, cors))
         .wrap(ErrorHandlers::new().default_handler(fallback::render_bare_error_as_problem))
         .wrap(
             DefaultHeaders::new()
@@ -153,6 +155,36 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
     });
 }
 
+/// The files whose contents are secret (the SQLite database with every
+/// password hash, its WAL, the signing key) must be the owner's alone: a file
+/// that group or others can open is a warning, and a refusal in production.
+fn check_private_files(settings: &Settings) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let database = &settings.database.database_url;
+    let mut files = crate::db::data_files(database);
+    files.extend(settings.tokens.jwt_private_key_file.clone());
+    files.extend(database.file_beside("jwt-ed25519.pem"));
+    files.extend(database.file_beside("jwt-hs256.secret"));
+    for file in files {
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        let problem = format!(
+            "{} can be opened by group or others (mode {mode:o}); chmod 600 it",
+            file.display()
+        );
+        if settings.portcullis_env == crate::config::Environment::Production {
+            anyhow::bail!("PORTCULLIS_ENV=production refuses to start: {problem}");
+        }
+        tracing::warn!("{problem}");
+    }
+    Ok(())
+}
+
 /// A running server and the port it listens on.
 pub struct Application {
     port: u16,
@@ -174,6 +206,7 @@ impl Application {
         settings
             .check_production()
             .map_err(|refusal| anyhow::anyhow!(refusal))?;
+        check_private_files(settings)?;
         let db = crate::db::Database::connect_lazily(
             &settings.database.database_url,
             &settings.database.pool_options(),

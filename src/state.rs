@@ -60,6 +60,7 @@ impl AppState {
                 window: Duration::from_secs(guards.login_backoff_window.max(1)),
             }),
             guards.redis_url.as_deref(),
+            &tokens.derive_secret("portcullis backoff counter names"),
         )?;
         Ok(Self {
             db,
@@ -96,11 +97,12 @@ impl AppState {
             refresh_token_ttl: 60,
             refresh_reuse_grace: 0,
         };
+        let tokens = TokenService::from_settings(&throwaway, &database.database_url)?;
         Ok(Self {
             db: Database::connect_lazily(&database.database_url, &database.pool_options()),
             passwords: PasswordHasher::new(passwords)?,
-            tokens: TokenService::from_settings(&throwaway, &database.database_url)?,
-            limits: Limits::new(0, None, None)?,
+            limits: Limits::new(0, None, None, &tokens.derive_secret("unused"))?,
+            tokens,
             clock: Arc::new(SystemClock),
             policy: Policy {
                 refresh_reuse_grace: 0,

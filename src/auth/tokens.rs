@@ -118,6 +118,9 @@ pub struct Jwks {
 }
 
 pub struct TokenService {
+    /// The signing key's secret material, from which other secrets every node
+    /// shares are derived (see [`TokenService::derive_secret`]).
+    secret_material: Vec<u8>,
     algorithm: Algorithm,
     signing_kid: String,
     signer: Signer,
@@ -136,6 +139,7 @@ impl TokenService {
             JwtAlgorithm::Hs256 => Algorithm::HS256,
         };
         let mut service = Self {
+            secret_material: Vec::new(),
             algorithm,
             signing_kid: String::new(),
             signer: Signer::Hmac(EncodingKey::from_secret(&[])),
@@ -155,6 +159,9 @@ impl TokenService {
                     None => development_ed25519_key(database)?,
                 };
                 let (pair, key) = Ed25519Key::signing_pair(&pem)?;
+                service.secret_material = pem::parse(&pem)
+                    .context("the signing key is not PEM")?
+                    .into_contents();
                 service.signing_kid = key.kid.clone();
                 service.signer = Signer::Ed25519(pair);
                 service.add_ed25519_verification_key(key)?;
@@ -170,6 +177,7 @@ impl TokenService {
                     Some(secret) => secret.expose().to_owned(),
                     None => development_hs256_secret(database)?,
                 };
+                service.secret_material = secret.as_bytes().to_vec();
                 service.signing_kid = hs256_kid(secret.as_bytes());
                 service.signer = Signer::Hmac(EncodingKey::from_secret(secret.as_bytes()));
                 service.add_hs256_verification_key(secret.as_bytes());
@@ -208,6 +216,17 @@ impl TokenService {
     fn add_hs256_verification_key(&mut self, secret: &[u8]) {
         self.verification_keys
             .insert(hs256_kid(secret), DecodingKey::from_secret(secret));
+    }
+
+    /// A 32-byte secret for `purpose`, the same on every node that signs with
+    /// the same key and different for every purpose (HMAC-SHA256 of the
+    /// purpose under the signing key's secret material); it changes when the
+    /// signing key does.
+    pub fn derive_secret(&self, purpose: &str) -> Vec<u8> {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.secret_material);
+        aws_lc_rs::hmac::sign(&key, purpose.as_bytes())
+            .as_ref()
+            .to_vec()
     }
 
     pub fn jwks(&self) -> &Jwks {

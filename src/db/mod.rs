@@ -209,6 +209,9 @@ impl ConnectionManager {
                 .map(DbConnection::Postgresql)
                 .map_err(diesel::r2d2::Error::ConnectionError),
             DatabaseUrl::Sqlite(path) => {
+                if path != ":memory:" {
+                    create_owner_only(path);
+                }
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
                 // busy_timeout first: the journal-mode switch itself may have to wait
@@ -223,6 +226,32 @@ impl ConnectionManager {
             }
         }
     }
+}
+
+/// Creates the SQLite file, if it is not there yet, readable by its owner only:
+/// it holds every password hash, and SQLite gives the `-wal` and `-shm` files
+/// it creates beside it the database file's permissions. Any failure is left
+/// for the connection attempt to report.
+fn create_owner_only(path: &str) {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+}
+
+/// The files of the database that hold its data (for SQLite: the file and its
+/// `-wal` and `-shm` companions); none for PostgreSQL or an in-memory database.
+pub fn data_files(url: &DatabaseUrl) -> Vec<std::path::PathBuf> {
+    url.sqlite_file()
+        .map(|file| {
+            ["", "-wal", "-shm"]
+                .iter()
+                .map(|suffix| std::path::PathBuf::from(format!("{file}{suffix}")))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Pool tuning that operators may want to change.

@@ -172,12 +172,20 @@ pub fn revoke_all_except(
     .execute(conn)
 }
 
-/// Whether the user has logged in from `ip` before (a session still on record).
-pub fn ip_seen(conn: &mut DbConnection, user_id: &str, ip: &str) -> QueryResult<bool> {
+/// Whether the user has a live session that logged in from `ip`. A session
+/// ended by logout, revocation or a password change no longer counts, so an
+/// address a thief once used stops being "familiar" when the owner acts.
+pub fn ip_seen(
+    conn: &mut DbConnection,
+    user_id: &str,
+    ip: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::ip.eq(ip)),
+            .filter(sessions::ip.eq(ip))
+            .filter(live(now)),
     ))
     .get_result(conn)
 }

@@ -117,15 +117,31 @@ pub fn set_role(
         .execute(conn)
 }
 
+/// Sets the user's password hash; with `expected`, only if the stored hash is
+/// still that one (0 rows otherwise), so a change decided on a password check
+/// cannot overwrite a change committed since.
 pub fn set_password_hash(
     conn: &mut DbConnection,
     id: &str,
     hash: &str,
+    expected: Option<&str>,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set((users::password_hash.eq(hash), users::updated_at.eq(at)))
-        .execute(conn)
+    // The condition is on the row itself, so PostgreSQL re-checks it against a
+    // row a concurrent transaction changed while this one waited for its lock.
+    let changes = (users::password_hash.eq(hash), users::updated_at.eq(at));
+    match expected {
+        Some(expected) => diesel::update(
+            users::table
+                .filter(users::id.eq(id))
+                .filter(users::password_hash.eq(expected)),
+        )
+        .set(changes)
+        .execute(conn),
+        None => diesel::update(users::table.find(id))
+            .set(changes)
+            .execute(conn),
+    }
 }
 
 /// Deletes the user; their sessions go with them (`ON DELETE CASCADE`).
@@ -134,9 +150,11 @@ fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(users::table.find(id)).execute(conn)
 }
 
-/// Serialises every change that could leave no enabled admin. Call it first in
-/// the transaction, before counting admins.
-fn lock_admin_changes(conn: &mut DbConnection) -> QueryResult<()> {
+/// Serialises every change that could leave no enabled admin (and every
+/// admin's action on accounts). The guards below take it themselves; call it
+/// first in a transaction that must read something else under it, such as
+/// whether the acting admin is still one.
+pub fn lock_admin_changes(conn: &mut DbConnection) -> QueryResult<()> {
     diesel::update(locks::table.find("admins"))
         .set(locks::version.eq(locks::version + 1))
         .execute(conn)

@@ -113,7 +113,12 @@ impl Username {
     }
 }
 
-/// A syntactically valid address, lower-cased as stored.
+/// A syntactically valid address in the one form it is stored and compared
+/// in: the local part lower-cased and ASCII only (internationalised local parts,
+/// RFC 6531, are refused, and with them every invisible or control character a
+/// lookalike could hide), the domain mapped by UTS #46 (IDNA) to its lower-case
+/// ASCII form, so `x@ｅｘａｍｐｌｅ.com`, `x@exam\u{ad}ple.com` and
+/// `x@example。com` are all `x@example.com`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
@@ -122,10 +127,20 @@ impl Email {
         if raw.chars().count() > EMAIL_MAX {
             return Err(Violation::too_long(EMAIL_MAX));
         }
-        if !raw.validate_email() {
-            return Err(Violation::new("invalid_email", "must be an email address"));
+        let invalid = || Violation::new("invalid_email", "must be an email address");
+        let (local, domain) = raw.rsplit_once('@').ok_or_else(invalid)?;
+        if !local.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(Violation::new(
+                "invalid_characters",
+                "the part before @ may contain only visible ASCII characters",
+            ));
         }
-        Ok(Self(raw.to_lowercase()))
+        let domain = idna::domain_to_ascii_strict(domain).map_err(|_| invalid())?;
+        let normalised = format!("{}@{domain}", local.to_ascii_lowercase());
+        if normalised.len() > EMAIL_MAX || !normalised.validate_email() {
+            return Err(invalid());
+        }
+        Ok(Self(normalised))
     }
 
     pub fn as_str(&self) -> &str {
@@ -229,6 +244,47 @@ mod tests {
         assert_eq!(
             Username::parse("adé").unwrap_err().code,
             "invalid_characters"
+        );
+    }
+
+    #[test]
+    fn lookalike_spellings_of_one_address_are_one_address() {
+        for lookalike in [
+            "x@exam\u{ad}ple.com",
+            "x@ｅｘａｍｐｌｅ.com",
+            "x@example\u{3002}com",
+            "x@\u{1d41e}\u{1d431}ample.com",
+            "X@EXAMPLE.COM",
+        ] {
+            assert_eq!(
+                Email::parse(lookalike).unwrap().as_str(),
+                "x@example.com",
+                "{lookalike:?}"
+            );
+        }
+        assert_eq!(
+            Email::parse("ada@bücher.example").unwrap().as_str(),
+            "ada@xn--bcher-kva.example"
+        );
+    }
+
+    #[test]
+    fn invisible_and_control_characters_are_refused_before_the_at() {
+        for bad in [
+            "a\u{ad}b@example.com",
+            "a\u{200b}b@example.com",
+            "a\u{0}b@example.com",
+            "ü@example.com",
+        ] {
+            assert_eq!(
+                Email::parse(bad).unwrap_err().code,
+                "invalid_characters",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Email::parse("a@exa\u{0}mple.com").unwrap_err().code,
+            "invalid_email"
         );
     }
 

@@ -16,6 +16,9 @@ pub enum EventType {
     LoggedOutAll,
     SessionRevoked,
     PasswordChanged,
+    /// A wrong current password on a session's confirmation (`PUT
+    /// /me/password`, `DELETE /account`): a possible guess through a stolen session.
+    PasswordCheckFailed,
     RoleChanged,
     UserDisabled,
     UserEnabled,
@@ -23,7 +26,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -33,6 +36,7 @@ impl EventType {
         Self::LoggedOutAll,
         Self::SessionRevoked,
         Self::PasswordChanged,
+        Self::PasswordCheckFailed,
         Self::RoleChanged,
         Self::UserDisabled,
         Self::UserEnabled,
@@ -50,6 +54,7 @@ impl EventType {
             Self::LoggedOutAll => "logged_out_all",
             Self::SessionRevoked => "session_revoked",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordCheckFailed => "password_check_failed",
             Self::RoleChanged => "role_changed",
             Self::UserDisabled => "user_disabled",
             Self::UserEnabled => "user_enabled",

@@ -30,6 +30,19 @@ impl Violation {
     pub fn too_long(max: usize) -> Self {
         Self::new("too_long", format!("must be at most {max} characters"))
     }
+
+    /// For text that must not carry control characters (NUL above all, which
+    /// PostgreSQL refuses in text and would turn into a server error).
+    pub fn check_no_control_characters(text: &str) -> Result<(), Self> {
+        if text.chars().any(char::is_control) {
+            Err(Self::new(
+                "invalid_characters",
+                "must not contain control characters",
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Field name → every rule that field broke.

@@ -228,16 +228,20 @@ pub enum CreateAdminError {
     Store(#[from] StoreError),
 }
 
-/// Fails with `WrongPassword` unless `password` is the caller's. Wrong guesses
-/// count towards the account's login backoff, so a stolen session cannot be
-/// used to test passwords at hashing speed.
+/// Fails with `WrongPassword` unless `password` is the caller's.
+///
+/// A session's guesses have a budget of their own (`LOGIN_BACKOFF_FAILURES`
+/// per `LOGIN_BACKOFF_WINDOW`): failed logins from elsewhere cannot lock the
+/// owner out of securing their account, and a stolen session still cannot test
+/// passwords at hashing speed. Every wrong guess is audited.
 pub async fn confirm_password(
     state: &AppState,
     caller: &Caller,
     password: String,
+    client: &ClientInfo,
 ) -> Result<(), AccountError> {
-    let account = caller.account.id.to_string();
-    if let Some(retry_after_secs) = state.limits.login_attempt(&account).await {
+    let budget = format!("session:{}", caller.session_id);
+    if let Some(retry_after_secs) = state.limits.login_attempt(&budget).await {
         return Err(AccountError::HeldBack { retry_after_secs });
     }
     let verification = state
@@ -246,10 +250,16 @@ pub async fn confirm_password(
         .await?;
     match verification {
         Verification::Match { .. } => {
-            state.limits.reset_login_failures(&account).await;
+            state.limits.reset_login_failures(&budget).await;
             Ok(())
         }
-        Verification::Mismatch => Err(AccountError::WrongPassword),
+        Verification::Mismatch => {
+            let event = Event::new(EventType::PasswordCheckFailed, client, state.clock.now())
+                .user(&caller.account.id.to_string())
+                .detail(json!({"session_id": caller.session_id}));
+            super::audit::record_alone(state, event).await?;
+            Err(AccountError::WrongPassword)
+        }
     }
 }
 
@@ -263,7 +273,7 @@ pub async fn change_password(
     new_password: String,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
-    confirm_password(state, caller, current_password).await?;
+    confirm_password(state, caller, current_password, client).await?;
     let new_password = NewPassword::parse(
         new_password,
         caller.account.username.as_str(),
@@ -272,14 +282,28 @@ pub async fn change_password(
     .map_err(|violations| {
         AccountError::Invalid(Violations::from([("new_password", violations)]))
     })?;
+    // Only if the password is still the one just confirmed: of two changes
+    // racing, the second finds it changed and is told its current password is
+    // wrong, instead of both being told "changed".
+    let confirmed = PasswordChange::Replacing(caller.password_hash.clone());
     set_password(
         state,
         &caller.account,
         new_password,
+        confirmed,
         Some(&caller.session_id),
         client,
     )
     .await
+}
+
+/// Which password a change may replace.
+#[derive(Debug, Clone)]
+pub enum PasswordChange {
+    /// Only this hash (the one the caller just proved they know).
+    Replacing(String),
+    /// Whatever it is (a reset by mail proves the address, not the password).
+    Regardless,
 }
 
 /// Sets an account's password, ends its sessions but `keep_session`, and
@@ -288,6 +312,7 @@ pub async fn set_password(
     state: &AppState,
     account: &Account,
     new_password: NewPassword,
+    change: PasswordChange,
     keep_session: Option<&str>,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
@@ -299,7 +324,13 @@ pub async fn set_password(
     state
         .db
         .transaction(move |conn| {
-            users::set_password_hash(conn, &user_id, &new_hash, now)?;
+            let expected = match &change {
+                PasswordChange::Replacing(hash) => Some(hash.as_str()),
+                PasswordChange::Regardless => None,
+            };
+            if users::set_password_hash(conn, &user_id, &new_hash, expected, now)? == 0 {
+                return Err(AccountError::WrongPassword);
+            }
             match &keep {
                 Some(keep) => sessions::revoke_all_except(conn, &user_id, keep, now)?,
                 None => sessions::revoke_all_for_user(conn, &user_id, now)?,
@@ -318,7 +349,7 @@ pub async fn delete_account(
     password: String,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
-    confirm_password(state, caller, password).await?;
+    confirm_password(state, caller, password, client).await?;
     let user_id = caller.account.id.to_string();
     let event = Event::new(EventType::UserDeleted, client, state.clock.now())
         .user(&user_id)

@@ -20,6 +20,8 @@ pub struct Dashboard {
     pub disabled_users: i64,
     pub active_sessions: i64,
     pub failed_logins_last_24h: i64,
+    /// Wrong current passwords given through sessions in the last 24 hours.
+    pub password_check_failures_last_24h: i64,
     pub signups_last_24h: i64,
     /// Times this node could not reach Redis and let a request through.
     pub rate_limit_store_errors: u64,
@@ -41,6 +43,11 @@ pub async fn dashboard(state: &AppState) -> Result<Dashboard, StoreError> {
                 failed_logins_last_24h: events::count_since(
                     conn,
                     EventType::LoginFailed.as_str(),
+                    since,
+                )?,
+                password_check_failures_last_24h: events::count_since(
+                    conn,
+                    EventType::PasswordCheckFailed.as_str(),
                     since,
                 )?,
                 signups_last_24h: counts.registered_since,
@@ -93,6 +100,12 @@ pub async fn list_accounts(
 pub enum AdminError {
     #[error("no such account")]
     NotFound,
+    /// The acting admin was demoted or disabled while the request was under way.
+    #[error("no longer an admin")]
+    NoLongerAdmin,
+    /// The acting admin's session ended while the request was under way.
+    #[error("session ended")]
+    SessionEnded,
     /// It would leave no enabled admin.
     #[error("last admin")]
     LastAdmin,
@@ -100,6 +113,26 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 carries_store_errors!(AdminError);
+
+/// Checks, under the admin lock and inside the transaction that acts, that
+/// the admin is still one and their session still live: a request that
+/// started before its author was demoted, disabled or logged out must not
+/// complete.
+fn ensure_still_admin(
+    conn: &mut crate::db::DbConnection,
+    admin: &Caller,
+    now: chrono::NaiveDateTime,
+) -> Result<(), AdminError> {
+    users::lock_admin_changes(conn)?;
+    let actor =
+        sessions::find_live_user(conn, &admin.session_id, &admin.account.id.to_string(), now)?
+            .ok_or(AdminError::SessionEnded)?;
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(AdminError::NoLongerAdmin)
+    }
+}
 
 pub async fn get_account(state: &AppState, id: UserId) -> Result<Account, AdminError> {
     let id = id.to_string();
@@ -126,9 +159,11 @@ pub async fn change_account(
     let actor = admin.account.id.to_string();
     let now = state.clock.now();
     let client = client.clone();
+    let admin = admin.clone();
     let updated = state
         .db
         .transaction(move |conn| {
+            ensure_still_admin(conn, &admin, now)?;
             let (before, after) = match users::change_keeping_an_admin(conn, &id, &change, now)? {
                 Guarded::Done(rows) => rows,
                 Guarded::NotFound => return Err(AdminError::NotFound),
@@ -172,9 +207,11 @@ pub async fn delete_account(
     let actor = admin.account.id.to_string();
     let now = state.clock.now();
     let client = client.clone();
+    let admin = admin.clone();
     state
         .db
         .transaction(move |conn| {
+            ensure_still_admin(conn, &admin, now)?;
             let deleted = match users::delete_keeping_an_admin(conn, &id)? {
                 Guarded::Done(row) => row,
                 Guarded::NotFound => return Err(AdminError::NotFound),

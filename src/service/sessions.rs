@@ -13,7 +13,7 @@ use crate::auth::tokens::TokenError;
 use crate::db::StoreError;
 use crate::db::sessions::{self, SessionRow};
 use crate::db::users::{self, UserRow};
-use crate::domain::EventType;
+use crate::domain::{Email, EventType};
 use crate::limits::UNKNOWN_PREFIX;
 use crate::state::AppState;
 
@@ -25,10 +25,22 @@ pub enum Identifier {
 }
 
 impl Identifier {
-    /// The form accounts are looked up and counted by: lower-cased.
-    fn normalised(&self) -> String {
+    /// The form accounts are looked up and counted by: an email as it is
+    /// stored (lookalike spellings of one address are one address), a username
+    /// lower-cased (usernames compare ignoring case).
+    fn normalised(&self) -> Self {
         match self {
-            Self::Email(email) | Self::Username(email) => email.to_lowercase(),
+            Self::Email(email) => Self::Email(
+                Email::parse(email)
+                    .map_or_else(|_| email.to_lowercase(), |email| email.as_str().to_owned()),
+            ),
+            Self::Username(name) => Self::Username(name.to_lowercase()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Email(text) | Self::Username(text) => text,
         }
     }
 }
@@ -84,12 +96,13 @@ pub async fn verify_password(
     password: String,
     client: &ClientInfo,
 ) -> Result<VerifiedUser, LoginError> {
+    let identifier = identifier.normalised();
     let lookup = identifier.clone();
     let user = state
         .db
         .run(move |conn| {
             Ok::<_, StoreError>(match &lookup {
-                Identifier::Email(email) => users::find_by_email(conn, &email.to_lowercase())?,
+                Identifier::Email(email) => users::find_by_email(conn, email)?,
                 Identifier::Username(name) => users::find_by_username(conn, name)?,
             })
         })
@@ -97,7 +110,7 @@ pub async fn verify_password(
     // Unknown accounts are held back exactly like real ones, so the backoff
     // cannot be used to find out which accounts exist.
     let backoff_key = user.as_ref().map_or_else(
-        || format!("{UNKNOWN_PREFIX}{}", identifier.normalised()),
+        || format!("{UNKNOWN_PREFIX}{}", identifier.as_str()),
         |user| user.id.clone(),
     );
     hold_back_if_failing(state, client, user.as_ref(), &backoff_key).await?;
@@ -148,9 +161,10 @@ async fn hold_back_if_failing(
     // Asked for unknown accounts too, so both answers take the same path.
     let user_id = user.map(|user| user.id.clone()).unwrap_or_default();
     let ip = client.ip.clone().unwrap_or_default();
+    let now = state.clock.now();
     let familiar = state
         .db
-        .run(move |conn| Ok::<_, StoreError>(sessions::ip_seen(conn, &user_id, &ip)?))
+        .run(move |conn| Ok::<_, StoreError>(sessions::ip_seen(conn, &user_id, &ip, now)?))
         .await?;
     if familiar && user.is_some() {
         return Ok(());

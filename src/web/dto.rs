@@ -125,6 +125,9 @@ pub struct Dashboard {
     pub active_sessions: i64,
     /// Failed logins in the last 24 hours.
     pub failed_logins_last_24h: i64,
+    /// Wrong current passwords given on `PUT /me/password` or `DELETE /account`
+    /// in the last 24 hours (each may be a guess through a stolen session).
+    pub password_check_failures_last_24h: i64,
     /// Accounts registered in the last 24 hours.
     pub signups_last_24h: i64,
     /// Times this node could not reach Redis and let a request through
@@ -140,6 +143,7 @@ impl From<crate::service::admin::Dashboard> for Dashboard {
             disabled_users: figures.disabled_users,
             active_sessions: figures.active_sessions,
             failed_logins_last_24h: figures.failed_logins_last_24h,
+            password_check_failures_last_24h: figures.password_check_failures_last_24h,
             signups_last_24h: figures.signups_last_24h,
             rate_limit_store_errors: figures.rate_limit_store_errors,
         }
@@ -325,8 +329,8 @@ impl AuthEvent {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventListQuery {
-    /// Only events about this account.
-    pub user_id: Option<String>,
+    /// Only events about this account (its id, also after it was deleted).
+    pub user_id: Option<uuid::Uuid>,
     /// Only events of this type.
     #[serde(rename = "type")]
     #[param(rename = "type", inline)]

@@ -450,6 +450,8 @@ impl From<AdminError> for ApiError {
     fn from(error: AdminError) -> Self {
         match error {
             AdminError::NotFound => Self::NotFound,
+            AdminError::NoLongerAdmin => Self::Forbidden,
+            AdminError::SessionEnded => Self::InvalidToken,
             AdminError::LastAdmin => Self::LastAdmin,
             AdminError::Store(error) => error.into(),
         }

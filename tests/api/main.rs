@@ -7,6 +7,7 @@ mod admin;
 mod admin_users;
 mod audit;
 mod edge;
+mod hardening;
 mod health;
 mod helpers;
 mod keys;

@@ -141,6 +141,8 @@ pub async fn delete_session(
     AuthUser(caller): AuthUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    sessions::revoke(&state, &caller, id.into_inner(), &client).await?;
+    // Not a session id at all: as unknown as any other id that is not the caller's.
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    sessions::revoke(&state, &caller, id.to_string(), &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }

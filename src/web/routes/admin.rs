@@ -67,8 +67,12 @@ pub async fn list_users(
         disabled,
     } = query.into_inner();
     let pagination = Pagination::parse(page, per_page).map_err(ApiError::Validation)?;
-    if q.as_ref().is_some_and(|q| q.chars().count() > EMAIL_MAX) {
-        return Err(ApiError::invalid_field("q", Violation::too_long(EMAIL_MAX)));
+    if let Some(q) = &q {
+        if q.chars().count() > EMAIL_MAX {
+            return Err(ApiError::invalid_field("q", Violation::too_long(EMAIL_MAX)));
+        }
+        Violation::check_no_control_characters(q)
+            .map_err(|violation| ApiError::invalid_field("q", violation))?;
     }
     let query = AccountQuery {
         search: q,
@@ -195,6 +199,7 @@ pub async fn list_events(
         per_page,
     } = query.into_inner();
     let pagination = Pagination::parse(page, per_page).map_err(ApiError::Validation)?;
+    let user_id = user_id.map(|id| id.to_string());
     let (events, total) = audit::list(&state, user_id, event_type, pagination).await?;
     let items: Vec<AuthEvent> = events
         .into_iter()

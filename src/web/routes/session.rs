@@ -78,6 +78,11 @@ fn parse_login(
     if password.chars().count() > LOGIN_PASSWORD_MAX {
         errors.insert("password", vec![Violation::too_long(LOGIN_PASSWORD_MAX)]);
     }
+    for (field, value) in [("email", &email), ("username", &username)] {
+        if let Some(Err(violation)) = value.as_deref().map(Violation::check_no_control_characters) {
+            errors.entry(field).or_default().push(violation);
+        }
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
