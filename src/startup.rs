@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::service::audit;
+use crate::service::{accounts, audit};
 use crate::state::AppState;
 use crate::web::fallback::{self, RouteTable};
 use crate::web::routes;
@@ -219,6 +219,12 @@ impl Application {
         }
         let state = web::Data::new(AppState::with_clock(settings, clock)?);
         audit::prune(&state).await;
+        let checked = state.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(error) = accounts::report_lookalike_emails(&checked).await {
+                tracing::warn!(%error, "could not check stored emails for lookalikes");
+            }
+        });
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();

@@ -312,3 +312,23 @@ pub fn page(
         .load(conn)?;
     Ok((rows, total))
 }
+
+/// An account's id and stored email.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct StoredEmail {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub email: String,
+}
+
+/// Accounts whose stored email has a character outside printable ASCII: the
+/// only ones an older version could have stored in a form that is not the
+/// normalised one. Each backend matches "not printable ASCII" its own way.
+pub fn with_non_ascii_email(conn: &mut DbConnection) -> QueryResult<Vec<StoredEmail>> {
+    let query = match conn {
+        DbConnection::Postgresql(_) => "SELECT id, email FROM users WHERE email ~ '[^ -~]'",
+        DbConnection::Sqlite(_) => "SELECT id, email FROM users WHERE email GLOB '*[^ -~]*'",
+    };
+    diesel::sql_query(query).load(conn)
+}

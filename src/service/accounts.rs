@@ -366,3 +366,42 @@ pub async fn delete_account(
         )
         .await
 }
+
+/// Looks for accounts stored before emails were normalised whose address is
+/// a lookalike of another account's (or cannot be read as an address at all),
+/// and reports each in the log: the service cannot tell which account the
+/// mailbox's owner is, so an operator has to decide. Returns how many.
+pub async fn report_lookalike_emails(state: &AppState) -> Result<usize, StoreError> {
+    let found = state
+        .db
+        .run(|conn| {
+            let mut found = Vec::new();
+            for stored in users::with_non_ascii_email(conn)? {
+                match Email::parse(&stored.email) {
+                    Ok(normalised) if normalised.as_str() != stored.email => {
+                        if let Some(other) = users::find_by_email(conn, normalised.as_str())? {
+                            found.push((stored.id, Some(other.id)));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => found.push((stored.id, None)),
+                }
+            }
+            Ok::<_, StoreError>(found)
+        })
+        .await?;
+    for (account, other) in &found {
+        match other {
+            Some(other) => tracing::warn!(
+                account = %account,
+                other_account = %other,
+                "two accounts have lookalike spellings of one email address; change or merge one"
+            ),
+            None => tracing::warn!(
+                account = %account,
+                "an account's stored email is not a valid address under the current rules"
+            ),
+        }
+    }
+    Ok(found.len())
+}

@@ -484,3 +484,24 @@ async fn without_allowed_origins_no_cors_header_is_sent() {
         .collect();
     assert!(cors.is_empty(), "{cors:?}");
 }
+
+#[actix_web::test]
+async fn accounts_stored_with_lookalike_addresses_before_the_rule_are_reported() {
+    let app = spawn_app().await;
+    app.seed_user("first").await; // first@example.com
+    let old_id = uuid::Uuid::new_v4();
+    // As an older version stored it: lower-cased, not normalised.
+    app.sql(&format!(
+        "INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, updated_at) \
+         SELECT '{old_id}', 'old', 'first@ｅｘａｍｐｌｅ.com', password_hash, role, disabled, created_at, updated_at \
+         FROM users WHERE username = 'first'"
+    ))
+    .await;
+    app.seed_user("unrelated").await;
+
+    let reported = portcullis::service::accounts::report_lookalike_emails(&app.state)
+        .await
+        .unwrap();
+
+    assert_eq!(reported, 1);
+}
