@@ -220,6 +220,192 @@ fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("`{value}` is neither an IP address nor a CIDR range"))
 }
 
+/// How an address is proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmailVerification {
+    /// No verification mail is sent.
+    Off,
+    /// A verification mail is sent at registration; nothing is refused.
+    Optional,
+    /// As `optional`, and login of an unverified account is refused (403).
+    Required,
+}
+
+/// Outbound mail: where it goes, what links it carries, how often.
+#[derive(Debug, Clone, Args)]
+pub struct MailSettings {
+    /// `log` (development: the whole message goes to the log; refused in production), `file:///DIR` (one .eml per message), `smtp://[user:pass@]host[:587]` (STARTTLS required), `smtps://[user:pass@]host[:465]` (implicit TLS), or `smtp://host:port?tls=off` (plain, for a relay on the same host).
+    #[arg(long, env = "MAIL_URL", default_value = "log", value_parser = MailUrl::parse, hide_env_values = true)]
+    pub mail_url: MailUrl,
+
+    /// The From of every message.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Portcullis <no-reply@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// Link of the client app's reset page; `{token}` is replaced by the (URL-encoded) token.
+    #[arg(
+        long,
+        env = "PASSWORD_RESET_URL",
+        default_value = "http://localhost:3000/reset-password?token={token}"
+    )]
+    pub password_reset_url: String,
+
+    /// Link of the client app's verification page; `{token}` is replaced by the token.
+    #[arg(
+        long,
+        env = "EMAIL_VERIFICATION_URL",
+        default_value = "http://localhost:3000/verify-email?token={token}"
+    )]
+    pub email_verification_url: String,
+
+    /// Seconds a password-reset link works.
+    #[arg(long, env = "PASSWORD_RESET_TTL", default_value_t = 3_600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub password_reset_ttl: u64,
+
+    /// Seconds an email-verification link works.
+    #[arg(long, env = "EMAIL_VERIFICATION_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    pub email_verification_ttl: u64,
+
+    /// `off`, `optional` (a verification mail at registration) or `required` (unverified accounts cannot log in).
+    #[arg(
+        long,
+        env = "EMAIL_VERIFICATION",
+        value_enum,
+        default_value = "optional"
+    )]
+    pub email_verification: EmailVerification,
+
+    /// Seconds during which one address gets at most one message of a kind.
+    #[arg(long, env = "MAIL_MIN_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub mail_min_interval: u64,
+
+    /// Milliseconds between two looks at the outbox for mail that is due (new mail also wakes the sender at once).
+    #[arg(long, env = "MAIL_POLL_INTERVAL_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub mail_poll_interval_ms: u64,
+}
+
+/// Where mail goes, parsed from `MAIL_URL`. Its `Debug` never shows a password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MailUrl {
+    Log,
+    File(PathBuf),
+    Smtp {
+        host: String,
+        port: u16,
+        security: SmtpSecurity,
+        credentials: Option<(String, Secret)>,
+    },
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Secret {}
+
+/// How an SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtp://`: STARTTLS, required.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://…?tls=off`: none (a relay on the same host, a test server).
+    Off,
+}
+
+impl MailUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw == "log" {
+            return Ok(Self::Log);
+        }
+        let url = url::Url::parse(raw)
+            .map_err(|_| "must be log, file:///DIR, smtp://… or smtps://…".to_owned())?;
+        let security = match (url.scheme(), url.query()) {
+            ("file", _) => {
+                let dir = url
+                    .to_file_path()
+                    .map_err(|()| "file:// needs an absolute directory".to_owned())?;
+                return Ok(Self::File(dir));
+            }
+            ("smtp", None | Some("tls=required")) => SmtpSecurity::StartTls,
+            ("smtp", Some("tls=off")) => SmtpSecurity::Off,
+            ("smtps", None) => SmtpSecurity::Implicit,
+            ("smtp" | "smtps", Some(_)) => {
+                return Err(
+                    "the only query smtp:// takes is ?tls=off (or ?tls=required)".to_owned(),
+                );
+            }
+            _ => return Err("must be log, file:///DIR, smtp://… or smtps://…".to_owned()),
+        };
+        let host = url
+            .host_str()
+            .filter(|host| !host.is_empty())
+            .ok_or_else(|| "names no host".to_owned())?
+            .to_owned();
+        let port = url.port().unwrap_or(match security {
+            SmtpSecurity::Implicit => 465,
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Off => 25,
+        });
+        let decode = |text: &str| {
+            url::form_urlencoded::parse(format!("x={text}").as_bytes())
+                .next()
+                .map(|(_, value)| value.into_owned())
+                .unwrap_or_default()
+        };
+        let credentials = (!url.username().is_empty()).then(|| {
+            (
+                decode(url.username()),
+                Secret(decode(url.password().unwrap_or_default())),
+            )
+        });
+        Ok(Self::Smtp {
+            host,
+            port,
+            security,
+            credentials,
+        })
+    }
+}
+
+impl fmt::Debug for MailUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Log => f.write_str("log"),
+            Self::File(dir) => write!(f, "file://{}", dir.display()),
+            Self::Smtp {
+                host,
+                port,
+                security,
+                credentials,
+            } => {
+                let scheme = if *security == SmtpSecurity::Implicit {
+                    "smtps"
+                } else {
+                    "smtp"
+                };
+                let user = credentials
+                    .as_ref()
+                    .map(|(user, _)| format!("{user}:***@"))
+                    .unwrap_or_default();
+                let query = if *security == SmtpSecurity::Off {
+                    "?tls=off"
+                } else {
+                    ""
+                };
+                write!(f, "{scheme}://{user}{host}:{port}{query}")
+            }
+        }
+    }
+}
+
 /// Everything `portcullis serve` needs.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -255,6 +441,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub guards: GuardSettings,
+
+    #[command(flatten)]
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -282,6 +471,12 @@ impl Settings {
         {
             return Err(
                 "PORTCULLIS_ENV=production refuses CORS_ALLOWED_ORIGINS=*: list the origins"
+                    .to_owned(),
+            );
+        }
+        if self.mail.mail_url == MailUrl::Log {
+            return Err(
+                "PORTCULLIS_ENV=production refuses MAIL_URL=log (it writes reset links to the log): set MAIL_URL to smtp://… or smtps://…"
                     .to_owned(),
             );
         }
@@ -356,4 +551,54 @@ pub fn reference() -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mail_url_form_of_the_contract_parses() {
+        assert_eq!(MailUrl::parse("log"), Ok(MailUrl::Log));
+        assert_eq!(
+            MailUrl::parse("file:///var/mail/out"),
+            Ok(MailUrl::File(PathBuf::from("/var/mail/out")))
+        );
+        let smtp = |raw: &str| match MailUrl::parse(raw).unwrap() {
+            MailUrl::Smtp {
+                host,
+                port,
+                security,
+                credentials,
+            } => (host, port, security, credentials.map(|(user, pass)| (user, pass.0))),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            smtp("smtp://relay.example.com"),
+            ("relay.example.com".into(), 587, SmtpSecurity::StartTls, None)
+        );
+        assert_eq!(
+            smtp("smtps://me%40x.com:p%40ss@mail.example.com"),
+            (
+                "mail.example.com".into(),
+                465,
+                SmtpSecurity::Implicit,
+                Some(("me@x.com".into(), "p@ss".into()))
+            )
+        );
+        assert_eq!(
+            smtp("smtp://localhost:2525?tls=off"),
+            ("localhost".into(), 2525, SmtpSecurity::Off, None)
+        );
+        assert!(MailUrl::parse("smtp://host?tls=maybe").is_err());
+        assert!(MailUrl::parse("imap://host").is_err());
+    }
+
+    #[test]
+    fn a_mail_url_never_shows_its_password() {
+        let url = MailUrl::parse("smtps://user:hunter2@mail.example.com").unwrap();
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("user:***@mail.example.com"), "{shown}");
+    }
 }

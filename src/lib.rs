@@ -2,7 +2,7 @@
 //!
 //! The layers, each importing only from those before it (checked by
 //! `tests/api/project.rs`): [`domain`] and [`clock`] ← [`db`] ← [`config`] ←
-//! [`auth`] and [`limits`] ← [`state`] ← [`service`] ← [`web`] ←
+//! [`auth`], [`limits`] and [`mail`] ← [`state`] ← [`service`] ← [`web`] ←
 //! [`startup`] and [`telemetry`] ← [`cli`]. See `docs/architecture.md`.
 
 pub mod clock;
@@ -14,6 +14,7 @@ pub mod config;
 
 pub mod auth;
 pub mod limits;
+pub mod mail;
 
 pub mod state;
 

@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::service::{accounts, audit};
+use crate::service::{accounts, audit, mail};
 use crate::state::AppState;
 use crate::web::fallback::{self, RouteTable};
 use crate::web::routes;
@@ -123,6 +123,7 @@ fn cors(origins: &[String]) -> Cors {
 /// Serves the application on an already bound listener (tests bind port 0).
 pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
     spawn_housekeeping(state.clone());
+    spawn_mail_sender(state.clone());
     let docs = web::Data::new(ApiDocs::new());
     let server = HttpServer::new(move || build_app(state.clone(), docs.clone()))
         // Slow or idle clients must not hold workers.
@@ -183,6 +184,26 @@ fn check_private_files(settings: &Settings) -> anyhow::Result<()> {
         tracing::warn!("{problem}");
     }
     Ok(())
+}
+
+/// The mail sender of this node: delivers what is due whenever a message is
+/// queued here, and every `MAIL_POLL_INTERVAL_MS` otherwise (for retries, and
+/// for mail queued by other nodes).
+fn spawn_mail_sender(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        loop {
+            match mail::deliver_due(&state).await {
+                // A full batch: there may be more.
+                Ok(sent) if sent > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "could not look at the mail outbox"),
+            }
+            tokio::select! {
+                () = state.mail_wakeup.notified() => {}
+                () = tokio::time::sleep(state.policy.mail_poll_interval) => {}
+            }
+        }
+    });
 }
 
 /// A running server and the port it listens on.

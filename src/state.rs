@@ -11,8 +11,10 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenService;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DatabaseSettings, JwtAlgorithm, PasswordSettings, Settings, TokenSettings};
+use crate::config::{EmailVerification, MailSettings};
 use crate::db::Database;
 use crate::limits::{BackoffPolicy, Limits};
+use crate::mail::Mailer;
 
 /// Everything a request handler may need, shared by all workers.
 pub struct AppState {
@@ -21,6 +23,9 @@ pub struct AppState {
     pub tokens: TokenService,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
+    pub mailer: Mailer,
+    /// Woken when a message is put in the outbox, so it goes out at once.
+    pub mail_wakeup: tokio::sync::Notify,
     pub policy: Policy,
 }
 
@@ -34,6 +39,13 @@ pub struct Policy {
     pub audit_retention_days: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cors_allowed_origins: Vec<String>,
+    pub email_verification: EmailVerification,
+    pub password_reset_ttl: u64,
+    pub email_verification_ttl: u64,
+    /// Seconds during which one address gets at most one message of a kind.
+    pub mail_min_interval: u64,
+    /// How often the sender looks for due mail without being woken.
+    pub mail_poll_interval: Duration,
 }
 
 impl AppState {
@@ -68,11 +80,18 @@ impl AppState {
             tokens,
             limits,
             clock,
+            mailer: Mailer::new(&settings.mail)?,
+            mail_wakeup: tokio::sync::Notify::new(),
             policy: Policy {
                 refresh_reuse_grace: settings.tokens.refresh_reuse_grace,
                 audit_retention_days: settings.audit_retention_days,
                 trusted_proxies: guards.trusted_proxies.clone(),
                 cors_allowed_origins: guards.cors_allowed_origins.clone(),
+                email_verification: settings.mail.email_verification,
+                password_reset_ttl: settings.mail.password_reset_ttl,
+                email_verification_ttl: settings.mail.email_verification_ttl,
+                mail_min_interval: settings.mail.mail_min_interval,
+                mail_poll_interval: Duration::from_millis(settings.mail.mail_poll_interval_ms),
             },
         })
     }
@@ -104,11 +123,29 @@ impl AppState {
             limits: Limits::new(0, None, None, &tokens.derive_secret("unused"))?,
             tokens,
             clock: Arc::new(SystemClock),
+            // Commands send no mail.
+            mailer: Mailer::new(&MailSettings {
+                mail_url: crate::config::MailUrl::Log,
+                mail_from: "Portcullis <no-reply@localhost>".to_owned(),
+                password_reset_url: "http://localhost/{token}".to_owned(),
+                email_verification_url: "http://localhost/{token}".to_owned(),
+                password_reset_ttl: 1,
+                email_verification_ttl: 1,
+                email_verification: EmailVerification::Off,
+                mail_min_interval: 0,
+                mail_poll_interval_ms: 1_000,
+            })?,
+            mail_wakeup: tokio::sync::Notify::new(),
             policy: Policy {
                 refresh_reuse_grace: 0,
                 audit_retention_days: 0,
                 trusted_proxies: Vec::new(),
                 cors_allowed_origins: Vec::new(),
+                email_verification: EmailVerification::Off,
+                password_reset_ttl: 1,
+                email_verification_ttl: 1,
+                mail_min_interval: 0,
+                mail_poll_interval: Duration::from_secs(1),
             },
         })
     }

@@ -5,6 +5,7 @@
 //! failures are a [`StoreError`], never an HTTP answer.
 
 pub mod events;
+pub mod mail;
 pub mod schema;
 pub mod sessions;
 pub mod users;

@@ -29,6 +29,9 @@ pub struct UserRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub last_login_at: Option<NaiveDateTime>,
+    /// The owner proved the address (a verification link, a reset by mail,
+    /// or created by an operator).
+    pub email_verified: bool,
 }
 
 impl UserRow {
@@ -104,6 +107,45 @@ pub fn record_login(
         .set((users::last_login_at.eq(at), users::password_hash.eq(hash)))
         .execute(conn)
         .map(|updated| updated == 1)
+}
+
+pub fn set_username(
+    conn: &mut DbConnection,
+    id: &str,
+    username: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::username.eq(username), users::updated_at.eq(at)))
+        .execute(conn)
+}
+
+/// Marks the address proven.
+pub fn set_email_verified(
+    conn: &mut DbConnection,
+    id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::email_verified.eq(true), users::updated_at.eq(at)))
+        .execute(conn)
+}
+
+/// Moves the account to a new (proven) address; a unique violation means the
+/// address was taken meanwhile.
+pub fn change_email(
+    conn: &mut DbConnection,
+    id: &str,
+    email: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(email),
+            users::email_verified.eq(true),
+            users::updated_at.eq(at),
+        ))
+        .execute(conn)
 }
 
 pub fn set_role(

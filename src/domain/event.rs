@@ -23,10 +23,15 @@ pub enum EventType {
     UserDisabled,
     UserEnabled,
     UserDeleted,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailVerified,
+    EmailChangeRequested,
+    EmailChanged,
 }
 
 impl EventType {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 19] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -41,6 +46,11 @@ impl EventType {
         Self::UserDisabled,
         Self::UserEnabled,
         Self::UserDeleted,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::EmailVerified,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +69,11 @@ impl EventType {
             Self::UserDisabled => "user_disabled",
             Self::UserEnabled => "user_enabled",
             Self::UserDeleted => "user_deleted",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::EmailVerified => "email_verified",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
         }
     }
 

@@ -5,12 +5,16 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::json;
 
 use super::audit::Event;
+use super::mail::{TokenPurpose, outbox_row};
 use super::sessions::Caller;
 use super::{Account, ClientInfo, carries_store_errors};
 use crate::auth::password::{HashError, Verification};
+use crate::config::EmailVerification;
+use crate::db::mail::{self, OutboxRow};
 use crate::db::users::{self, Guarded, UserRow};
 use crate::db::{DbConnection, StoreError, sessions};
 use crate::domain::{Email, EventType, NewPassword, Role, Username, Violations};
+use crate::mail::{MailContext, MailKind};
 use crate::state::AppState;
 
 /// A new account's values, each checked against its rules.
@@ -108,11 +112,19 @@ pub async fn create_account(
         created_at: now,
         updated_at: now,
         last_login_at: None,
+        // An operator vouches for the address of an account they create.
+        email_verified: origin == Origin::CreateAdminCommand,
     };
     let mut event = Event::new(EventType::UserRegistered, client, now).user(&row.id);
     if origin == Origin::CreateAdminCommand {
         event = event.detail(json!({"role": role.as_str(), "via": "create-admin"}));
     }
+    let verification =
+        if origin == Origin::SignUp && state.policy.email_verification != EmailVerification::Off {
+            Some(super::recovery::verification_mail(state, &row, now)?)
+        } else {
+            None
+        };
     let inserted = state
         .db
         .transaction(move |conn| {
@@ -122,12 +134,19 @@ pub async fn create_account(
                 }
                 other => other.into(),
             })?;
+            if let Some((token, message)) = &verification {
+                mail::insert_token(conn, token)?;
+                mail::enqueue(conn, message)?;
+            }
             event.record(conn)?;
             Ok(row)
         })
         .await;
     match inserted {
-        Ok(row) => Ok(Account::from_row(&row)?),
+        Ok(row) => {
+            state.mail_wakeup.notify_one();
+            Ok(Account::from_row(&row)?)
+        }
         // Lost a race with a concurrent registration: say which name was taken.
         Err(AccountError::EmailTaken) => {
             let (email, username) = (new.email, new.username);
@@ -318,27 +337,97 @@ pub async fn set_password(
 ) -> Result<(), AccountError> {
     let new_hash = state.passwords.hash(new_password.into_inner()).await?;
     let now = state.clock.now();
-    let user_id = account.id.to_string();
-    let keep = keep_session.map(ToOwned::to_owned);
-    let event = Event::new(EventType::PasswordChanged, client, now).user(&user_id);
+    let update = PasswordUpdate::new(state, account, new_hash, change, keep_session, client, now)?;
     state
         .db
         .transaction(move |conn| {
-            let expected = match &change {
-                PasswordChange::Replacing(hash) => Some(hash.as_str()),
-                PasswordChange::Regardless => None,
-            };
-            if users::set_password_hash(conn, &user_id, &new_hash, expected, now)? == 0 {
-                return Err(AccountError::WrongPassword);
+            if update.apply(conn, now)? {
+                Ok(())
+            } else {
+                Err(AccountError::WrongPassword)
             }
-            match &keep {
-                Some(keep) => sessions::revoke_all_except(conn, &user_id, keep, now)?,
-                None => sessions::revoke_all_for_user(conn, &user_id, now)?,
-            };
-            event.record(conn)?;
-            Ok(())
         })
-        .await
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
+}
+
+/// A new password about to be stored, with everything that goes with it: the
+/// one place a password changes (a change through a session now, a reset by
+/// mail in `recovery`).
+pub(super) struct PasswordUpdate {
+    user_id: String,
+    new_hash: String,
+    change: PasswordChange,
+    keep_session: Option<String>,
+    event: Event,
+    notice: OutboxRow,
+}
+
+impl PasswordUpdate {
+    pub(super) fn new(
+        state: &AppState,
+        account: &Account,
+        new_hash: String,
+        change: PasswordChange,
+        keep_session: Option<&str>,
+        client: &ClientInfo,
+        now: chrono::NaiveDateTime,
+    ) -> Result<Self, StoreError> {
+        let user_id = account.id.to_string();
+        let event = Event::new(EventType::PasswordChanged, client, now).user(&user_id);
+        let context = MailContext {
+            username: account.username.as_str().to_owned(),
+            ..MailContext::default()
+        };
+        let notice = outbox_row(
+            state,
+            account.email.as_str(),
+            MailKind::PasswordChanged,
+            &context,
+            now,
+        )?;
+        Ok(Self {
+            user_id,
+            new_hash,
+            change,
+            keep_session: keep_session.map(ToOwned::to_owned),
+            event,
+            notice,
+        })
+    }
+
+    /// The event recorded (a reset records its own kind).
+    pub(super) fn with_event(mut self, event: Event) -> Self {
+        self.event = event;
+        self
+    }
+
+    /// Stores the hash (if the password is still the expected one: `false`
+    /// otherwise, and nothing changed), ends the account's sessions but the
+    /// one kept, voids its reset links, queues the notice and records the
+    /// event. Run it inside a transaction.
+    pub(super) fn apply(
+        &self,
+        conn: &mut DbConnection,
+        now: chrono::NaiveDateTime,
+    ) -> diesel::QueryResult<bool> {
+        let expected = match &self.change {
+            PasswordChange::Replacing(hash) => Some(hash.as_str()),
+            PasswordChange::Regardless => None,
+        };
+        if users::set_password_hash(conn, &self.user_id, &self.new_hash, expected, now)? == 0 {
+            return Ok(false);
+        }
+        match &self.keep_session {
+            Some(keep) => sessions::revoke_all_except(conn, &self.user_id, keep, now)?,
+            None => sessions::revoke_all_for_user(conn, &self.user_id, now)?,
+        };
+        mail::void_tokens(conn, &self.user_id, &[TokenPurpose::PasswordReset.as_str()])?;
+        mail::enqueue(conn, &self.notice)?;
+        self.event.record(conn)?;
+        Ok(true)
+    }
 }
 
 /// Deletes the caller's account with all its sessions after confirming the

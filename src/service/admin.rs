@@ -25,6 +25,9 @@ pub struct Dashboard {
     pub signups_last_24h: i64,
     /// Times this node could not reach Redis and let a request through.
     pub rate_limit_store_errors: u64,
+    pub mail_pending: i64,
+    pub mail_oldest_pending_secs: i64,
+    pub mail_failing: i64,
 }
 
 pub async fn dashboard(state: &AppState) -> Result<Dashboard, StoreError> {
@@ -35,6 +38,7 @@ pub async fn dashboard(state: &AppState) -> Result<Dashboard, StoreError> {
         .db
         .run(move |conn| {
             let counts = users::counts(conn, since)?;
+            let backlog = crate::db::mail::backlog(conn)?;
             Ok(Dashboard {
                 users: counts.users,
                 admins: counts.admins,
@@ -52,6 +56,11 @@ pub async fn dashboard(state: &AppState) -> Result<Dashboard, StoreError> {
                 )?,
                 signups_last_24h: counts.registered_since,
                 rate_limit_store_errors,
+                mail_pending: backlog.pending,
+                mail_oldest_pending_secs: backlog
+                    .oldest_created_at
+                    .map_or(0, |oldest| (now - oldest).num_seconds().max(0)),
+                mail_failing: backlog.failing,
             })
         })
         .await

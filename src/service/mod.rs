@@ -9,6 +9,8 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod mail;
+pub mod recovery;
 pub mod sessions;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -34,6 +36,8 @@ pub struct Account {
     pub email: Email,
     pub role: Role,
     pub disabled: bool,
+    /// The owner proved the address.
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
@@ -51,6 +55,7 @@ impl Account {
             email: Email::from_stored(row.email.clone()),
             role: Role::from_stored(&row.role).ok_or_else(|| unreadable("unknown role"))?,
             disabled: row.disabled,
+            email_verified: row.email_verified,
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
             last_login_at: row.last_login_at.map(utc),

@@ -10,6 +10,7 @@ use super::audit::Event;
 use super::{Account, ClientInfo, carries_store_errors};
 use crate::auth::password::{HashError, Verification};
 use crate::auth::tokens::TokenError;
+use crate::config::EmailVerification;
 use crate::db::StoreError;
 use crate::db::sessions::{self, SessionRow};
 use crate::db::users::{self, UserRow};
@@ -54,6 +55,10 @@ pub enum LoginError {
     /// Told only after the right password.
     #[error("account disabled")]
     AccountDisabled,
+    /// `EMAIL_VERIFICATION=required` and the address is not proven; told only
+    /// after the right password.
+    #[error("email not verified")]
+    EmailNotVerified,
     /// Too many recent failures for this account from an unfamiliar address.
     #[error("held back")]
     HeldBack { retry_after_secs: u64 },
@@ -141,6 +146,13 @@ pub async fn verify_password(
             .detail(json!({"reason": "account_disabled"}));
         super::audit::record_alone(state, event).await?;
         return Err(LoginError::AccountDisabled);
+    }
+    if state.policy.email_verification == EmailVerification::Required && !row.email_verified {
+        let event = failure
+            .user(&row.id)
+            .detail(json!({"reason": "email_not_verified"}));
+        super::audit::record_alone(state, event).await?;
+        return Err(LoginError::EmailNotVerified);
     }
     Ok(VerifiedUser { row, upgraded_hash })
 }

@@ -21,6 +21,7 @@ fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
     "username": "ada",
     "email": "ada@example.com",
+    "email_verified": true,
     "role": "user",
     "created_at": "2026-11-25T10:00:00Z"
 }))]
@@ -29,6 +30,9 @@ pub struct User {
     pub username: String,
     #[schema(format = "email")]
     pub email: String,
+    /// Whether the owner proved the address (a verification link, a reset by
+    /// mail, or an account created by an operator).
+    pub email_verified: bool,
     pub role: Role,
     pub created_at: DateTime<Utc>,
 }
@@ -39,6 +43,7 @@ impl From<&Account> for User {
             id: account.id.as_uuid(),
             username: account.username.as_str().to_owned(),
             email: account.email.as_str().to_owned(),
+            email_verified: account.email_verified,
             role: account.role,
             created_at: account.created_at,
         }
@@ -133,6 +138,12 @@ pub struct Dashboard {
     /// Times this node could not reach Redis and let a request through
     /// unlimited, since it started.
     pub rate_limit_store_errors: u64,
+    /// Messages in the outbox not yet delivered.
+    pub mail_pending: i64,
+    /// Age in seconds of the oldest undelivered message (0 when none).
+    pub mail_oldest_pending_secs: i64,
+    /// Undelivered messages whose delivery failed at least once.
+    pub mail_failing: i64,
 }
 
 impl From<crate::service::admin::Dashboard> for Dashboard {
@@ -146,6 +157,9 @@ impl From<crate::service::admin::Dashboard> for Dashboard {
             password_check_failures_last_24h: figures.password_check_failures_last_24h,
             signups_last_24h: figures.signups_last_24h,
             rate_limit_store_errors: figures.rate_limit_store_errors,
+            mail_pending: figures.mail_pending,
+            mail_oldest_pending_secs: figures.mail_oldest_pending_secs,
+            mail_failing: figures.mail_failing,
         }
     }
 }
@@ -221,6 +235,7 @@ pub struct AdminUser {
     pub username: String,
     #[schema(format = "email")]
     pub email: String,
+    pub email_verified: bool,
     pub role: Role,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
@@ -235,6 +250,7 @@ impl From<&Account> for AdminUser {
             id: user.id,
             username: user.username,
             email: user.email,
+            email_verified: user.email_verified,
             role: user.role,
             disabled: account.disabled,
             created_at: user.created_at,
@@ -339,4 +355,50 @@ pub struct EventListQuery {
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    /// The account's address. The answer is the same whether or not it exists.
+    #[schema(format = "email", max_length = 254)]
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token from the reset link.
+    #[schema(max_length = 256)]
+    pub token: String,
+    /// Same rules as at registration.
+    #[schema(min_length = 8, max_length = 128)]
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The token from the verification link.
+    #[schema(max_length = 256)]
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    /// The address to move to; it changes only once the link mailed there is used.
+    #[schema(format = "email", max_length = 254)]
+    pub new_email: String,
+    /// The account's current password, to confirm.
+    #[schema(max_length = 1024)]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    /// 3–32 of `A–Z a–z 0–9 _ . -`, unique ignoring case.
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
+    pub username: String,
 }

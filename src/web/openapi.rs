@@ -19,6 +19,7 @@ use super::problem::ErrorCode;
         (name = "auth", description = "Sign up and log in."),
         (name = "account", description = "The caller's own account."),
         (name = "sessions", description = "The caller's sessions (one per login)."),
+        (name = "recovery", description = "Forgotten passwords, proving and changing the email address."),
         (name = "admin", description = "Operators only (role `admin`)."),
         (name = "keys", description = "Public keys for verifying access tokens."),
         (name = "health", description = "Probes for orchestrators and load balancers."),

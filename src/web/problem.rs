@@ -25,6 +25,7 @@ pub use crate::domain::Violations as FieldErrors;
 use crate::limits::Limited;
 use crate::service::accounts::AccountError;
 use crate::service::admin::AdminError;
+use crate::service::recovery::RecoveryError;
 use crate::service::sessions::{AuthError, LoginError, RefreshError, RevokeError};
 
 /// Every error code an answer can carry: the one list the error mapping, the
@@ -41,6 +42,8 @@ pub enum ErrorCode {
     Forbidden,
     AccountDisabled,
     WrongPassword,
+    EmailNotVerified,
+    InvalidOrExpiredToken,
     NotFound,
     MethodNotAllowed,
     EmailTaken,
@@ -56,7 +59,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 23] = [
         Self::MalformedRequest,
         Self::MissingToken,
         Self::InvalidToken,
@@ -66,6 +69,8 @@ impl ErrorCode {
         Self::Forbidden,
         Self::AccountDisabled,
         Self::WrongPassword,
+        Self::EmailNotVerified,
+        Self::InvalidOrExpiredToken,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::EmailTaken,
@@ -92,6 +97,8 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::AccountDisabled => "account_disabled",
             Self::WrongPassword => "wrong_password",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::InvalidOrExpiredToken => "invalid_or_expired_token",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::EmailTaken => "email_taken",
@@ -110,13 +117,16 @@ impl ErrorCode {
     /// The HTTP status every answer with this code has.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MalformedRequest => StatusCode::BAD_REQUEST,
+            Self::MalformedRequest | Self::InvalidOrExpiredToken => StatusCode::BAD_REQUEST,
             Self::MissingToken
             | Self::InvalidToken
             | Self::TokenExpired
             | Self::InvalidCredentials
             | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::AccountDisabled | Self::WrongPassword => StatusCode::FORBIDDEN,
+            Self::Forbidden
+            | Self::AccountDisabled
+            | Self::WrongPassword
+            | Self::EmailNotVerified => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken | Self::UsernameTaken | Self::LastAdmin => StatusCode::CONFLICT,
@@ -150,6 +160,10 @@ pub enum ApiError {
     AccountDisabled,
     #[error("wrong password")]
     WrongPassword,
+    #[error("email not verified")]
+    EmailNotVerified,
+    #[error("invalid or expired token")]
+    InvalidOrExpiredToken,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -196,6 +210,8 @@ impl ApiError {
             Self::Forbidden => ErrorCode::Forbidden,
             Self::AccountDisabled => ErrorCode::AccountDisabled,
             Self::WrongPassword => ErrorCode::WrongPassword,
+            Self::EmailNotVerified => ErrorCode::EmailNotVerified,
+            Self::InvalidOrExpiredToken => ErrorCode::InvalidOrExpiredToken,
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::EmailTaken => ErrorCode::EmailTaken,
@@ -228,6 +244,12 @@ impl ApiError {
             Self::Forbidden => "Your role does not allow this.",
             Self::AccountDisabled => "This account is disabled.",
             Self::WrongPassword => "The password is wrong.",
+            Self::EmailNotVerified => {
+                "Confirm your email address first: open the link in the verification mail."
+            }
+            Self::InvalidOrExpiredToken => {
+                "This link is unknown, already used or expired; ask for a new one."
+            }
             Self::NotFound => "Nothing here.",
             Self::MethodNotAllowed { .. } => "This path does not accept that method.",
             Self::EmailTaken => "An account with this email already exists.",
@@ -392,6 +414,7 @@ impl From<LoginError> for ApiError {
         match error {
             LoginError::InvalidCredentials => Self::InvalidCredentials,
             LoginError::AccountDisabled => Self::AccountDisabled,
+            LoginError::EmailNotVerified => Self::EmailNotVerified,
             LoginError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
             LoginError::Hash(error) => error.into(),
             LoginError::Token(error) => Self::Internal(anyhow::Error::new(error)),
@@ -454,6 +477,21 @@ impl From<AdminError> for ApiError {
             AdminError::SessionEnded => Self::InvalidToken,
             AdminError::LastAdmin => Self::LastAdmin,
             AdminError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<RecoveryError> for ApiError {
+    fn from(error: RecoveryError) -> Self {
+        match error {
+            RecoveryError::Invalid(violations) => Self::Validation(violations),
+            RecoveryError::InvalidOrExpiredToken => Self::InvalidOrExpiredToken,
+            RecoveryError::EmailTaken => Self::EmailTaken,
+            RecoveryError::UsernameTaken => Self::UsernameTaken,
+            RecoveryError::WrongPassword => Self::WrongPassword,
+            RecoveryError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            RecoveryError::Hash(error) => error.into(),
+            RecoveryError::Store(error) => error.into(),
         }
     }
 }

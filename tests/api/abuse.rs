@@ -564,8 +564,12 @@ async fn production_mode_refuses_unsafe_configurations_by_name() {
     let key = crate::helpers::write_signing_key(dir.path(), "signing.pem");
     let key = key.to_str().unwrap();
     let database = format!("sqlite://{}", dir.path().join("p.db").display());
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
         (&[], "JWT_PRIVATE_KEY_FILE"),
+        (
+            &[("JWT_PRIVATE_KEY_FILE", key), ("MAIL_URL", "log")],
+            "MAIL_URL",
+        ),
         (
             &[("JWT_ALGORITHM", "HS256"), ("JWT_SECRET", "short")],
             "JWT_SECRET",
@@ -587,6 +591,7 @@ async fn production_mode_refuses_unsafe_configurations_by_name() {
         let mut env = vec![
             ("PORTCULLIS_ENV", "production"),
             ("BIND_ADDR", "127.0.0.1:0"),
+            ("MAIL_URL", "smtp://127.0.0.1:1?tls=off"),
         ];
         env.extend_from_slice(settings);
         let output = actix_web::rt::time::timeout(

@@ -376,6 +376,7 @@ async fn production_refuses_a_signing_key_that_others_can_read() {
         &database,
         &[
             ("PORTCULLIS_ENV", "production"),
+            ("MAIL_URL", "smtp://127.0.0.1:1?tls=off"),
             ("JWT_PRIVATE_KEY_FILE", &key_file),
             ("BIND_ADDR", "127.0.0.1:0"),
         ],

@@ -166,6 +166,8 @@ pub fn test_settings(database_url: &str, signing_key: &std::path::Path) -> Setti
     settings.tokens.jwt_private_key_file = Some(signing_key.to_path_buf());
     settings.passwords.argon2_memory_kib = 4096;
     settings.passwords.argon2_iterations = 1;
+    // Retries become due when a test moves the clock; look for them often.
+    settings.mail.mail_poll_interval_ms = 50;
     settings
 }
 
@@ -566,6 +568,156 @@ impl Drop for TestRedis {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// A real SMTP server of this test's own (aiosmtpd, from Debian's
+/// `python3-aiosmtpd` or PyPI) on a free loopback port, keeping every message
+/// it receives in a Maildir; stopped when dropped. `None` (with a notice) when
+/// aiosmtpd is not installed, unless CI is set.
+pub struct TestSmtp {
+    pub port: u16,
+    python: String,
+    maildir: tempfile::TempDir,
+    process: Option<std::process::Child>,
+}
+
+impl TestSmtp {
+    pub async fn start() -> Option<Self> {
+        let python = ["/usr/bin/python3", "python3"].into_iter().find(|python| {
+            std::process::Command::new(python)
+                .args(["-c", "import aiosmtpd"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        });
+        let Some(python) = python else {
+            if services_required() {
+                panic!("CI needs aiosmtpd (Debian: python3-aiosmtpd) for the mail tests");
+            }
+            eprintln!(
+                "skipped: this test needs aiosmtpd (Debian/Ubuntu: apt-get install python3-aiosmtpd)"
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut smtp = Self {
+            port,
+            python: python.to_owned(),
+            maildir: tempfile::tempdir().expect("a maildir"),
+            process: None,
+        };
+        smtp.resume().await;
+        Some(smtp)
+    }
+
+    /// `MAIL_URL` for this server (plain SMTP on loopback).
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}?tls=off", self.port)
+    }
+
+    /// Stops the server, as in an outage; [`TestSmtp::resume`] brings it back.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    /// Starts the server (again) on its port and waits until it answers.
+    pub async fn resume(&mut self) {
+        let process = std::process::Command::new(&self.python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            // A path that does not exist yet: the Maildir is created there.
+            .arg(self.maildir.path().join("maildir"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        self.process = Some(process);
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("aiosmtpd did not start listening on port {}", self.port);
+    }
+
+    /// Every message received so far, raw, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("maildir").join("new");
+        let mut files: Vec<_> = std::fs::read_dir(&new)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort_by_key(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok());
+        files
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .map(|raw| decode_quoted_printable(&raw))
+            .collect()
+    }
+
+    /// Waits (up to 20 s) until `count` messages have arrived; returns them all.
+    pub async fn wait_for(&self, count: usize) -> Vec<String> {
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            loop {
+                let messages = self.messages();
+                if messages.len() >= count {
+                    return messages;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| panic!("expected {count} messages, got {:?}", self.messages()))
+    }
+}
+
+impl Drop for TestSmtp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Undoes quoted-printable soft line breaks and the `=3D` escape, enough to
+/// read a link out of a message.
+fn decode_quoted_printable(raw: &str) -> String {
+    raw.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
+}
+
+/// The token of the first link in `message`.
+pub fn token_in(message: &str) -> String {
+    let start = message.find("token=").expect("a link with a token") + "token=".len();
+    message[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// The recipient of a raw message.
+pub fn recipient_of(message: &str) -> String {
+    message
+        .lines()
+        .find_map(|line| line.strip_prefix("To: "))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 /// Under CI every test must run: a missing service fails instead of skipping.

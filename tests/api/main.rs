@@ -14,5 +14,6 @@ mod keys;
 mod login;
 mod me;
 mod project;
+mod recovery;
 mod register;
 mod sessions;

@@ -48,7 +48,7 @@ const LAYERS: &[&[&str]] = &[
     &["domain", "clock"],
     &["db"],
     &["config"],
-    &["auth", "limits"],
+    &["auth", "limits", "mail"],
     &["state"],
     &["service"],
     &["web"],
@@ -210,7 +210,7 @@ async fn migrate_applies_pending_migrations_once() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 2 migration"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 3 migration"));
 
     let second = crate::helpers::run_cli(&["migrate"], &database.url, None).await;
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration"));

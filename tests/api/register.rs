@@ -20,7 +20,18 @@ async fn registering_returns_the_user_without_secrets_and_with_a_lower_cased_ema
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["created_at", "email", "id", "role", "username"]);
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "email",
+            "email_verified",
+            "id",
+            "role",
+            "username"
+        ]
+    );
+    assert_eq!(user["email_verified"], false);
     assert_eq!(user["username"], "Ada.L");
     assert_eq!(user["email"], "ada@example.com");
     assert_eq!(user["role"], "user");

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod health;
 mod keys;
+mod recovery;
 mod register;
 mod session;
 
@@ -21,6 +22,12 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(account::list_sessions)
         .service(account::delete_session)
         .service(account::delete_account)
+        .service(recovery::update_me)
+        .service(recovery::request_password_reset)
+        .service(recovery::reset_password)
+        .service(recovery::verify_email)
+        .service(recovery::send_email_verification)
+        .service(recovery::change_email)
         .service(admin::get_dashboard)
         .service(admin::list_users)
         .service(admin::get_user)

@@ -1,0 +1,194 @@
+//! The outbox: messages are rendered and put in it inside the transaction of
+//! the change that causes them, and every node's sender delivers what is due,
+//! with retries and backoff, deleting each message once it is accepted. An SMTP
+//! outage therefore only delays mail: the request that caused it has already
+//! succeeded, and the message waits in the database.
+
+use chrono::NaiveDateTime;
+
+use crate::db::StoreError;
+use crate::db::mail::{self, MailTokenRow, OutboxRow};
+use crate::mail::{MailContext, MailKind};
+use crate::state::AppState;
+
+/// Messages one pass of the sender takes at most.
+const BATCH: i64 = 5;
+/// How long a node may hold messages it is sending before another node may
+/// take them over (longer than a batch of SMTP timeouts).
+const LEASE: chrono::Duration = chrono::Duration::seconds(120);
+/// The first retry waits this long, doubling up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: chrono::Duration = chrono::Duration::seconds(5);
+const MAX_BACKOFF: chrono::Duration = chrono::Duration::hours(1);
+
+/// What a mail token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    EmailVerification,
+    EmailChange,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::EmailVerification => "email_verification",
+            Self::EmailChange => "email_change",
+        }
+    }
+}
+
+/// A fresh token for a link: 256 random bits, base64url, and the SHA-256
+/// (hex) that is all the database keeps of it.
+pub fn new_token() -> Result<(String, String), StoreError> {
+    use aws_lc_rs::rand::SecureRandom as _;
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| StoreError::Failed(anyhow::anyhow!("no randomness for a mail token")))?;
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = token_hash(&token);
+    Ok((token, hash))
+}
+
+/// The SHA-256 of a token, hex: how a token is looked up.
+pub fn token_hash(token: &str) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A token row for `user_id`, valid for `ttl_secs` from `now`.
+pub fn token_row(
+    hash: String,
+    user_id: &str,
+    purpose: TokenPurpose,
+    new_email: Option<String>,
+    now: NaiveDateTime,
+    ttl_secs: u64,
+) -> MailTokenRow {
+    MailTokenRow {
+        token_hash: hash,
+        user_id: user_id.to_owned(),
+        purpose: purpose.as_str().to_owned(),
+        new_email,
+        created_at: now,
+        expires_at: now
+            + chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 4_000)),
+        used_at: None,
+    }
+}
+
+/// A rendered message for the outbox, due at once.
+pub fn outbox_row(
+    state: &AppState,
+    recipient: &str,
+    kind: MailKind,
+    context: &MailContext,
+    now: NaiveDateTime,
+) -> Result<OutboxRow, StoreError> {
+    let rendered = state
+        .mailer
+        .render(kind, context)
+        .map_err(StoreError::Failed)?;
+    Ok(OutboxRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        recipient: recipient.to_owned(),
+        kind: kind.as_str().to_owned(),
+        subject: rendered.subject,
+        body_text: rendered.text,
+        body_html: rendered.html,
+        created_at: now,
+        next_attempt_at: now,
+        attempts: 0,
+        last_error: None,
+        lease_until: None,
+        lease_owner: None,
+    })
+}
+
+/// Delivers the messages that are due; returns how many went out. Each is
+/// leased while it is sent, so another node does not send it at the same
+/// moment; a failure frees it with a later next attempt.
+pub async fn deliver_due(state: &AppState) -> Result<usize, StoreError> {
+    let now = state.clock.now();
+    let owner = uuid::Uuid::new_v4().to_string();
+    let until = now + LEASE;
+    let claimed = state
+        .db
+        .transaction(move |conn| {
+            Ok::<_, StoreError>(mail::claim_due(conn, now, until, &owner, BATCH)?)
+        })
+        .await?;
+    let mut sent = 0;
+    for message in claimed {
+        let rendered = crate::mail::RenderedMail {
+            subject: message.subject.clone(),
+            text: message.body_text.clone(),
+            html: message.body_html.clone(),
+        };
+        let outcome = state.mailer.send(&message.recipient, &rendered).await;
+        let id = message.id.clone();
+        match outcome {
+            Ok(()) => {
+                state
+                    .db
+                    .transaction(move |conn| Ok::<_, StoreError>(mail::delivered(conn, &id)?))
+                    .await?;
+                sent += 1;
+            }
+            Err(error) => {
+                let attempts = message.attempts.saturating_add(1);
+                let next = state.clock.now() + backoff(attempts);
+                let reason = format!("{error:#}");
+                tracing::warn!(kind = %message.kind, attempts, error = %reason, "mail not delivered; will retry");
+                state
+                    .db
+                    .transaction(move |conn| {
+                        Ok::<_, StoreError>(mail::failed(conn, &id, attempts, next, &reason)?)
+                    })
+                    .await?;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// How long to wait after the `attempts`-th failure.
+fn backoff(attempts: i32) -> chrono::Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    (FIRST_BACKOFF * 2_i32.saturating_pow(doublings)).min(MAX_BACKOFF)
+}
+
+/// The outbox at a glance, for the dashboard.
+pub async fn backlog(state: &AppState) -> Result<mail::Backlog, StoreError> {
+    state
+        .db
+        .run(|conn| Ok::<_, StoreError>(mail::backlog(conn)?))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_an_hour() {
+        assert_eq!(backoff(1), chrono::Duration::seconds(5));
+        assert_eq!(backoff(2), chrono::Duration::seconds(10));
+        assert_eq!(backoff(4), chrono::Duration::seconds(40));
+        assert_eq!(backoff(40), chrono::Duration::hours(1));
+    }
+
+    #[test]
+    fn tokens_are_256_bits_and_only_their_hash_is_kept() {
+        let (token, hash) = new_token().unwrap();
+        assert_eq!(token.len(), 43);
+        assert_eq!(hash, token_hash(&token));
+        assert_eq!(hash.len(), 64);
+        assert_ne!(token, hash);
+    }
+}

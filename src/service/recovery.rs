@@ -1,0 +1,472 @@
+//! Recovering an account and proving its address: a forgotten password reset
+//! by a link in the mail, verification links, changing the address (which
+//! changes only once the new one is proven), and changing the username.
+//!
+//! Links carry a token of 256 random bits; the database keeps only its
+//! SHA-256, and spends it once. Mail goes through the outbox, written in the
+//! same transaction as the change that causes it.
+
+use chrono::NaiveDateTime;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::accounts::{AccountError, PasswordChange, PasswordUpdate, confirm_password};
+use super::audit::Event;
+use super::mail::{TokenPurpose, new_token, outbox_row, token_hash, token_row};
+use super::sessions::Caller;
+use super::{Account, ClientInfo, carries_store_errors};
+use crate::auth::password::HashError;
+use crate::db::StoreError;
+use crate::db::mail::{self, MailTokenRow, OutboxRow};
+use crate::db::users::{self, UserRow};
+use crate::domain::{Email, EventType, NewPassword, Username, Violations};
+use crate::limits::UNKNOWN_PREFIX;
+use crate::mail::{MailContext, MailKind, in_words};
+use crate::state::AppState;
+
+/// Why a recovery step did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// A field breaks a rule.
+    #[error("invalid input")]
+    Invalid(Violations),
+    /// The link's token is unknown, already used or expired.
+    #[error("invalid or expired token")]
+    InvalidOrExpiredToken,
+    #[error("email taken")]
+    EmailTaken,
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("wrong password")]
+    WrongPassword,
+    /// Too many requests for this address (or guesses through this session).
+    #[error("held back")]
+    HeldBack { retry_after_secs: u64 },
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(RecoveryError);
+
+impl From<AccountError> for RecoveryError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::WrongPassword => Self::WrongPassword,
+            AccountError::HeldBack { retry_after_secs } => Self::HeldBack { retry_after_secs },
+            AccountError::EmailTaken => Self::EmailTaken,
+            AccountError::UsernameTaken => Self::UsernameTaken,
+            AccountError::Invalid(violations) => Self::Invalid(violations),
+            AccountError::Hash(error) => Self::Hash(error),
+            AccountError::Store(error) => Self::Store(error),
+            AccountError::LastAdmin => Self::Store(StoreError::Failed(anyhow::anyhow!(
+                "unexpected last-admin refusal"
+            ))),
+        }
+    }
+}
+
+fn invalid(field: &'static str, violation: crate::domain::Violation) -> RecoveryError {
+    RecoveryError::Invalid(Violations::from([(field, vec![violation])]))
+}
+
+/// The verification token and message for a new (or unverified) account.
+pub(super) fn verification_mail(
+    state: &AppState,
+    user: &UserRow,
+    now: NaiveDateTime,
+) -> Result<(MailTokenRow, OutboxRow), StoreError> {
+    let (token, hash) = new_token()?;
+    let ttl = state.policy.email_verification_ttl;
+    let row = token_row(
+        hash,
+        &user.id,
+        TokenPurpose::EmailVerification,
+        None,
+        now,
+        ttl,
+    );
+    let context = MailContext {
+        username: user.username.clone(),
+        link: Some(state.mailer.verification_link(&token)),
+        valid_for: Some(in_words(ttl)),
+        other_address: None,
+    };
+    let message = outbox_row(
+        state,
+        &user.email,
+        MailKind::EmailVerification,
+        &context,
+        now,
+    )?;
+    Ok((row, message))
+}
+
+/// Counts a mail request for `email` against its per-address budget (the
+/// login backoff's `LOGIN_BACKOFF_FAILURES` per `LOGIN_BACKOFF_WINDOW`), for
+/// existing and unknown addresses alike.
+async fn count_mail_request(state: &AppState, email: &Email) -> Result<(), RecoveryError> {
+    let counter = format!("{UNKNOWN_PREFIX}mail:{}", email.as_str());
+    match state.limits.login_attempt(&counter).await {
+        Some(retry_after_secs) => Err(RecoveryError::HeldBack { retry_after_secs }),
+        None => Ok(()),
+    }
+}
+
+/// Mails a reset link to the account with this address, if there is one and
+/// it is enabled, at most once per `MAIL_MIN_INTERVAL`. The caller learns
+/// nothing: the same work is done, and the same answer given, either way.
+pub async fn request_password_reset(
+    state: &AppState,
+    email: &str,
+    client: &ClientInfo,
+) -> Result<(), RecoveryError> {
+    let email = Email::parse(email).map_err(|violation| invalid("email", violation))?;
+    count_mail_request(state, &email).await?;
+    let now = state.clock.now();
+    let (token, hash) = new_token()?;
+    let ttl = state.policy.password_reset_ttl;
+    let min_interval = seconds(state.policy.mail_min_interval);
+    let lookup = email.clone();
+    let user = state
+        .db
+        .run(move |conn| Ok::<_, StoreError>(users::find_by_email(conn, lookup.as_str())?))
+        .await?
+        .filter(|user| !user.disabled);
+    // Rendered for an unknown address too (and thrown away), so both take the
+    // same time.
+    let context = MailContext {
+        username: user
+            .as_ref()
+            .map(|user| user.username.clone())
+            .unwrap_or_default(),
+        link: Some(state.mailer.reset_link(&token)),
+        valid_for: Some(in_words(ttl)),
+        other_address: None,
+    };
+    let message = outbox_row(
+        state,
+        email.as_str(),
+        MailKind::PasswordReset,
+        &context,
+        now,
+    )?;
+    let client = client.clone();
+    let queued = state
+        .db
+        .transaction(move |conn| {
+            let may_send = mail::may_send(
+                conn,
+                email.as_str(),
+                MailKind::PasswordReset.as_str(),
+                now,
+                min_interval,
+            )?;
+            let Some(user) = user.filter(|_| may_send) else {
+                return Ok::<_, RecoveryError>(false);
+            };
+            mail::void_tokens(conn, &user.id, &[TokenPurpose::PasswordReset.as_str()])?;
+            mail::insert_token(
+                conn,
+                &token_row(hash, &user.id, TokenPurpose::PasswordReset, None, now, ttl),
+            )?;
+            mail::enqueue(conn, &message)?;
+            Event::new(EventType::PasswordResetRequested, &client, now)
+                .user(&user.id)
+                .record(conn)?;
+            Ok(true)
+        })
+        .await?;
+    if queued {
+        state.mail_wakeup.notify_one();
+    }
+    Ok(())
+}
+
+/// Sets a new password with a reset link's token: every session ends, the
+/// address counts as proven (the link reached it), other reset links die, and
+/// a notice is mailed.
+pub async fn reset_password(
+    state: &AppState,
+    token: &str,
+    new_password: String,
+    client: &ClientInfo,
+) -> Result<(), RecoveryError> {
+    let hash = token_hash(token);
+    let now = state.clock.now();
+    let lookup = hash.clone();
+    let user = state
+        .db
+        .run(move |conn| {
+            let Some(token) =
+                mail::find_token(conn, &lookup, &[TokenPurpose::PasswordReset.as_str()], now)?
+            else {
+                return Ok::<_, StoreError>(None);
+            };
+            Ok(users::find_by_id(conn, &token.user_id)?)
+        })
+        .await?
+        .ok_or(RecoveryError::InvalidOrExpiredToken)?;
+    let account = Account::from_row(&user)?;
+    let new_password =
+        NewPassword::parse(new_password, &user.username, &user.email).map_err(|violations| {
+            RecoveryError::Invalid(Violations::from([("new_password", violations)]))
+        })?;
+    let new_hash = state.passwords.hash(new_password.into_inner()).await?;
+    let now = state.clock.now();
+    let event = Event::new(EventType::PasswordReset, client, now).user(&user.id);
+    let update = PasswordUpdate::new(
+        state,
+        &account,
+        new_hash,
+        PasswordChange::Regardless,
+        None,
+        client,
+        now,
+    )?
+    .with_event(event);
+    state
+        .db
+        .transaction(move |conn| {
+            if mail::consume_token(conn, &hash, &[TokenPurpose::PasswordReset.as_str()], now)?
+                .is_none()
+            {
+                return Err(RecoveryError::InvalidOrExpiredToken);
+            }
+            update.apply(conn, now)?;
+            users::set_email_verified(conn, &user.id, now)?;
+            Ok(())
+        })
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
+}
+
+/// Proves an address with a verification link's token; for an email-change
+/// token, the account moves to the new address (409 if it was taken
+/// meanwhile) and the old address gets a notice.
+pub async fn verify_email(
+    state: &AppState,
+    token: &str,
+    client: &ClientInfo,
+) -> Result<(), RecoveryError> {
+    let hash = token_hash(token);
+    let now = state.clock.now();
+    let purposes = [
+        TokenPurpose::EmailVerification.as_str(),
+        TokenPurpose::EmailChange.as_str(),
+    ];
+    let lookup = hash.clone();
+    let found = state
+        .db
+        .run(move |conn| {
+            let Some(token) = mail::find_token(conn, &lookup, &purposes, now)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            Ok(users::find_by_id(conn, &token.user_id)?.map(|user| (token, user)))
+        })
+        .await?;
+    let (found_token, user) = found.ok_or(RecoveryError::InvalidOrExpiredToken)?;
+    // The notice to the address being left, prepared outside the transaction.
+    let notice = match &found_token.new_email {
+        Some(_) => Some(outbox_row(
+            state,
+            &user.email,
+            MailKind::EmailChanged,
+            &MailContext {
+                username: user.username.clone(),
+                ..MailContext::default()
+            },
+            now,
+        )?),
+        None => None,
+    };
+    let client = client.clone();
+    state
+        .db
+        .transaction(move |conn| {
+            let Some(token) = mail::consume_token(conn, &hash, &purposes, now)? else {
+                return Err(RecoveryError::InvalidOrExpiredToken);
+            };
+            match (&token.new_email, notice) {
+                (Some(new_email), Some(notice)) => {
+                    users::change_email(conn, &token.user_id, new_email, now).map_err(|error| {
+                        match error {
+                            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                                RecoveryError::EmailTaken
+                            }
+                            other => other.into(),
+                        }
+                    })?;
+                    mail::void_tokens(conn, &token.user_id, &[TokenPurpose::EmailChange.as_str()])?;
+                    mail::enqueue(conn, &notice)?;
+                    Event::new(EventType::EmailChanged, &client, now)
+                        .user(&token.user_id)
+                        .record(conn)?;
+                }
+                _ => {
+                    users::set_email_verified(conn, &token.user_id, now)?;
+                    Event::new(EventType::EmailVerified, &client, now)
+                        .user(&token.user_id)
+                        .record(conn)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
+}
+
+/// Mails the caller a new verification link, unless the address is already
+/// proven (or one went out within `MAIL_MIN_INTERVAL`).
+pub async fn send_verification(state: &AppState, caller: &Caller) -> Result<(), RecoveryError> {
+    if caller.account.email_verified {
+        return Ok(());
+    }
+    count_mail_request(state, &caller.account.email).await?;
+    let now = state.clock.now();
+    let user_id = caller.account.id.to_string();
+    let lookup = user_id.clone();
+    let Some(user) = state
+        .db
+        .run(move |conn| Ok::<_, StoreError>(users::find_by_id(conn, &lookup)?))
+        .await?
+    else {
+        return Ok(());
+    };
+    let (token, message) = verification_mail(state, &user, now)?;
+    let min_interval = seconds(state.policy.mail_min_interval);
+    let queued = state
+        .db
+        .transaction(move |conn| {
+            if !mail::may_send(
+                conn,
+                &user.email,
+                MailKind::EmailVerification.as_str(),
+                now,
+                min_interval,
+            )? {
+                return Ok::<_, StoreError>(false);
+            }
+            mail::void_tokens(conn, &user_id, &[TokenPurpose::EmailVerification.as_str()])?;
+            mail::insert_token(conn, &token)?;
+            mail::enqueue(conn, &message)?;
+            Ok(true)
+        })
+        .await?;
+    if queued {
+        state.mail_wakeup.notify_one();
+    }
+    Ok(())
+}
+
+/// Starts moving the caller's account to `new_email`: a link to the new
+/// address, a notice to the current one; nothing changes until the link is
+/// used.
+pub async fn change_email(
+    state: &AppState,
+    caller: &Caller,
+    new_email: &str,
+    password: String,
+    client: &ClientInfo,
+) -> Result<(), RecoveryError> {
+    let new_email = Email::parse(new_email).map_err(|violation| invalid("new_email", violation))?;
+    confirm_password(state, caller, password, client).await?;
+    let taken = new_email.clone();
+    if state
+        .db
+        .run(move |conn| Ok::<_, StoreError>(users::email_exists(conn, taken.as_str())?))
+        .await?
+    {
+        return Err(RecoveryError::EmailTaken);
+    }
+    let now = state.clock.now();
+    let (token, hash) = new_token()?;
+    let ttl = state.policy.email_verification_ttl;
+    let user_id = caller.account.id.to_string();
+    let username = caller.account.username.as_str().to_owned();
+    let current = caller.account.email.as_str().to_owned();
+    let confirm = outbox_row(
+        state,
+        new_email.as_str(),
+        MailKind::EmailChange,
+        &MailContext {
+            username: username.clone(),
+            link: Some(state.mailer.verification_link(&token)),
+            valid_for: Some(in_words(ttl)),
+            other_address: Some(current.clone()),
+        },
+        now,
+    )?;
+    let notice = outbox_row(
+        state,
+        &current,
+        MailKind::EmailChanged,
+        &MailContext {
+            username,
+            other_address: Some(new_email.as_str().to_owned()),
+            ..MailContext::default()
+        },
+        now,
+    )?;
+    let token = token_row(
+        hash,
+        &user_id,
+        TokenPurpose::EmailChange,
+        Some(new_email.as_str().to_owned()),
+        now,
+        ttl,
+    );
+    let event = Event::new(EventType::EmailChangeRequested, client, now).user(&user_id);
+    state
+        .db
+        .transaction(move |conn| {
+            mail::void_tokens(conn, &user_id, &[TokenPurpose::EmailChange.as_str()])?;
+            mail::insert_token(conn, &token)?;
+            mail::enqueue(conn, &confirm)?;
+            mail::enqueue(conn, &notice)?;
+            event.record(conn)?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
+}
+
+/// Renames the caller's account (same rules as at registration).
+pub async fn change_username(
+    state: &AppState,
+    caller: &Caller,
+    username: &str,
+) -> Result<Account, RecoveryError> {
+    let username = Username::parse(username).map_err(|violation| invalid("username", violation))?;
+    let now = state.clock.now();
+    let user_id = caller.account.id.to_string();
+    let row = state
+        .db
+        .transaction(move |conn| {
+            let taken = users::find_by_username(conn, username.as_str())?
+                .is_some_and(|other| other.id != user_id);
+            if taken {
+                return Err(RecoveryError::UsernameTaken);
+            }
+            users::set_username(conn, &user_id, username.as_str(), now).map_err(
+                |error| match error {
+                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                        RecoveryError::UsernameTaken
+                    }
+                    other => other.into(),
+                },
+            )?;
+            Ok(users::find_by_id(conn, &user_id)?)
+        })
+        .await?
+        .ok_or(RecoveryError::Store(StoreError::Failed(anyhow::anyhow!(
+            "the account vanished"
+        ))))?;
+    Ok(Account::from_row(&row)?)
+}
+
+fn seconds(secs: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 4_000))
+}

@@ -1,0 +1,617 @@
+//! Account recovery and email: reset by mail, verification, email change,
+//! username change, and mail that survives an SMTP outage. The service talks
+//! real SMTP to an aiosmtpd server started by each test.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    STRONG_PASSWORD, TestApp, TestSmtp, assert_problem, recipient_of, spawn_app_with, token_in,
+};
+
+/// An app whose mail goes to `smtp`, with the rate limits out of the way.
+async fn app_mailing(
+    smtp: &TestSmtp,
+    configure: impl FnOnce(&mut portcullis::config::Settings),
+) -> TestApp {
+    let url = smtp.url();
+    spawn_app_with(move |s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.mail.mail_url = portcullis::config::MailUrl::parse(&url).unwrap();
+        s.mail.email_verification = portcullis::config::EmailVerification::Off;
+        configure(s);
+    })
+    .await
+}
+
+async fn forgot(app: &TestApp, email: &str) -> reqwest::Response {
+    app.post_json("/password/forgot", &json!({"email": email}))
+        .await
+}
+
+async fn reset(app: &TestApp, token: &str, new_password: &str) -> reqwest::Response {
+    app.post_json(
+        "/password/reset",
+        &json!({"token": token, "new_password": new_password}),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_forgotten_password_is_reset_by_the_link_in_the_mail() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let ada = app.signed_up("ada").await;
+
+    let asked = forgot(&app, "ADA@example.com").await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(recipient_of(&mail[0]), "ada@example.com");
+    assert!(
+        mail[0].contains("http://localhost:3000/reset-password?token="),
+        "{}",
+        mail[0]
+    );
+    assert!(mail[0].contains("text/html"), "an HTML part too");
+    let token = token_in(&mail[0]);
+    assert_eq!(token.len(), 43, "256 bits, base64url");
+
+    let done = reset(&app, &token, "a brand new passphrase").await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+
+    app.logged_in(&ada.email, "a brand new passphrase").await;
+    let old = app
+        .login(&json!({"email": ada.email, "password": STRONG_PASSWORD}))
+        .await;
+    assert_problem(old, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let ended = app.get("/me", Some(&ada.access_token)).await;
+    assert_problem(ended, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let again = reset(&app, &token, "yet another passphrase").await;
+    assert_problem(again, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
+    // The link reached the address: it counts as verified now; and a notice went out.
+    let tokens = app.logged_in(&ada.email, "a brand new passphrase").await;
+    assert_eq!(tokens["user"]["email_verified"], true);
+    let mail = smtp.wait_for(2).await;
+    assert!(mail[1].contains("Your password was changed"), "{}", mail[1]);
+    assert!(app.count("mail_tokens", "used_at IS NULL").await == 0);
+}
+
+#[actix_web::test]
+async fn an_unknown_address_gets_the_same_answer_and_no_mail() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    app.signed_up("ada").await;
+
+    let unknown = forgot(&app, "nobody@example.com").await;
+    let (unknown_status, unknown_body) = (unknown.status(), unknown.bytes().await.unwrap());
+    let known = forgot(&app, "ada@example.com").await;
+    let (known_status, known_body) = (known.status(), known.bytes().await.unwrap());
+
+    assert_eq!(unknown_status, known_status);
+    assert_eq!(unknown_body, known_body);
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(recipient_of(&mail[0]), "ada@example.com");
+    assert_eq!(
+        app.count("mail_outbox", "1 = 1").await,
+        0,
+        "delivered mail is deleted"
+    );
+}
+
+#[actix_web::test]
+async fn a_reset_link_expires_and_a_newer_one_voids_it() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |s| s.mail.password_reset_ttl = 600).await;
+    app.signed_up("ada").await;
+
+    forgot(&app, "ada@example.com").await;
+    let first = token_in(&smtp.wait_for(1).await[0]);
+    // Within MAIL_MIN_INTERVAL a second request sends nothing.
+    forgot(&app, "ada@example.com").await;
+    app.clock.advance(chrono::Duration::seconds(61));
+    forgot(&app, "ada@example.com").await;
+    let mail = smtp.wait_for(2).await;
+    assert_eq!(mail.len(), 2);
+    let second = token_in(&mail[1]);
+
+    let voided = reset(&app, &first, "a brand new passphrase").await;
+    assert_problem(voided, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
+    app.clock.advance(chrono::Duration::seconds(601));
+    let expired = reset(&app, &second, "a brand new passphrase").await;
+    assert_problem(expired, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
+}
+
+#[actix_web::test]
+async fn a_reset_password_follows_the_registration_rules() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    app.signed_up("ada").await;
+    forgot(&app, "ada@example.com").await;
+    let token = token_in(&smtp.wait_for(1).await[0]);
+
+    let weak = reset(&app, &token, "password").await;
+
+    let body = assert_problem(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["errors"]["new_password"].is_array(), "{body}");
+    // The token was not spent by the refusal.
+    let done = reset(&app, &token, "a brand new passphrase").await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+}
+
+#[actix_web::test]
+async fn mail_requests_for_one_address_are_limited() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+
+    for _ in 0..5 {
+        assert_eq!(
+            forgot(&app, "someone@example.com").await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    let limited = forgot(&app, "someone@example.com").await;
+
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[actix_web::test]
+async fn registration_mails_a_verification_link_that_proves_the_address() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |s| {
+        s.mail.email_verification = portcullis::config::EmailVerification::Optional;
+    })
+    .await;
+    let ada = app.signed_up("ada").await;
+    let me: Value = app
+        .get("/me", Some(&ada.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email_verified"], false);
+
+    let mail = smtp.wait_for(1).await;
+    assert!(mail[0].contains("verify-email?token="), "{}", mail[0]);
+    let token = token_in(&mail[0]);
+    let verified = app
+        .post_json("/email/verify", &json!({"token": token}))
+        .await;
+    assert_eq!(verified.status(), StatusCode::NO_CONTENT);
+
+    let me: Value = app
+        .get("/me", Some(&ada.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email_verified"], true);
+    let again = app
+        .post_json("/email/verify", &json!({"token": token}))
+        .await;
+    assert_problem(again, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
+    // Already verified: asking again sends nothing.
+    app.clock.advance(chrono::Duration::seconds(61));
+    let resend = app
+        .send_json(
+            reqwest::Method::POST,
+            "/me/email/verification",
+            &ada.access_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resend.status(), StatusCode::ACCEPTED);
+    app.signed_up("grace").await;
+    let mail = smtp.wait_for(2).await;
+    assert_eq!(mail.len(), 2);
+    assert_eq!(recipient_of(&mail[1]), "grace@example.com");
+}
+
+#[actix_web::test]
+async fn required_verification_refuses_login_only_after_the_right_password() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |s| {
+        s.mail.email_verification = portcullis::config::EmailVerification::Required;
+    })
+    .await;
+    let registered = app
+        .register("ada", "ada@example.com", STRONG_PASSWORD)
+        .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+
+    let wrong = app
+        .login(&json!({"email": "ada@example.com", "password": "a wrong guess"}))
+        .await;
+    assert_problem(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let refused = app
+        .login(&json!({"email": "ada@example.com", "password": STRONG_PASSWORD}))
+        .await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "email_not_verified").await;
+
+    let token = token_in(&smtp.wait_for(1).await[0]);
+    app.post_json("/email/verify", &json!({"token": token}))
+        .await;
+    app.logged_in("ada@example.com", STRONG_PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn a_new_verification_link_can_be_asked_for_once_per_interval() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let empty = json!({});
+    let ask = || {
+        app.send_json(
+            reqwest::Method::POST,
+            "/me/email/verification",
+            &ada.access_token,
+            &empty,
+        )
+    };
+
+    assert_eq!(ask().await.status(), StatusCode::ACCEPTED);
+    assert_eq!(ask().await.status(), StatusCode::ACCEPTED);
+    let first = smtp.wait_for(1).await;
+    app.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(ask().await.status(), StatusCode::ACCEPTED);
+    let mail = smtp.wait_for(2).await;
+
+    assert_eq!(mail.len(), 2, "one per MAIL_MIN_INTERVAL");
+    let old = app
+        .post_json("/email/verify", &json!({"token": token_in(&first[0])}))
+        .await;
+    assert_problem(old, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
+    let new = app
+        .post_json("/email/verify", &json!({"token": token_in(&mail[1])}))
+        .await;
+    assert_eq!(new.status(), StatusCode::NO_CONTENT);
+}
+
+#[actix_web::test]
+async fn an_email_change_happens_only_when_the_new_address_is_proven() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let change = |password: &str| json!({"new_email": "ada@new.example", "password": password});
+
+    let wrong = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/me/email",
+            &ada.access_token,
+            &change("a wrong guess"),
+        )
+        .await;
+    assert_problem(wrong, StatusCode::FORBIDDEN, "wrong_password").await;
+    let asked = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/me/email",
+            &ada.access_token,
+            &change(STRONG_PASSWORD),
+        )
+        .await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+
+    let mail = smtp.wait_for(2).await;
+    let to_new = mail
+        .iter()
+        .find(|m| recipient_of(m) == "ada@new.example")
+        .expect("a link to the new address");
+    let to_old = mail
+        .iter()
+        .find(|m| recipient_of(m) == "ada@example.com")
+        .expect("a notice to the old address");
+    assert!(
+        to_old.contains("ada@new.example") && !to_old.contains("token="),
+        "{to_old}"
+    );
+    let me: Value = app
+        .get("/me", Some(&ada.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["email"], "ada@example.com",
+        "nothing changes before the link is used"
+    );
+
+    let verified = app
+        .post_json("/email/verify", &json!({"token": token_in(to_new)}))
+        .await;
+    assert_eq!(verified.status(), StatusCode::NO_CONTENT);
+    let me: Value = app
+        .get("/me", Some(&ada.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["email"].as_str(), me["email_verified"].as_bool()),
+        (Some("ada@new.example"), Some(true))
+    );
+    app.logged_in("ada@new.example", STRONG_PASSWORD).await;
+    let mail = smtp.wait_for(3).await;
+    assert_eq!(
+        recipient_of(&mail[2]),
+        "ada@example.com",
+        "the old address hears of the change"
+    );
+}
+
+#[actix_web::test]
+async fn an_email_change_to_an_address_taken_meanwhile_is_refused() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let ada = app.signed_up("ada").await;
+    let taken = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/me/email",
+            &ada.access_token,
+            &json!({"new_email": "ada@example.com", "password": STRONG_PASSWORD}),
+        )
+        .await;
+    assert_problem(taken, StatusCode::CONFLICT, "email_taken").await;
+    app.send_json(
+        reqwest::Method::PUT,
+        "/me/email",
+        &ada.access_token,
+        &json!({"new_email": "grace@example.com", "password": STRONG_PASSWORD}),
+    )
+    .await;
+    let mail = smtp.wait_for(2).await;
+    let link = mail
+        .iter()
+        .find(|m| recipient_of(m) == "grace@example.com")
+        .unwrap();
+    app.signed_up("grace").await;
+
+    let verified = app
+        .post_json("/email/verify", &json!({"token": token_in(link)}))
+        .await;
+
+    assert_problem(verified, StatusCode::CONFLICT, "email_taken").await;
+}
+
+#[actix_web::test]
+async fn the_username_can_be_changed_under_the_usual_rules() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let ada = app.signed_up("ada").await;
+    app.signed_up("grace").await;
+    let rename = |name: &str| json!({"username": name});
+
+    let renamed = app
+        .send_json(
+            reqwest::Method::PATCH,
+            "/me",
+            &ada.access_token,
+            &rename("Ada.Lovelace"),
+        )
+        .await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let user: Value = renamed.json().await.unwrap();
+    assert_eq!(user["username"], "Ada.Lovelace");
+    let taken = app
+        .send_json(
+            reqwest::Method::PATCH,
+            "/me",
+            &ada.access_token,
+            &rename("GRACE"),
+        )
+        .await;
+    assert_problem(taken, StatusCode::CONFLICT, "username_taken").await;
+    let invalid = app
+        .send_json(
+            reqwest::Method::PATCH,
+            "/me",
+            &ada.access_token,
+            &rename("a b"),
+        )
+        .await;
+    assert_problem(
+        invalid,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    app.login(&json!({"username": "ada.lovelace", "password": STRONG_PASSWORD}))
+        .await;
+}
+
+#[actix_web::test]
+async fn mail_survives_an_smtp_outage_and_goes_out_when_smtp_returns() {
+    let Some(mut smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let root = app.signed_in_admin("root").await;
+    app.signed_up("ada").await;
+    smtp.stop();
+
+    let asked = forgot(&app, "ada@example.com").await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED, "the request succeeds");
+    // The sender tries, fails, and keeps the message for later.
+    let figures = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let figures: Value = app
+                .get("/admin", Some(&root.access_token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            if figures["mail_failing"] == 1 {
+                return figures;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the failed attempt shows on the dashboard");
+    assert_eq!(figures["mail_pending"], 1);
+
+    smtp.resume().await;
+    app.clock.advance(chrono::Duration::seconds(6));
+    let mail = smtp.wait_for(1).await;
+
+    assert_eq!(recipient_of(&mail[0]), "ada@example.com");
+    let done = reset(&app, &token_in(&mail[0]), "a brand new passphrase").await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+}
+
+#[actix_web::test]
+async fn two_nodes_on_one_database_deliver_each_message_once() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |s| {
+        s.mail.email_verification = portcullis::config::EmailVerification::Optional;
+    })
+    .await;
+    let _other_node = app.another_node(|_| {}).await;
+
+    for n in 0..8 {
+        app.register(
+            &format!("user{n}"),
+            &format!("user{n}@example.com"),
+            STRONG_PASSWORD,
+        )
+        .await;
+    }
+    let mail = smtp.wait_for(8).await;
+    // Give a double delivery, if there were one, the time to show.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let mut recipients: Vec<String> = smtp.messages().iter().map(|m| recipient_of(m)).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(mail.len(), 8);
+    assert_eq!(smtp.messages().len(), 8, "{recipients:?}");
+    assert_eq!(recipients.len(), 8);
+}
+
+#[actix_web::test]
+async fn every_recovery_step_is_audited() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |s| {
+        s.mail.email_verification = portcullis::config::EmailVerification::Optional;
+    })
+    .await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    let verification = token_in(&smtp.wait_for(1).await[0]);
+    app.post_json("/email/verify", &json!({"token": verification}))
+        .await;
+    app.send_json(
+        reqwest::Method::PUT,
+        "/me/email",
+        &ada.access_token,
+        &json!({"new_email": "ada@new.example", "password": STRONG_PASSWORD}),
+    )
+    .await;
+    let mail = smtp.wait_for(3).await;
+    let link = mail
+        .iter()
+        .find(|m| recipient_of(m) == "ada@new.example")
+        .unwrap();
+    app.post_json("/email/verify", &json!({"token": token_in(link)}))
+        .await;
+    forgot(&app, "ada@new.example").await;
+    let mail = smtp.wait_for(5).await;
+    let reset_mail = mail
+        .iter()
+        .find(|m| m.contains("reset-password?token="))
+        .unwrap();
+    reset(&app, &token_in(reset_mail), "a brand new passphrase").await;
+
+    let events: Value = app
+        .get(
+            &format!("/admin/events?user_id={}&per_page=100", ada.id),
+            Some(&root.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "email_verified",
+        "email_change_requested",
+        "email_changed",
+        "password_reset_requested",
+        "password_reset",
+    ] {
+        assert!(
+            types.contains(&expected),
+            "{expected} missing from {types:?}"
+        );
+    }
+    assert!(
+        !events.to_string().contains(&verification),
+        "no token in the trail"
+    );
+}
+
+#[actix_web::test]
+async fn the_file_transport_writes_one_eml_per_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let app = spawn_app_with(move |s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.mail.mail_url = portcullis::config::MailUrl::parse(&url).unwrap();
+    })
+    .await;
+
+    app.signed_up("ada").await; // optional verification: one message
+
+    let found = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let files: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(Result::ok)
+                .collect();
+            if let Some(file) = files
+                .iter()
+                .find(|f| f.path().extension().is_some_and(|e| e == "eml"))
+            {
+                return std::fs::read_to_string(file.path()).unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("an .eml file appears");
+    assert!(found.contains("To: ada@example.com"), "{found}");
+}
