@@ -570,12 +570,22 @@ mod tests {
                 port,
                 security,
                 credentials,
-            } => (host, port, security, credentials.map(|(user, pass)| (user, pass.0))),
+            } => (
+                host,
+                port,
+                security,
+                credentials.map(|(user, pass)| (user, pass.0)),
+            ),
             other => panic!("{other:?}"),
         };
         assert_eq!(
             smtp("smtp://relay.example.com"),
-            ("relay.example.com".into(), 587, SmtpSecurity::StartTls, None)
+            (
+                "relay.example.com".into(),
+                587,
+                SmtpSecurity::StartTls,
+                None
+            )
         );
         assert_eq!(
             smtp("smtps://me%40x.com:p%40ss@mail.example.com"),
