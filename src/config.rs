@@ -270,6 +270,10 @@ pub struct MailSettings {
     #[arg(long, env = "EMAIL_VERIFICATION_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub email_verification_ttl: u64,
 
+    /// Seconds the link of an invitation (an account made by an admin) works.
+    #[arg(long, env = "INVITATION_TTL", default_value_t = 604_800, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    pub invitation_ttl: u64,
+
     /// `off`, `optional` (a verification mail at registration) or `required` (unverified accounts cannot log in).
     #[arg(
         long,

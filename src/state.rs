@@ -42,6 +42,7 @@ pub struct Policy {
     pub email_verification: EmailVerification,
     pub password_reset_ttl: u64,
     pub email_verification_ttl: u64,
+    pub invitation_ttl: u64,
     /// Seconds during which one address gets at most one message of a kind.
     pub mail_min_interval: u64,
     /// How often the sender looks for due mail without being woken.
@@ -90,6 +91,7 @@ impl AppState {
                 email_verification: settings.mail.email_verification,
                 password_reset_ttl: settings.mail.password_reset_ttl,
                 email_verification_ttl: settings.mail.email_verification_ttl,
+                invitation_ttl: settings.mail.invitation_ttl,
                 mail_min_interval: settings.mail.mail_min_interval,
                 mail_poll_interval: Duration::from_millis(settings.mail.mail_poll_interval_ms),
             },
@@ -131,6 +133,7 @@ impl AppState {
                 email_verification_url: "http://localhost/{token}".to_owned(),
                 password_reset_ttl: 1,
                 email_verification_ttl: 1,
+                invitation_ttl: 1,
                 email_verification: EmailVerification::Off,
                 mail_min_interval: 0,
                 mail_poll_interval_ms: 1_000,
@@ -144,6 +147,7 @@ impl AppState {
                 email_verification: EmailVerification::Off,
                 password_reset_ttl: 1,
                 email_verification_ttl: 1,
+                invitation_ttl: 1,
                 mail_min_interval: 0,
                 mail_poll_interval: Duration::from_secs(1),
             },

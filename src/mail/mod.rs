@@ -24,15 +24,17 @@ pub enum MailKind {
     EmailChange,
     PasswordChanged,
     EmailChanged,
+    Invitation,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::PasswordReset,
         Self::EmailVerification,
         Self::EmailChange,
         Self::PasswordChanged,
         Self::EmailChanged,
+        Self::Invitation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +44,7 @@ impl MailKind {
             Self::EmailChange => "email_change",
             Self::PasswordChanged => "password_changed",
             Self::EmailChanged => "email_changed",
+            Self::Invitation => "invitation",
         }
     }
 
@@ -52,6 +55,7 @@ impl MailKind {
             Self::EmailChange => "Confirm your new email address",
             Self::PasswordChanged => "Your password was changed",
             Self::EmailChanged => "Your email address was changed",
+            Self::Invitation => "An account was made for you",
         }
     }
 
@@ -76,6 +80,10 @@ impl MailKind {
             Self::EmailChanged => (
                 include_str!("../../templates/mail/email_changed.txt"),
                 include_str!("../../templates/mail/email_changed.html"),
+            ),
+            Self::Invitation => (
+                include_str!("../../templates/mail/invitation.txt"),
+                include_str!("../../templates/mail/invitation.html"),
             ),
         }
     }

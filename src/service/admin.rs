@@ -109,6 +109,15 @@ pub async fn list_accounts(
 pub enum AdminError {
     #[error("no such account")]
     NotFound,
+    /// A field of a new account breaks a rule.
+    #[error("invalid input")]
+    Invalid(crate::domain::Violations),
+    #[error("email taken")]
+    EmailTaken,
+    #[error("username taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Hash(#[from] crate::auth::password::HashError),
     /// The acting admin was demoted or disabled while the request was under way.
     #[error("no longer an admin")]
     NoLongerAdmin,
@@ -234,4 +243,143 @@ pub async fn delete_account(
             Ok(())
         })
         .await
+}
+
+/// Makes an account for someone, with no password anyone knows, and mails
+/// them an invitation whose link (a reset token valid `INVITATION_TTL`) sets
+/// the first one. The admin never sees or sets the password.
+pub async fn invite(
+    state: &AppState,
+    admin: &Caller,
+    username: &str,
+    email: &str,
+    role: Role,
+    client: &ClientInfo,
+) -> Result<Account, AdminError> {
+    use super::mail::{TokenPurpose, new_token, outbox_row, token_row};
+    use crate::db::mail as outbox;
+    use crate::domain::{Email, Username, Violations};
+    use crate::mail::{MailContext, MailKind, in_words};
+
+    let mut violations = Violations::new();
+    let username = Username::parse(username)
+        .map_err(|violation| violations.entry("username").or_default().push(violation))
+        .ok();
+    let email = Email::parse(email)
+        .map_err(|violation| violations.entry("email").or_default().push(violation))
+        .ok();
+    let (Some(username), Some(email)) = (username, email) else {
+        return Err(AdminError::Invalid(violations));
+    };
+    // A password nobody knows, hashed like any other, so the account answers
+    // a login exactly like one with a forgotten password.
+    let (unknowable, _) = new_token()?;
+    let password_hash = state.passwords.hash(unknowable).await?;
+    let now = state.clock.now();
+    let row = users::UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: username.as_str().to_owned(),
+        email: email.as_str().to_owned(),
+        password_hash,
+        role: role.as_str().to_owned(),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        email_verified: false,
+    };
+    let (token, hash) = new_token()?;
+    let ttl = state.policy.invitation_ttl;
+    let invitation = outbox_row(
+        state,
+        email.as_str(),
+        MailKind::Invitation,
+        &MailContext {
+            username: username.as_str().to_owned(),
+            link: Some(state.mailer.reset_link(&token)),
+            valid_for: Some(in_words(ttl)),
+            other_address: None,
+        },
+        now,
+    )?;
+    let token = token_row(hash, &row.id, TokenPurpose::PasswordReset, None, now, ttl);
+    let event = Event::new(EventType::UserRegistered, client, now)
+        .user(&row.id)
+        .actor(&admin.account.id.to_string())
+        .detail(json!({"role": role.as_str(), "via": "invitation"}));
+    let admin = admin.clone();
+    let created = state
+        .db
+        .transaction(move |conn| {
+            ensure_still_admin(conn, &admin, now)?;
+            if users::email_exists(conn, &row.email)? {
+                return Err(AdminError::EmailTaken);
+            }
+            if users::username_exists(conn, &row.username)? {
+                return Err(AdminError::UsernameTaken);
+            }
+            users::insert(conn, &row).map_err(|error| match error {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => AdminError::EmailTaken,
+                other => other.into(),
+            })?;
+            outbox::insert_token(conn, &token)?;
+            outbox::enqueue(conn, &invitation)?;
+            event.record(conn)?;
+            Ok(row)
+        })
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(Account::from_row(&created)?)
+}
+
+/// Mails an account a password-reset link on an admin's request.
+pub async fn send_password_reset(
+    state: &AppState,
+    admin: &Caller,
+    id: UserId,
+    client: &ClientInfo,
+) -> Result<(), AdminError> {
+    use super::mail::{TokenPurpose, new_token, outbox_row, token_row};
+    use crate::db::mail as outbox;
+    use crate::mail::{MailContext, MailKind, in_words};
+
+    let user = get_account(state, id).await?;
+    let now = state.clock.now();
+    let (token, hash) = new_token()?;
+    let ttl = state.policy.password_reset_ttl;
+    let message = outbox_row(
+        state,
+        user.email.as_str(),
+        MailKind::PasswordReset,
+        &MailContext {
+            username: user.username.as_str().to_owned(),
+            link: Some(state.mailer.reset_link(&token)),
+            valid_for: Some(in_words(ttl)),
+            other_address: None,
+        },
+        now,
+    )?;
+    let user_id = user.id.to_string();
+    let token = token_row(hash, &user_id, TokenPurpose::PasswordReset, None, now, ttl);
+    let event = Event::new(EventType::PasswordResetRequested, client, now)
+        .user(&user_id)
+        .actor(&admin.account.id.to_string())
+        .detail(json!({"by": "admin"}));
+    let admin = admin.clone();
+    state
+        .db
+        .transaction(move |conn| {
+            ensure_still_admin(conn, &admin, now)?;
+            outbox::void_tokens(conn, &user_id, &[TokenPurpose::PasswordReset.as_str()])?;
+            outbox::insert_token(conn, &token)?;
+            outbox::enqueue(conn, &message)?;
+            event.record(conn)?;
+            Ok::<_, AdminError>(())
+        })
+        .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
 }

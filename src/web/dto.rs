@@ -402,3 +402,17 @@ pub struct UpdateMeRequest {
     #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
 }
+
+/// An account made by an admin: its owner gets an invitation mail whose link
+/// sets the first password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// 3–32 of `A–Z a–z 0–9 _ . -`, unique ignoring case.
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
+    pub username: String,
+    #[schema(format = "email", max_length = 254)]
+    pub email: String,
+    /// `user` unless given.
+    pub role: Option<Role>,
+}

@@ -473,6 +473,10 @@ impl From<AdminError> for ApiError {
     fn from(error: AdminError) -> Self {
         match error {
             AdminError::NotFound => Self::NotFound,
+            AdminError::Invalid(violations) => Self::Validation(violations),
+            AdminError::EmailTaken => Self::EmailTaken,
+            AdminError::UsernameTaken => Self::UsernameTaken,
+            AdminError::Hash(error) => error.into(),
             AdminError::NoLongerAdmin => Self::Forbidden,
             AdminError::SessionEnded => Self::InvalidToken,
             AdminError::LastAdmin => Self::LastAdmin,

@@ -720,6 +720,22 @@ pub fn recipient_of(message: &str) -> String {
         .to_owned()
 }
 
+/// Waits for something another task does (a message delivered, a file
+/// written): asks `check` until it answers, for up to 20 s, then fails
+/// naming `what`. Not a timer: the test goes on as soon as it happened.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    waited.unwrap_or_else(|_| panic!("waited in vain for {what}"))
+}
+
 /// Under CI every test must run: a missing service fails instead of skipping.
 fn services_required() -> bool {
     std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false")

@@ -6,7 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    STRONG_PASSWORD, TestApp, TestSmtp, assert_problem, recipient_of, spawn_app_with, token_in,
+    STRONG_PASSWORD, TestApp, TestSmtp, assert_problem, eventually, recipient_of, spawn_app_with,
+    token_in,
 };
 
 /// An app whose mail goes to `smtp`, with the rate limits out of the way.
@@ -614,4 +615,142 @@ async fn the_file_transport_writes_one_eml_per_message() {
     .await
     .expect("an .eml file appears");
     assert!(found.contains("To: ada@example.com"), "{found}");
+}
+
+#[actix_web::test]
+async fn smtp_without_starttls_is_refused_unless_tls_off_says_so() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    // aiosmtpd here offers no STARTTLS: a plain smtp:// URL must not fall back.
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = spawn_app_with(move |s| {
+        s.mail.mail_url = portcullis::config::MailUrl::parse(&url).unwrap();
+    })
+    .await;
+    let root = app.signed_in_admin("root").await;
+    app.signed_up("ada").await; // a verification mail
+
+    eventually("the refused delivery on the dashboard", async || {
+        let figures: Value = app
+            .get("/admin", Some(&root.access_token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        (figures["mail_failing"] == 1).then_some(())
+    })
+    .await;
+    assert!(smtp.messages().is_empty(), "nothing went out in clear");
+}
+
+#[actix_web::test]
+async fn an_admin_invites_a_user_who_sets_the_first_password_by_the_link() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    let invite = |body: Value, token: &str| {
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            app.send_json(reqwest::Method::POST, "/admin/users", &token, &body)
+                .await
+        }
+    };
+
+    let refused = invite(
+        json!({"username": "grace", "email": "grace@example.com"}),
+        &ada.access_token,
+    )
+    .await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "forbidden").await;
+    let invalid = invite(
+        json!({"username": "g", "email": "not an address"}),
+        &root.access_token,
+    )
+    .await;
+    let body = assert_problem(
+        invalid,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(body["errors"]["username"].is_array() && body["errors"]["email"].is_array());
+    let taken = invite(
+        json!({"username": "grace", "email": "ada@example.com"}),
+        &root.access_token,
+    )
+    .await;
+    assert_problem(taken, StatusCode::CONFLICT, "email_taken").await;
+    let created = invite(
+        json!({"username": "grace", "email": "grace@example.com", "role": "admin"}),
+        &root.access_token,
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let grace: Value = created.json().await.unwrap();
+    assert_eq!(
+        (grace["role"].as_str(), grace["email_verified"].as_bool()),
+        (Some("admin"), Some(false))
+    );
+
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(recipient_of(&mail[0]), "grace@example.com");
+    assert!(
+        mail[0].contains("An account was made for you"),
+        "{}",
+        mail[0]
+    );
+    let no_password = app
+        .login(&json!({"username": "grace", "password": STRONG_PASSWORD}))
+        .await;
+    assert_problem(no_password, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let set = reset(&app, &token_in(&mail[0]), "grace chose this passphrase").await;
+    assert_eq!(set.status(), StatusCode::NO_CONTENT);
+    let tokens = app
+        .logged_in("grace@example.com", "grace chose this passphrase")
+        .await;
+    assert_eq!(tokens["user"]["email_verified"], true);
+}
+
+#[actix_web::test]
+async fn an_admin_sends_a_reset_link_without_ever_seeing_the_password() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+
+    let sent = app
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/admin/users/{}/password-reset", ada.id),
+            &root.access_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    assert!(
+        sent.bytes().await.unwrap().is_empty(),
+        "no token or password in the answer"
+    );
+    let unknown = app
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/admin/users/{}/password-reset", uuid::Uuid::new_v4()),
+            &root.access_token,
+            &json!({}),
+        )
+        .await;
+    assert_problem(unknown, StatusCode::NOT_FOUND, "not_found").await;
+
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(recipient_of(&mail[0]), "ada@example.com");
+    let done = reset(&app, &token_in(&mail[0]), "a brand new passphrase").await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    app.logged_in(&ada.email, "a brand new passphrase").await;
 }

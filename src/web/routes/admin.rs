@@ -1,21 +1,21 @@
 //! Operator endpoints; every handler takes an [`AdminCaller`].
 
-use actix_web::{HttpResponse, delete, get, patch, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 
-use crate::domain::{EMAIL_MAX, Pagination, UserId, Violation};
+use crate::domain::{EMAIL_MAX, Pagination, Role, UserId, Violation};
 use crate::service::admin::{self, AccountQuery};
 use crate::service::{ClientInfo, audit};
 use crate::state::AppState;
 use crate::web::dto::{
-    AdminUser as AdminUserView, AuthEvent, Dashboard, EventListQuery, Page, UpdateUserRequest,
-    UserListQuery,
+    AdminUser as AdminUserView, AuthEvent, CreateUserRequest, Dashboard, EventListQuery, Page,
+    UpdateUserRequest, UserListQuery,
 };
 use crate::web::extractors::AdminCaller;
 use crate::web::openapi::responses::{
-    BadQuery, BodyTooLarge, DatabaseUnavailable, LastAdmin, MalformedBody, NotAdmin, NotFound,
-    NotJson, Unauthenticated,
+    BadQuery, BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, LastAdmin, MalformedBody,
+    NotAdmin, NotFound, NotJson, Unauthenticated,
 };
-use crate::web::problem::ApiError;
+use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
 /// Figures at a glance: accounts, admins, disabled accounts, live sessions,
 /// sign-ups and failed logins in the last 24 hours.
@@ -206,4 +206,68 @@ pub async fn list_events(
         .filter_map(AuthEvent::from_recorded)
         .collect();
     Ok(HttpResponse::Ok().json(Page::of(pagination, items, total)))
+}
+
+/// Makes an account for someone: no password is set (nor seen by the admin);
+/// an invitation mail carries a link that sets the first one, valid
+/// `INVITATION_TTL`.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "create_user",
+    security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "The account; the invitation is on its way.", body = AdminUserView),
+        MalformedBody,
+        Unauthenticated,
+        NotAdmin,
+        (status = 409, description = "`email_taken` or `username_taken`.", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
+        NotJson,
+        (status = 422, description = "`validation_failed`: `errors` names each invalid field.", body = ValidationProblem, content_type = "application/problem+json"),
+        BusyOrUnavailable,
+    ),
+)]
+#[post("/admin/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    AdminCaller(caller): AdminCaller,
+    body: web::Json<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let CreateUserRequest {
+        username,
+        email,
+        role,
+    } = body.into_inner();
+    let role = role.unwrap_or(Role::User);
+    let account = admin::invite(&state, &caller, &username, &email, role, &client).await?;
+    Ok(HttpResponse::Created().json(AdminUserView::from(&account)))
+}
+
+/// Mails the account a password-reset link. The admin never sees or sets the
+/// password.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "send_password_reset",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 202, description = "Accepted: the reset link is on its way."),
+        Unauthenticated,
+        NotAdmin,
+        NotFound,
+        DatabaseUnavailable,
+    ),
+)]
+#[post("/admin/users/{id}/password-reset")]
+pub async fn send_password_reset(
+    state: web::Data<AppState>,
+    client: ClientInfo,
+    AdminCaller(caller): AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::parse(&id).ok_or(ApiError::NotFound)?;
+    admin::send_password_reset(&state, &caller, id, &client).await?;
+    Ok(HttpResponse::Accepted().finish())
 }

@@ -30,6 +30,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(recovery::change_email)
         .service(admin::get_dashboard)
         .service(admin::list_users)
+        .service(admin::create_user)
+        .service(admin::send_password_reset)
         .service(admin::get_user)
         .service(admin::update_user)
         .service(admin::delete_user)
