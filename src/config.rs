@@ -24,6 +24,24 @@ pub struct DatabaseSettings {
     /// Seconds a request waits for a database connection before answering 503.
     #[arg(long, env = "DATABASE_TIMEOUT", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub database_timeout: u64,
+
+    /// `transaction` when PostgreSQL is reached through a pooler in transaction mode (PgBouncer `pool_mode = transaction`): no prepared-statement cache, nothing kept in the server session; `session` (the default) otherwise.
+    #[arg(
+        long,
+        env = "DATABASE_POOL_MODE",
+        value_enum,
+        default_value = "session"
+    )]
+    pub database_pool_mode: PoolMode,
+}
+
+/// How the server connections behind `DATABASE_URL` are shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolMode {
+    /// A connection is this node's for as long as it keeps it.
+    Session,
+    /// A pooler hands the server connection to someone else after each transaction.
+    Transaction,
 }
 
 impl DatabaseSettings {
@@ -31,6 +49,7 @@ impl DatabaseSettings {
         PoolOptions {
             max_size: self.database_pool_size,
             checkout_timeout: Duration::from_secs(self.database_timeout.max(1)),
+            transaction_pooling: self.database_pool_mode == PoolMode::Transaction,
         }
     }
 }

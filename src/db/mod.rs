@@ -179,6 +179,7 @@ pub struct PooledConnection {
 /// Opens connections for the pool, by the scheme chosen once at start-up.
 struct ConnectionManager {
     url: DatabaseUrl,
+    transaction_pooling: bool,
 }
 
 impl ManageConnection for ConnectionManager {
@@ -206,9 +207,20 @@ impl ManageConnection for ConnectionManager {
 impl ConnectionManager {
     fn open(&self) -> Result<DbConnection, diesel::r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgresql)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn =
+                    PgConnection::establish(url).map_err(diesel::r2d2::Error::ConnectionError)?;
+                if self.transaction_pooling {
+                    // Named prepared statements live in one server session;
+                    // behind a transaction pooler the next transaction may run
+                    // in another. Uncached statements go out as one
+                    // Parse/Bind/Execute (PQsendQueryParams), which any
+                    // server connection can run.
+                    use diesel::connection::{CacheSize, Connection as _};
+                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                }
+                Ok(DbConnection::Postgresql(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 if path != ":memory:" {
                     create_owner_only(path);
@@ -261,6 +273,10 @@ pub struct PoolOptions {
     pub max_size: u32,
     /// How long a request waits for a connection before it answers 503.
     pub checkout_timeout: Duration,
+    /// Whether PostgreSQL is reached through a pooler in transaction mode
+    /// (PgBouncer's `pool_mode = transaction`): then nothing may rely on
+    /// server-session state between transactions.
+    pub transaction_pooling: bool,
 }
 
 /// The shared connection pool. Every query runs off the async workers:
@@ -297,7 +313,10 @@ impl Database {
             .idle_timeout((!url.is_in_memory()).then_some(Duration::from_secs(600)))
             // Closing the only in-memory connection would drop the database.
             .max_lifetime((!url.is_in_memory()).then_some(Duration::from_secs(1800)))
-            .build_unchecked(ConnectionManager { url: url.clone() });
+            .build_unchecked(ConnectionManager {
+                url: url.clone(),
+                transaction_pooling: options.transaction_pooling,
+            });
         let sqlite_writers = matches!(url, DatabaseUrl::Sqlite(_))
             .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
         Self {
@@ -382,13 +401,22 @@ impl Database {
         }
         match &mut pooled.conn {
             DbConnection::Postgresql(pg) => {
-                // Nodes starting together take turns; the later ones find nothing to do.
-                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
-                    .execute(pg)?;
-                let applied = names(pg.run_pending_migrations(POSTGRES_MIGRATIONS));
-                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
-                    .execute(pg)?;
-                applied
+                // All pending migrations in one transaction, under a lock that
+                // ends with it: nodes starting together take turns (the later
+                // ones find nothing to do), and nothing outlives the
+                // transaction on the server connection, which a transaction
+                // pooler such as PgBouncer hands to someone else afterwards.
+                // (So a migration may not use CREATE INDEX CONCURRENTLY.)
+                pg.transaction::<_, diesel::result::Error, _>(|pg| {
+                    diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
+                        .execute(pg)?;
+                    pg.run_pending_migrations(POSTGRES_MIGRATIONS)
+                        .map(|versions| versions.iter().map(ToString::to_string).collect())
+                        .map_err(|error| {
+                            diesel::result::Error::QueryBuilderError(error.to_string().into())
+                        })
+                })
+                .map_err(|error| anyhow::anyhow!("migration failed: {error}"))
             }
             DbConnection::Sqlite(sqlite) => names(sqlite.run_pending_migrations(SQLITE_MIGRATIONS)),
         }
@@ -468,6 +496,7 @@ mod tests {
         let options = PoolOptions {
             max_size: 2,
             checkout_timeout: Duration::from_secs(2),
+            transaction_pooling: false,
         };
         let db = Database::connect_lazily(&url, &options);
         let settings = db

@@ -51,6 +51,15 @@ pub fn backend() -> Backend {
     }
 }
 
+/// `PORTCULLIS_TEST_PGBOUNCER_URL` (a URL with a database name, like
+/// `postgres://postgres@127.0.0.1:6432/postgres`): run the app through a
+/// PgBouncer in transaction mode (`scripts/pgbouncer`), as `.ci/run` does.
+pub fn pgbouncer_url() -> Option<String> {
+    std::env::var("PORTCULLIS_TEST_PGBOUNCER_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
 fn postgres_admin_url() -> String {
     std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
@@ -80,9 +89,12 @@ impl TestDatabase {
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut admin)
                     .expect("create the test database");
-                let base = admin_url
+                // The app may reach the database through PgBouncer (the
+                // database itself is made and dropped directly).
+                let app_url = pgbouncer_url().unwrap_or_else(|| admin_url.clone());
+                let base = app_url
                     .rsplit_once('/')
-                    .map_or(admin_url.as_str(), |(base, _)| base);
+                    .map_or(app_url.as_str(), |(base, _)| base);
                 Self {
                     url: format!("{base}/{name}"),
                     postgres_name: Some(name),
@@ -163,6 +175,9 @@ pub fn test_settings(database_url: &str, signing_key: &std::path::Path) -> Setti
     settings.database.database_url =
         portcullis::db::DatabaseUrl::parse(database_url).expect("a valid database URL");
     settings.database.database_timeout = 1;
+    if pgbouncer_url().is_some() {
+        settings.database.database_pool_mode = portcullis::config::PoolMode::Transaction;
+    }
     settings.tokens.jwt_private_key_file = Some(signing_key.to_path_buf());
     settings.passwords.argon2_memory_kib = 4096;
     settings.passwords.argon2_iterations = 1;
@@ -449,6 +464,7 @@ pub async fn run_cli_with_env(
     use tokio::io::AsyncWriteExt as _;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
+        .envs(pgbouncer_url().map(|_| ("DATABASE_POOL_MODE", "transaction")))
         .envs(env.iter().copied())
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")

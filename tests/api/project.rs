@@ -201,6 +201,46 @@ fn the_clients_guide_lists_every_error_code_under_its_status() {
 }
 
 #[actix_web::test]
+async fn concurrent_migrators_apply_each_migration_once() {
+    if crate::helpers::backend() != crate::helpers::Backend::Postgres {
+        return; // PostgreSQL nodes starting together; SQLite has one host.
+    }
+    let database = crate::helpers::TestDatabase::create();
+
+    let runs = futures_util::future::join_all(
+        (0..3).map(|_| crate::helpers::run_cli(&["migrate"], &database.url, None)),
+    )
+    .await;
+
+    let mut applied: Vec<String> = runs
+        .iter()
+        .map(|run| {
+            assert!(
+                run.status.success(),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            String::from_utf8_lossy(&run.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    applied.sort();
+    assert_eq!(
+        applied,
+        [
+            "applied 0 migration(s)",
+            "applied 0 migration(s)",
+            "applied 3 migration(s)"
+        ]
+    );
+    let again = crate::helpers::run_cli(&["migrate"], &database.url, None).await;
+    assert!(String::from_utf8_lossy(&again.stdout).contains("applied 0 migration"));
+}
+
+#[actix_web::test]
 async fn migrate_applies_pending_migrations_once() {
     let database = crate::helpers::TestDatabase::create();
 
