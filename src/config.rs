@@ -377,11 +377,11 @@ impl MailUrl {
             SmtpSecurity::StartTls => 587,
             SmtpSecurity::Off => 25,
         });
+        // The user part of a URL is percent-encoded (a literal `+` is a plus).
         let decode = |text: &str| {
-            url::form_urlencoded::parse(format!("x={text}").as_bytes())
-                .next()
-                .map(|(_, value)| value.into_owned())
-                .unwrap_or_default()
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8_lossy()
+                .into_owned()
         };
         let credentials = (!url.username().is_empty()).then(|| {
             (
@@ -622,6 +622,10 @@ mod tests {
         assert_eq!(
             smtp("smtp://localhost:2525?tls=off"),
             ("localhost".into(), 2525, SmtpSecurity::Off, None)
+        );
+        assert_eq!(
+            smtp("smtp://u:a+b%26c@h?tls=off").3,
+            Some(("u".into(), "a+b&c".into()))
         );
         assert!(MailUrl::parse("smtp://host?tls=maybe").is_err());
         assert!(MailUrl::parse("imap://host").is_err());

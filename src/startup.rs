@@ -150,6 +150,7 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
             minutes += 1;
             if minutes.is_multiple_of(60) {
                 audit::prune(&state).await;
+                mail::prune(&state).await;
             }
             state.limits.forget_idle_clients();
         }
@@ -242,8 +243,8 @@ impl Application {
         audit::prune(&state).await;
         let checked = state.clone();
         actix_web::rt::spawn(async move {
-            if let Err(error) = accounts::report_lookalike_emails(&checked).await {
-                tracing::warn!(%error, "could not check stored emails for lookalikes");
+            if let Err(error) = accounts::normalise_stored_emails(&checked).await {
+                tracing::warn!(%error, "could not check the stored email addresses");
             }
         });
         let listener = TcpListener::bind(&settings.bind_addr)

@@ -229,3 +229,23 @@ pub fn may_send(
     .execute(conn)?;
     Ok(updated == 1)
 }
+
+/// Deletes tokens that are spent or expired at `now`, and send times older
+/// than `sent_before`; returns how many rows went.
+pub fn prune(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    sent_before: NaiveDateTime,
+) -> QueryResult<usize> {
+    let tokens = diesel::delete(
+        mail_tokens::table.filter(
+            mail_tokens::used_at
+                .is_not_null()
+                .or(mail_tokens::expires_at.le(now)),
+        ),
+    )
+    .execute(conn)?;
+    let sent = diesel::delete(mail_sent::table.filter(mail_sent::last_at.lt(sent_before)))
+        .execute(conn)?;
+    Ok(tokens + sent)
+}

@@ -120,6 +120,24 @@ pub fn set_username(
         .execute(conn)
 }
 
+/// Replaces the stored form of an address by another form of the same
+/// address (its normalised one), if it is still `stored`.
+pub fn replace_email(
+    conn: &mut DbConnection,
+    id: &str,
+    stored: &str,
+    replacement: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::email.eq(stored)),
+    )
+    .set((users::email.eq(replacement), users::updated_at.eq(at)))
+    .execute(conn)
+}
+
 /// Marks the address proven.
 pub fn set_email_verified(
     conn: &mut DbConnection,

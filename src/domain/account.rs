@@ -135,6 +135,15 @@ impl Email {
                 "the part before @ may contain only visible ASCII characters",
             ));
         }
+        // A dot-atom: no dot first, last or twice in a row (mail servers
+        // refuse such addresses, so a message to one could never go out).
+        if local.is_empty()
+            || local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
+        {
+            return Err(invalid());
+        }
         let domain = idna::domain_to_ascii_strict(domain).map_err(|_| invalid())?;
         let normalised = format!("{}@{domain}", local.to_ascii_lowercase());
         if normalised.len() > EMAIL_MAX || !normalised.validate_email() {
@@ -286,6 +295,13 @@ mod tests {
             Email::parse("a@exa\u{0}mple.com").unwrap_err().code,
             "invalid_email"
         );
+        for undeliverable in ["a..b@x.com", ".a@x.com", "a.@x.com", "@x.com"] {
+            assert_eq!(
+                Email::parse(undeliverable).unwrap_err().code,
+                "invalid_email",
+                "{undeliverable}"
+            );
+        }
     }
 
     #[test]

@@ -423,7 +423,18 @@ impl PasswordUpdate {
             Some(keep) => sessions::revoke_all_except(conn, &self.user_id, keep, now)?,
             None => sessions::revoke_all_for_user(conn, &self.user_id, now)?,
         };
-        mail::void_tokens(conn, &self.user_id, &[TokenPurpose::PasswordReset.as_str()])?;
+        // A new password ends every pending link: a reset (or invitation)
+        // link, and an email change someone with the old password may have
+        // started (otherwise it would outlive the owner's recovery).
+        mail::void_tokens(
+            conn,
+            &self.user_id,
+            &[
+                TokenPurpose::PasswordReset.as_str(),
+                TokenPurpose::EmailChange.as_str(),
+                TokenPurpose::EmailVerification.as_str(),
+            ],
+        )?;
         mail::enqueue(conn, &self.notice)?;
         self.event.record(conn)?;
         Ok(true)
@@ -456,30 +467,51 @@ pub async fn delete_account(
         .await
 }
 
-/// Looks for accounts stored before emails were normalised whose address is
-/// a lookalike of another account's (or cannot be read as an address at all),
-/// and reports each in the log: the service cannot tell which account the
-/// mailbox's owner is, so an operator has to decide. Returns how many.
-pub async fn report_lookalike_emails(state: &AppState) -> Result<usize, StoreError> {
-    let found = state
+/// What [`normalise_stored_emails`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredEmailReport {
+    /// Rows moved to the normalised form of their address.
+    pub normalised: usize,
+    /// Rows left as they are, each reported in the log: a lookalike of another
+    /// account's address, or no longer a valid address.
+    pub conflicts: usize,
+}
+
+/// Brings addresses stored before emails were normalised to their normalised
+/// form, so their accounts can log in and recover by email; an address whose
+/// normalised form belongs to another account (a lookalike pair), or that is
+/// no longer valid, is left alone and reported in the log: the service cannot
+/// tell which account the mailbox's owner holds, so an operator decides.
+pub async fn normalise_stored_emails(state: &AppState) -> Result<StoredEmailReport, StoreError> {
+    let now = state.clock.now();
+    let (report, conflicts) = state
         .db
-        .run(|conn| {
-            let mut found = Vec::new();
+        .transaction(move |conn| {
+            let mut report = StoredEmailReport::default();
+            let mut conflicts = Vec::new();
             for stored in users::with_non_ascii_email(conn)? {
                 match Email::parse(&stored.email) {
-                    Ok(normalised) if normalised.as_str() != stored.email => {
-                        if let Some(other) = users::find_by_email(conn, normalised.as_str())? {
-                            found.push((stored.id, Some(other.id)));
+                    Ok(normalised) if normalised.as_str() == stored.email => {}
+                    Ok(normalised) => match users::find_by_email(conn, normalised.as_str())? {
+                        Some(other) => conflicts.push((stored.id, Some(other.id))),
+                        None => {
+                            report.normalised += users::replace_email(
+                                conn,
+                                &stored.id,
+                                &stored.email,
+                                normalised.as_str(),
+                                now,
+                            )?;
                         }
-                    }
-                    Ok(_) => {}
-                    Err(_) => found.push((stored.id, None)),
+                    },
+                    Err(_) => conflicts.push((stored.id, None)),
                 }
             }
-            Ok::<_, StoreError>(found)
+            report.conflicts = conflicts.len();
+            Ok::<_, StoreError>((report, conflicts))
         })
         .await?;
-    for (account, other) in &found {
+    for (account, other) in &conflicts {
         match other {
             Some(other) => tracing::warn!(
                 account = %account,
@@ -492,5 +524,11 @@ pub async fn report_lookalike_emails(state: &AppState) -> Result<usize, StoreErr
             ),
         }
     }
-    Ok(found.len())
+    if report.normalised > 0 {
+        tracing::info!(
+            accounts = report.normalised,
+            "stored email addresses normalised"
+        );
+    }
+    Ok(report)
 }

@@ -374,7 +374,14 @@ pub async fn send_password_reset(
         .transaction(move |conn| {
             ensure_still_admin(conn, &admin, now)?;
             outbox::void_tokens(conn, &user_id, &[TokenPurpose::PasswordReset.as_str()])?;
-            outbox::insert_token(conn, &token)?;
+            // Deleted since it was looked up: as unknown as any other id.
+            outbox::insert_token(conn, &token).map_err(|error| match error {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                    _,
+                ) => AdminError::NotFound,
+                other => other.into(),
+            })?;
             outbox::enqueue(conn, &message)?;
             event.record(conn)?;
             Ok::<_, AdminError>(())

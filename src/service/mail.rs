@@ -19,6 +19,10 @@ const LEASE: chrono::Duration = chrono::Duration::seconds(120);
 /// The first retry waits this long, doubling up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: chrono::Duration = chrono::Duration::seconds(5);
 const MAX_BACKOFF: chrono::Duration = chrono::Duration::hours(1);
+/// A message still not accepted this long after it was queued is dropped:
+/// every link in it has expired by then (the longest, an invitation, lives
+/// 7 days by default), and its body should not stay in the database for ever.
+const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::days(8);
 
 /// What a mail token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +144,13 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, StoreError> {
                     .await?;
                 sent += 1;
             }
+            Err(error) if state.clock.now() - message.created_at > GIVE_UP_AFTER => {
+                tracing::error!(kind = %message.kind, attempts = message.attempts, error = %format!("{error:#}"), "mail given up after 8 days of failed deliveries");
+                state
+                    .db
+                    .transaction(move |conn| Ok::<_, StoreError>(mail::delivered(conn, &id)?))
+                    .await?;
+            }
             Err(error) => {
                 let attempts = message.attempts.saturating_add(1);
                 let next = state.clock.now() + backoff(attempts);
@@ -169,6 +180,23 @@ pub async fn backlog(state: &AppState) -> Result<mail::Backlog, StoreError> {
         .db
         .run(|conn| Ok::<_, StoreError>(mail::backlog(conn)?))
         .await
+}
+
+/// Forgets what no longer matters: spent or expired link tokens, and the
+/// per-address send times older than `MAIL_MIN_INTERVAL` (every node runs it
+/// now and then; the deletes are idempotent).
+pub async fn prune(state: &AppState) {
+    let now = state.clock.now();
+    let interval = chrono::Duration::seconds(
+        i64::try_from(state.policy.mail_min_interval).unwrap_or(i64::MAX / 4_000),
+    );
+    let pruned = state
+        .db
+        .transaction(move |conn| Ok::<_, StoreError>(mail::prune(conn, now, now - interval)?))
+        .await;
+    if let Err(error) = pruned {
+        tracing::warn!(%error, "mail bookkeeping could not be pruned; will retry");
+    }
 }
 
 #[cfg(test)]

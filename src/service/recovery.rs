@@ -6,6 +6,8 @@
 //! SHA-256, and spends it once. Mail goes through the outbox, written in the
 //! same transaction as the change that causes it.
 
+use std::sync::Arc;
+
 use chrono::NaiveDateTime;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -114,15 +116,33 @@ async fn count_mail_request(state: &AppState, email: &Email) -> Result<(), Recov
 
 /// Mails a reset link to the account with this address, if there is one and
 /// it is enabled, at most once per `MAIL_MIN_INTERVAL`. The caller learns
-/// nothing: the same work is done, and the same answer given, either way.
+/// nothing: after the address is parsed and counted, the answer is given and
+/// the rest (the lookup, and for a real account the token and the message)
+/// happens in the background, so neither the answer nor its timing depends on
+/// whether the account exists.
 pub async fn request_password_reset(
-    state: &AppState,
+    state: Arc<AppState>,
     email: &str,
     client: &ClientInfo,
 ) -> Result<(), RecoveryError> {
     let email = Email::parse(email).map_err(|violation| invalid("email", violation))?;
-    count_mail_request(state, &email).await?;
+    count_mail_request(&state, &email).await?;
     let now = state.clock.now();
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Err(error) = queue_password_reset(&state, email, &client, now).await {
+            tracing::warn!(%error, "a password-reset request could not be handled");
+        }
+    });
+    Ok(())
+}
+
+async fn queue_password_reset(
+    state: &AppState,
+    email: Email,
+    client: &ClientInfo,
+    now: NaiveDateTime,
+) -> Result<(), RecoveryError> {
     let (token, hash) = new_token()?;
     let ttl = state.policy.password_reset_ttl;
     let min_interval = seconds(state.policy.mail_min_interval);
@@ -297,7 +317,17 @@ pub async fn verify_email(
                             other => other.into(),
                         }
                     })?;
-                    mail::void_tokens(conn, &token.user_id, &[TokenPurpose::EmailChange.as_str()])?;
+                    // Links already mailed to the address being left must not
+                    // work for whoever still reads it.
+                    mail::void_tokens(
+                        conn,
+                        &token.user_id,
+                        &[
+                            TokenPurpose::EmailChange.as_str(),
+                            TokenPurpose::PasswordReset.as_str(),
+                            TokenPurpose::EmailVerification.as_str(),
+                        ],
+                    )?;
                     mail::enqueue(conn, &notice)?;
                     Event::new(EventType::EmailChanged, &client, now)
                         .user(&token.user_id)
@@ -347,6 +377,10 @@ pub async fn send_verification(state: &AppState, caller: &Caller) -> Result<(), 
                 min_interval,
             )? {
                 return Ok::<_, StoreError>(false);
+            }
+            // Deleted since it was looked up: nothing to send.
+            if users::find_by_id(conn, &user_id)?.is_none() {
+                return Ok(false);
             }
             mail::void_tokens(conn, &user_id, &[TokenPurpose::EmailVerification.as_str()])?;
             mail::insert_token(conn, &token)?;

@@ -487,7 +487,7 @@ async fn without_allowed_origins_no_cors_header_is_sent() {
 }
 
 #[actix_web::test]
-async fn accounts_stored_with_lookalike_addresses_before_the_rule_are_reported() {
+async fn addresses_stored_before_the_rule_are_normalised_or_reported() {
     let app = spawn_app().await;
     app.seed_user("first").await; // first@example.com
     let old_id = uuid::Uuid::new_v4();
@@ -499,10 +499,35 @@ async fn accounts_stored_with_lookalike_addresses_before_the_rule_are_reported()
     ))
     .await;
     app.seed_user("unrelated").await;
+    let idn_id = uuid::Uuid::new_v4();
+    app.sql(&format!(
+        "INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, updated_at) \
+         SELECT '{idn_id}', 'bookish', 'ada@bücher.example', password_hash, role, disabled, created_at, updated_at \
+         FROM users WHERE username = 'first'"
+    ))
+    .await;
 
-    let reported = portcullis::service::accounts::report_lookalike_emails(&app.state)
+    let report = portcullis::service::accounts::normalise_stored_emails(&app.state)
         .await
         .unwrap();
 
-    assert_eq!(reported, 1);
+    assert_eq!((report.normalised, report.conflicts), (1, 1));
+    assert_eq!(
+        app.count(
+            "users",
+            &format!("id = '{idn_id}' AND email = 'ada@xn--bcher-kva.example'")
+        )
+        .await,
+        1,
+        "an older internationalised address can log in and recover again"
+    );
+    assert_eq!(
+        app.count(
+            "users",
+            &format!("id = '{old_id}' AND email = 'first@ｅｘａｍｐｌｅ.com'")
+        )
+        .await,
+        1,
+        "a lookalike is left for an operator"
+    );
 }

@@ -754,3 +754,82 @@ async fn an_admin_sends_a_reset_link_without_ever_seeing_the_password() {
     assert_eq!(done.status(), StatusCode::NO_CONTENT);
     app.logged_in(&ada.email, "a brand new passphrase").await;
 }
+
+#[actix_web::test]
+async fn a_password_reset_voids_an_email_change_someone_else_started() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let ada = app.signed_up("ada").await;
+    // A thief with the session and the password starts moving the account.
+    app.send_json(
+        reqwest::Method::PUT,
+        "/me/email",
+        &ada.access_token,
+        &json!({"new_email": "thief@evil.example", "password": STRONG_PASSWORD}),
+    )
+    .await;
+    let mail = smtp.wait_for(2).await;
+    let thiefs_link = token_in(
+        mail.iter()
+            .find(|m| recipient_of(m) == "thief@evil.example")
+            .unwrap(),
+    );
+
+    // The owner, warned by the notice, resets the password.
+    forgot(&app, "ada@example.com").await;
+    let mail = smtp.wait_for(3).await;
+    let reset_link = token_in(
+        mail.iter()
+            .find(|m| m.contains("reset-password?token="))
+            .unwrap(),
+    );
+    assert_eq!(
+        reset(&app, &reset_link, "the owner's new passphrase")
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let moved = app
+        .post_json("/email/verify", &json!({"token": thiefs_link}))
+        .await;
+    assert_problem(moved, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
+    app.logged_in("ada@example.com", "the owner's new passphrase")
+        .await;
+}
+
+#[actix_web::test]
+async fn links_mailed_to_an_address_the_account_left_stop_working() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let ada = app.signed_up("ada").await;
+    forgot(&app, "ada@example.com").await;
+    let old_reset = token_in(&smtp.wait_for(1).await[0]);
+    app.send_json(
+        reqwest::Method::PUT,
+        "/me/email",
+        &ada.access_token,
+        &json!({"new_email": "ada@new.example", "password": STRONG_PASSWORD}),
+    )
+    .await;
+    let mail = smtp.wait_for(3).await;
+    let change = token_in(
+        mail.iter()
+            .find(|m| recipient_of(m) == "ada@new.example")
+            .unwrap(),
+    );
+    assert_eq!(
+        app.post_json("/email/verify", &json!({"token": change}))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let stale = reset(&app, &old_reset, "whoever reads the old mailbox").await;
+
+    assert_problem(stale, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
+}

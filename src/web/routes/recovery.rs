@@ -42,7 +42,7 @@ pub async fn request_password_reset(
     client: ClientInfo,
     body: web::Json<ForgotPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    recovery::request_password_reset(&state, &body.email, &client).await?;
+    recovery::request_password_reset(state.into_inner(), &body.email, &client).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
