@@ -10,6 +10,14 @@ use crate::helpers::{
     token_in,
 };
 
+/// The message sent to `recipient`.
+fn mail_to<'a>(messages: &'a [String], recipient: &str) -> &'a str {
+    messages
+        .iter()
+        .find(|message| recipient_of(message) == recipient)
+        .unwrap_or_else(|| panic!("no message to {recipient}"))
+}
+
 /// An app whose mail goes to `smtp`, with the rate limits out of the way.
 async fn app_mailing(
     smtp: &TestSmtp,
@@ -23,6 +31,16 @@ async fn app_mailing(
         configure(s);
     })
     .await
+}
+
+async fn put_email(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.send_json(reqwest::Method::PUT, "/me/email", token, body)
+        .await
+}
+
+async fn patch_me(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.send_json(reqwest::Method::PATCH, "/me", token, body)
+        .await
 }
 
 async fn forgot(app: &TestApp, email: &str) -> reqwest::Response {
@@ -294,34 +312,14 @@ async fn an_email_change_happens_only_when_the_new_address_is_proven() {
     let ada = app.signed_up("ada").await;
     let change = |password: &str| json!({"new_email": "ada@new.example", "password": password});
 
-    let wrong = app
-        .send_json(
-            reqwest::Method::PUT,
-            "/me/email",
-            &ada.access_token,
-            &change("a wrong guess"),
-        )
-        .await;
+    let wrong = put_email(&app, &ada.access_token, &change("a wrong guess")).await;
     assert_problem(wrong, StatusCode::FORBIDDEN, "wrong_password").await;
-    let asked = app
-        .send_json(
-            reqwest::Method::PUT,
-            "/me/email",
-            &ada.access_token,
-            &change(STRONG_PASSWORD),
-        )
-        .await;
+    let asked = put_email(&app, &ada.access_token, &change(STRONG_PASSWORD)).await;
     assert_eq!(asked.status(), StatusCode::ACCEPTED);
 
     let mail = smtp.wait_for(2).await;
-    let to_new = mail
-        .iter()
-        .find(|m| recipient_of(m) == "ada@new.example")
-        .expect("a link to the new address");
-    let to_old = mail
-        .iter()
-        .find(|m| recipient_of(m) == "ada@example.com")
-        .expect("a notice to the old address");
+    let to_new = mail_to(&mail, "ada@new.example");
+    let to_old = mail_to(&mail, "ada@example.com");
     assert!(
         to_old.contains("ada@new.example") && !to_old.contains("token="),
         "{to_old}"
@@ -367,27 +365,21 @@ async fn an_email_change_to_an_address_taken_meanwhile_is_refused() {
     };
     let app = app_mailing(&smtp, |_| {}).await;
     let ada = app.signed_up("ada").await;
-    let taken = app
-        .send_json(
-            reqwest::Method::PUT,
-            "/me/email",
-            &ada.access_token,
-            &json!({"new_email": "ada@example.com", "password": STRONG_PASSWORD}),
-        )
-        .await;
+    let taken = put_email(
+        &app,
+        &ada.access_token,
+        &json!({"new_email": "ada@example.com", "password": STRONG_PASSWORD}),
+    )
+    .await;
     assert_problem(taken, StatusCode::CONFLICT, "email_taken").await;
-    app.send_json(
-        reqwest::Method::PUT,
-        "/me/email",
+    put_email(
+        &app,
         &ada.access_token,
         &json!({"new_email": "grace@example.com", "password": STRONG_PASSWORD}),
     )
     .await;
     let mail = smtp.wait_for(2).await;
-    let link = mail
-        .iter()
-        .find(|m| recipient_of(m) == "grace@example.com")
-        .unwrap();
+    let link = mail_to(&mail, "grace@example.com");
     app.signed_up("grace").await;
 
     let verified = app
@@ -407,34 +399,13 @@ async fn the_username_can_be_changed_under_the_usual_rules() {
     app.signed_up("grace").await;
     let rename = |name: &str| json!({"username": name});
 
-    let renamed = app
-        .send_json(
-            reqwest::Method::PATCH,
-            "/me",
-            &ada.access_token,
-            &rename("Ada.Lovelace"),
-        )
-        .await;
+    let renamed = patch_me(&app, &ada.access_token, &rename("Ada.Lovelace")).await;
     assert_eq!(renamed.status(), StatusCode::OK);
     let user: Value = renamed.json().await.unwrap();
     assert_eq!(user["username"], "Ada.Lovelace");
-    let taken = app
-        .send_json(
-            reqwest::Method::PATCH,
-            "/me",
-            &ada.access_token,
-            &rename("GRACE"),
-        )
-        .await;
+    let taken = patch_me(&app, &ada.access_token, &rename("GRACE")).await;
     assert_problem(taken, StatusCode::CONFLICT, "username_taken").await;
-    let invalid = app
-        .send_json(
-            reqwest::Method::PATCH,
-            "/me",
-            &ada.access_token,
-            &rename("a b"),
-        )
-        .await;
+    let invalid = patch_me(&app, &ada.access_token, &rename("a b")).await;
     assert_problem(
         invalid,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -530,18 +501,14 @@ async fn every_recovery_step_is_audited() {
     let verification = token_in(&smtp.wait_for(1).await[0]);
     app.post_json("/email/verify", &json!({"token": verification}))
         .await;
-    app.send_json(
-        reqwest::Method::PUT,
-        "/me/email",
+    put_email(
+        &app,
         &ada.access_token,
         &json!({"new_email": "ada@new.example", "password": STRONG_PASSWORD}),
     )
     .await;
     let mail = smtp.wait_for(3).await;
-    let link = mail
-        .iter()
-        .find(|m| recipient_of(m) == "ada@new.example")
-        .unwrap();
+    let link = mail_to(&mail, "ada@new.example");
     app.post_json("/email/verify", &json!({"token": token_in(link)}))
         .await;
     forgot(&app, "ada@new.example").await;
@@ -763,19 +730,14 @@ async fn a_password_reset_voids_an_email_change_someone_else_started() {
     let app = app_mailing(&smtp, |_| {}).await;
     let ada = app.signed_up("ada").await;
     // A thief with the session and the password starts moving the account.
-    app.send_json(
-        reqwest::Method::PUT,
-        "/me/email",
+    put_email(
+        &app,
         &ada.access_token,
         &json!({"new_email": "thief@evil.example", "password": STRONG_PASSWORD}),
     )
     .await;
     let mail = smtp.wait_for(2).await;
-    let thiefs_link = token_in(
-        mail.iter()
-            .find(|m| recipient_of(m) == "thief@evil.example")
-            .unwrap(),
-    );
+    let thiefs_link = token_in(mail_to(&mail, "thief@evil.example"));
 
     // The owner, warned by the notice, resets the password.
     forgot(&app, "ada@example.com").await;
@@ -809,19 +771,14 @@ async fn links_mailed_to_an_address_the_account_left_stop_working() {
     let ada = app.signed_up("ada").await;
     forgot(&app, "ada@example.com").await;
     let old_reset = token_in(&smtp.wait_for(1).await[0]);
-    app.send_json(
-        reqwest::Method::PUT,
-        "/me/email",
+    put_email(
+        &app,
         &ada.access_token,
         &json!({"new_email": "ada@new.example", "password": STRONG_PASSWORD}),
     )
     .await;
     let mail = smtp.wait_for(3).await;
-    let change = token_in(
-        mail.iter()
-            .find(|m| recipient_of(m) == "ada@new.example")
-            .unwrap(),
-    );
+    let change = token_in(mail_to(&mail, "ada@new.example"));
     assert_eq!(
         app.post_json("/email/verify", &json!({"token": change}))
             .await
