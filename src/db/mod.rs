@@ -291,6 +291,8 @@ pub struct Database {
     sqlite_writers: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// How long a request waits for a connection (or its turn to write).
     checkout_timeout: Duration,
+    /// On PostgreSQL, how long a request waits for the database at most.
+    answer_within: Option<Duration>,
 }
 
 impl Database {
@@ -323,6 +325,8 @@ impl Database {
             pool,
             sqlite_writers,
             checkout_timeout: options.checkout_timeout,
+            answer_within: matches!(url, DatabaseUrl::Postgres(_))
+                .then(|| options.checkout_timeout + Duration::from_secs(1)),
         }
     }
 
@@ -334,13 +338,39 @@ impl Database {
         E: StoreFailure,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || with_connection(&pool, work))
-            .await
-            .map_err(|error| {
-                E::from(StoreError::Failed(anyhow::anyhow!(
-                    "database task failed: {error}"
-                )))
-            })?
+        self.bounded(tokio::task::spawn_blocking(move || {
+            with_connection(&pool, work)
+        }))
+        .await
+    }
+
+    /// Waits for a database task, but on PostgreSQL for at most
+    /// `DATABASE_TIMEOUT` + 1 s: a server that stops answering (frozen, or a
+    /// network path that went silent) then gives 503 in bounded time instead of
+    /// holding the request for as long as TCP takes to notice. The stuck task
+    /// keeps its connection until the server answers or the connection breaks;
+    /// meanwhile the pool has that many fewer connections, so later requests
+    /// get their 503 at checkout. (SQLite on a local disk does not stall this
+    /// way, and its waits for the write lock are bounded already.)
+    async fn bounded<T, E: StoreFailure>(
+        &self,
+        task: tokio::task::JoinHandle<Result<T, E>>,
+    ) -> Result<T, E> {
+        let joined = match self.answer_within {
+            Some(limit) => match tokio::time::timeout(limit, task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    tracing::warn!("the database did not answer in time");
+                    return Err(E::from(StoreError::Unavailable));
+                }
+            },
+            None => task.await,
+        };
+        joined.map_err(|error| {
+            E::from(StoreError::Failed(anyhow::anyhow!(
+                "database task failed: {error}"
+            )))
+        })?
     }
 
     /// Runs `work` in a transaction (an `Err` rolls it back). Use it for
@@ -365,16 +395,11 @@ impl Database {
             None => None,
         };
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        self.bounded(tokio::task::spawn_blocking(move || {
             let _turn = turn;
             with_connection(&pool, |conn| conn.transaction(work))
-        })
+        }))
         .await
-        .map_err(|error| {
-            E::from(StoreError::Failed(anyhow::anyhow!(
-                "database task failed: {error}"
-            )))
-        })?
     }
 
     /// Checks that the database answers, for `/readyz`.

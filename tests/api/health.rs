@@ -92,3 +92,43 @@ async fn the_service_recovers_by_itself_when_the_database_comes_back() {
         .unwrap();
     assert_eq!(up.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn a_frozen_database_gives_503_in_bounded_time_and_recovery_after() {
+    use crate::helpers::{Backend, FreezableProxy, backend, spawn_app_with};
+    if backend() != Backend::Postgres {
+        return; // A server process that stops answering: PostgreSQL's case.
+    }
+    let proxy = FreezableProxy::start("127.0.0.1:5432").await;
+    let port = proxy.port;
+    let app = spawn_app_with(move |s| {
+        let portcullis::db::DatabaseUrl::Postgres(url) = &s.database.database_url else {
+            unreachable!("a PostgreSQL test database")
+        };
+        let through_proxy = url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{port}"), 1);
+        s.database.database_url = portcullis::db::DatabaseUrl::parse(&through_proxy).unwrap();
+    })
+    .await;
+    let ada = app.signed_up("ada").await;
+
+    proxy.freeze();
+    let started = Instant::now();
+    let me = tokio::time::timeout(
+        Duration::from_secs(15),
+        app.get("/me", Some(&ada.access_token)),
+    )
+    .await
+    .expect("the request is answered while the database is frozen");
+    let elapsed = started.elapsed();
+
+    assert_problem(me, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    // DATABASE_TIMEOUT is 1 s in tests: the bound is that plus a second.
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    proxy.thaw();
+    crate::helpers::eventually("ready again after the thaw", async || {
+        (app.get("/readyz", None).await.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+    let me = app.get("/me", Some(&ada.access_token)).await;
+    assert_eq!(me.status(), StatusCode::OK);
+}
