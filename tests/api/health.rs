@@ -99,13 +99,25 @@ async fn a_frozen_database_gives_503_in_bounded_time_and_recovery_after() {
     if backend() != Backend::Postgres {
         return; // A server process that stops answering: PostgreSQL's case.
     }
-    let proxy = FreezableProxy::start("127.0.0.1:5432").await;
+    // In front of whatever the tests reach PostgreSQL through (PgBouncer too).
+    let database = crate::helpers::pgbouncer_url().unwrap_or_else(|| {
+        std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    });
+    let database = url::Url::parse(&database).unwrap();
+    let target = format!(
+        "{}:{}",
+        database.host_str().unwrap(),
+        database.port().unwrap_or(5432)
+    );
+    let proxy = FreezableProxy::start(target.clone()).await;
     let port = proxy.port;
     let app = spawn_app_with(move |s| {
         let portcullis::db::DatabaseUrl::Postgres(url) = &s.database.database_url else {
             unreachable!("a PostgreSQL test database")
         };
-        let through_proxy = url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{port}"), 1);
+        let through_proxy = url.replacen(&target, &format!("127.0.0.1:{port}"), 1);
+        assert_ne!(&through_proxy, url, "the app goes through the proxy");
         s.database.database_url = portcullis::db::DatabaseUrl::parse(&through_proxy).unwrap();
     })
     .await;

@@ -746,7 +746,7 @@ pub struct FreezableProxy {
 }
 
 impl FreezableProxy {
-    pub async fn start(target: &'static str) -> Self {
+    pub async fn start(target: String) -> Self {
         use std::sync::atomic::{AtomicBool, Ordering};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -756,7 +756,7 @@ impl FreezableProxy {
         let relay_frozen = frozen.clone();
         let accepting = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                let Ok(server) = tokio::net::TcpStream::connect(target.as_str()).await else {
                     continue;
                 };
                 let (client_read, client_write) = client.into_split();
