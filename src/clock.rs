@@ -59,3 +59,10 @@ impl Clock for ManualClock {
         *now
     }
 }
+
+/// A configured number of seconds as a duration, saturating far in the
+/// future rather than overflowing (settings are bounded, but a duration must
+/// never panic on a request path).
+pub fn seconds(secs: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 4_000))
+}

@@ -5,11 +5,13 @@
 use serde_json::json;
 
 use super::audit::Event;
+use super::mail::{LinkMail, LinkMailTo, TokenPurpose, link_mail, new_token};
 use super::sessions::Caller;
 use super::{Account, ClientInfo, carries_store_errors};
 use crate::db::users::{self, AccountChange, Guarded, UserFilter};
-use crate::db::{StoreError, events, sessions};
-use crate::domain::{EventType, Pagination, Role, UserId};
+use crate::db::{StoreError, events, mail as outbox, sessions};
+use crate::domain::{Email, EventType, Pagination, Role, UserId, Username, Violations};
+use crate::mail::MailKind;
 use crate::state::AppState;
 
 /// Figures at a glance.
@@ -256,11 +258,6 @@ pub async fn invite(
     role: Role,
     client: &ClientInfo,
 ) -> Result<Account, AdminError> {
-    use super::mail::{TokenPurpose, new_token, outbox_row, token_row};
-    use crate::db::mail as outbox;
-    use crate::domain::{Email, Username, Violations};
-    use crate::mail::{MailContext, MailKind, in_words};
-
     let mut violations = Violations::new();
     let username = Username::parse(username)
         .map_err(|violation| violations.entry("username").or_default().push(violation))
@@ -288,21 +285,23 @@ pub async fn invite(
         last_login_at: None,
         email_verified: false,
     };
-    let (token, hash) = new_token()?;
-    let ttl = state.policy.invitation_ttl;
-    let invitation = outbox_row(
+    let LinkMail {
+        token,
+        message: invitation,
+    } = link_mail(
         state,
-        email.as_str(),
         MailKind::Invitation,
-        &MailContext {
-            username: username.as_str().to_owned(),
-            link: Some(state.mailer.reset_link(&token)),
-            valid_for: Some(in_words(ttl)),
+        TokenPurpose::PasswordReset,
+        &LinkMailTo {
+            user_id: &row.id,
+            username: &row.username,
+            recipient: &row.email,
+            new_email: None,
             other_address: None,
         },
+        state.policy.invitation_ttl,
         now,
     )?;
-    let token = token_row(hash, &row.id, TokenPurpose::PasswordReset, None, now, ttl);
     let event = Event::new(EventType::UserRegistered, client, now)
         .user(&row.id)
         .actor(&admin.account.id.to_string())
@@ -342,28 +341,23 @@ pub async fn send_password_reset(
     id: UserId,
     client: &ClientInfo,
 ) -> Result<(), AdminError> {
-    use super::mail::{TokenPurpose, new_token, outbox_row, token_row};
-    use crate::db::mail as outbox;
-    use crate::mail::{MailContext, MailKind, in_words};
-
     let user = get_account(state, id).await?;
     let now = state.clock.now();
-    let (token, hash) = new_token()?;
-    let ttl = state.policy.password_reset_ttl;
-    let message = outbox_row(
+    let user_id = user.id.to_string();
+    let LinkMail { token, message } = link_mail(
         state,
-        user.email.as_str(),
         MailKind::PasswordReset,
-        &MailContext {
-            username: user.username.as_str().to_owned(),
-            link: Some(state.mailer.reset_link(&token)),
-            valid_for: Some(in_words(ttl)),
+        TokenPurpose::PasswordReset,
+        &LinkMailTo {
+            user_id: &user_id,
+            username: user.username.as_str(),
+            recipient: user.email.as_str(),
+            new_email: None,
             other_address: None,
         },
+        state.policy.password_reset_ttl,
         now,
     )?;
-    let user_id = user.id.to_string();
-    let token = token_row(hash, &user_id, TokenPurpose::PasswordReset, None, now, ttl);
     let event = Event::new(EventType::PasswordResetRequested, client, now)
         .user(&user_id)
         .actor(&admin.account.id.to_string())

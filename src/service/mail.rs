@@ -6,9 +6,10 @@
 
 use chrono::NaiveDateTime;
 
+use crate::clock::seconds;
 use crate::db::StoreError;
 use crate::db::mail::{self, MailTokenRow, OutboxRow};
-use crate::mail::{MailContext, MailKind};
+use crate::mail::{MailContext, MailKind, in_words};
 use crate::state::AppState;
 
 /// Messages one pass of the sender takes at most.
@@ -84,6 +85,60 @@ pub fn token_row(
             + chrono::Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 4_000)),
         used_at: None,
     }
+}
+
+/// A mail carrying a link: the token row to store and the message to queue.
+pub struct LinkMail {
+    pub token: MailTokenRow,
+    pub message: OutboxRow,
+}
+
+/// Who a link mail goes to and what it is for.
+pub struct LinkMailTo<'a> {
+    pub user_id: &'a str,
+    pub username: &'a str,
+    pub recipient: &'a str,
+    /// For an email change: the address moved to (the token keeps it).
+    pub new_email: Option<&'a str>,
+    /// Shown in the message (the address being left, for an email change).
+    pub other_address: Option<&'a str>,
+}
+
+/// A fresh token for `purpose`, valid `ttl_secs`, and the `kind` of message
+/// carrying its link (the reset page for reset tokens, the verification page
+/// otherwise): the one way every link mail is made.
+pub fn link_mail(
+    state: &AppState,
+    kind: MailKind,
+    purpose: TokenPurpose,
+    to: &LinkMailTo<'_>,
+    ttl_secs: u64,
+    now: NaiveDateTime,
+) -> Result<LinkMail, StoreError> {
+    let (token, hash) = new_token()?;
+    let link = match purpose {
+        TokenPurpose::PasswordReset => state.mailer.reset_link(&token),
+        TokenPurpose::EmailVerification | TokenPurpose::EmailChange => {
+            state.mailer.verification_link(&token)
+        }
+    };
+    let context = MailContext {
+        username: to.username.to_owned(),
+        link: Some(link),
+        valid_for: Some(in_words(ttl_secs)),
+        other_address: to.other_address.map(ToOwned::to_owned),
+    };
+    Ok(LinkMail {
+        token: token_row(
+            hash,
+            to.user_id,
+            purpose,
+            to.new_email.map(ToOwned::to_owned),
+            now,
+            ttl_secs,
+        ),
+        message: outbox_row(state, to.recipient, kind, &context, now)?,
+    })
 }
 
 /// A rendered message for the outbox, due at once.
@@ -187,9 +242,7 @@ pub async fn backlog(state: &AppState) -> Result<mail::Backlog, StoreError> {
 /// now and then; the deletes are idempotent).
 pub async fn prune(state: &AppState) {
     let now = state.clock.now();
-    let interval = chrono::Duration::seconds(
-        i64::try_from(state.policy.mail_min_interval).unwrap_or(i64::MAX / 4_000),
-    );
+    let interval = seconds(state.policy.mail_min_interval);
     let pruned = state
         .db
         .transaction(move |conn| Ok::<_, StoreError>(mail::prune(conn, now, now - interval)?))

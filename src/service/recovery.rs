@@ -13,16 +13,17 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::accounts::{AccountError, PasswordChange, PasswordUpdate, confirm_password};
 use super::audit::Event;
-use super::mail::{TokenPurpose, new_token, outbox_row, token_hash, token_row};
+use super::mail::{LinkMail, LinkMailTo, TokenPurpose, link_mail, outbox_row, token_hash};
 use super::sessions::Caller;
 use super::{Account, ClientInfo, carries_store_errors};
 use crate::auth::password::HashError;
+use crate::clock::seconds;
 use crate::db::StoreError;
 use crate::db::mail::{self, MailTokenRow, OutboxRow};
 use crate::db::users::{self, UserRow};
 use crate::domain::{Email, EventType, NewPassword, Username, Violations};
 use crate::limits::UNKNOWN_PREFIX;
-use crate::mail::{MailContext, MailKind, in_words};
+use crate::mail::{MailContext, MailKind};
 use crate::state::AppState;
 
 /// Why a recovery step did not happen.
@@ -77,30 +78,21 @@ pub(super) fn verification_mail(
     user: &UserRow,
     now: NaiveDateTime,
 ) -> Result<(MailTokenRow, OutboxRow), StoreError> {
-    let (token, hash) = new_token()?;
-    let ttl = state.policy.email_verification_ttl;
-    let row = token_row(
-        hash,
-        &user.id,
-        TokenPurpose::EmailVerification,
-        None,
-        now,
-        ttl,
-    );
-    let context = MailContext {
-        username: user.username.clone(),
-        link: Some(state.mailer.verification_link(&token)),
-        valid_for: Some(in_words(ttl)),
-        other_address: None,
-    };
-    let message = outbox_row(
+    let LinkMail { token, message } = link_mail(
         state,
-        &user.email,
         MailKind::EmailVerification,
-        &context,
+        TokenPurpose::EmailVerification,
+        &LinkMailTo {
+            user_id: &user.id,
+            username: &user.username,
+            recipient: &user.email,
+            new_email: None,
+            other_address: None,
+        },
+        state.policy.email_verification_ttl,
         now,
     )?;
-    Ok((row, message))
+    Ok((token, message))
 }
 
 /// Counts a mail request for `email` against its per-address budget (the
@@ -143,8 +135,6 @@ async fn queue_password_reset(
     client: &ClientInfo,
     now: NaiveDateTime,
 ) -> Result<(), RecoveryError> {
-    let (token, hash) = new_token()?;
-    let ttl = state.policy.password_reset_ttl;
     let min_interval = seconds(state.policy.mail_min_interval);
     let lookup = email.clone();
     let user = state
@@ -152,22 +142,20 @@ async fn queue_password_reset(
         .run(move |conn| Ok::<_, StoreError>(users::find_by_email(conn, lookup.as_str())?))
         .await?
         .filter(|user| !user.disabled);
-    // Rendered for an unknown address too (and thrown away), so both take the
+    // Made for an unknown address too (and thrown away), so both take the
     // same time.
-    let context = MailContext {
-        username: user
-            .as_ref()
-            .map(|user| user.username.clone())
-            .unwrap_or_default(),
-        link: Some(state.mailer.reset_link(&token)),
-        valid_for: Some(in_words(ttl)),
-        other_address: None,
-    };
-    let message = outbox_row(
+    let LinkMail { token, message } = link_mail(
         state,
-        email.as_str(),
         MailKind::PasswordReset,
-        &context,
+        TokenPurpose::PasswordReset,
+        &LinkMailTo {
+            user_id: user.as_ref().map_or("", |user| user.id.as_str()),
+            username: user.as_ref().map_or("", |user| user.username.as_str()),
+            recipient: email.as_str(),
+            new_email: None,
+            other_address: None,
+        },
+        state.policy.password_reset_ttl,
         now,
     )?;
     let client = client.clone();
@@ -185,10 +173,7 @@ async fn queue_password_reset(
                 return Ok::<_, RecoveryError>(false);
             };
             mail::void_tokens(conn, &user.id, &[TokenPurpose::PasswordReset.as_str()])?;
-            mail::insert_token(
-                conn,
-                &token_row(hash, &user.id, TokenPurpose::PasswordReset, None, now, ttl),
-            )?;
+            mail::insert_token(conn, &token)?;
             mail::enqueue(conn, &message)?;
             Event::new(EventType::PasswordResetRequested, &client, now)
                 .user(&user.id)
@@ -415,42 +400,37 @@ pub async fn change_email(
         return Err(RecoveryError::EmailTaken);
     }
     let now = state.clock.now();
-    let (token, hash) = new_token()?;
-    let ttl = state.policy.email_verification_ttl;
     let user_id = caller.account.id.to_string();
-    let username = caller.account.username.as_str().to_owned();
-    let current = caller.account.email.as_str().to_owned();
-    let confirm = outbox_row(
+    let username = caller.account.username.as_str();
+    let current = caller.account.email.as_str();
+    let LinkMail {
+        token,
+        message: confirm,
+    } = link_mail(
         state,
-        new_email.as_str(),
         MailKind::EmailChange,
-        &MailContext {
-            username: username.clone(),
-            link: Some(state.mailer.verification_link(&token)),
-            valid_for: Some(in_words(ttl)),
-            other_address: Some(current.clone()),
+        TokenPurpose::EmailChange,
+        &LinkMailTo {
+            user_id: &user_id,
+            username,
+            recipient: new_email.as_str(),
+            new_email: Some(new_email.as_str()),
+            other_address: Some(current),
         },
+        state.policy.email_verification_ttl,
         now,
     )?;
     let notice = outbox_row(
         state,
-        &current,
+        current,
         MailKind::EmailChanged,
         &MailContext {
-            username,
+            username: username.to_owned(),
             other_address: Some(new_email.as_str().to_owned()),
             ..MailContext::default()
         },
         now,
     )?;
-    let token = token_row(
-        hash,
-        &user_id,
-        TokenPurpose::EmailChange,
-        Some(new_email.as_str().to_owned()),
-        now,
-        ttl,
-    );
     let event = Event::new(EventType::EmailChangeRequested, client, now).user(&user_id);
     state
         .db
@@ -499,8 +479,4 @@ pub async fn change_username(
             "the account vanished"
         ))))?;
     Ok(Account::from_row(&row)?)
-}
-
-fn seconds(secs: u64) -> chrono::Duration {
-    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 4_000))
 }

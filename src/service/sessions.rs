@@ -10,6 +10,7 @@ use super::audit::Event;
 use super::{Account, ClientInfo, carries_store_errors};
 use crate::auth::password::{HashError, Verification};
 use crate::auth::tokens::TokenError;
+use crate::clock::seconds;
 use crate::config::EmailVerification;
 use crate::db::StoreError;
 use crate::db::sessions::{self, SessionRow};
@@ -531,9 +532,4 @@ fn issue<E: From<TokenError> + From<StoreError>>(
         refresh_expires_in: u64::try_from(remaining).unwrap_or_default(),
         account: Account::from_row(user)?,
     })
-}
-
-/// Whole seconds as a duration, saturating far in the future.
-fn seconds(secs: u64) -> chrono::Duration {
-    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 4_000))
 }
