@@ -790,3 +790,61 @@ async fn links_mailed_to_an_address_the_account_left_stop_working() {
 
     assert_problem(stale, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
 }
+
+#[actix_web::test]
+async fn spent_or_expired_links_and_old_send_times_are_pruned() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    app.signed_up("ada").await;
+    forgot(&app, "ada@example.com").await;
+    let spent = token_in(&smtp.wait_for(1).await[0]);
+    reset(&app, &spent, "a brand new passphrase").await;
+    forgot(&app, "ada@example.com").await; // within the interval: nothing sent
+    assert!(app.count("mail_tokens", "1 = 1").await > 0);
+    assert!(app.count("mail_sent", "1 = 1").await > 0);
+
+    portcullis::service::mail::prune(&app.state).await;
+    assert_eq!(
+        app.count("mail_tokens", "1 = 1").await,
+        0,
+        "the spent token goes at once"
+    );
+    assert_eq!(
+        app.count("mail_sent", "1 = 1").await,
+        1,
+        "a recent send time stays"
+    );
+    app.clock.advance(chrono::Duration::seconds(61));
+    portcullis::service::mail::prune(&app.state).await;
+
+    assert_eq!(app.count("mail_sent", "1 = 1").await, 0);
+}
+
+#[actix_web::test]
+async fn mail_undeliverable_for_eight_days_is_given_up() {
+    let Some(mut smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    app.signed_up("ada").await;
+    smtp.stop();
+    forgot(&app, "ada@example.com").await;
+    eventually("a failed attempt", async || {
+        (app.count("mail_outbox", "attempts > 0").await == 1).then_some(())
+    })
+    .await;
+
+    app.clock.advance(chrono::Duration::days(7));
+    eventually("another failed attempt, kept", async || {
+        (app.count("mail_outbox", "attempts > 1").await == 1).then_some(())
+    })
+    .await;
+    app.clock.advance(chrono::Duration::days(2));
+
+    eventually("the message dropped", async || {
+        (app.count("mail_outbox", "1 = 1").await == 0).then_some(())
+    })
+    .await;
+}
