@@ -68,10 +68,10 @@ fn tokens(c: &mut Criterion) {
     ] {
         let tokens = token_service(&defaults(&extra).tokens);
         let token = tokens
-            .issue_access("user", "session", "user", now)
+            .issue_access("user", "session", "user", &[], now)
             .expect("sign");
         c.bench_function(&format!("{name} access token sign"), |b| {
-            b.iter(|| tokens.issue_access(black_box("user"), "session", "user", now))
+            b.iter(|| tokens.issue_access(black_box("user"), "session", "user", &[], now))
         });
         c.bench_function(&format!("{name} access token verify"), |b| {
             b.iter(|| tokens.verify_access(black_box(&token), now))
@@ -84,7 +84,7 @@ fn extractor_without_database(c: &mut Criterion) {
     let tokens = token_service(&defaults(&[]).tokens);
     let now = chrono::Utc::now().timestamp();
     let token = tokens
-        .issue_access("user", "session", "user", now)
+        .issue_access("user", "session", "user", &[], now)
         .expect("sign");
     let request = TestRequest::get()
         .uri("/me")

@@ -177,6 +177,39 @@ pub struct TokenSettings {
     pub refresh_reuse_grace: u64,
 }
 
+/// The key that seals secrets kept in the database (TOTP secrets).
+#[derive(Debug, Clone, Args)]
+pub struct EncryptionSettings {
+    /// File holding the AES-256-GCM key (32 random bytes, base64: `openssl rand -base64 32`) that encrypts TOTP secrets at rest. Unset in development: one is generated on first start and kept beside the SQLite file (FILE.data.key) or in the working directory for PostgreSQL; required in production.
+    #[arg(long, env = "DATA_ENCRYPTION_KEY_FILE")]
+    pub data_encryption_key_file: Option<PathBuf>,
+
+    /// Comma-separated files of older data encryption keys: values they sealed are still read, and sealed again with the current key when next used (rotation).
+    #[arg(long, env = "DATA_ENCRYPTION_OLD_KEY_FILES", value_delimiter = ',')]
+    pub data_encryption_old_key_files: Vec<PathBuf>,
+}
+
+/// Second factors.
+#[derive(Debug, Clone, Args)]
+pub struct MfaSettings {
+    /// Issuer shown by authenticator apps beside the account (the `issuer` of the otpauth:// URI); no `:`.
+    #[arg(long, env = "MFA_ISSUER", default_value = "Portcullis", value_parser = parse_issuer)]
+    pub mfa_issuer: String,
+
+    /// `true`: /admin routes answer 403 `mfa_required_for_admin` to an admin whose session was not opened with a second factor (TOTP, a recovery code or a passkey).
+    #[arg(long, env = "ADMIN_REQUIRE_MFA", default_value_t = false, action = clap::ArgAction::Set)]
+    pub admin_require_mfa: bool,
+}
+
+/// Authenticator apps split the otpauth label at `:`.
+fn parse_issuer(value: &str) -> Result<String, String> {
+    let issuer = value.trim();
+    if issuer.is_empty() || issuer.contains(':') || issuer.chars().count() > 64 {
+        return Err("MFA_ISSUER must be 1 to 64 characters without `:`".to_owned());
+    }
+    Ok(issuer.to_owned())
+}
+
 /// Abuse limits and the HTTP surface.
 #[derive(Debug, Clone, Args)]
 pub struct GuardSettings {
@@ -436,7 +469,7 @@ pub struct Settings {
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: String,
 
-    /// `production` refuses to start with a generated signing key, an HS256 secret under 32 bytes, CORS_ALLOWED_ORIGINS=*, or RATE_LIMIT_PER_MINUTE=0 without ALLOW_NO_RATE_LIMIT=true.
+    /// `production` refuses to start with a generated signing key or data encryption key, an HS256 secret under 32 bytes, CORS_ALLOWED_ORIGINS=*, MAIL_URL=log, or RATE_LIMIT_PER_MINUTE=0 without ALLOW_NO_RATE_LIMIT=true.
     #[arg(
         long,
         env = "PORTCULLIS_ENV",
@@ -467,6 +500,12 @@ pub struct Settings {
 
     #[command(flatten)]
     pub mail: MailSettings,
+
+    #[command(flatten)]
+    pub encryption: EncryptionSettings,
+
+    #[command(flatten)]
+    pub mfa: MfaSettings,
 }
 
 impl Settings {
@@ -509,7 +548,7 @@ impl Settings {
                     .to_owned(),
             );
         }
-        match self.tokens.jwt_algorithm {
+        let signing_key = match self.tokens.jwt_algorithm {
             JwtAlgorithm::EdDsa if self.tokens.jwt_private_key_file.is_none() => Err(
                 "PORTCULLIS_ENV=production needs JWT_PRIVATE_KEY_FILE: a generated development key is refused"
                     .to_owned(),
@@ -524,7 +563,15 @@ impl Settings {
                 Err("PORTCULLIS_ENV=production needs a JWT_SECRET of at least 32 bytes".to_owned())
             }
             _ => Ok(()),
+        };
+        signing_key?;
+        if self.encryption.data_encryption_key_file.is_none() {
+            return Err(
+                "PORTCULLIS_ENV=production needs DATA_ENCRYPTION_KEY_FILE: a generated development key is refused"
+                    .to_owned(),
+            );
         }
+        Ok(())
     }
 }
 

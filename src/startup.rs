@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::service::{accounts, audit, mail};
+use crate::service::{accounts, audit, mail, mfa};
 use crate::state::AppState;
 use crate::web::fallback::{self, RouteTable};
 use crate::web::routes;
@@ -136,7 +136,8 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Resu
     Ok(server)
 }
 
-/// Background upkeep, off the request path: the audit-retention sweep
+/// Background upkeep, off the request path: the audit-retention sweep, spent
+/// mail and expired login challenges
 /// (hourly; the first one runs in [`Application::build`]) and forgetting idle
 /// rate-limit state (every minute).
 fn spawn_housekeeping(state: web::Data<AppState>) {
@@ -151,6 +152,7 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
             if minutes.is_multiple_of(60) {
                 audit::prune(&state).await;
                 mail::prune(&state).await;
+                mfa::prune(&state).await;
             }
             state.limits.forget_idle_clients();
         }
@@ -167,6 +169,8 @@ fn check_private_files(settings: &Settings) -> anyhow::Result<()> {
     files.extend(settings.tokens.jwt_private_key_file.clone());
     files.extend(database.file_beside("jwt-ed25519.pem"));
     files.extend(database.file_beside("jwt-hs256.secret"));
+    files.extend(settings.encryption.data_encryption_key_file.clone());
+    files.extend(database.file_beside("data.key"));
     for file in files {
         let Ok(metadata) = std::fs::metadata(&file) else {
             continue;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::auth::encryption::DataCipher;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenService;
 use crate::clock::{Clock, SystemClock};
@@ -21,6 +22,8 @@ pub struct AppState {
     pub db: Database,
     pub passwords: PasswordHasher,
     pub tokens: TokenService,
+    /// Seals the secrets kept in the database (TOTP secrets).
+    pub cipher: DataCipher,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
@@ -47,6 +50,10 @@ pub struct Policy {
     pub mail_min_interval: u64,
     /// How often the sender looks for due mail without being woken.
     pub mail_poll_interval: Duration,
+    /// The issuer authenticator apps show beside a TOTP account.
+    pub mfa_issuer: String,
+    /// Admin routes need a session opened with a second factor.
+    pub admin_require_mfa: bool,
 }
 
 impl AppState {
@@ -65,6 +72,9 @@ impl AppState {
         let passwords = PasswordHasher::new(&settings.passwords)?;
         let tokens = TokenService::from_settings(&settings.tokens, &settings.database.database_url)
             .context("could not load the JWT keys")?;
+        let cipher =
+            DataCipher::from_settings(&settings.encryption, &settings.database.database_url)
+                .context("could not load the data encryption key")?;
         let guards = &settings.guards;
         let limits = Limits::new(
             guards.rate_limit_per_minute,
@@ -79,6 +89,7 @@ impl AppState {
             db,
             passwords,
             tokens,
+            cipher,
             limits,
             clock,
             mailer: Mailer::new(&settings.mail)?,
@@ -94,6 +105,8 @@ impl AppState {
                 invitation_ttl: settings.mail.invitation_ttl,
                 mail_min_interval: settings.mail.mail_min_interval,
                 mail_poll_interval: Duration::from_millis(settings.mail.mail_poll_interval_ms),
+                mfa_issuer: settings.mfa.mfa_issuer.clone(),
+                admin_require_mfa: settings.mfa.admin_require_mfa,
             },
         })
     }
@@ -124,6 +137,7 @@ impl AppState {
             passwords: PasswordHasher::new(passwords)?,
             limits: Limits::new(0, None, None, &tokens.derive_secret("unused"))?,
             tokens,
+            cipher: DataCipher::throwaway()?,
             clock: Arc::new(SystemClock),
             // Commands send no mail.
             mailer: Mailer::new(&MailSettings {
@@ -150,6 +164,8 @@ impl AppState {
                 invitation_ttl: 1,
                 mail_min_interval: 0,
                 mail_poll_interval: Duration::from_secs(1),
+                mfa_issuer: "Portcullis".to_owned(),
+                admin_require_mfa: false,
             },
         })
     }

@@ -1,5 +1,10 @@
-//! Credentials: password hashing and tokens. Neither knows about HTTP or the
-//! database; the use-cases in `service` combine them.
+//! Credentials: password hashing, tokens, second factors and the encryption
+//! of stored secrets. None of it knows about HTTP or the database; the
+//! use-cases in `service` combine them.
 
+pub mod encryption;
+mod key_files;
 pub mod password;
+pub mod recovery_codes;
 pub mod tokens;
+pub mod totp;

@@ -7,7 +7,7 @@
 //! `aud` and `exp` are required.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::key_files;
 use crate::config::{JwtAlgorithm, TokenSettings};
 use crate::db::DatabaseUrl;
 
@@ -64,6 +65,10 @@ pub struct AccessClaims {
     /// The session's id.
     pub sid: String,
     pub role: String,
+    /// How the session was authenticated (RFC 8176 values: `pwd`, `otp`,
+    /// `mfa`, `hwk`, `user`). Tokens from before it was issued have none.
+    #[serde(default)]
+    pub amr: Vec<String>,
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
@@ -252,6 +257,7 @@ impl TokenService {
         user_id: &str,
         session_id: &str,
         role: &str,
+        amr: &[String],
         now: i64,
     ) -> Result<String, TokenError> {
         let claims = AccessClaims {
@@ -260,6 +266,7 @@ impl TokenService {
             sub: user_id.to_owned(),
             sid: session_id.to_owned(),
             role: role.to_owned(),
+            amr: amr.to_vec(),
             iat: now,
             exp: now + i64::try_from(self.access_ttl).unwrap_or(i64::MAX / 2),
             jti: uuid::Uuid::new_v4().to_string(),
@@ -438,62 +445,33 @@ fn development_key_path(database: &DatabaseUrl, suffix: &str) -> Option<PathBuf>
 }
 
 fn development_ed25519_key(database: &DatabaseUrl) -> anyhow::Result<String> {
-    load_or_create(development_key_path(database, "jwt-ed25519.pem"), || {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let document = Ed25519KeyPair::generate_pkcs8(&rng)
-            .map_err(|_| anyhow::anyhow!("could not generate an Ed25519 key"))?;
-        Ok(pem::encode(&pem::Pem::new(
-            "PRIVATE KEY",
-            document.as_ref().to_vec(),
-        )))
-    })
+    key_files::load_or_create(
+        development_key_path(database, "jwt-ed25519.pem"),
+        "signing key (set JWT_PRIVATE_KEY_FILE or JWT_SECRET in production)",
+        || {
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            let document = Ed25519KeyPair::generate_pkcs8(&rng)
+                .map_err(|_| anyhow::anyhow!("could not generate an Ed25519 key"))?;
+            Ok(pem::encode(&pem::Pem::new(
+                "PRIVATE KEY",
+                document.as_ref().to_vec(),
+            )))
+        },
+    )
 }
 
 fn development_hs256_secret(database: &DatabaseUrl) -> anyhow::Result<String> {
-    load_or_create(development_key_path(database, "jwt-hs256.secret"), || {
-        let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes)
-            .map_err(|_| anyhow::anyhow!("could not generate a secret"))?;
-        Ok(URL_SAFE_NO_PAD.encode(bytes))
-    })
+    key_files::load_or_create(
+        development_key_path(database, "jwt-hs256.secret"),
+        "signing secret (set JWT_SECRET in production)",
+        || {
+            let mut bytes = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut bytes)
+                .map_err(|_| anyhow::anyhow!("could not generate a secret"))?;
+            Ok(URL_SAFE_NO_PAD.encode(bytes))
+        },
+    )
     .map(|secret| secret.trim().to_owned())
-}
-
-fn load_or_create(
-    path: Option<PathBuf>,
-    generate: impl FnOnce() -> anyhow::Result<String>,
-) -> anyhow::Result<String> {
-    let Some(path) = path else {
-        // An in-memory database forgets everything at exit; so may its key.
-        return generate();
-    };
-    if path.exists() {
-        return std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read the development key {}", path.display()));
-    }
-    let content = generate()?;
-    write_private_file(&path, &content)?;
-    tracing::warn!(
-        path = %path.display(),
-        "generated a development signing key; set JWT_PRIVATE_KEY_FILE (or JWT_SECRET) in production"
-    );
-    Ok(content)
-}
-
-fn write_private_file(path: &Path, content: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create the development key {}", path.display()))?;
-    file.write_all(content.as_bytes())
-        .with_context(|| format!("cannot write the development key {}", path.display()))
 }
 
 #[cfg(test)]
@@ -522,7 +500,7 @@ mod tests {
     fn an_access_token_is_not_a_refresh_token_nor_the_reverse() {
         let tokens = TokenService::from_settings(&settings(), &memory()).unwrap();
         let access = tokens
-            .issue_access("u", "s", "user", 1_900_000_000 - 10)
+            .issue_access("u", "s", "user", &[], 1_900_000_000 - 10)
             .unwrap();
         let refresh = tokens
             .issue_refresh("u", "s", "j", 1_900_000_000 - 10, 4_000_000_000)
@@ -588,7 +566,7 @@ mod tests {
 
         let first = TokenService::from_settings(&settings(), &database).unwrap();
         let token = first
-            .issue_access("u", "s", "user", chrono::Utc::now().timestamp())
+            .issue_access("u", "s", "user", &[], chrono::Utc::now().timestamp())
             .unwrap();
         let restarted = TokenService::from_settings(&settings(), &database).unwrap();
 
@@ -612,7 +590,7 @@ mod tests {
     fn an_expired_token_says_so() {
         let tokens = TokenService::from_settings(&settings(), &memory()).unwrap();
         let old = tokens
-            .issue_access("u", "s", "user", 1_000_000_000)
+            .issue_access("u", "s", "user", &[], 1_000_000_000)
             .unwrap();
         assert!(matches!(
             tokens.verify_access(&old, chrono::Utc::now().timestamp()),
@@ -628,7 +606,7 @@ mod tests {
         let tokens = TokenService::from_settings(&hs, &memory()).unwrap();
         assert!(tokens.jwks().keys.is_empty());
         let now = chrono::Utc::now().timestamp();
-        let access = tokens.issue_access("u", "s", "user", now).unwrap();
+        let access = tokens.issue_access("u", "s", "user", &[], now).unwrap();
         assert_eq!(tokens.verify_access(&access, now).unwrap().sub, "u");
     }
 }

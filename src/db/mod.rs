@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod mail;
+pub mod mfa;
 pub mod schema;
 pub mod sessions;
 pub mod users;

@@ -21,6 +21,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    mfa_challenges (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        remember -> Bool,
+        attempts -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+    }
+}
+
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Text,
+        secret_sealed -> Text,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+        last_used_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     mail_outbox (id) {
         id -> Text,
         recipient -> Text,
@@ -70,6 +98,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         user_agent -> Nullable<Text>,
         ip -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -85,11 +114,17 @@ diesel::table! {
         updated_at -> Timestamp,
         last_login_at -> Nullable<Timestamp>,
         email_verified -> Bool,
+        totp_enabled -> Bool,
+        recovery_codes_left -> Integer,
+        passkey_count -> Integer,
     }
 }
 
 diesel::joinable!(mail_tokens -> users (user_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_credentials -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     auth_events,
@@ -97,6 +132,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_outbox,
     mail_sent,
     mail_tokens,
+    mfa_challenges,
+    recovery_codes,
     sessions,
+    totp_credentials,
     users,
 );

@@ -22,6 +22,8 @@ pub struct SessionRow {
     pub revoked_at: Option<NaiveDateTime>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// The RFC 8176 methods the session was opened with, comma-separated.
+    pub amr: String,
 }
 
 /// Not revoked and not expired at `now`: the condition every use of a

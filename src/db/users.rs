@@ -32,6 +32,10 @@ pub struct UserRow {
     /// The owner proved the address (a verification link, a reset by mail,
     /// or created by an operator).
     pub email_verified: bool,
+    /// TOTP is confirmed (see `db::mfa`, the only writer of these three).
+    pub totp_enabled: bool,
+    pub recovery_codes_left: i32,
+    pub passkey_count: i32,
 }
 
 impl UserRow {

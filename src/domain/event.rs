@@ -28,10 +28,16 @@ pub enum EventType {
     EmailVerified,
     EmailChangeRequested,
     EmailChanged,
+    MfaEnabled,
+    MfaDisabled,
+    /// A wrong second-factor code (at login, on enrollment or a step-up).
+    MfaChallengeFailed,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
 }
 
 impl EventType {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 24] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -51,6 +57,11 @@ impl EventType {
         Self::EmailVerified,
         Self::EmailChangeRequested,
         Self::EmailChanged,
+        Self::MfaEnabled,
+        Self::MfaDisabled,
+        Self::MfaChallengeFailed,
+        Self::RecoveryCodeUsed,
+        Self::RecoveryCodesRegenerated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +85,11 @@ impl EventType {
             Self::EmailVerified => "email_verified",
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::MfaChallengeFailed => "mfa_challenge_failed",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 

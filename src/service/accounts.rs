@@ -114,6 +114,9 @@ pub async fn create_account(
         last_login_at: None,
         // An operator vouches for the address of an account they create.
         email_verified: origin == Origin::CreateAdminCommand,
+        totp_enabled: false,
+        recovery_codes_left: 0,
+        passkey_count: 0,
     };
     let mut event = Event::new(EventType::UserRegistered, client, now).user(&row.id);
     if origin == Origin::CreateAdminCommand {
@@ -435,6 +438,8 @@ impl PasswordUpdate {
                 TokenPurpose::EmailVerification.as_str(),
             ],
         )?;
+        // Logins that proved the old password and wait for their code end too.
+        crate::db::mfa::void_challenges(conn, &self.user_id)?;
         mail::enqueue(conn, &self.notice)?;
         self.event.record(conn)?;
         Ok(true)

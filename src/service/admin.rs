@@ -20,6 +20,8 @@ pub struct Dashboard {
     pub users: i64,
     pub admins: i64,
     pub disabled_users: i64,
+    /// Accounts with a second factor (TOTP or a passkey).
+    pub mfa_enabled_users: i64,
     pub active_sessions: i64,
     pub failed_logins_last_24h: i64,
     /// Wrong current passwords given through sessions in the last 24 hours.
@@ -45,6 +47,7 @@ pub async fn dashboard(state: &AppState) -> Result<Dashboard, StoreError> {
                 users: counts.users,
                 admins: counts.admins,
                 disabled_users: counts.disabled,
+                mfa_enabled_users: crate::db::mfa::count_enabled(conn)?,
                 active_sessions: sessions::count_active(conn, now)?,
                 failed_logins_last_24h: events::count_since(
                     conn,
@@ -129,6 +132,10 @@ pub enum AdminError {
     /// It would leave no enabled admin.
     #[error("last admin")]
     LastAdmin,
+    /// `ADMIN_REQUIRE_MFA` and the admin's session was opened without a
+    /// second factor.
+    #[error("second factor required for admin routes")]
+    SecondFactorRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -247,6 +254,52 @@ pub async fn delete_account(
         .await
 }
 
+/// Removes every second factor of an account (for a user who lost their
+/// authenticator and their recovery codes) and ends its sessions. The user
+/// logs in with the password alone next time and can set TOTP up again.
+pub async fn reset_mfa(
+    state: &AppState,
+    admin: &Caller,
+    id: UserId,
+    client: &ClientInfo,
+) -> Result<(), AdminError> {
+    let id = id.to_string();
+    let actor = admin.account.id.to_string();
+    let now = state.clock.now();
+    let client = client.clone();
+    let admin = admin.clone();
+    state
+        .db
+        .transaction(move |conn| {
+            ensure_still_admin(conn, &admin, now)?;
+            if users::find_by_id(conn, &id)?.is_none() {
+                return Err(AdminError::NotFound);
+            }
+            let had_totp = crate::db::mfa::remove_all(conn, &id)?;
+            sessions::revoke_all_for_user(conn, &id, now)?;
+            Event::new(EventType::MfaDisabled, &client, now)
+                .user(&id)
+                .actor(&actor)
+                .detail(json!({"by": "admin", "had_totp": had_totp}))
+                .record(conn)?;
+            Ok(())
+        })
+        .await
+}
+
+/// Lets `caller` use the admin routes: the admin role (in the database, not
+/// only in the token) and, with `ADMIN_REQUIRE_MFA`, a session opened with a
+/// second factor.
+pub fn authorize(state: &AppState, caller: Caller) -> Result<Caller, AdminError> {
+    if caller.account.role != Role::Admin {
+        return Err(AdminError::NoLongerAdmin);
+    }
+    if state.policy.admin_require_mfa && !caller.has_second_factor() {
+        return Err(AdminError::SecondFactorRequired);
+    }
+    Ok(caller)
+}
+
 /// Makes an account for someone, with no password anyone knows, and mails
 /// them an invitation whose link (a reset token valid `INVITATION_TTL`) sets
 /// the first one. The admin never sees or sets the password.
@@ -284,6 +337,9 @@ pub async fn invite(
         updated_at: now,
         last_login_at: None,
         email_verified: false,
+        totp_enabled: false,
+        recovery_codes_left: 0,
+        passkey_count: 0,
     };
     let LinkMail {
         token,

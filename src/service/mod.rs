@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod mail;
+pub mod mfa;
 pub mod recovery;
 pub mod sessions;
 
@@ -41,6 +42,16 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    pub mfa: MfaStatus,
+}
+
+/// Which second factors an account has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MfaStatus {
+    /// TOTP is confirmed: logins need a code.
+    pub totp: bool,
+    pub passkeys: u32,
+    pub recovery_codes_left: u32,
 }
 
 impl Account {
@@ -59,6 +70,11 @@ impl Account {
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
             last_login_at: row.last_login_at.map(utc),
+            mfa: MfaStatus {
+                totp: row.totp_enabled,
+                passkeys: u32::try_from(row.passkey_count).unwrap_or_default(),
+                recovery_codes_left: u32::try_from(row.recovery_codes_left).unwrap_or_default(),
+            },
         })
     }
 }

@@ -1,7 +1,8 @@
 //! A session's life: check a password, start a session, authenticate its
 //! access tokens, refresh it (rotation with reuse detection), list and end it.
-//! Logging in is two steps, [`verify_password`] then [`start_session`], so a
-//! later second factor can sit between them.
+//! Logging in is [`verify_password`] then [`start_session`]; for an account
+//! with a second factor, `start_session` hands out a challenge instead, and
+//! [`finish_login`] opens the session once the code is right.
 
 use chrono::NaiveDateTime;
 use serde_json::json;
@@ -63,6 +64,15 @@ pub enum LoginError {
     /// Too many recent failures for this account from an unfamiliar address.
     #[error("held back")]
     HeldBack { retry_after_secs: u64 },
+    /// The password was right and the account has a second factor: finish
+    /// with [`finish_login`] and this challenge.
+    #[error("second factor required")]
+    SecondFactorRequired(MfaChallenge),
+    /// The `mfa_token` is unknown, used, expired or out of tries.
+    #[error("unknown or expired mfa token")]
+    ChallengeInvalid,
+    #[error("invalid second-factor code")]
+    InvalidMfaCode,
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error(transparent)]
@@ -78,6 +88,16 @@ carries_store_errors!(LoginError);
 pub struct VerifiedUser {
     row: UserRow,
     upgraded_hash: Option<String>,
+}
+
+/// What a client needs to finish a login with its second factor.
+#[derive(Debug)]
+pub struct MfaChallenge {
+    /// Opaque, single-use; only its hash is stored.
+    pub mfa_token: String,
+    /// The factors that can finish it.
+    pub methods: Vec<&'static str>,
+    pub expires_in: u64,
 }
 
 /// A token pair and the account it is for.
@@ -140,7 +160,12 @@ pub async fn verify_password(
             return Err(LoginError::InvalidCredentials);
         }
     };
-    state.limits.reset_login_failures(&backoff_key).await;
+    // With a second factor to come, the password alone is no success: the
+    // failures counted so far stand until the whole login succeeds, so a
+    // thief who has the password cannot reset the count between code guesses.
+    if !row.totp_enabled {
+        state.limits.reset_login_failures(&backoff_key).await;
+    }
     if row.disabled {
         let event = failure
             .user(&row.id)
@@ -191,10 +216,10 @@ async fn hold_back_if_failing(
     Err(LoginError::HeldBack { retry_after_secs })
 }
 
-/// Starts a session for a verified account and issues its first token pair.
-/// `remember` keeps it for `REFRESH_TOKEN_TTL`, otherwise at most a day. The
-/// login is recorded only if the account is unchanged since its password was
-/// checked; otherwise it is refused as invalid credentials.
+/// Starts a session for a verified account and issues its first token pair,
+/// or, if the account has TOTP on, hands out the challenge [`finish_login`]
+/// needs (as [`LoginError::SecondFactorRequired`]). `remember` keeps the
+/// session for `REFRESH_TOKEN_TTL`, otherwise at most a day.
 pub async fn start_session(
     state: &AppState,
     verified: VerifiedUser,
@@ -202,8 +227,94 @@ pub async fn start_session(
     client: &ClientInfo,
 ) -> Result<IssuedTokens, LoginError> {
     let VerifiedUser { row, upgraded_hash } = verified;
+    if row.totp_enabled {
+        let challenge = super::mfa::challenge(state, &row, upgraded_hash, remember).await?;
+        return Err(LoginError::SecondFactorRequired(challenge));
+    }
+    let login = Login {
+        amr: AMR_PASSWORD,
+        method: "password",
+        remember,
+    };
+    open_session(state, row, upgraded_hash, login, client, |_| Ok(())).await
+}
+
+/// The `amr` of a session opened with a password alone.
+const AMR_PASSWORD: &[&str] = &["pwd"];
+
+/// How a login was proven, as its session and audit event record it.
+pub(super) struct Login {
+    /// RFC 8176 methods, carried by the session's access tokens.
+    pub amr: &'static [&'static str],
+    /// The last factor, as the `login_succeeded` event names it.
+    pub method: &'static str,
+    pub remember: bool,
+}
+
+/// Finishes a login waiting for its second factor: `mfa_token` from the
+/// challenge and a TOTP code or a recovery code. Each try counts against the
+/// challenge (`MFA_TOKEN_MAX_ATTEMPTS`) and the account's backoff; the code
+/// and the challenge are spent in the transaction that opens the session.
+pub async fn finish_login(
+    state: &AppState,
+    mfa_token: &str,
+    factor: super::mfa::SecondFactor,
+    client: &ClientInfo,
+) -> Result<IssuedTokens, LoginError> {
+    let (challenge, row) = super::mfa::spend_attempt(state, mfa_token).await?;
+    hold_back_if_failing(state, client, Some(&row), &row.id).await?;
+    let Some(proof) = super::mfa::check(state, &row.id, &factor).await? else {
+        super::mfa::record_failed_challenge(state, &row.id, factor.method(), client).await?;
+        return Err(LoginError::InvalidMfaCode);
+    };
+    let login = Login {
+        amr: proof.amr(),
+        method: proof.method(),
+        remember: challenge.remember,
+    };
+    let user_id = row.id.clone();
+    let owner = row.id.clone();
+    let event = Event::new(EventType::RecoveryCodeUsed, client, state.clock.now()).user(&row.id);
+    let opened = open_session(state, row, None, login, client, move |conn| {
+        if !crate::db::mfa::finish_challenge(conn, &challenge.token_hash)? {
+            return Err(LoginError::ChallengeInvalid);
+        }
+        if !proof.spend(conn, &owner)? {
+            return Err(LoginError::InvalidMfaCode);
+        }
+        if proof.is_recovery_code() {
+            event.record(conn)?;
+        }
+        Ok(())
+    })
+    .await;
+    match opened {
+        Err(LoginError::InvalidMfaCode) => {
+            super::mfa::record_failed_challenge(state, &user_id, factor.method(), client).await?;
+            Err(LoginError::InvalidMfaCode)
+        }
+        Ok(tokens) => {
+            state.limits.reset_login_failures(&user_id).await;
+            Ok(tokens)
+        }
+        failed => failed,
+    }
+}
+
+/// Opens a session for `row` and issues its first token pair. The login is
+/// recorded only if the account is unchanged since its password was checked
+/// (otherwise it is refused as invalid credentials), in one transaction with
+/// whatever `also` spends (a challenge, a code).
+async fn open_session(
+    state: &AppState,
+    row: UserRow,
+    upgraded_hash: Option<String>,
+    login: Login,
+    client: &ClientInfo,
+    also: impl FnOnce(&mut crate::db::DbConnection) -> Result<(), LoginError> + Send + 'static,
+) -> Result<IssuedTokens, LoginError> {
     let now = state.clock.now();
-    let session_ttl = state.tokens.session_ttl(remember);
+    let session_ttl = state.tokens.session_ttl(login.remember);
     let session = SessionRow {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: row.id.clone(),
@@ -216,24 +327,27 @@ pub async fn start_session(
         revoked_at: None,
         user_agent: client.user_agent.clone(),
         ip: client.ip.clone(),
+        amr: login.amr.join(","),
     };
-    let tokens = issue::<LoginError>(state, &row, &session, now)?;
     let event = Event::new(EventType::LoginSucceeded, client, now)
         .user(&row.id)
-        .detail(json!({"session_id": session.id}));
-    state
+        .detail(json!({"session_id": session.id, "method": login.method}));
+    let inserted = session.clone();
+    let logged_in = state
         .db
         .transaction(move |conn| {
             // First, so that on PostgreSQL it also locks the row until commit.
             if !users::record_login(conn, &row, now, upgraded_hash.as_deref())? {
                 return Err(LoginError::InvalidCredentials);
             }
-            sessions::insert(conn, &session)?;
+            also(conn)?;
+            sessions::insert(conn, &inserted)?;
             event.record(conn)?;
-            Ok(())
+            // The account as this login left it (a recovery code spent, say).
+            users::find_by_id(conn, &row.id)?.ok_or(LoginError::InvalidCredentials)
         })
         .await?;
-    Ok(tokens)
+    issue(state, &logged_in, &session, now)
 }
 
 /// Why a refresh token was refused.
@@ -366,6 +480,8 @@ carries_store_errors!(AuthError);
 pub struct Caller {
     pub account: Account,
     pub session_id: String,
+    /// How the session was authenticated (the access token's `amr`).
+    pub amr: Vec<String>,
     /// For confirming the caller's password; never leaves the service layer.
     pub(in crate::service) password_hash: String,
 }
@@ -393,6 +509,7 @@ pub async fn authenticate(state: &AppState, access_token: &str) -> Result<Caller
     Ok(Caller {
         account: Account::from_row(&row)?,
         session_id: claims.sid,
+        amr: claims.amr,
         password_hash: row.password_hash,
     })
 }
@@ -499,6 +616,16 @@ pub async fn revoke(
         .await
 }
 
+impl Caller {
+    /// The session was opened with a second factor (a TOTP code, a recovery
+    /// code or a passkey), not a password alone.
+    pub fn has_second_factor(&self) -> bool {
+        self.amr
+            .iter()
+            .any(|method| method == "mfa" || method == "hwk")
+    }
+}
+
 /// The pair for `session` as it stands: an access token, and the refresh
 /// token of the session's current id. The refresh token's claims are fixed by
 /// the session (issued at its last rotation, expiring with it), so handing the
@@ -509,10 +636,14 @@ fn issue<E: From<TokenError> + From<StoreError>>(
     session: &SessionRow,
     now: NaiveDateTime,
 ) -> Result<IssuedTokens, E> {
-    let access_token =
-        state
-            .tokens
-            .issue_access(&user.id, &session.id, &user.role, now.and_utc().timestamp())?;
+    let amr: Vec<String> = session.amr.split(',').map(str::to_owned).collect();
+    let access_token = state.tokens.issue_access(
+        &user.id,
+        &session.id,
+        &user.role,
+        &amr,
+        now.and_utc().timestamp(),
+    )?;
     let refresh_token = state.tokens.issue_refresh(
         &user.id,
         &session.id,

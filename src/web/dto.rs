@@ -23,6 +23,7 @@ fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     "email": "ada@example.com",
     "email_verified": true,
     "role": "user",
+    "mfa": {"totp": true, "passkeys": 0, "recovery_codes_left": 10},
     "created_at": "2026-11-25T10:00:00Z"
 }))]
 pub struct User {
@@ -34,7 +35,19 @@ pub struct User {
     /// mail, or an account created by an operator).
     pub email_verified: bool,
     pub role: Role,
+    pub mfa: MfaSummary,
     pub created_at: DateTime<Utc>,
+}
+
+/// The account's second factors (never a secret or a code).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct MfaSummary {
+    /// TOTP is on: a login needs a code after the password.
+    pub totp: bool,
+    /// Passkeys registered.
+    pub passkeys: u32,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
 }
 
 impl From<&Account> for User {
@@ -45,6 +58,11 @@ impl From<&Account> for User {
             email: account.email.as_str().to_owned(),
             email_verified: account.email_verified,
             role: account.role,
+            mfa: MfaSummary {
+                totp: account.mfa.totp,
+                passkeys: account.mfa.passkeys,
+                recovery_codes_left: account.mfa.recovery_codes_left,
+            },
             created_at: account.created_at,
         }
     }
@@ -127,6 +145,8 @@ pub struct Dashboard {
     pub users: i64,
     pub admins: i64,
     pub disabled_users: i64,
+    /// Accounts with a second factor (TOTP or a passkey).
+    pub mfa_enabled_users: i64,
     pub active_sessions: i64,
     /// Failed logins in the last 24 hours.
     pub failed_logins_last_24h: i64,
@@ -152,6 +172,7 @@ impl From<crate::service::admin::Dashboard> for Dashboard {
             users: figures.users,
             admins: figures.admins,
             disabled_users: figures.disabled_users,
+            mfa_enabled_users: figures.mfa_enabled_users,
             active_sessions: figures.active_sessions,
             failed_logins_last_24h: figures.failed_logins_last_24h,
             password_check_failures_last_24h: figures.password_check_failures_last_24h,
@@ -238,6 +259,7 @@ pub struct AdminUser {
     pub email_verified: bool,
     pub role: Role,
     pub disabled: bool,
+    pub mfa: MfaSummary,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
@@ -253,6 +275,7 @@ impl From<&Account> for AdminUser {
             email_verified: user.email_verified,
             role: user.role,
             disabled: account.disabled,
+            mfa: user.mfa,
             created_at: user.created_at,
             updated_at: account.updated_at,
             last_login_at: account.last_login_at,
@@ -415,4 +438,73 @@ pub struct CreateUserRequest {
     pub email: String,
     /// `user` unless given.
     pub role: Option<Role>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnrollRequest {
+    /// The account's current password, to confirm.
+    #[schema(max_length = 1024)]
+    pub password: String,
+}
+
+/// A new TOTP secret, pending until confirmed with its first code.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    "otpauth_uri": "otpauth://totp/Portcullis:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Portcullis"
+}))]
+pub struct TotpEnrollment {
+    /// The 160-bit secret in base32 (RFC 4648, no padding), for typing into an
+    /// authenticator app by hand. Shown only now.
+    pub secret: String,
+    /// The same secret as an `otpauth://totp/` URI (SHA-1, 6 digits, 30 s) to
+    /// show as a QR code.
+    pub otpauth_uri: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "123456"}))]
+pub struct TotpConfirmRequest {
+    /// The 6-digit code the app shows now.
+    #[schema(max_length = 32)]
+    pub code: String,
+}
+
+/// Recovery codes, shown only now: each logs in once in place of a TOTP code.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"recovery_codes": ["7k2m-q9xe-4h1d-c0vr", "…"]}))]
+pub struct RecoveryCodes {
+    /// Ten single-use codes; case, dashes and spaces do not matter when typed.
+    #[schema(min_items = 10, max_items = 10)]
+    pub recovery_codes: Vec<String>,
+}
+
+/// The password and a current code: a TOTP code or a recovery code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery staple", "code": "123456"}))]
+pub struct StepUpRequest {
+    #[schema(max_length = 1024)]
+    pub password: String,
+    /// A 6-digit TOTP code, or one of the recovery codes (which is then spent).
+    #[schema(max_length = 64)]
+    pub code: String,
+}
+
+/// The second step of a login: the `mfa_token` of the `mfa_required` answer
+/// and exactly one of `code` (TOTP) and `recovery_code`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"mfa_token": "q3V0c2lkZS10aGUtYm94…", "code": "123456"}))]
+pub struct LoginMfaRequest {
+    #[schema(max_length = 128)]
+    pub mfa_token: String,
+    /// The 6-digit code the authenticator app shows.
+    #[schema(max_length = 32)]
+    pub code: Option<String>,
+    /// One of the account's recovery codes; it is spent.
+    #[schema(max_length = 64)]
+    pub recovery_code: Option<String>,
 }

@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::problem::ApiError;
-use crate::domain::Role;
+use crate::service::admin;
 use crate::service::sessions::{self, Caller};
 use crate::state::AppState;
 
@@ -19,7 +19,8 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Caller);
 
-/// An [`AuthUser`] whose role is `admin` in the database (not only in the token).
+/// An [`AuthUser`] whose role is `admin` in the database (not only in the
+/// token) and who, with `ADMIN_REQUIRE_MFA`, logged in with a second factor.
 #[derive(Debug, Clone)]
 pub struct AdminCaller(pub Caller);
 
@@ -45,13 +46,13 @@ impl FromRequest for AdminCaller {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let authenticated = AuthUser::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let AuthUser(caller) = authenticated.await?;
-            if caller.account.role == Role::Admin {
-                Ok(Self(caller))
-            } else {
-                Err(ApiError::Forbidden)
-            }
+            let state = state.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("application state is not configured"))
+            })?;
+            Ok(Self(admin::authorize(&state, caller)?))
         })
     }
 }

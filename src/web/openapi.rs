@@ -19,6 +19,7 @@ use super::problem::ErrorCode;
         (name = "auth", description = "Sign up and log in."),
         (name = "account", description = "The caller's own account."),
         (name = "sessions", description = "The caller's sessions (one per login)."),
+        (name = "mfa", description = "Two-factor authentication: TOTP and recovery codes."),
         (name = "recovery", description = "Forgotten passwords, proving and changing the email address."),
         (name = "admin", description = "Operators only (role `admin`)."),
         (name = "keys", description = "Public keys for verifying access tokens."),
@@ -120,7 +121,9 @@ pub mod responses {
     )]
     pub struct Unauthenticated(Problem);
 
-    /// `forbidden`: the caller is not an admin.
+    /// `forbidden`: the caller is not an admin; `mfa_required_for_admin`:
+    /// `ADMIN_REQUIRE_MFA` is on and the caller's session was opened without a
+    /// second factor (log in again with TOTP or a passkey).
     #[derive(IntoResponses)]
     #[response(status = 403, content_type = "application/problem+json")]
     pub struct NotAdmin(Problem);

@@ -25,6 +25,7 @@ pub use crate::domain::Violations as FieldErrors;
 use crate::limits::Limited;
 use crate::service::accounts::AccountError;
 use crate::service::admin::AdminError;
+use crate::service::mfa::MfaError;
 use crate::service::recovery::RecoveryError;
 use crate::service::sessions::{AuthError, LoginError, RefreshError, RevokeError};
 
@@ -39,16 +40,20 @@ pub enum ErrorCode {
     TokenExpired,
     InvalidCredentials,
     RefreshTokenReused,
+    MfaRequired,
+    InvalidMfaCode,
     Forbidden,
     AccountDisabled,
     WrongPassword,
     EmailNotVerified,
+    MfaRequiredForAdmin,
     InvalidOrExpiredToken,
     NotFound,
     MethodNotAllowed,
     EmailTaken,
     UsernameTaken,
     LastAdmin,
+    MfaAlreadyEnabled,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
@@ -59,23 +64,27 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 27] = [
         Self::MalformedRequest,
         Self::MissingToken,
         Self::InvalidToken,
         Self::TokenExpired,
         Self::InvalidCredentials,
         Self::RefreshTokenReused,
+        Self::MfaRequired,
+        Self::InvalidMfaCode,
         Self::Forbidden,
         Self::AccountDisabled,
         Self::WrongPassword,
         Self::EmailNotVerified,
+        Self::MfaRequiredForAdmin,
         Self::InvalidOrExpiredToken,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::EmailTaken,
         Self::UsernameTaken,
         Self::LastAdmin,
+        Self::MfaAlreadyEnabled,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::ValidationFailed,
@@ -94,6 +103,10 @@ impl ErrorCode {
             Self::TokenExpired => "token_expired",
             Self::InvalidCredentials => "invalid_credentials",
             Self::RefreshTokenReused => "refresh_token_reused",
+            Self::MfaRequired => "mfa_required",
+            Self::InvalidMfaCode => "invalid_mfa_code",
+            Self::MfaRequiredForAdmin => "mfa_required_for_admin",
+            Self::MfaAlreadyEnabled => "mfa_already_enabled",
             Self::Forbidden => "forbidden",
             Self::AccountDisabled => "account_disabled",
             Self::WrongPassword => "wrong_password",
@@ -122,14 +135,19 @@ impl ErrorCode {
             | Self::InvalidToken
             | Self::TokenExpired
             | Self::InvalidCredentials
-            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            | Self::RefreshTokenReused
+            | Self::MfaRequired
+            | Self::InvalidMfaCode => StatusCode::UNAUTHORIZED,
             Self::Forbidden
             | Self::AccountDisabled
             | Self::WrongPassword
-            | Self::EmailNotVerified => StatusCode::FORBIDDEN,
+            | Self::EmailNotVerified
+            | Self::MfaRequiredForAdmin => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::EmailTaken | Self::UsernameTaken | Self::LastAdmin => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::UsernameTaken | Self::LastAdmin | Self::MfaAlreadyEnabled => {
+                StatusCode::CONFLICT
+            }
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
@@ -154,6 +172,18 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("refresh token reused")]
     RefreshTokenReused,
+    /// The password was right; the login continues at `POST /login/mfa`.
+    #[error("second factor required")]
+    MfaRequired {
+        mfa_token: String,
+        methods: Vec<&'static str>,
+    },
+    #[error("invalid second-factor code")]
+    InvalidMfaCode,
+    #[error("second factor required for admin routes")]
+    MfaRequiredForAdmin,
+    #[error("two-factor authentication already on")]
+    MfaAlreadyEnabled,
     #[error("forbidden")]
     Forbidden,
     #[error("account disabled")]
@@ -207,6 +237,10 @@ impl ApiError {
             Self::TokenExpired => ErrorCode::TokenExpired,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
             Self::RefreshTokenReused => ErrorCode::RefreshTokenReused,
+            Self::MfaRequired { .. } => ErrorCode::MfaRequired,
+            Self::InvalidMfaCode => ErrorCode::InvalidMfaCode,
+            Self::MfaRequiredForAdmin => ErrorCode::MfaRequiredForAdmin,
+            Self::MfaAlreadyEnabled => ErrorCode::MfaAlreadyEnabled,
             Self::Forbidden => ErrorCode::Forbidden,
             Self::AccountDisabled => ErrorCode::AccountDisabled,
             Self::WrongPassword => ErrorCode::WrongPassword,
@@ -241,6 +275,16 @@ impl ApiError {
             Self::RefreshTokenReused => {
                 "This refresh token was already used; the session has been revoked. Log in again."
             }
+            Self::MfaRequired { .. } => {
+                "The password is right; finish the login with a second factor at POST /login/mfa, giving `mfa_token`."
+            }
+            Self::InvalidMfaCode => "The code is wrong, expired or already used.",
+            Self::MfaRequiredForAdmin => {
+                "Admin routes need a session opened with a second factor; log in again with TOTP or a passkey."
+            }
+            Self::MfaAlreadyEnabled => {
+                "Two-factor authentication is already on; turn it off first to set up a new authenticator."
+            }
             Self::Forbidden => "Your role does not allow this.",
             Self::AccountDisabled => "This account is disabled.",
             Self::WrongPassword => "The password is wrong.",
@@ -248,7 +292,7 @@ impl ApiError {
                 "Confirm your email address first: open the link in the verification mail."
             }
             Self::InvalidOrExpiredToken => {
-                "This link is unknown, already used or expired; ask for a new one."
+                "This link or token is unknown, already used or expired; ask for a new one (log in again for an `mfa_token`)."
             }
             Self::NotFound => "Nothing here.",
             Self::MethodNotAllowed { .. } => "This path does not accept that method.",
@@ -296,6 +340,12 @@ impl ApiError {
             Self::Validation(fields) => Some(fields.clone()),
             _ => None,
         };
+        let (mfa_token, methods) = match self {
+            Self::MfaRequired { mfa_token, methods } => {
+                (Some(mfa_token.clone()), Some(methods.clone()))
+            }
+            _ => (None, None),
+        };
         Problem {
             problem_type: format!("urn:portcullis:problem:{}", self.code().as_str()),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -303,6 +353,8 @@ impl ApiError {
             detail: self.detail(),
             code: self.code().as_str().to_owned(),
             errors,
+            mfa_token,
+            methods,
         }
     }
 }
@@ -331,6 +383,23 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<std::collections::HashMap<String, Vec<FieldError>>>)]
     pub errors: Option<FieldErrors>,
+    /// Only for `mfa_required`: the opaque token for `POST /login/mfa`, valid
+    /// 300 seconds for at most 5 codes, spent by the login it finishes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// Only for `mfa_required`: the second factors that can finish the login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<MfaMethod>>)]
+    pub methods: Option<Vec<&'static str>>,
+}
+
+/// A second factor that can finish a login.
+#[derive(ToSchema)]
+pub enum MfaMethod {
+    #[schema(rename = "totp")]
+    Totp,
+    #[schema(rename = "recovery_code")]
+    RecoveryCode,
 }
 
 /// The body of a 422 `validation_failed` answer: a problem whose `errors` is
@@ -416,6 +485,12 @@ impl From<LoginError> for ApiError {
             LoginError::AccountDisabled => Self::AccountDisabled,
             LoginError::EmailNotVerified => Self::EmailNotVerified,
             LoginError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            LoginError::SecondFactorRequired(challenge) => Self::MfaRequired {
+                mfa_token: challenge.mfa_token,
+                methods: challenge.methods,
+            },
+            LoginError::ChallengeInvalid => Self::InvalidOrExpiredToken,
+            LoginError::InvalidMfaCode => Self::InvalidMfaCode,
             LoginError::Hash(error) => error.into(),
             LoginError::Token(error) => Self::Internal(anyhow::Error::new(error)),
             LoginError::Store(error) => error.into(),
@@ -480,6 +555,7 @@ impl From<AdminError> for ApiError {
             AdminError::NoLongerAdmin => Self::Forbidden,
             AdminError::SessionEnded => Self::InvalidToken,
             AdminError::LastAdmin => Self::LastAdmin,
+            AdminError::SecondFactorRequired => Self::MfaRequiredForAdmin,
             AdminError::Store(error) => error.into(),
         }
     }
@@ -496,6 +572,20 @@ impl From<RecoveryError> for ApiError {
             RecoveryError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
             RecoveryError::Hash(error) => error.into(),
             RecoveryError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<MfaError> for ApiError {
+    fn from(error: MfaError) -> Self {
+        match error {
+            MfaError::AlreadyEnabled => Self::MfaAlreadyEnabled,
+            MfaError::NotEnabled | MfaError::NoPendingEnrollment => Self::NotFound,
+            MfaError::InvalidCode => Self::InvalidMfaCode,
+            MfaError::Password(error) => error.into(),
+            MfaError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            MfaError::Failed(cause) => Self::Internal(cause),
+            MfaError::Store(error) => error.into(),
         }
     }
 }

@@ -370,6 +370,7 @@ async fn production_refuses_a_signing_key_that_others_can_read() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let database = format!("sqlite://{}", dir.path().join("p.db").display());
     let key_file = key.display().to_string();
+    let data_key = crate::helpers::write_data_key(dir.path());
 
     let output = run_cli_with_env(
         &["serve"],
@@ -378,6 +379,7 @@ async fn production_refuses_a_signing_key_that_others_can_read() {
             ("PORTCULLIS_ENV", "production"),
             ("MAIL_URL", "smtp://127.0.0.1:1?tls=off"),
             ("JWT_PRIVATE_KEY_FILE", &key_file),
+            ("DATA_ENCRYPTION_KEY_FILE", &data_key.display().to_string()),
             ("BIND_ADDR", "127.0.0.1:0"),
         ],
         None,

@@ -141,6 +141,19 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
 }
 
+/// A data encryption key file in `dir` (made once, then reused), owner-only.
+pub fn write_data_key(dir: &std::path::Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join("data.key");
+    if !path.exists() {
+        let key = portcullis::auth::encryption::generate_key().expect("a data key");
+        std::fs::write(&path, key).expect("write the data key");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod the data key");
+    }
+    path
+}
+
 /// Starts the app with test defaults (cheap argon2 so the suite stays fast).
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -179,6 +192,10 @@ pub fn test_settings(database_url: &str, signing_key: &std::path::Path) -> Setti
         settings.database.database_pool_mode = portcullis::config::PoolMode::Transaction;
     }
     settings.tokens.jwt_private_key_file = Some(signing_key.to_path_buf());
+    let key_dir = signing_key
+        .parent()
+        .expect("the signing key is in a directory");
+    settings.encryption.data_encryption_key_file = Some(write_data_key(key_dir));
     settings.passwords.argon2_memory_kib = 4096;
     settings.passwords.argon2_iterations = 1;
     // Retries become due when a test moves the clock; look for them often.

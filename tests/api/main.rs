@@ -13,6 +13,7 @@ mod helpers;
 mod keys;
 mod login;
 mod me;
+mod mfa;
 mod project;
 mod recovery;
 mod register;

@@ -231,13 +231,19 @@ async fn concurrent_migrators_apply_each_migration_once() {
     assert_eq!(
         applied,
         [
-            "applied 0 migration(s)",
-            "applied 0 migration(s)",
-            "applied 3 migration(s)"
+            "applied 0 migration(s)".to_owned(),
+            "applied 0 migration(s)".to_owned(),
+            format!("applied {} migration(s)", migration_count())
         ]
     );
     let again = crate::helpers::run_cli(&["migrate"], &database.url, None).await;
     assert!(String::from_utf8_lossy(&again.stdout).contains("applied 0 migration"));
+}
+
+/// How many migrations the project has (each backend has the same ones).
+fn migration_count() -> usize {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    std::fs::read_dir(folder).unwrap().count()
 }
 
 #[actix_web::test]
@@ -250,7 +256,10 @@ async fn migrate_applies_pending_migrations_once() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 3 migration"));
+    assert!(
+        String::from_utf8_lossy(&first.stdout)
+            .contains(&format!("applied {} migration", migration_count()))
+    );
 
     let second = crate::helpers::run_cli(&["migrate"], &database.url, None).await;
     assert!(String::from_utf8_lossy(&second.stdout).contains("applied 0 migration"));

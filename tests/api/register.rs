@@ -27,11 +27,16 @@ async fn registering_returns_the_user_without_secrets_and_with_a_lower_cased_ema
             "email",
             "email_verified",
             "id",
+            "mfa",
             "role",
             "username"
         ]
     );
     assert_eq!(user["email_verified"], false);
+    assert_eq!(
+        user["mfa"],
+        serde_json::json!({"totp": false, "passkeys": 0, "recovery_codes_left": 0})
+    );
     assert_eq!(user["username"], "Ada.L");
     assert_eq!(user["email"], "ada@example.com");
     assert_eq!(user["role"], "user");

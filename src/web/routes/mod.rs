@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod health;
 mod keys;
+mod mfa;
 mod recovery;
 mod register;
 mod session;
@@ -15,6 +16,7 @@ pub fn configure(config: &mut ServiceConfig) {
     config
         .service(register::register_user)
         .service(session::login_user)
+        .service(mfa::login_mfa)
         .service(session::refresh_token_pair)
         .service(session::logout_session)
         .service(account::get_me)
@@ -22,6 +24,10 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(account::list_sessions)
         .service(account::delete_session)
         .service(account::delete_account)
+        .service(mfa::enroll_totp)
+        .service(mfa::confirm_totp)
+        .service(mfa::disable_totp)
+        .service(mfa::regenerate_recovery_codes)
         .service(recovery::update_me)
         .service(recovery::request_password_reset)
         .service(recovery::reset_password)
@@ -35,6 +41,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(admin::get_user)
         .service(admin::update_user)
         .service(admin::delete_user)
+        .service(mfa::reset_user_mfa)
         .service(admin::list_events)
         .service(keys::get_jwks)
         .service(health::get_health)

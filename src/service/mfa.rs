@@ -1,0 +1,507 @@
+//! Second factors: turning TOTP on (a pending secret, confirmed by its first
+//! code, which also issues the recovery codes), turning it off and renewing
+//! the recovery codes (both need the password and a current code), and the
+//! pieces of a two-step login that [`super::sessions::finish_login`] uses.
+//!
+//! A code is checked against the stored secret first and *spent* inside the
+//! transaction that acts on it (a conditional write on the last used time
+//! step, or the deletion of a recovery code), so of two requests racing with
+//! one code exactly one succeeds.
+
+use serde_json::json;
+
+use super::accounts::{AccountError, confirm_password};
+use super::audit::Event;
+use super::mail::{new_token, token_hash};
+use super::sessions::{Caller, LoginError, MfaChallenge};
+use super::{ClientInfo, carries_store_errors};
+use crate::auth::{recovery_codes, totp};
+use crate::db::mfa::{self, ChallengeRow, TotpRow};
+use crate::db::users::{self, UserRow};
+use crate::db::{DbConnection, StoreError, sessions as session_rows};
+use crate::domain::EventType;
+use crate::state::AppState;
+
+/// Seconds an `mfa_token` lives.
+pub const MFA_TOKEN_TTL_SECS: u64 = 300;
+/// Codes one `mfa_token` may try.
+pub const MFA_TOKEN_MAX_ATTEMPTS: i32 = 5;
+
+/// A code the user typed, and which kind it claims to be.
+#[derive(Debug, Clone)]
+pub enum SecondFactor {
+    Totp(String),
+    RecoveryCode(String),
+}
+
+impl SecondFactor {
+    /// A code typed where either kind is accepted: six digits (spaces
+    /// ignored) are a TOTP code, anything else a recovery code.
+    pub fn typed(code: String) -> Self {
+        let digits = code.chars().filter(|c| !c.is_whitespace()).count();
+        let totp_shaped = digits == crate::auth::totp::DIGITS
+            && code
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_whitespace());
+        if totp_shaped {
+            Self::Totp(code)
+        } else {
+            Self::RecoveryCode(code)
+        }
+    }
+
+    /// The method as challenges list it and audit events name it.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Totp(_) => "totp",
+            Self::RecoveryCode(_) => "recovery_code",
+        }
+    }
+}
+
+/// Why a change to a second factor did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum MfaError {
+    #[error("TOTP is already on")]
+    AlreadyEnabled,
+    #[error("TOTP is not on")]
+    NotEnabled,
+    #[error("no TOTP enrollment is waiting for its first code")]
+    NoPendingEnrollment,
+    #[error("invalid code")]
+    InvalidCode,
+    /// The password check failed (wrong, or too many guesses).
+    #[error(transparent)]
+    Password(#[from] AccountError),
+    #[error("too many wrong codes")]
+    HeldBack { retry_after_secs: u64 },
+    #[error(transparent)]
+    Failed(anyhow::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(MfaError);
+
+/// What an authenticator app needs to start making codes.
+#[derive(Debug)]
+pub struct Enrollment {
+    /// The secret in base32, for typing in by hand.
+    pub secret: String,
+    /// `otpauth://totp/…`, for a QR code.
+    pub otpauth_uri: String,
+}
+
+/// Starts (or restarts) turning TOTP on: a new secret, pending until
+/// [`confirm_totp`] gets its first code. Needs the password.
+pub async fn begin_totp(
+    state: &AppState,
+    caller: &Caller,
+    password: String,
+    client: &ClientInfo,
+) -> Result<Enrollment, MfaError> {
+    confirm_password(state, caller, password, client).await?;
+    if caller.account.mfa.totp {
+        return Err(MfaError::AlreadyEnabled);
+    }
+    let user_id = caller.account.id.to_string();
+    let secret = totp::generate_secret().map_err(MfaError::Failed)?;
+    let otpauth_uri = totp::otpauth_uri(
+        &secret,
+        &state.policy.mfa_issuer,
+        caller.account.email.as_str(),
+    )
+    .map_err(MfaError::Failed)?;
+    let row = TotpRow {
+        secret_sealed: seal(state, &user_id, &secret)?,
+        user_id,
+        created_at: state.clock.now(),
+        confirmed_at: None,
+        last_used_step: None,
+    };
+    let stored = state
+        .db
+        .transaction(move |conn| Ok::<_, StoreError>(mfa::put_pending_totp(conn, &row)?))
+        .await?;
+    if !stored {
+        return Err(MfaError::AlreadyEnabled);
+    }
+    Ok(Enrollment {
+        secret: totp::secret_base32(&secret),
+        otpauth_uri,
+    })
+}
+
+/// Turns TOTP on with the first code of the pending secret; returns the new
+/// recovery codes (shown this once). Every other session of the account ends:
+/// whoever else was logged in did not prove the new factor.
+pub async fn confirm_totp(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    client: &ClientInfo,
+) -> Result<Vec<String>, MfaError> {
+    if caller.account.mfa.totp {
+        return Err(MfaError::AlreadyEnabled);
+    }
+    let user_id = caller.account.id.to_string();
+    let pending = {
+        let user_id = user_id.clone();
+        state
+            .db
+            .run(move |conn| Ok::<_, StoreError>(mfa::find_totp(conn, &user_id)?))
+            .await?
+            .filter(|row| row.confirmed_at.is_none())
+            .ok_or(MfaError::NoPendingEnrollment)?
+    };
+    let budget = spend_session_budget(state, caller).await?;
+    let secret = open(state, &user_id, &pending.secret_sealed)?.0;
+    let Some(step) = totp::matching_step(&secret, code, unix_now(state)) else {
+        record_failed_challenge(state, &user_id, "totp", client).await?;
+        return Err(MfaError::InvalidCode);
+    };
+    let codes = recovery_codes::generate_set().map_err(MfaError::Failed)?;
+    let hashes = hash_all(&user_id, &codes)?;
+    let now = state.clock.now();
+    let session_id = caller.session_id.clone();
+    let event = Event::new(EventType::MfaEnabled, client, now)
+        .user(&user_id)
+        .detail(json!({"method": "totp"}));
+    state
+        .db
+        .transaction(move |conn| {
+            let step = i64::try_from(step).map_err(|_| MfaError::InvalidCode)?;
+            if !mfa::confirm_totp(conn, &user_id, &pending.secret_sealed, step, now)? {
+                return Err(MfaError::NoPendingEnrollment);
+            }
+            mfa::replace_recovery_codes(conn, &user_id, &hashes)?;
+            session_rows::revoke_all_except(conn, &user_id, &session_id, now)?;
+            event.record(conn)?;
+            Ok(())
+        })
+        .await?;
+    state.limits.reset_login_failures(&budget).await;
+    Ok(codes)
+}
+
+/// Turns TOTP off and voids the recovery codes. Needs the password and a
+/// current code (TOTP or recovery code).
+pub async fn disable_totp(
+    state: &AppState,
+    caller: &Caller,
+    password: String,
+    factor: SecondFactor,
+    client: &ClientInfo,
+) -> Result<(), MfaError> {
+    step_up(state, caller, password, factor, client, |conn, user_id| {
+        mfa::remove_all(conn, user_id)?;
+        Ok(EventType::MfaDisabled)
+    })
+    .await
+}
+
+/// Replaces the recovery codes by a new set (returned, shown this once).
+/// Needs the password and a current code (TOTP or recovery code).
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    caller: &Caller,
+    password: String,
+    factor: SecondFactor,
+    client: &ClientInfo,
+) -> Result<Vec<String>, MfaError> {
+    let codes = recovery_codes::generate_set().map_err(MfaError::Failed)?;
+    let hashes = hash_all(&caller.account.id.to_string(), &codes)?;
+    step_up(
+        state,
+        caller,
+        password,
+        factor,
+        client,
+        move |conn, user_id| {
+            mfa::replace_recovery_codes(conn, user_id, &hashes)?;
+            Ok(EventType::RecoveryCodesRegenerated)
+        },
+    )
+    .await?;
+    Ok(codes)
+}
+
+/// A sensitive change: the caller proves the password and a current second
+/// factor, then `change` runs in the transaction that spends the code and
+/// records the event it names.
+async fn step_up(
+    state: &AppState,
+    caller: &Caller,
+    password: String,
+    factor: SecondFactor,
+    client: &ClientInfo,
+    change: impl FnOnce(&mut DbConnection, &str) -> Result<EventType, MfaError> + Send + 'static,
+) -> Result<(), MfaError> {
+    confirm_password(state, caller, password, client).await?;
+    if !caller.account.mfa.totp {
+        return Err(MfaError::NotEnabled);
+    }
+    let user_id = caller.account.id.to_string();
+    let budget = spend_session_budget(state, caller).await?;
+    let Some(proof) = check(state, &user_id, &factor).await? else {
+        record_failed_challenge(state, &user_id, factor.method(), client).await?;
+        return Err(MfaError::InvalidCode);
+    };
+    let now = state.clock.now();
+    let used_event = Event::new(EventType::RecoveryCodeUsed, client, now).user(&user_id);
+    let method = factor.method();
+    let owner = user_id.clone();
+    let event_client = client.clone();
+    let done = state
+        .db
+        .transaction(move |conn| {
+            if !proof.spend(conn, &owner)? {
+                return Err(MfaError::InvalidCode);
+            }
+            if proof.is_recovery_code() {
+                used_event.record(conn)?;
+            }
+            let kind = change(conn, &owner)?;
+            Event::new(kind, &event_client, now)
+                .user(&owner)
+                .detail(json!({"method": method}))
+                .record(conn)?;
+            Ok(())
+        })
+        .await;
+    if matches!(done, Err(MfaError::InvalidCode)) {
+        record_failed_challenge(state, &user_id, method, client).await?;
+    }
+    done?;
+    state.limits.reset_login_failures(&budget).await;
+    Ok(())
+}
+
+/// Code guesses through a session share the budget of its password guesses
+/// (see [`confirm_password`]): a stolen session cannot try codes at will.
+/// Returns the budget's name, to reset once a code is right.
+async fn spend_session_budget(state: &AppState, caller: &Caller) -> Result<String, MfaError> {
+    let budget = format!("session:{}", caller.session_id);
+    match state.limits.login_attempt(&budget).await {
+        Some(retry_after_secs) => Err(MfaError::HeldBack { retry_after_secs }),
+        None => Ok(budget),
+    }
+}
+
+/// A second factor that matched, still to be spent (see [`Proof::spend`]).
+#[derive(Debug)]
+pub(super) enum Proof {
+    /// A TOTP code of this time step; `resealed` is the secret sealed again
+    /// under the current key when an older key had sealed it.
+    Totp { step: i64, resealed: Option<String> },
+    /// A recovery code with this hash (whether the account has it is decided
+    /// when it is spent).
+    RecoveryCode(String),
+}
+
+impl Proof {
+    /// Spends the code; `false` if it was already spent (a replayed TOTP
+    /// code, a used or unknown recovery code).
+    pub(super) fn spend(
+        &self,
+        conn: &mut DbConnection,
+        user_id: &str,
+    ) -> diesel::QueryResult<bool> {
+        match self {
+            Self::Totp { step, resealed } => {
+                mfa::spend_totp_step(conn, user_id, *step, resealed.as_deref())
+            }
+            Self::RecoveryCode(hash) => mfa::spend_recovery_code(conn, user_id, hash),
+        }
+    }
+
+    /// RFC 8176 methods of a password login finished with this factor.
+    pub(super) fn amr(&self) -> &'static [&'static str] {
+        match self {
+            Self::Totp { .. } => &["pwd", "otp", "mfa"],
+            Self::RecoveryCode(_) => &["pwd", "mfa"],
+        }
+    }
+
+    pub(super) fn method(&self) -> &'static str {
+        match self {
+            Self::Totp { .. } => "totp",
+            Self::RecoveryCode(_) => "recovery_code",
+        }
+    }
+
+    pub(super) fn is_recovery_code(&self) -> bool {
+        matches!(self, Self::RecoveryCode(_))
+    }
+}
+
+/// Checks `factor` against the user's confirmed TOTP secret (or shapes a
+/// recovery code for spending); `None` when it cannot be right.
+pub(super) async fn check(
+    state: &AppState,
+    user_id: &str,
+    factor: &SecondFactor,
+) -> Result<Option<Proof>, StoreError> {
+    let code = match factor {
+        SecondFactor::RecoveryCode(typed) => {
+            return Ok(recovery_codes::hash(user_id, typed).map(Proof::RecoveryCode));
+        }
+        SecondFactor::Totp(code) => code,
+    };
+    let owner = user_id.to_owned();
+    let Some(row) = state
+        .db
+        .run(move |conn| Ok::<_, StoreError>(mfa::find_totp(conn, &owner)?))
+        .await?
+        .filter(|row| row.confirmed_at.is_some())
+    else {
+        return Ok(None);
+    };
+    let (secret, stale) = open(state, user_id, &row.secret_sealed).map_err(store_failure)?;
+    let Some(step) = totp::matching_step(&secret, code, unix_now(state)) else {
+        return Ok(None);
+    };
+    let Ok(step) = i64::try_from(step) else {
+        return Ok(None);
+    };
+    if row.last_used_step.is_some_and(|used| used >= step) {
+        return Ok(None);
+    }
+    let resealed = if stale {
+        Some(seal(state, user_id, &secret).map_err(store_failure)?)
+    } else {
+        None
+    };
+    Ok(Some(Proof::Totp { step, resealed }))
+}
+
+/// Creates the challenge of a login whose password was right, for an
+/// account with TOTP on. A password hash due for an upgrade is upgraded now:
+/// the password is proven, whatever becomes of the second step.
+pub(super) async fn challenge(
+    state: &AppState,
+    row: &UserRow,
+    upgraded_hash: Option<String>,
+    remember: bool,
+) -> Result<MfaChallenge, LoginError> {
+    let (mfa_token, token_hash) = new_token()?;
+    let now = state.clock.now();
+    let challenge = ChallengeRow {
+        token_hash,
+        user_id: row.id.clone(),
+        remember,
+        attempts: 0,
+        created_at: now,
+        expires_at: now + crate::clock::seconds(MFA_TOKEN_TTL_SECS),
+    };
+    let (user_id, checked_hash) = (row.id.clone(), row.password_hash.clone());
+    state
+        .db
+        .transaction(move |conn| {
+            if let Some(upgraded) = upgraded_hash {
+                users::set_password_hash(conn, &user_id, &upgraded, Some(&checked_hash), now)?;
+            }
+            mfa::insert_challenge(conn, &challenge)?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
+    Ok(MfaChallenge {
+        mfa_token,
+        methods: vec!["totp", "recovery_code"],
+        expires_in: MFA_TOKEN_TTL_SECS,
+    })
+}
+
+/// Counts a try at the challenge of `mfa_token` and returns it with its
+/// account, unless it is unknown, expired or out of tries.
+pub(super) async fn spend_attempt(
+    state: &AppState,
+    mfa_token: &str,
+) -> Result<(ChallengeRow, UserRow), LoginError> {
+    let hash = token_hash(mfa_token);
+    let now = state.clock.now();
+    let found = state
+        .db
+        .transaction(move |conn| {
+            let Some(challenge) = mfa::spend_attempt(conn, &hash, MFA_TOKEN_MAX_ATTEMPTS, now)?
+            else {
+                return Ok::<_, StoreError>(None);
+            };
+            let user = users::find_by_id(conn, &challenge.user_id)?;
+            Ok(user.map(|user| (challenge, user)))
+        })
+        .await?;
+    let (challenge, user) = found.ok_or(LoginError::ChallengeInvalid)?;
+    if user.disabled {
+        return Err(LoginError::AccountDisabled);
+    }
+    Ok((challenge, user))
+}
+
+/// Deletes logins that waited for their code past `MFA_TOKEN_TTL_SECS`
+/// (they can no longer finish). Every node runs it now and then.
+pub async fn prune(state: &AppState) {
+    let now = state.clock.now();
+    if let Err(error) = state
+        .db
+        .transaction(move |conn| Ok::<_, StoreError>(mfa::prune_challenges(conn, now)?))
+        .await
+    {
+        tracing::warn!(%error, "pruning expired login challenges failed; will retry");
+    }
+}
+
+/// Audits a wrong second-factor code.
+pub(super) async fn record_failed_challenge(
+    state: &AppState,
+    user_id: &str,
+    method: &str,
+    client: &ClientInfo,
+) -> Result<(), StoreError> {
+    let event = Event::new(EventType::MfaChallengeFailed, client, state.clock.now())
+        .user(user_id)
+        .detail(json!({"method": method}));
+    super::audit::record_alone(state, event).await
+}
+
+/// What TOTP secrets of `user_id` are sealed for: a sealed secret copied to
+/// another account does not open there.
+fn sealing_context(user_id: &str) -> String {
+    format!("totp:{user_id}")
+}
+
+fn seal(state: &AppState, user_id: &str, secret: &[u8]) -> Result<String, MfaError> {
+    state
+        .cipher
+        .seal(&sealing_context(user_id), secret)
+        .map_err(MfaError::Failed)
+}
+
+/// The secret, and whether an older key sealed it.
+fn open(state: &AppState, user_id: &str, sealed: &str) -> Result<(Vec<u8>, bool), MfaError> {
+    let opened = state
+        .cipher
+        .open(&sealing_context(user_id), sealed)
+        .map_err(|error| MfaError::Failed(anyhow::Error::new(error)))?;
+    Ok((opened.plaintext, opened.stale))
+}
+
+fn store_failure(error: MfaError) -> StoreError {
+    match error {
+        MfaError::Store(error) => error,
+        other => StoreError::Failed(anyhow::Error::new(other)),
+    }
+}
+
+fn hash_all(user_id: &str, codes: &[String]) -> Result<Vec<String>, MfaError> {
+    codes
+        .iter()
+        .map(|code| {
+            recovery_codes::hash(user_id, code)
+                .ok_or_else(|| MfaError::Failed(anyhow::anyhow!("a generated code does not parse")))
+        })
+        .collect()
+}
+
+fn unix_now(state: &AppState) -> u64 {
+    u64::try_from(state.clock.now().and_utc().timestamp()).unwrap_or_default()
+}
