@@ -36,8 +36,7 @@ pub enum OpenError {
     Corrupt,
 }
 
-/// What opening a value gave.
-#[derive(Debug)]
+/// What opening a value gave (no `Debug`: it holds the plaintext).
 pub struct Opened {
     pub plaintext: Vec<u8>,
     /// Sealed with an older key: seal it again with the current one.

@@ -1,8 +1,8 @@
 //! Recovery codes: the way into an account whose authenticator is lost. Ten
 //! single-use codes of 80 random bits each, shown once as
 //! `xxxx-xxxx-xxxx-xxxx` in Crockford's base32 (no I, L, O or U to misread),
-//! and kept only as keyed SHA-256 hashes: 80 bits cannot be searched from a
-//! hash, so a slow password hash would only slow logins down.
+//! and kept only as SHA-256 hashes salted with the account id: 80 bits cannot
+//! be searched from a hash, so a slow password hash would only slow logins down.
 
 use base32::Alphabet;
 

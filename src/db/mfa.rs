@@ -37,6 +37,8 @@ pub fn find_totp(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<T
 /// Replaces the user's pending enrollment (if any) by `row`. Returns `false`,
 /// changing nothing, when TOTP is already confirmed.
 pub fn put_pending_totp(conn: &mut DbConnection, row: &TotpRow) -> QueryResult<bool> {
+    // Two enrollments racing would both delete, then both insert.
+    super::users::lock(conn, &row.user_id)?;
     if find_totp(conn, &row.user_id)?.is_some_and(|existing| existing.confirmed_at.is_some()) {
         return Ok(false);
     }
@@ -163,6 +165,7 @@ pub fn spend_recovery_code(
 
 /// Removes every second factor of the user (TOTP, pending or not, and
 /// recovery codes) and every login waiting for one. Returns whether TOTP was on.
+/// (Passkeys are not stored yet; when they are, they go here too.)
 pub fn remove_all(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
     let was_on = diesel::delete(
         totp_credentials::table

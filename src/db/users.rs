@@ -92,9 +92,10 @@ pub fn username_exists(conn: &mut DbConnection, username: &str) -> QueryResult<b
 }
 
 /// Records a login, but only if the account is still exactly as it was when
-/// its password was checked (same hash, same role, still enabled): the check
-/// takes tens of milliseconds, and a password change, demotion, disabling or
-/// deletion committed meanwhile must win. Returns whether it was recorded.
+/// its password was checked (same hash, same role, still enabled, TOTP still
+/// as it was): the check takes tens of milliseconds, and a password change,
+/// demotion, disabling, deletion or a second factor turned on committed
+/// meanwhile must win. Returns whether it was recorded.
 pub fn record_login(
     conn: &mut DbConnection,
     checked: &UserRow,
@@ -105,7 +106,8 @@ pub fn record_login(
         .filter(users::id.eq(&checked.id))
         .filter(users::password_hash.eq(&checked.password_hash))
         .filter(users::role.eq(&checked.role))
-        .filter(users::disabled.eq(false));
+        .filter(users::disabled.eq(false))
+        .filter(users::totp_enabled.eq(checked.totp_enabled));
     let hash = upgraded_password_hash.unwrap_or(&checked.password_hash);
     diesel::update(unchanged)
         .set((users::last_login_at.eq(at), users::password_hash.eq(hash)))
@@ -206,6 +208,14 @@ pub fn set_password_hash(
             .set(changes)
             .execute(conn),
     }
+}
+
+/// Takes the account row's write lock until the transaction ends, so that
+/// changes to one account's second factors happen one after the other.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::id.eq(users::id))
+        .execute(conn)
 }
 
 /// Deletes the user; their sessions go with them (`ON DELETE CASCADE`).

@@ -28,10 +28,17 @@ pub const MFA_TOKEN_TTL_SECS: u64 = 300;
 pub const MFA_TOKEN_MAX_ATTEMPTS: i32 = 5;
 
 /// A code the user typed, and which kind it claims to be.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum SecondFactor {
     Totp(String),
     RecoveryCode(String),
+}
+
+/// Names the kind only: a code never reaches a log.
+impl std::fmt::Debug for SecondFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecondFactor::{}(***)", self.method())
+    }
 }
 
 impl SecondFactor {
@@ -82,8 +89,8 @@ pub enum MfaError {
 }
 carries_store_errors!(MfaError);
 
-/// What an authenticator app needs to start making codes.
-#[derive(Debug)]
+/// What an authenticator app needs to start making codes (no `Debug`: it
+/// holds the secret).
 pub struct Enrollment {
     /// The secret in base32, for typing in by hand.
     pub secret: String,
@@ -236,14 +243,18 @@ async fn step_up(
     client: &ClientInfo,
     change: impl FnOnce(&mut DbConnection, &str) -> Result<EventType, MfaError> + Send + 'static,
 ) -> Result<(), MfaError> {
+    let user_id = caller.account.id.to_string();
+    // Counted before the password, so that neither a right password nor a
+    // new session resets the count of wrong codes.
+    count_code_try(state, &user_id)
+        .await
+        .map_err(|retry_after_secs| MfaError::HeldBack { retry_after_secs })?;
     confirm_password(state, caller, password, client).await?;
     if !caller.account.mfa.totp {
         return Err(MfaError::NotEnabled);
     }
-    let user_id = caller.account.id.to_string();
-    let budget = spend_session_budget(state, caller).await?;
     let Some(proof) = check(state, &user_id, &factor).await? else {
-        record_failed_challenge(state, &user_id, factor.method(), client).await?;
+        code_was_wrong(state, &user_id, factor.method(), client).await?;
         return Err(MfaError::InvalidCode);
     };
     let now = state.clock.now();
@@ -269,16 +280,52 @@ async fn step_up(
         })
         .await;
     if matches!(done, Err(MfaError::InvalidCode)) {
-        record_failed_challenge(state, &user_id, method, client).await?;
+        code_was_wrong(state, &user_id, method, client).await?;
     }
     done?;
-    state.limits.reset_login_failures(&budget).await;
+    code_was_right(state, &user_id).await;
     Ok(())
 }
 
-/// Code guesses through a session share the budget of its password guesses
-/// (see [`confirm_password`]): a stolen session cannot try codes at will.
-/// Returns the budget's name, to reset once a code is right.
+/// The per-account count of second-factor codes tried (`LOGIN_BACKOFF_*`):
+/// every try counts before it is checked, only a right code resets it, and no
+/// address is exempt (only someone with the password, or a session, gets to
+/// try a code). Past the limit: the seconds to wait.
+pub(super) async fn count_code_try(state: &AppState, user_id: &str) -> Result<(), u64> {
+    match state.limits.login_attempt(&code_budget(user_id)).await {
+        Some(retry_after_secs) => Err(retry_after_secs),
+        None => Ok(()),
+    }
+}
+
+/// A wrong code: audited, and counted in the account's login backoff too.
+pub(super) async fn code_was_wrong(
+    state: &AppState,
+    user_id: &str,
+    method: &str,
+    client: &ClientInfo,
+) -> Result<(), StoreError> {
+    // The count matters, not the verdict: the next attempt is refused by it.
+    let _ = state.limits.login_attempt(user_id).await;
+    record_failed_challenge(state, user_id, method, client).await
+}
+
+/// A right code clears the account's counts of codes and passwords.
+pub(super) async fn code_was_right(state: &AppState, user_id: &str) {
+    state
+        .limits
+        .reset_login_failures(&code_budget(user_id))
+        .await;
+    state.limits.reset_login_failures(user_id).await;
+}
+
+fn code_budget(user_id: &str) -> String {
+    format!("mfa:{user_id}")
+}
+
+/// Guesses at a pending secret's first code through a session share the
+/// budget of its password guesses (see [`confirm_password`]). Returns the
+/// budget's name, to reset once a code is right.
 async fn spend_session_budget(state: &AppState, caller: &Caller) -> Result<String, MfaError> {
     let budget = format!("session:{}", caller.session_id);
     match state.limits.login_attempt(&budget).await {
@@ -405,7 +452,7 @@ pub(super) async fn challenge(
         })
         .await?;
     Ok(MfaChallenge {
-        mfa_token,
+        mfa_token: mfa_token.into(),
         methods: vec!["totp", "recovery_code"],
         expires_in: MFA_TOKEN_TTL_SECS,
     })
@@ -451,7 +498,7 @@ pub async fn prune(state: &AppState) {
 }
 
 /// Audits a wrong second-factor code.
-pub(super) async fn record_failed_challenge(
+async fn record_failed_challenge(
     state: &AppState,
     user_id: &str,
     method: &str,

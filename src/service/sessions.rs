@@ -94,14 +94,13 @@ pub struct VerifiedUser {
 #[derive(Debug)]
 pub struct MfaChallenge {
     /// Opaque, single-use; only its hash is stored.
-    pub mfa_token: String,
+    pub mfa_token: crate::config::Secret,
     /// The factors that can finish it.
     pub methods: Vec<&'static str>,
     pub expires_in: u64,
 }
 
-/// A token pair and the account it is for.
-#[derive(Debug)]
+/// A token pair and the account it is for (no `Debug`: it holds the tokens).
 pub struct IssuedTokens {
     pub access_token: String,
     /// Seconds until the access token expires.
@@ -253,8 +252,9 @@ pub(super) struct Login {
 
 /// Finishes a login waiting for its second factor: `mfa_token` from the
 /// challenge and a TOTP code or a recovery code. Each try counts against the
-/// challenge (`MFA_TOKEN_MAX_ATTEMPTS`) and the account's backoff; the code
-/// and the challenge are spent in the transaction that opens the session.
+/// challenge (`MFA_TOKEN_MAX_ATTEMPTS`) and the account's count of codes (see
+/// `mfa::count_code_try`); the code and the challenge are spent in the
+/// transaction that opens the session.
 pub async fn finish_login(
     state: &AppState,
     mfa_token: &str,
@@ -262,9 +262,11 @@ pub async fn finish_login(
     client: &ClientInfo,
 ) -> Result<IssuedTokens, LoginError> {
     let (challenge, row) = super::mfa::spend_attempt(state, mfa_token).await?;
-    hold_back_if_failing(state, client, Some(&row), &row.id).await?;
+    super::mfa::count_code_try(state, &row.id)
+        .await
+        .map_err(|retry_after_secs| LoginError::HeldBack { retry_after_secs })?;
     let Some(proof) = super::mfa::check(state, &row.id, &factor).await? else {
-        super::mfa::record_failed_challenge(state, &row.id, factor.method(), client).await?;
+        super::mfa::code_was_wrong(state, &row.id, factor.method(), client).await?;
         return Err(LoginError::InvalidMfaCode);
     };
     let login = Login {
@@ -290,11 +292,11 @@ pub async fn finish_login(
     .await;
     match opened {
         Err(LoginError::InvalidMfaCode) => {
-            super::mfa::record_failed_challenge(state, &user_id, factor.method(), client).await?;
+            super::mfa::code_was_wrong(state, &user_id, factor.method(), client).await?;
             Err(LoginError::InvalidMfaCode)
         }
         Ok(tokens) => {
-            state.limits.reset_login_failures(&user_id).await;
+            super::mfa::code_was_right(state, &user_id).await;
             Ok(tokens)
         }
         failed => failed,

@@ -1,6 +1,7 @@
 //! Request and response bodies: what clients send and receive, with the rules
 //! that generated clients should enforce spelled out in the OpenAPI schema.
-//! Database rows never cross this line.
+//! Database rows never cross this line. Bodies that carry a password, a token
+//! or a code have no `Debug`, so no log line can print one.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,7 @@ impl From<&Account> for User {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"username": "ada", "email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct RegisterRequest {
@@ -84,7 +85,7 @@ pub struct RegisterRequest {
 }
 
 /// Log in by `email` or by `username` (exactly one of them).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "remember": true}))]
 pub struct LoginRequest {
@@ -101,7 +102,7 @@ pub struct LoginRequest {
 }
 
 /// Tokens issued at login and refresh. Sent with `Cache-Control: no-store`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenPair {
     /// Short-lived JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -131,7 +132,7 @@ impl From<IssuedTokens> for TokenPair {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccountRequest {
     /// The account's current password, to confirm.
@@ -191,7 +192,7 @@ pub struct Health {
     pub status: &'static str,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the latest token pair.
@@ -207,7 +208,7 @@ pub struct LogoutRequest {
     pub all: bool,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     #[schema(max_length = 1024)]
@@ -388,7 +389,7 @@ pub struct ForgotPasswordRequest {
     pub email: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     /// The token from the reset link.
@@ -399,7 +400,7 @@ pub struct ResetPasswordRequest {
     pub new_password: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailRequest {
     /// The token from the verification link.
@@ -407,7 +408,7 @@ pub struct VerifyEmailRequest {
     pub token: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeEmailRequest {
     /// The address to move to; it changes only once the link mailed there is used.
@@ -440,7 +441,7 @@ pub struct CreateUserRequest {
     pub role: Option<Role>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpEnrollRequest {
     /// The account's current password, to confirm.
@@ -449,7 +450,7 @@ pub struct TotpEnrollRequest {
 }
 
 /// A new TOTP secret, pending until confirmed with its first code.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[schema(example = json!({
     "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
     "otpauth_uri": "otpauth://totp/Portcullis:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Portcullis"
@@ -463,7 +464,7 @@ pub struct TotpEnrollment {
     pub otpauth_uri: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"code": "123456"}))]
 pub struct TotpConfirmRequest {
@@ -473,7 +474,7 @@ pub struct TotpConfirmRequest {
 }
 
 /// Recovery codes, shown only now: each logs in once in place of a TOTP code.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[schema(example = json!({"recovery_codes": ["7k2m-q9xe-4h1d-c0vr", "…"]}))]
 pub struct RecoveryCodes {
     /// Ten single-use codes; case, dashes and spaces do not matter when typed.
@@ -482,7 +483,7 @@ pub struct RecoveryCodes {
 }
 
 /// The password and a current code: a TOTP code or a recovery code.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"password": "correct horse battery staple", "code": "123456"}))]
 pub struct StepUpRequest {
@@ -495,7 +496,7 @@ pub struct StepUpRequest {
 
 /// The second step of a login: the `mfa_token` of the `mfa_required` answer
 /// and exactly one of `code` (TOTP) and `recovery_code`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"mfa_token": "q3V0c2lkZS10aGUtYm94…", "code": "123456"}))]
 pub struct LoginMfaRequest {

@@ -175,7 +175,7 @@ pub enum ApiError {
     /// The password was right; the login continues at `POST /login/mfa`.
     #[error("second factor required")]
     MfaRequired {
-        mfa_token: String,
+        mfa_token: crate::config::Secret,
         methods: Vec<&'static str>,
     },
     #[error("invalid second-factor code")]
@@ -342,7 +342,7 @@ impl ApiError {
         };
         let (mfa_token, methods) = match self {
             Self::MfaRequired { mfa_token, methods } => {
-                (Some(mfa_token.clone()), Some(methods.clone()))
+                (Some(mfa_token.expose().to_owned()), Some(methods.clone()))
             }
             _ => (None, None),
         };

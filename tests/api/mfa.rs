@@ -838,3 +838,137 @@ async fn a_password_change_ends_logins_waiting_for_their_code() {
     .await;
     assert_problem(late, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
 }
+
+#[actix_web::test]
+async fn a_login_checked_before_totp_was_turned_on_gets_no_password_only_session() {
+    use portcullis::service::ClientInfo;
+    use portcullis::service::sessions::{self, Identifier, LoginError};
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let client = ClientInfo::default();
+
+    // The password is checked, then TOTP is confirmed before the session is
+    // opened (the hashing takes long enough for this to happen for real).
+    let verified = sessions::verify_password(
+        &app.state,
+        Identifier::Email(ada.email.clone()),
+        STRONG_PASSWORD.to_owned(),
+        &client,
+    )
+    .await
+    .unwrap();
+    enable_totp(&app, &ada).await;
+    let started = sessions::start_session(&app.state, verified, false, &client).await;
+
+    assert!(matches!(started, Err(LoginError::InvalidCredentials)));
+    assert_eq!(app.count("sessions", "revoked_at IS NULL").await, 1);
+}
+
+#[actix_web::test]
+async fn wrong_codes_on_sensitive_changes_are_counted_per_account_across_sessions() {
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.login_backoff_failures = 3;
+    })
+    .await;
+    let ada = app.signed_up("ada").await;
+    let (secret, _) = enable_totp(&app, &ada).await;
+    let token = |pair: Value| pair["access_token"].as_str().unwrap().to_owned();
+    let second = token(
+        login_mfa(
+            &app,
+            &json!({"mfa_token": mfa_token(&app, &ada.email).await, "code": next_code(&app, &secret)}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap(),
+    );
+
+    // A right password each time, a wrong code, from two sessions.
+    let mut statuses = Vec::new();
+    for session in [&ada.access_token, &second, &ada.access_token, &second] {
+        let response = app
+            .delete_json(
+                "/me/mfa/totp",
+                session,
+                &json!({"password": STRONG_PASSWORD, "code": wrong_code(&app, &secret)}),
+            )
+            .await;
+        statuses.push(response.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    // Held back even with the right code, until the window passes.
+    let right = app
+        .delete_json(
+            "/me/mfa/totp",
+            &second,
+            &json!({"password": STRONG_PASSWORD, "code": next_code(&app, &secret)}),
+        )
+        .await;
+    assert_problem(right, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[actix_web::test]
+async fn a_familiar_address_does_not_exempt_code_guesses_at_login() {
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.login_backoff_failures = 3;
+    })
+    .await;
+    let ada = app.signed_up("ada").await;
+    // Ada's live session is from this address: a familiar one for passwords.
+    let (secret, _) = enable_totp(&app, &ada).await;
+    app.clock.advance(chrono::Duration::seconds(30));
+
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let token = mfa_token(&app, &ada.email).await;
+        let response = login_mfa(
+            &app,
+            &json!({"mfa_token": token, "code": wrong_code(&app, &secret)}),
+        )
+        .await;
+        statuses.push(response.status());
+    }
+    assert_eq!(statuses[..3], [StatusCode::UNAUTHORIZED; 3]);
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[actix_web::test]
+async fn one_recovery_code_used_twice_at_once_logs_in_once() {
+    let app = spawn_app_with(|s| s.guards.rate_limit_per_minute = 0).await;
+    let ada = app.signed_up("ada").await;
+    let (_, codes) = enable_totp(&app, &ada).await;
+    let (first, second) = (
+        mfa_token(&app, &ada.email).await,
+        mfa_token(&app, &ada.email).await,
+    );
+
+    let (a, b) = futures_util::future::join(
+        login_mfa(
+            &app,
+            &json!({"mfa_token": first, "recovery_code": codes[0]}),
+        ),
+        login_mfa(
+            &app,
+            &json!({"mfa_token": second, "recovery_code": codes[0]}),
+        ),
+    )
+    .await;
+    let mut statuses = [a.status(), b.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::UNAUTHORIZED]);
+    assert_eq!(
+        me(&app, &ada.access_token).await["mfa"]["recovery_codes_left"],
+        9
+    );
+}

@@ -168,7 +168,7 @@ pub async fn regenerate_recovery_codes(
         (status = 200, description = "A new session's token pair.", body = TokenPair,
             headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "`invalid_or_expired_token`: the `mfa_token` is unknown, used, older than 300 s or out of its 5 tries (log in again); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`invalid_mfa_code`: wrong, expired or already used code.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_mfa_code`: wrong, expired or already used code. `invalid_credentials`: the account's password, role or second factors changed since the password step (log in again).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`: disabled since the password step.", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
         NotJson,
