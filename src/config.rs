@@ -216,6 +216,55 @@ fn parse_issuer(value: &str) -> Result<String, String> {
     Ok(issuer.to_owned())
 }
 
+/// `SameSite` of the refresh cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CookieSameSite {
+    /// Sent only with requests the cookie's own site started.
+    Strict,
+    /// Also with top-level navigations from other sites.
+    Lax,
+    /// With every request, cross-site too (needs COOKIE_SECURE=true).
+    None,
+}
+
+/// The cookie that carries refresh tokens for browsers (`"token_delivery": "cookie"`).
+#[derive(Debug, Clone, Args)]
+pub struct CookieSettings {
+    /// Name of the HttpOnly cookie that carries the refresh token with `"token_delivery": "cookie"`.
+    #[arg(long, env = "COOKIE_NAME", default_value = "portcullis_refresh", value_parser = parse_cookie_name)]
+    pub cookie_name: String,
+
+    /// `SameSite` of the refresh cookie: `Strict`, `Lax`, or `None` (for an app on another site than the API; needs COOKIE_SECURE=true).
+    #[arg(
+        long,
+        env = "COOKIE_SAMESITE",
+        value_enum,
+        ignore_case = true,
+        default_value = "strict"
+    )]
+    pub cookie_samesite: CookieSameSite,
+
+    /// `Secure` attribute of the refresh cookie: browsers send it over HTTPS only (and to http://localhost). `false` is refused in production.
+    #[arg(long, env = "COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cookie_secure: bool,
+}
+
+/// A cookie name is an RFC 6265 token.
+fn parse_cookie_name(value: &str) -> Result<String, String> {
+    let valid = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "`{value}` is not a cookie name (letters, digits and !#$%&'*+-.^_`|~)"
+        ))
+    }
+}
+
 /// Abuse limits and the HTTP surface.
 #[derive(Debug, Clone, Args)]
 pub struct GuardSettings {
@@ -512,6 +561,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub mfa: MfaSettings,
+
+    #[command(flatten)]
+    pub cookie: CookieSettings,
 }
 
 impl Settings {
@@ -526,10 +578,24 @@ impl Settings {
         <EnvOnly as clap::Parser>::try_parse_from(["portcullis"]).map(|parsed| parsed.settings)
     }
 
-    /// Refuses configurations that are unsafe to expose to the internet.
+    /// Refuses configurations that cannot work, and in production those that
+    /// are unsafe to expose to the internet.
     pub fn check_production(&self) -> Result<(), String> {
+        // Not only in production: browsers drop such a cookie without a word.
+        if self.cookie.cookie_samesite == CookieSameSite::None && !self.cookie.cookie_secure {
+            return Err(
+                "COOKIE_SAMESITE=None needs COOKIE_SECURE=true: browsers refuse a SameSite=None cookie without Secure"
+                    .to_owned(),
+            );
+        }
         if self.portcullis_env != Environment::Production {
             return Ok(());
+        }
+        if !self.cookie.cookie_secure {
+            return Err(
+                "PORTCULLIS_ENV=production refuses COOKIE_SECURE=false: the refresh cookie would travel over plain HTTP"
+                    .to_owned(),
+            );
         }
         if self
             .guards

@@ -93,8 +93,9 @@ impl Default for ApiDocs {
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// Browsers from the listed origins may call the API with a bearer token;
-/// any other origin gets no CORS headers (and so no access from scripts).
+/// Browsers from the listed origins may call the API with a bearer token, and
+/// with the refresh cookie; any other origin gets no CORS headers (and so no
+/// access from scripts).
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -102,6 +103,7 @@ fn cors(origins: &[String]) -> Cors {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static(crate::web::cookies::CSRF_HEADER),
         ])
         .expose_headers([
             header::RETRY_AFTER,
@@ -116,6 +118,11 @@ fn cors(origins: &[String]) -> Cors {
         } else {
             cors.allowed_origin(origin)
         };
+    }
+    // Credentials (the refresh cookie) only for origins listed by name: with
+    // `*`, any site could ride a user's cookie.
+    if !origins.iter().any(|origin| origin == "*") {
+        cors = cors.supports_credentials();
     }
     cors
 }

@@ -11,8 +11,8 @@ use crate::auth::encryption::DataCipher;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenService;
 use crate::clock::{Clock, SystemClock};
+use crate::config::{CookieSameSite, CookieSettings, EmailVerification, MailSettings};
 use crate::config::{DatabaseSettings, JwtAlgorithm, PasswordSettings, Settings, TokenSettings};
-use crate::config::{EmailVerification, MailSettings};
 use crate::db::Database;
 use crate::limits::{BackoffPolicy, Limits};
 use crate::mail::Mailer;
@@ -54,6 +54,25 @@ pub struct Policy {
     pub mfa_issuer: String,
     /// Admin routes need a session opened with a second factor.
     pub admin_require_mfa: bool,
+    pub cookie: CookiePolicy,
+}
+
+/// The refresh cookie of browser sessions.
+#[derive(Debug, Clone)]
+pub struct CookiePolicy {
+    pub name: String,
+    pub same_site: CookieSameSite,
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    fn from_settings(settings: &CookieSettings) -> Self {
+        Self {
+            name: settings.cookie_name.clone(),
+            same_site: settings.cookie_samesite,
+            secure: settings.cookie_secure,
+        }
+    }
 }
 
 impl AppState {
@@ -107,6 +126,7 @@ impl AppState {
                 mail_poll_interval: Duration::from_millis(settings.mail.mail_poll_interval_ms),
                 mfa_issuer: settings.mfa.mfa_issuer.clone(),
                 admin_require_mfa: settings.mfa.admin_require_mfa,
+                cookie: CookiePolicy::from_settings(&settings.cookie),
             },
         })
     }
@@ -166,6 +186,11 @@ impl AppState {
                 mail_poll_interval: Duration::from_secs(1),
                 mfa_issuer: "Portcullis".to_owned(),
                 admin_require_mfa: false,
+                cookie: CookiePolicy {
+                    name: "portcullis_refresh".to_owned(),
+                    same_site: CookieSameSite::Strict,
+                    secure: true,
+                },
             },
         })
     }

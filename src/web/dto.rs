@@ -99,6 +99,20 @@ pub struct LoginRequest {
     /// otherwise it lasts at most a day.
     #[serde(default)]
     pub remember: bool,
+    #[serde(default)]
+    pub token_delivery: TokenDelivery,
+}
+
+/// Where the refresh token goes: in the JSON body (the default; for mobile
+/// apps and servers), or for browser apps in an `HttpOnly` cookie scripts
+/// cannot read (`Set-Cookie: portcullis_refresh=…; HttpOnly; Secure;
+/// SameSite=Strict; Path=/token`), with `refresh_token` left out of the body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenDelivery {
+    #[default]
+    Body,
+    Cookie,
 }
 
 /// Tokens issued at login and refresh. Sent with `Cache-Control: no-store`.
@@ -111,8 +125,10 @@ pub struct TokenPair {
     /// Seconds until the access token expires.
     #[schema(example = 900)]
     pub expires_in: u64,
-    /// Single-use JWT for `POST /token/refresh`.
-    pub refresh_token: String,
+    /// Single-use JWT for `POST /token/refresh`. Absent with
+    /// `"token_delivery": "cookie"`: the token is in the `Set-Cookie` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds until the refresh token (and its session) expires.
     #[schema(example = 86400)]
     pub refresh_expires_in: u64,
@@ -126,7 +142,7 @@ impl From<IssuedTokens> for TokenPair {
             access_token: issued.access_token,
             token_type: "Bearer",
             expires_in: issued.expires_in,
-            refresh_token: issued.refresh_token,
+            refresh_token: Some(issued.refresh_token),
             refresh_expires_in: issued.refresh_expires_in,
         }
     }
@@ -192,12 +208,17 @@ pub struct Health {
     pub status: &'static str,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The refresh token from the latest token pair.
+    /// The refresh token from the latest token pair. Leave it out to use the
+    /// refresh cookie (a browser session).
     #[schema(max_length = 4096)]
-    pub refresh_token: String,
+    pub refresh_token: Option<String>,
+    /// Where the new refresh token goes; a refresh through the cookie always
+    /// answers with the cookie.
+    #[serde(default)]
+    pub token_delivery: TokenDelivery,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -508,4 +529,6 @@ pub struct LoginMfaRequest {
     /// One of the account's recovery codes; it is spent.
     #[schema(max_length = 64)]
     pub recovery_code: Option<String>,
+    #[serde(default)]
+    pub token_delivery: TokenDelivery,
 }

@@ -47,6 +47,7 @@ pub enum ErrorCode {
     WrongPassword,
     EmailNotVerified,
     MfaRequiredForAdmin,
+    CsrfRejected,
     InvalidOrExpiredToken,
     NotFound,
     MethodNotAllowed,
@@ -64,7 +65,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
         Self::MalformedRequest,
         Self::MissingToken,
         Self::InvalidToken,
@@ -78,6 +79,7 @@ impl ErrorCode {
         Self::WrongPassword,
         Self::EmailNotVerified,
         Self::MfaRequiredForAdmin,
+        Self::CsrfRejected,
         Self::InvalidOrExpiredToken,
         Self::NotFound,
         Self::MethodNotAllowed,
@@ -107,6 +109,7 @@ impl ErrorCode {
             Self::InvalidMfaCode => "invalid_mfa_code",
             Self::MfaRequiredForAdmin => "mfa_required_for_admin",
             Self::MfaAlreadyEnabled => "mfa_already_enabled",
+            Self::CsrfRejected => "csrf_rejected",
             Self::Forbidden => "forbidden",
             Self::AccountDisabled => "account_disabled",
             Self::WrongPassword => "wrong_password",
@@ -142,7 +145,8 @@ impl ErrorCode {
             | Self::AccountDisabled
             | Self::WrongPassword
             | Self::EmailNotVerified
-            | Self::MfaRequiredForAdmin => StatusCode::FORBIDDEN,
+            | Self::MfaRequiredForAdmin
+            | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::EmailTaken | Self::UsernameTaken | Self::LastAdmin | Self::MfaAlreadyEnabled => {
@@ -184,6 +188,9 @@ pub enum ApiError {
     MfaRequiredForAdmin,
     #[error("two-factor authentication already on")]
     MfaAlreadyEnabled,
+    /// A cookie-authenticated call from a page that may not make it.
+    #[error("cross-site request refused")]
+    CsrfRejected,
     #[error("forbidden")]
     Forbidden,
     #[error("account disabled")]
@@ -241,6 +248,7 @@ impl ApiError {
             Self::InvalidMfaCode => ErrorCode::InvalidMfaCode,
             Self::MfaRequiredForAdmin => ErrorCode::MfaRequiredForAdmin,
             Self::MfaAlreadyEnabled => ErrorCode::MfaAlreadyEnabled,
+            Self::CsrfRejected => ErrorCode::CsrfRejected,
             Self::Forbidden => ErrorCode::Forbidden,
             Self::AccountDisabled => ErrorCode::AccountDisabled,
             Self::WrongPassword => ErrorCode::WrongPassword,
@@ -265,7 +273,7 @@ impl ApiError {
         let text = match self {
             Self::MalformedRequest(why) => return Some(why.clone()),
             Self::MissingToken => {
-                "This endpoint needs an `Authorization: Bearer <access token>` header."
+                "This endpoint needs a token: an `Authorization: Bearer <access token>` header (for /token/refresh, a refresh token in the body or its cookie)."
             }
             Self::InvalidToken => {
                 "The token is not valid here: malformed, wrongly signed, of the wrong kind, or its session has ended."
@@ -284,6 +292,9 @@ impl ApiError {
             }
             Self::MfaAlreadyEnabled => {
                 "Two-factor authentication is already on; turn it off first to set up a new authenticator."
+            }
+            Self::CsrfRejected => {
+                "A call authenticated by the refresh cookie must come from an allowed origin and carry `X-Requested-With: portcullis`."
             }
             Self::Forbidden => "Your role does not allow this.",
             Self::AccountDisabled => "This account is disabled.",

@@ -564,7 +564,7 @@ async fn production_mode_refuses_unsafe_configurations_by_name() {
     let key = crate::helpers::write_signing_key(dir.path(), "signing.pem");
     let key = key.to_str().unwrap();
     let database = format!("sqlite://{}", dir.path().join("p.db").display());
-    let cases: [(&[(&str, &str)], &str); 7] = [
+    let cases: [(&[(&str, &str)], &str); 9] = [
         (&[], "JWT_PRIVATE_KEY_FILE"),
         (
             &[("JWT_PRIVATE_KEY_FILE", key), ("MAIL_URL", "log")],
@@ -587,6 +587,11 @@ async fn production_mode_refuses_unsafe_configurations_by_name() {
             "RATE_LIMIT_PER_MINUTE",
         ),
         (&[("JWT_PRIVATE_KEY_FILE", key)], "DATA_ENCRYPTION_KEY_FILE"),
+        (&[("COOKIE_SECURE", "false")], "COOKIE_SECURE"),
+        (
+            &[("COOKIE_SAMESITE", "None"), ("COOKIE_SECURE", "false")],
+            "COOKIE_SAMESITE",
+        ),
     ];
     for (settings, named) in cases {
         let mut env = vec![

@@ -850,3 +850,22 @@ pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>
 fn services_required() -> bool {
     std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false")
 }
+
+/// The TOTP code of `secret` (base32, as `POST /me/mfa/totp` gives it) at the
+/// app's current time: what an authenticator app would show.
+pub fn totp_code(app: &TestApp, secret: &str) -> String {
+    use portcullis::clock::Clock as _;
+    let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, secret)
+        .expect("the secret is base32");
+    let now = u64::try_from(app.clock.now().and_utc().timestamp()).expect("after 1970");
+    totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        0,
+        30,
+        bytes,
+        None,
+        String::new(),
+    )
+    .generate(now)
+}

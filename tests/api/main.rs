@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod admin_users;
 mod audit;
+mod cookies;
 mod edge;
 mod hardening;
 mod health;

@@ -8,24 +8,11 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     Account, STRONG_PASSWORD, TestApp, assert_problem, jwt_parts, spawn_app, spawn_app_with,
+    totp_code,
 };
 
-/// The TOTP code of `secret` (base32) at the app's current time.
 fn code_now(app: &TestApp, secret: &str) -> String {
-    use portcullis::clock::Clock as _;
-    let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, secret)
-        .expect("the secret is base32");
-    let now = u64::try_from(app.clock.now().and_utc().timestamp()).expect("after 1970");
-    totp_rs::TOTP::new_unchecked(
-        totp_rs::Algorithm::SHA1,
-        6,
-        0,
-        30,
-        bytes,
-        None,
-        String::new(),
-    )
-    .generate(now)
+    totp_code(app, secret)
 }
 
 /// Moves to the next 30-second step and returns its code: a code is accepted

@@ -8,6 +8,7 @@ use crate::service::mfa::{self, SecondFactor};
 use crate::service::{ClientInfo, admin, sessions};
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
+use crate::web::cookies;
 use crate::web::dto::{
     LoginMfaRequest, RecoveryCodes, StepUpRequest, TokenPair, TotpConfirmRequest,
     TotpEnrollRequest, TotpEnrollment,
@@ -166,7 +167,10 @@ pub async fn regenerate_recovery_codes(
     request_body = LoginMfaRequest,
     responses(
         (status = 200, description = "A new session's token pair.", body = TokenPair,
-            headers(("Cache-Control" = String, description = "`no-store`"))),
+            headers(
+                ("Cache-Control" = String, description = "`no-store`"),
+                ("Set-Cookie" = String, description = "With `\"token_delivery\": \"cookie\"` only: the refresh cookie (`refresh_token` is then absent from the body)."),
+            )),
         (status = 400, description = "`invalid_or_expired_token`: the `mfa_token` is unknown, used, older than 300 s or out of its 5 tries (log in again); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_mfa_code`: wrong, expired or already used code. `invalid_credentials`: the account's password, role or second factors changed since the password step (log in again).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`: disabled since the password step.", body = Problem, content_type = "application/problem+json"),
@@ -188,6 +192,7 @@ pub async fn login_mfa(
         mfa_token,
         code,
         recovery_code,
+        token_delivery,
     } = body.into_inner();
     let factor = match (code, recovery_code) {
         (Some(code), None) => SecondFactor::Totp(code),
@@ -203,7 +208,7 @@ pub async fn login_mfa(
         }
     };
     let tokens = sessions::finish_login(&state, &mfa_token, factor, &client).await?;
-    Ok(HttpResponse::Ok().json(TokenPair::from(tokens)))
+    Ok(cookies::token_response(&state, tokens, token_delivery))
 }
 
 /// Removes every second factor of an account (TOTP, recovery codes, passkeys)

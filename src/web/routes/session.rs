@@ -1,13 +1,14 @@
 //! A session's life: log in, refresh (rotation with reuse detection), log out.
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _, post, web};
 
 use crate::domain::{EMAIL_MAX, LOGIN_PASSWORD_MAX, USERNAME_MAX, Violation};
 use crate::service::ClientInfo;
 use crate::service::sessions::{self, Identifier};
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
-use crate::web::dto::{LoginRequest, LogoutRequest, RefreshRequest, TokenPair};
+use crate::web::cookies;
+use crate::web::dto::{LoginRequest, LogoutRequest, RefreshRequest, TokenDelivery, TokenPair};
 use crate::web::extractors::AuthUser;
 use crate::web::openapi::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotJson, RateLimited,
@@ -25,7 +26,10 @@ use crate::web::problem::{ApiError, FieldErrors, Problem, ValidationProblem};
     request_body = LoginRequest,
     responses(
         (status = 200, description = "A new session's token pair.", body = TokenPair,
-            headers(("Cache-Control" = String, description = "`no-store`"))),
+            headers(
+                ("Cache-Control" = String, description = "`no-store`"),
+                ("Set-Cookie" = String, description = "With `\"token_delivery\": \"cookie\"` only: the refresh cookie, `portcullis_refresh=…; HttpOnly; Secure; SameSite=Strict; Path=/token; Max-Age=…` (`refresh_token` is then absent from the body)."),
+            )),
         MalformedBody,
         (status = 401, description = "`invalid_credentials`: unknown account or wrong password (indistinguishable). `mfa_required`: the password is right and the account has TOTP on; the problem carries `mfa_token` and `methods` for `POST /login/mfa`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` or `email_not_verified` (only after a correct password).", body = Problem, content_type = "application/problem+json"),
@@ -48,11 +52,12 @@ pub async fn login_user(
         username,
         password,
         remember,
+        token_delivery,
     } = body.into_inner();
     let identifier = parse_login(email, username, &password)?;
     let verified = sessions::verify_password(&state, identifier, password, &client).await?;
     let tokens = sessions::start_session(&state, verified, remember, &client).await?;
-    Ok(HttpResponse::Ok().json(TokenPair::from(tokens)))
+    Ok(cookies::token_response(&state, tokens, token_delivery))
 }
 
 /// Exactly one of `email` and `username`, each within its length, and a
@@ -104,13 +109,21 @@ fn parse_login(
 #[utoipa::path(
     tag = "auth",
     operation_id = "refresh_token_pair",
-    request_body = RefreshRequest,
+    request_body(content = Option<RefreshRequest>, description = "Optional for a browser session: without `refresh_token`, the refresh cookie is used."),
+    params(
+        ("portcullis_refresh" = Option<String>, Cookie, description = "The refresh cookie of a browser session (`COOKIE_NAME`); used when the body has no `refresh_token`. Then `Origin` must be an allowed origin and `X-Requested-With` must be `portcullis`."),
+        ("X-Requested-With" = Option<String>, Header, description = "`portcullis`: required with the refresh cookie (a header no cross-site form can send)."),
+    ),
     responses(
         (status = 200, description = "A new token pair; the presented refresh token is spent.", body = TokenPair,
-            headers(("Cache-Control" = String, description = "`no-store`"))),
+            headers(
+                ("Cache-Control" = String, description = "`no-store`"),
+                ("Set-Cookie" = String, description = "With the refresh cookie or `\"token_delivery\": \"cookie\"`: the new refresh cookie (`refresh_token` is then absent from the body)."),
+            )),
         MalformedBody,
-        (status = 401, description = "`token_expired`; `invalid_token` (bad token, an access token, ended session, disabled account); `refresh_token_reused` (the session is now revoked).", body = Problem, content_type = "application/problem+json",
+        (status = 401, description = "`token_expired`; `invalid_token` (bad token, an access token, ended session, disabled account); `refresh_token_reused` (the session is now revoked); `missing_token` (neither a body token nor the cookie). A refused cookie is cleared.", body = Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
+        (status = 403, description = "`csrf_rejected`: the refresh cookie came without an allowed `Origin` or without `X-Requested-With: portcullis`.", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
         NotJson,
         RateLimited,
@@ -120,12 +133,35 @@ fn parse_login(
 #[post("/token/refresh")]
 pub async fn refresh_token_pair(
     _limit: IpRateLimit,
+    req: HttpRequest,
     state: web::Data<AppState>,
     client: ClientInfo,
-    body: web::Json<RefreshRequest>,
+    body: OptionalJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = sessions::refresh(&state, &body.refresh_token, &client).await?;
-    Ok(HttpResponse::Ok().json(TokenPair::from(tokens)))
+    let RefreshRequest {
+        refresh_token,
+        token_delivery,
+    } = body.0.unwrap_or_default();
+    let (refresh_token, delivery) = match refresh_token {
+        Some(token) => (token, token_delivery),
+        None => {
+            let token =
+                cookies::refresh_token_from_cookie(&req, &state)?.ok_or(ApiError::MissingToken)?;
+            (token, TokenDelivery::Cookie)
+        }
+    };
+    match sessions::refresh(&state, &refresh_token, &client).await {
+        Ok(tokens) => Ok(cookies::token_response(&state, tokens, delivery)),
+        // A dead cookie is dropped, so the browser stops sending it.
+        Err(refused) if delivery == TokenDelivery::Cookie => {
+            let mut answer = ApiError::from(refused).error_response();
+            answer
+                .add_cookie(&cookies::cleared_cookie(&state))
+                .map_err(|error| ApiError::Internal(error.into()))?;
+            Ok(answer)
+        }
+        Err(refused) => Err(refused.into()),
+    }
 }
 
 /// Ends the caller's session, or with `{"all": true}` every session of the
@@ -137,7 +173,8 @@ pub async fn refresh_token_pair(
     security(("bearer" = [])),
     request_body(content = Option<LogoutRequest>, description = "Optional; an empty body ends only this session."),
     responses(
-        (status = 204, description = "Logged out."),
+        (status = 204, description = "Logged out.",
+            headers(("Set-Cookie" = String, description = "Clears the refresh cookie of a browser session."))),
         MalformedBody,
         Unauthenticated,
         BodyTooLarge,
@@ -154,5 +191,8 @@ pub async fn logout_session(
 ) -> Result<HttpResponse, ApiError> {
     let all = body.0.flatten().is_some_and(|request| request.all);
     sessions::end(&state, &caller, all, &client).await?;
-    Ok(HttpResponse::NoContent().finish())
+    // A browser session's cookie goes with it (harmless without one).
+    Ok(HttpResponse::NoContent()
+        .cookie(cookies::cleared_cookie(&state))
+        .finish())
 }
