@@ -449,13 +449,17 @@ fn development_ed25519_key(database: &DatabaseUrl) -> anyhow::Result<String> {
         development_key_path(database, "jwt-ed25519.pem"),
         "signing key (set JWT_PRIVATE_KEY_FILE or JWT_SECRET in production)",
         || {
+            // PKCS#8 v1 with LF line endings, as `openssl genpkey` writes it:
+            // OpenSSL 3.0, Node and Python's cryptography all read it (v2,
+            // with the public key inside, and CRLF trip some of them up).
             let rng = aws_lc_rs::rand::SystemRandom::new();
-            let document = Ed25519KeyPair::generate_pkcs8(&rng)
+            let document = Ed25519KeyPair::generate_pkcs8v1(&rng)
                 .map_err(|_| anyhow::anyhow!("could not generate an Ed25519 key"))?;
-            Ok(pem::encode(&pem::Pem::new(
-                "PRIVATE KEY",
-                document.as_ref().to_vec(),
-            )))
+            let pem = pem::Pem::new("PRIVATE KEY", document.as_ref().to_vec());
+            Ok(pem::encode_config(
+                &pem,
+                pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+            ))
         },
     )
 }

@@ -159,3 +159,50 @@ async fn in_hs256_mode_tokens_work_and_the_jwks_is_empty() {
         .unwrap();
     assert_eq!(jwks, json!({"keys": []}));
 }
+
+/// The development signing key the service writes is read by the tools
+/// resource servers use: OpenSSL and Node's crypto (a standard PKCS#8 v1 PEM
+/// with LF line endings), and by the service itself on the next start.
+#[test]
+fn the_generated_development_key_is_read_by_openssl_and_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let database =
+        portcullis::db::DatabaseUrl::Sqlite(dir.path().join("dev.db").display().to_string());
+    let mut settings = crate::helpers::test_settings("sqlite::memory:", &dir.path().join("unused"));
+    settings.tokens.jwt_private_key_file = None;
+    let first =
+        portcullis::auth::tokens::TokenService::from_settings(&settings.tokens, &database).unwrap();
+    let key = dir.path().join("dev.db.jwt-ed25519.pem");
+    let pem = std::fs::read_to_string(&key).unwrap();
+    assert!(!pem.contains('\r'), "CRLF line endings");
+
+    let openssl = std::process::Command::new("openssl")
+        .args(["pkey", "-noout", "-in"])
+        .arg(&key)
+        .output();
+    match openssl {
+        Ok(output) => assert!(
+            output.status.success(),
+            "openssl: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(_) => assert!(std::env::var("CI").is_err(), "openssl is missing"),
+    }
+    let script = "require('crypto').createPrivateKey(require('fs').readFileSync(process.argv[1]))";
+    let node = std::process::Command::new("node")
+        .args(["-e", script])
+        .arg(&key)
+        .output();
+    match node {
+        Ok(output) => assert!(
+            output.status.success(),
+            "node: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(_) => assert!(std::env::var("CI").is_err(), "node is missing"),
+    }
+
+    let again =
+        portcullis::auth::tokens::TokenService::from_settings(&settings.tokens, &database).unwrap();
+    assert_eq!(first.jwks().keys[0].kid, again.jwks().keys[0].kid);
+}
