@@ -4,8 +4,10 @@ use super::violation::{Violation, Violations};
 
 pub const PER_PAGE_DEFAULT: u32 = 20;
 pub const PER_PAGE_MAX: u32 = 100;
+/// No list is browsed this deep (100 million items at the most per page).
+pub const PAGE_MAX: u32 = 1_000_000;
 
-/// `?page&per_page`, checked: page from 1, 1–100 per page.
+/// `?page&per_page`, checked: page from 1 to 1,000,000, 1–100 per page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pagination {
     pub page: u32,
@@ -17,10 +19,13 @@ impl Pagination {
         let page = page.unwrap_or(1);
         let per_page = per_page.unwrap_or(PER_PAGE_DEFAULT);
         let mut errors = Violations::new();
-        if page == 0 {
+        if page == 0 || page > PAGE_MAX {
             errors.insert(
                 "page",
-                vec![Violation::new("out_of_range", "must be at least 1")],
+                vec![Violation::new(
+                    "out_of_range",
+                    format!("must be between 1 and {PAGE_MAX}"),
+                )],
             );
         }
         if per_page == 0 || per_page > PER_PAGE_MAX {

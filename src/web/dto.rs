@@ -248,9 +248,11 @@ pub struct Session {
     pub last_used_at: DateTime<Utc>,
     /// When the session ends, however often it is refreshed.
     pub expires_at: DateTime<Utc>,
-    /// As sent at login.
+    /// As sent at login; `null` if none was.
+    #[schema(required = true)]
     pub user_agent: Option<String>,
-    /// Client address at login.
+    /// Client address at login; `null` if unknown.
+    #[schema(required = true)]
     pub ip: Option<String>,
     /// `true` for the session of the token making this request.
     pub current: bool,
@@ -284,6 +286,8 @@ pub struct AdminUser {
     pub mfa: MfaSummary,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `null` until the first login.
+    #[schema(required = true)]
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
@@ -305,33 +309,50 @@ impl From<&Account> for AdminUser {
     }
 }
 
-/// One page of a list.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// From 1.
-    pub page: u32,
-    pub per_page: u32,
-    /// Matching items on all pages.
-    pub total: i64,
+/// A page of a list as its own named schema, so that generated clients get
+/// `UserPage` with `items: AdminUser[]` rather than an anonymous copy.
+macro_rules! page_of {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// From 1.
+            pub page: u32,
+            pub per_page: u32,
+            /// Matching items on all pages.
+            pub total: i64,
+        }
+
+        impl $name {
+            pub fn of(pagination: Pagination, items: Vec<$item>, total: i64) -> Self {
+                Self {
+                    items,
+                    page: pagination.page,
+                    per_page: pagination.per_page,
+                    total,
+                }
+            }
+        }
+    };
 }
 
-impl<T> Page<T> {
-    pub fn of(pagination: Pagination, items: Vec<T>, total: i64) -> Self {
-        Self {
-            items,
-            page: pagination.page,
-            per_page: pagination.per_page,
-            total,
-        }
-    }
-}
+page_of!(
+    /// One page of accounts.
+    UserPage,
+    AdminUser
+);
+page_of!(
+    /// One page of the audit trail, newest first.
+    EventPage,
+    AuthEvent
+);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Page number, from 1.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u32>,
     /// Items per page, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100)]
@@ -360,14 +381,20 @@ pub struct AuthEvent {
     pub occurred_at: DateTime<Utc>,
     #[serde(rename = "type")]
     pub event_type: EventType,
-    /// The account concerned (kept after the account is deleted).
+    /// The account concerned (kept after the account is deleted); `null` for
+    /// an event about no known account (a login to an unknown one).
+    #[schema(required = true, value_type = Option<uuid::Uuid>)]
     pub user_id: Option<String>,
-    /// The admin who acted, for admin actions.
+    /// The admin who acted, for admin actions; otherwise `null`.
+    #[schema(required = true, value_type = Option<uuid::Uuid>)]
     pub actor_id: Option<String>,
+    #[schema(required = true)]
     pub ip: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
-    /// Context such as the session id or the old and new role.
-    #[schema(value_type = Object)]
+    /// Context such as the session id or the old and new role: an object
+    /// whose members depend on `type`.
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub detail: serde_json::Value,
 }
 
@@ -394,9 +421,9 @@ pub struct EventListQuery {
     pub user_id: Option<uuid::Uuid>,
     /// Only events of this type.
     #[serde(rename = "type")]
-    #[param(rename = "type", inline)]
+    #[param(rename = "type")]
     pub event_type: Option<EventType>,
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,

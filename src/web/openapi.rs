@@ -58,12 +58,85 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     describe_error_codes(&mut document);
+    for operation in operations(&mut document) {
+        make_faithful(operation);
+    }
     document
 }
 
-/// Lists every error code in the description of `Problem.code`, from the one
-/// list in [`ErrorCode::ALL`] (a string, not a closed enum, so that clients
-/// generated today keep working when a later version adds a code).
+/// Every operation of the document.
+fn operations(
+    document: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    document.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .filter_map(Option::as_mut)
+    })
+}
+
+/// What the annotations cannot say, said for every operation, so generated
+/// clients and linters get it right: public operations declare `security:
+/// []`; every operation documents its `500`; an optional body is an optional
+/// `$ref` (not `oneOf: [null, …]`, which some generators cannot send); the
+/// first sentence of the text is the summary and the whole text the
+/// description.
+fn make_faithful(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder, Schema};
+    if operation.security.is_none() {
+        operation.security = Some(Vec::new());
+    }
+    let internal_error = ResponseBuilder::new()
+        .description("`internal_error`: an unexpected failure; its cause goes to the log, never to the answer.")
+        .content(
+            super::problem::PROBLEM_CONTENT_TYPE,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    operation
+        .responses
+        .responses
+        .entry("500".to_owned())
+        .or_insert_with(|| RefOr::T(internal_error));
+    if let Some(body) = operation.request_body.as_mut() {
+        for content in body.content.values_mut() {
+            let reference = match &content.schema {
+                Some(RefOr::T(Schema::OneOf(one_of))) => one_of
+                    .items
+                    .iter()
+                    .find(|item| matches!(item, RefOr::Ref(_)))
+                    .cloned(),
+                _ => None,
+            };
+            if let Some(reference) = reference {
+                content.schema = Some(reference);
+                body.required = Some(Required::False);
+            }
+        }
+    }
+    if operation.description.is_none()
+        && let Some(text) = operation.summary.take()
+    {
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let first_sentence = text
+            .split_once(". ")
+            .map_or(text.as_str(), |(first, _)| first)
+            .trim_end_matches('.');
+        operation.summary = Some(first_sentence.to_owned());
+        operation.description = Some(text.clone());
+    }
+}
+
+/// Lists every error code in `Problem.code` (an enum clients can switch on;
+/// the one list is [`ErrorCode::ALL`]), and names `token_type`'s one value.
 fn describe_error_codes(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{RefOr, Schema};
     let codes: Vec<String> = ErrorCode::ALL
@@ -82,6 +155,22 @@ fn describe_error_codes(document: &mut utoipa::openapi::OpenApi) {
         && let Some(RefOr::T(Schema::Object(code))) = problem.properties.get_mut("code")
     {
         code.description = Some(description);
+        code.enum_values = Some(
+            ErrorCode::ALL
+                .iter()
+                .map(|code| serde_json::Value::from(code.as_str()))
+                .collect(),
+        );
+    }
+    let token_pair = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("TokenPair"));
+    if let Some(RefOr::T(Schema::Object(token_pair))) = token_pair
+        && let Some(RefOr::T(Schema::Object(token_type))) =
+            token_pair.properties.get_mut("token_type")
+    {
+        token_type.enum_values = Some(vec![serde_json::Value::from("Bearer")]);
     }
 }
 

@@ -127,6 +127,7 @@ async fn bad_pagination_values_are_validation_failures() {
     let root = app.signed_in_admin("root").await;
     for query in [
         "page=0",
+        "page=1000001",
         "per_page=0",
         "per_page=101",
         "page=abc",

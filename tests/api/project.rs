@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use serde_json::json;
+
 fn versions(backend: &str) -> BTreeSet<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
@@ -457,5 +459,79 @@ async fn json_logs_have_one_line_per_request_with_its_id_and_no_secrets() {
         "$argon2id$",
     ] {
         assert!(!logs.contains(secret), "the logs contain a secret");
+    }
+}
+
+/// What generated clients (openapi-typescript, openapi-python-client) and
+/// linters need from the document, checked on the document itself.
+#[test]
+fn the_document_says_what_generated_clients_need() {
+    use portcullis::web::problem::ErrorCode;
+    let document: serde_json::Value =
+        serde_json::from_str(&portcullis::web::openapi::document_json()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let name = format!("{method} {path}");
+            assert!(operation["security"].is_array(), "{name}: no security");
+            assert!(operation["responses"]["500"].is_object(), "{name}: no 500");
+            assert!(
+                operation["summary"]
+                    .as_str()
+                    .is_some_and(|s| !s.contains('\n')),
+                "{name}: summary"
+            );
+            if let Some(body) = operation.get("requestBody") {
+                let schema = &body["content"]["application/json"]["schema"];
+                assert!(schema.get("oneOf").is_none(), "{name}: oneOf body {schema}");
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["name"] == "id" || parameter["name"] == "user_id" {
+                    assert_eq!(parameter["schema"]["format"], "uuid", "{name}");
+                }
+                if parameter["name"] == "page" {
+                    assert_eq!(parameter["schema"]["maximum"], 1_000_000, "{name}");
+                }
+            }
+        }
+    }
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+    assert_eq!(
+        schemas["Problem"]["properties"]["code"]["enum"],
+        json!(codes)
+    );
+    assert_eq!(
+        schemas["TokenPair"]["properties"]["token_type"]["enum"],
+        json!(["Bearer"])
+    );
+    assert_eq!(
+        schemas["UserPage"]["properties"]["items"]["items"]["$ref"],
+        "#/components/schemas/AdminUser"
+    );
+    assert_eq!(
+        schemas["EventPage"]["properties"]["items"]["items"]["$ref"],
+        "#/components/schemas/AuthEvent"
+    );
+    assert!(schemas["AuthEvent"]["properties"]["detail"]["additionalProperties"].is_object());
+    for (schema, field) in [
+        ("AuthEvent", "user_id"),
+        ("AuthEvent", "actor_id"),
+        ("AuthEvent", "ip"),
+        ("AuthEvent", "user_agent"),
+        ("Session", "ip"),
+        ("Session", "user_agent"),
+        ("AdminUser", "last_login_at"),
+    ] {
+        let required = schemas[schema]["required"].as_array().unwrap();
+        assert!(
+            required.contains(&json!(field)),
+            "{schema}.{field} required"
+        );
+        assert!(
+            schemas[schema]["properties"][field]["type"]
+                .as_array()
+                .is_some_and(|types| types.contains(&json!("null"))),
+            "{schema}.{field} nullable"
+        );
     }
 }

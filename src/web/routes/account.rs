@@ -126,7 +126,7 @@ pub async fn list_sessions(
     tag = "sessions",
     operation_id = "delete_session",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Session id from `GET /me/sessions`.")),
+    params(("id" = uuid::Uuid, Path, description = "Session id from `GET /me/sessions`.")),
     responses(
         (status = 204, description = "The session is revoked; its tokens stop working."),
         Unauthenticated,

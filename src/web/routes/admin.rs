@@ -7,8 +7,8 @@ use crate::service::admin::{self, AccountQuery};
 use crate::service::{ClientInfo, audit};
 use crate::state::AppState;
 use crate::web::dto::{
-    AdminUser as AdminUserView, AuthEvent, CreateUserRequest, Dashboard, EventListQuery, Page,
-    UpdateUserRequest, UserListQuery,
+    AdminUser as AdminUserView, AuthEvent, CreateUserRequest, Dashboard, EventListQuery, EventPage,
+    UpdateUserRequest, UserListQuery, UserPage,
 };
 use crate::web::extractors::AdminCaller;
 use crate::web::openapi::responses::{
@@ -46,7 +46,7 @@ pub async fn get_dashboard(
     security(("bearer" = [])),
     params(UserListQuery),
     responses(
-        (status = 200, description = "One page of accounts.", body = Page<AdminUserView>),
+        (status = 200, description = "One page of accounts.", body = UserPage),
         Unauthenticated,
         NotAdmin,
         BadQuery,
@@ -81,7 +81,7 @@ pub async fn list_users(
     };
     let (accounts, total) = admin::list_accounts(&state, query, pagination).await?;
     let items = accounts.iter().map(AdminUserView::from).collect();
-    Ok(HttpResponse::Ok().json(Page::of(pagination, items, total)))
+    Ok(HttpResponse::Ok().json(UserPage::of(pagination, items, total)))
 }
 
 /// One account.
@@ -89,7 +89,7 @@ pub async fn list_users(
     tag = "admin",
     operation_id = "get_user",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The account's id.")),
+    params(("id" = uuid::Uuid, Path, description = "The account's id.")),
     responses(
         (status = 200, description = "The account.", body = AdminUserView),
         Unauthenticated,
@@ -116,7 +116,7 @@ pub async fn get_user(
     tag = "admin",
     operation_id = "update_user",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The account's id.")),
+    params(("id" = uuid::Uuid, Path, description = "The account's id.")),
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "The account after the change.", body = AdminUserView),
@@ -150,7 +150,7 @@ pub async fn update_user(
     tag = "admin",
     operation_id = "delete_user",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The account's id.")),
+    params(("id" = uuid::Uuid, Path, description = "The account's id.")),
     responses(
         (status = 204, description = "The account and its sessions are gone."),
         Unauthenticated,
@@ -179,7 +179,7 @@ pub async fn delete_user(
     security(("bearer" = [])),
     params(EventListQuery),
     responses(
-        (status = 200, description = "One page of events.", body = Page<AuthEvent>),
+        (status = 200, description = "One page of events.", body = EventPage),
         Unauthenticated,
         NotAdmin,
         BadQuery,
@@ -205,7 +205,7 @@ pub async fn list_events(
         .into_iter()
         .filter_map(AuthEvent::from_recorded)
         .collect();
-    Ok(HttpResponse::Ok().json(Page::of(pagination, items, total)))
+    Ok(HttpResponse::Ok().json(EventPage::of(pagination, items, total)))
 }
 
 /// Makes an account for someone: no password is set (nor seen by the admin);
@@ -251,7 +251,7 @@ pub async fn create_user(
     tag = "admin",
     operation_id = "send_password_reset",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The account's id.")),
+    params(("id" = uuid::Uuid, Path, description = "The account's id.")),
     responses(
         (status = 202, description = "Accepted: the reset link is on its way."),
         Unauthenticated,

@@ -218,7 +218,7 @@ pub async fn login_mfa(
     tag = "admin",
     operation_id = "reset_user_mfa",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The account's id.")),
+    params(("id" = uuid::Uuid, Path, description = "The account's id.")),
     responses(
         (status = 204, description = "The account has no second factor now; its sessions are revoked."),
         Unauthenticated,
