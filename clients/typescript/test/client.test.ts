@@ -1,0 +1,178 @@
+// The client's own logic, against a scripted fetch: single-flight refresh,
+// refresh ahead of expiry and on token_expired, the MFA step, both modes and
+// typed errors. (test/integration.test.ts runs it against the real service.)
+import { describe, expect, it } from "vitest";
+
+import { MfaRequired, PortcullisError, createClient, type TokenPair } from "../src/index.js";
+
+type Call = { url: string; init: RequestInit };
+
+const user = {
+  id: "0f8fad5b-d9cb-469f-a165-70867728950e",
+  username: "ada",
+  email: "ada@example.com",
+  email_verified: true,
+  role: "user",
+  mfa: { totp: false, passkeys: 0, recovery_codes_left: 0 },
+  created_at: "2026-11-26T10:00:00Z",
+} as const;
+
+function pair(n: number, withRefresh = true): TokenPair {
+  return {
+    access_token: `access-${n}`,
+    token_type: "Bearer",
+    expires_in: 900,
+    ...(withRefresh ? { refresh_token: `refresh-${n}` } : {}),
+    refresh_expires_in: 86400,
+    user,
+  };
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  const type = status >= 400 ? "application/problem+json" : "application/json";
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": type, ...headers },
+  });
+}
+
+function problem(status: number, code: string, extra: object = {}) {
+  return { type: `urn:portcullis:problem:${code}`, title: "x", status, code, ...extra };
+}
+
+/** A fetch that answers by path and records every call. */
+function scripted(answer: (path: string, init: RequestInit, n: number) => Response | Promise<Response>) {
+  const calls: Call[] = [];
+  const fetch = async (input: RequestInfo | URL, init: RequestInit = {}) => {
+    const url = String(input);
+    calls.push({ url, init });
+    return answer(new URL(url).pathname, init, calls.length);
+  };
+  return { calls, fetch: fetch as typeof globalThis.fetch };
+}
+
+const header = (call: Call, name: string) => (call.init.headers as Record<string, string>)[name];
+
+describe("refresh", () => {
+  it("is single-flight: ten parallel calls after expiry make one refresh", async () => {
+    let now = 0;
+    const { calls, fetch } = scripted(async (path, _init, n) => {
+      if (path === "/token/refresh") await new Promise((resolve) => setTimeout(resolve, 20));
+      return path === "/me" ? json(200, user) : json(200, pair(n));
+    });
+    const client = createClient({ baseUrl: "https://auth.test/", mode: "body", fetch, now: () => now });
+    await client.login({ email: "ada@example.com", password: "pw" });
+    now = 900_000; // the access token has expired
+    await Promise.all(Array.from({ length: 10 }, () => client.me()));
+    expect(calls.filter((call) => call.url.endsWith("/token/refresh"))).toHaveLength(1);
+    expect(calls.filter((call) => call.url.endsWith("/me"))).toHaveLength(10);
+  });
+
+  it("happens before expiry, inside the leeway", async () => {
+    let now = 0;
+    const { calls, fetch } = scripted((path, _init, n) =>
+      path === "/me" ? json(200, user) : json(200, pair(n)),
+    );
+    const client = createClient({ baseUrl: "https://auth.test", mode: "body", fetch, now: () => now });
+    await client.login({ email: "ada@example.com", password: "pw" });
+    now = 869_000; // 31 s left: no refresh yet
+    await client.me();
+    now = 871_000; // 29 s left
+    await client.me();
+    const paths = calls.map((call) => new URL(call.url).pathname);
+    expect(paths).toEqual(["/login", "/me", "/token/refresh", "/me"]);
+  });
+
+  it("follows a 401 token_expired with one refresh and one retry", async () => {
+    let expired = true;
+    const { calls, fetch } = scripted((path, _init, n) => {
+      if (path === "/me" && expired) {
+        expired = false;
+        return json(401, problem(401, "token_expired"));
+      }
+      return path === "/me" ? json(200, user) : json(200, pair(n));
+    });
+    const client = createClient({ baseUrl: "https://auth.test", mode: "body", fetch });
+    await client.login({ username: "ada", password: "pw" });
+    await expect(client.me()).resolves.toEqual(user);
+    const paths = calls.map((call) => new URL(call.url).pathname);
+    expect(paths).toEqual(["/login", "/me", "/token/refresh", "/me"]);
+    expect(header(calls[3]!, "Authorization")).toBe("Bearer access-3");
+  });
+
+  it("ends the session when the refresh is refused", async () => {
+    const ended: string[] = [];
+    const { fetch } = scripted((path, _init, n) =>
+      path === "/token/refresh" ? json(401, problem(401, "refresh_token_reused")) : json(200, pair(n)),
+    );
+    const storage = new Map<string, string | null>();
+    const client = createClient({
+      baseUrl: "https://auth.test",
+      mode: "body",
+      fetch,
+      storage: { get: () => storage.get("t") ?? null, set: (t) => void storage.set("t", t) },
+      onSessionEnd: (reason) => ended.push(reason),
+    });
+    await client.login({ email: "ada@example.com", password: "pw" });
+    expect(storage.get("t")).toBe("refresh-1");
+    await expect(client.refresh()).rejects.toMatchObject({ code: "refresh_token_reused" });
+    expect(storage.get("t")).toBeNull();
+    expect(ended).toEqual(["refresh_token_reused"]);
+  });
+});
+
+describe("modes", () => {
+  it("cookie mode asks for the cookie, sends credentials and refreshes with the CSRF header and no body", async () => {
+    const { calls, fetch } = scripted((_path, _init, n) => json(200, pair(n, false)));
+    const client = createClient({ baseUrl: "https://auth.test", mode: "cookie", fetch });
+    await client.login({ email: "ada@example.com", password: "pw" });
+    await client.refresh();
+    const [login, refresh] = calls;
+    expect(JSON.parse(String(login!.init.body))).toMatchObject({ token_delivery: "cookie" });
+    expect(login!.init.credentials).toBe("include");
+    expect(refresh!.init.body).toBeUndefined();
+    expect(refresh!.init.credentials).toBe("include");
+    expect(header(refresh!, "X-Requested-With")).toBe("portcullis");
+  });
+
+  it("body mode sends the stored refresh token", async () => {
+    const { calls, fetch } = scripted((_path, _init, n) => json(200, pair(n)));
+    const client = createClient({ baseUrl: "https://auth.test", mode: "body", fetch });
+    await client.login({ email: "ada@example.com", password: "pw" });
+    await client.refresh();
+    expect(JSON.parse(String(calls[1]!.init.body))).toEqual({ refresh_token: "refresh-1" });
+    expect(calls[1]!.init.credentials).toBeUndefined();
+  });
+});
+
+describe("errors", () => {
+  it("turns mfa_required into MfaRequired, and loginMfa finishes the login", async () => {
+    const { calls, fetch } = scripted((path, _init, n) =>
+      path === "/login"
+        ? json(401, problem(401, "mfa_required", { mfa_token: "mfa-1", methods: ["totp", "recovery_code"] }))
+        : json(200, pair(n)),
+    );
+    const client = createClient({ baseUrl: "https://auth.test", mode: "body", fetch });
+    const failure = await client.login({ email: "ada@example.com", password: "pw" }).catch((e) => e);
+    expect(failure).toBeInstanceOf(MfaRequired);
+    expect(failure.mfaToken).toBe("mfa-1");
+    expect(failure.methods).toEqual(["totp", "recovery_code"]);
+    await client.loginMfa(failure.mfaToken, { code: "123456" });
+    expect(JSON.parse(String(calls[1]!.init.body))).toEqual({
+      mfa_token: "mfa-1",
+      code: "123456",
+      token_delivery: "body",
+    });
+    expect(client.currentAccessToken).toBe("access-2");
+  });
+
+  it("carries the problem, its code and Retry-After", async () => {
+    const { fetch } = scripted(() => json(429, problem(429, "rate_limited"), { "Retry-After": "7" }));
+    const client = createClient({ baseUrl: "https://auth.test", mode: "body", fetch });
+    const failure = await client.login({ email: "a@b.c", password: "pw" }).catch((e) => e);
+    expect(failure).toBeInstanceOf(PortcullisError);
+    expect(failure.code).toBe("rate_limited");
+    expect(failure.status).toBe(429);
+    expect(failure.retryAfter).toBe(7);
+  });
+});
