@@ -1,0 +1,134 @@
+// The demo app: every call goes through the TypeScript client in cookie mode,
+// so the refresh token lives in an HttpOnly cookie this script never sees and
+// the access token only in memory. A reload restores the session by refreshing.
+import { API } from "/config.js";
+import { MfaRequired, PortcullisError, createClient } from "/client/index.js";
+
+const auth = createClient({ baseUrl: API, mode: "cookie", onSessionEnd: () => show(null) });
+const $ = (id) => document.getElementById(id);
+const status = (text) => ($("status").textContent = text);
+const fields = (form) => Object.fromEntries(new FormData(form));
+let pendingMfa = null;
+
+function explain(error) {
+  return error instanceof PortcullisError ? `${error.code}: ${error.message}` : String(error);
+}
+
+function on(id, handler) {
+  $(id).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await handler(fields(event.target), event.target);
+    } catch (error) {
+      status(explain(error));
+    }
+  });
+}
+
+async function show(user) {
+  $("signed-in").hidden = !user;
+  $("signed-out").hidden = !!user;
+  if (!user) return;
+  $("me").textContent = JSON.stringify(user, null, 2);
+  const sessions = await auth.request("GET", "/me/sessions");
+  $("sessions").replaceChildren(
+    ...sessions.map((session) => {
+      const item = document.createElement("li");
+      item.textContent = `${session.user_agent ?? "?"} since ${session.created_at}${session.current ? " (this one)" : ""} `;
+      if (!session.current) {
+        const revoke = document.createElement("button");
+        revoke.textContent = "Revoke";
+        revoke.onclick = async () => {
+          await auth.request("DELETE", `/me/sessions/${session.id}`);
+          await show(await auth.me());
+        };
+        item.append(revoke);
+      }
+      return item;
+    }),
+  );
+  // Last, so that "Logged in" means the whole page is up to date.
+  status(`Logged in as ${user.username}`);
+}
+
+on("login", async ({ email, password }) => {
+  try {
+    await show(await auth.login({ email, password }));
+  } catch (error) {
+    if (!(error instanceof MfaRequired)) throw error;
+    pendingMfa = error.mfaToken;
+    $("login").hidden = true;
+    $("mfa").hidden = false;
+    status("Enter the code from your authenticator app");
+  }
+});
+
+on("mfa", async ({ code }) => {
+  const factor = /^\d{6}$/.test(code.replace(/\s/g, "")) ? { code } : { recovery_code: code };
+  await show(await auth.loginMfa(pendingMfa, factor));
+  $("mfa").hidden = true;
+  $("login").hidden = false;
+});
+
+on("register", async (body, form) => {
+  await auth.register(body);
+  form.reset();
+  status("Registered: now log in");
+});
+
+on("forgot", async ({ email }) => {
+  await fetch(`${API}/password/forgot`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email }),
+  });
+  status("If the address has an account, a reset link is on its way");
+});
+
+on("reset", async ({ new_password }) => {
+  const token = new URLSearchParams(location.search).get("token");
+  const response = await fetch(`${API}/password/reset`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ token, new_password }),
+  });
+  status(response.ok ? "Password set: log in with it" : `Reset failed (${response.status})`);
+});
+
+on("change-password", async (body, form) => {
+  await auth.request("PUT", "/me/password", body);
+  form.reset();
+  await show(await auth.me());
+  status("Password changed; your other sessions have ended");
+});
+
+on("delete-account", async (body) => {
+  await auth.request("DELETE", "/account", body);
+  await auth.logout().catch(() => {});
+  status("Account deleted");
+});
+
+$("logout").addEventListener("click", async () => {
+  await auth.logout().catch(() => {});
+  status("Logged out");
+});
+
+// A link from a reset mail (?token=…) opens the reset form; verification
+// links (?verify=…) are confirmed at once.
+const query = new URLSearchParams(location.search);
+if (query.has("token")) $("reset").hidden = false;
+if (query.has("verify")) {
+  await fetch(`${API}/email/verify`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ token: query.get("verify") }),
+  });
+}
+
+try {
+  await auth.refresh();
+  await show(await auth.me());
+} catch {
+  await show(null);
+  status("Not logged in");
+}

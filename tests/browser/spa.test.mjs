@@ -1,0 +1,216 @@
+// Real-browser tests: the demo SPA (examples/spa) in Debian's Chromium against
+// the release binary, in cookie mode; and Swagger UI under the service's CSP.
+//
+//   PORTCULLIS_BIN=target/release/portcullis npm test   (after `npm run build`
+//   in clients/typescript; .ci/run does both)
+//
+// A failing test leaves a screenshot in target/browser-artifacts/.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+import { serve } from "../../examples/spa/serve.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const artifacts = join(here, "../../target/browser-artifacts");
+const binary = process.env.PORTCULLIS_BIN;
+const password = "correct horse battery staple";
+let api = "";
+let spa;
+let service;
+let browser;
+let dataDir;
+
+before(async () => {
+  assert.ok(binary, "set PORTCULLIS_BIN to a built portcullis binary");
+  spa = await serve({ api: () => api });
+  dataDir = mkdtempSync(join(tmpdir(), "portcullis-browser-"));
+  service = spawn(binary, ["serve"], {
+    env: {
+      ...process.env,
+      DATABASE_URL: `sqlite://${join(dataDir, "browser.db")}`,
+      BIND_ADDR: "127.0.0.1:0",
+      CORS_ALLOWED_ORIGINS: spa.origin,
+      RATE_LIMIT_PER_MINUTE: "0",
+      ARGON2_MEMORY_KIB: "4096",
+      ARGON2_ITERATIONS: "1",
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise((resolve, reject) => {
+    let seen = "";
+    service.stdout.on("data", (chunk) => {
+      seen += chunk;
+      const ready = /ready at http:\/\/[^:]+:(\d+)/.exec(seen);
+      if (ready) resolve(ready[1]);
+    });
+    service.on("exit", (code) => reject(new Error(`portcullis exited with ${code}`)));
+  });
+  // The same site as the page (localhost), so the SameSite=Strict cookie flows.
+  api = `http://localhost:${port}`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  service?.kill();
+  spa?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** Runs `body` with a fresh browser context; a failure leaves a screenshot. */
+async function withPage(name, body) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  try {
+    await body(page, context, errors);
+  } catch (error) {
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true }).catch(() => {});
+    throw error;
+  } finally {
+    await context.close();
+  }
+}
+
+const statusOf = (page) => page.locator("#status");
+
+async function registerAndLogIn(page, username) {
+  await page.goto(spa.origin);
+  await assertStatus(page, "Not logged in");
+  await page.fill("#register [name=username]", username);
+  await page.fill("#register [name=email]", `${username}@example.com`);
+  await page.fill("#register [name=password]", password);
+  await page.click("#register button");
+  await assertStatus(page, "Registered");
+  await page.fill("#login [name=email]", `${username}@example.com`);
+  await page.fill("#login [name=password]", password);
+  await page.click("#login button");
+  await assertStatus(page, `Logged in as ${username}`);
+}
+
+async function assertStatus(page, text) {
+  await page.waitForFunction(
+    (expected) => document.getElementById("status")?.textContent?.includes(expected),
+    text,
+    { timeout: 10_000 },
+  ).catch(async () => {
+    throw new Error(`status is "${await statusOf(page).textContent()}", expected "${text}"`);
+  });
+}
+
+test("the demo's journey in cookie mode: register, log in, sessions, change password, log out", async () => {
+  await withPage("journey", async (page, _context, errors) => {
+    await registerAndLogIn(page, "ada");
+    assert.match(await page.locator("#me").textContent(), /"username": "ada"/);
+    assert.equal(await page.locator("#sessions li").count(), 1);
+
+    await page.fill("#change-password [name=current_password]", password);
+    await page.fill("#change-password [name=new_password]", "a brand new passphrase");
+    await page.click("#change-password button");
+    await assertStatus(page, "Password changed");
+
+    await page.click("#logout");
+    await assertStatus(page, "Logged out");
+    await page.reload();
+    await assertStatus(page, "Not logged in");
+    assert.deepEqual(errors, []);
+  });
+});
+
+test("a reload keeps the user logged in through the cookie", async () => {
+  await withPage("reload", async (page) => {
+    await registerAndLogIn(page, "grace");
+    await page.reload();
+    await assertStatus(page, "Logged in as grace");
+  });
+});
+
+test("the refresh token is out of the script's reach", async () => {
+  await withPage("unreadable", async (page, context) => {
+    await registerAndLogIn(page, "linus");
+    const visible = await page.evaluate(
+      () => document.cookie + JSON.stringify(localStorage) + JSON.stringify(sessionStorage),
+    );
+    assert.ok(!visible.includes("portcullis_refresh") && !visible.includes("eyJ"), visible);
+    const cookie = (await context.cookies(`${api}/token/refresh`)).find((c) => c.name === "portcullis_refresh");
+    assert.ok(cookie, "the browser holds the refresh cookie");
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, "Strict");
+    assert.equal(cookie.path, "/token");
+  });
+});
+
+test("a page on a disallowed origin cannot refresh", async () => {
+  // Another site (127.0.0.1 is not localhost) that is not in CORS_ALLOWED_ORIGINS.
+  const evil = createServer((_req, res) => {
+    res.writeHead(200, { "Content-Type": "text/html" }).end("<!doctype html><title>elsewhere</title>");
+  });
+  await new Promise((resolve) => evil.listen(0, "127.0.0.1", resolve));
+  try {
+    await withPage("disallowed-origin", async (page) => {
+      await registerAndLogIn(page, "mallory_target");
+      await page.goto(`http://127.0.0.1:${evil.address().port}/`);
+      const outcomes = await page.evaluate(async (api) => {
+        const attempt = async (headers) => {
+          try {
+            const response = await fetch(`${api}/token/refresh`, {
+              method: "POST",
+              credentials: "include",
+              headers,
+            });
+            return `status ${response.status}`;
+          } catch (error) {
+            return `blocked: ${error.name}`;
+          }
+        };
+        return [await attempt({ "X-Requested-With": "portcullis" }), await attempt({})];
+      }, api);
+      // With the CSRF header the preflight fails; without it the request is
+      // refused (no cookie crosses sites, no CORS headers either way).
+      for (const outcome of outcomes) assert.match(outcome, /^blocked/, outcomes.join(", "));
+      await page.goto(spa.origin);
+      await assertStatus(page, "Logged in as mallory_target");
+    });
+  } finally {
+    evil.close();
+  }
+});
+
+test("two tabs refreshing at once both stay logged in", async () => {
+  await withPage("two-tabs", async (page, context) => {
+    await registerAndLogIn(page, "twotabs");
+    const other = await context.newPage();
+    await Promise.all([page.reload(), other.goto(spa.origin)]);
+    await assertStatus(page, "Logged in as twotabs");
+    await assertStatus(other, "Logged in as twotabs");
+    await page.reload();
+    await assertStatus(page, "Logged in as twotabs");
+  });
+});
+
+test("Swagger UI loads under the service's CSP without console errors", async () => {
+  await withPage("swagger-ui", async (page, _context, errors) => {
+    const consoleErrors = [];
+    page.on("console", (message) => {
+      if (message.type() === "error") consoleErrors.push(message.text());
+    });
+    await page.goto(`${api}/docs/`);
+    await page.waitForSelector(".opblock", { timeout: 15_000 });
+    assert.ok((await page.locator(".opblock").count()) > 20);
+    assert.deepEqual([...errors, ...consoleErrors], []);
+  });
+});
