@@ -84,16 +84,13 @@ pub struct RegisterRequest {
     pub password: String,
 }
 
-/// Log in by `email` or by `username` (exactly one of them).
-#[derive(Deserialize, ToSchema)]
+/// Log in by `email` or by `username` (exactly one of them). The server reads
+/// this one struct; the document describes it as [`LoginRequestSchema`].
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "remember": true}))]
 pub struct LoginRequest {
-    #[schema(max_length = 254)]
     pub email: Option<String>,
-    #[schema(max_length = 32)]
     pub username: Option<String>,
-    #[schema(max_length = 1024)]
     pub password: String,
     /// `true` keeps the session for `REFRESH_TOKEN_TTL` (30 days by default);
     /// otherwise it lasts at most a day.
@@ -101,6 +98,52 @@ pub struct LoginRequest {
     pub remember: bool,
     #[serde(default)]
     pub token_delivery: TokenDelivery,
+}
+
+/// `POST /login`'s body as clients should build it: by email or by username,
+/// never both, never neither.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = LoginRequest)]
+pub enum LoginRequestSchema {
+    ByEmail(LoginByEmail),
+    ByUsername(LoginByUsername),
+}
+
+/// Log in by email.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "remember": true}))]
+#[expect(dead_code, reason = "describes the login body in the OpenAPI document")]
+pub struct LoginByEmail {
+    #[schema(max_length = 254)]
+    email: String,
+    #[schema(max_length = 1024)]
+    password: String,
+    /// `true` keeps the session for `REFRESH_TOKEN_TTL` (30 days by default);
+    /// otherwise it lasts at most a day.
+    #[serde(default)]
+    remember: bool,
+    #[serde(default)]
+    token_delivery: TokenDelivery,
+}
+
+/// Log in by username (which ignores case).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "ada", "password": "correct horse battery staple"}))]
+#[expect(dead_code, reason = "describes the login body in the OpenAPI document")]
+pub struct LoginByUsername {
+    #[schema(max_length = 32)]
+    username: String,
+    #[schema(max_length = 1024)]
+    password: String,
+    /// `true` keeps the session for `REFRESH_TOKEN_TTL` (30 days by default);
+    /// otherwise it lasts at most a day.
+    #[serde(default)]
+    remember: bool,
+    #[serde(default)]
+    token_delivery: TokenDelivery,
 }
 
 /// Where the refresh token goes: in the JSON body (the default; for mobile
@@ -523,7 +566,11 @@ pub struct TotpConfirmRequest {
 
 /// Recovery codes, shown only now: each logs in once in place of a TOTP code.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"recovery_codes": ["7k2m-q9xe-4h1d-c0vr", "…"]}))]
+#[schema(example = json!({"recovery_codes": [
+    "7k2m-q9xe-4h1d-c0vr", "3b8n-w2fa-9t6k-m1pz", "x4c7-h0rd-5j2q-e8vn", "p9w3-k6ma-2z8b-r5tf",
+    "g1e6-v3yn-8c4x-q7hd", "n5q2-t9wj-6m3e-b0ka", "d8r4-a1zk-7p5c-w2mx", "h3v9-y6eb-0k4n-t8qj",
+    "c6m1-f4xr-9w2d-z5gp", "a2t8-j7kq-3e9v-n6hw"
+]}))]
 pub struct RecoveryCodes {
     /// Ten single-use codes; case, dashes and spaces do not matter when typed.
     #[schema(min_items = 10, max_items = 10)]

@@ -13,6 +13,7 @@ use super::problem::ErrorCode;
         title = "Portcullis",
         description = "Authentication API: registration, login, short-lived JWT access tokens, rotating refresh tokens, JWKS and an admin API. Every error is `application/problem+json` with a stable `code`.",
     ),
+    servers((url = "/", description = "The service that serves this document")),
     modifiers(&BearerAuth),
     components(schemas(super::problem::Problem, super::problem::ValidationProblem, crate::domain::Violation)),
     tags(

@@ -175,7 +175,11 @@ fn the_openapi_length_limits_are_the_domain_constants() {
         limits("DeleteAccountRequest", "password").1,
         n(LOGIN_PASSWORD_MAX)
     );
-    assert_eq!(limits("LoginRequest", "password").1, n(LOGIN_PASSWORD_MAX));
+    for login in ["LoginByEmail", "LoginByUsername"] {
+        assert_eq!(limits(login, "password").1, n(LOGIN_PASSWORD_MAX));
+    }
+    assert_eq!(limits("LoginByEmail", "email").1, n(EMAIL_MAX));
+    assert_eq!(limits("LoginByUsername", "username").1, n(USERNAME_MAX));
     let pattern = schema("RegisterRequest", "username")["pattern"].clone();
     assert_eq!(
         pattern,

@@ -262,8 +262,13 @@ async fn logout_with_a_malformed_body_is_refused_and_changes_nothing() {
             &json!({"all": "yes"}),
         )
         .await;
-
     assert_problem(response, StatusCode::BAD_REQUEST, "malformed_request").await;
+    // The body is optional, but when there is one it is an object, not `null`.
+    let null = app
+        .send_json(Method::POST, "/logout", &ada.access_token, &Value::Null)
+        .await;
+    assert_problem(null, StatusCode::BAD_REQUEST, "malformed_request").await;
+
     assert_eq!(
         app.get("/me", Some(&ada.access_token)).await.status(),
         StatusCode::OK

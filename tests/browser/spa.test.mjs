@@ -202,7 +202,16 @@ test("two tabs refreshing at once both stay logged in", async () => {
   });
 });
 
-test("Swagger UI loads under the service's CSP without console errors", async () => {
+test("Swagger UI loads under the service's CSP, and Try it out works on GET /me after Authorize", async () => {
+  const post = (path, body) =>
+    fetch(`${api}${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  await post("/register", { username: "swagger", email: "swagger@example.com", password });
+  const { access_token } = await (await post("/login", { username: "swagger", password })).json();
+
   await withPage("swagger-ui", async (page, _context, errors) => {
     const consoleErrors = [];
     page.on("console", (message) => {
@@ -211,6 +220,19 @@ test("Swagger UI loads under the service's CSP without console errors", async ()
     await page.goto(`${api}/docs/`);
     await page.waitForSelector(".opblock", { timeout: 15_000 });
     assert.ok((await page.locator(".opblock").count()) > 20);
+
+    await page.click("button.authorize");
+    await page.fill(".auth-container input", access_token);
+    await page.click(".auth-btn-wrapper button.authorize");
+    await page.click(".auth-btn-wrapper button.btn-done");
+    await page.click("#operations-account-get_me .opblock-summary");
+    await page.click("#operations-account-get_me button.try-out__btn");
+    await page.click("#operations-account-get_me button.execute");
+    const status = page.locator("#operations-account-get_me .live-responses-table tbody .response-col_status");
+    await status.first().waitFor({ timeout: 10_000 });
+    assert.equal((await status.first().textContent()).trim(), "200");
+    const body = await page.locator("#operations-account-get_me .live-responses-table .microlight").first().textContent();
+    assert.match(body, /"username": "swagger"/);
     assert.deepEqual([...errors, ...consoleErrors], []);
   });
 });

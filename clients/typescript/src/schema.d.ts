@@ -767,6 +767,41 @@ export interface components {
             keys: components["schemas"]["Jwk"][];
         };
         /**
+         * @description Log in by email.
+         * @example {
+         *       "email": "ada@example.com",
+         *       "password": "correct horse battery staple",
+         *       "remember": true
+         *     }
+         */
+        LoginByEmail: {
+            email: string;
+            password: string;
+            /**
+             * @description `true` keeps the session for `REFRESH_TOKEN_TTL` (30 days by default);
+             *     otherwise it lasts at most a day.
+             */
+            remember?: boolean;
+            token_delivery?: components["schemas"]["TokenDelivery"];
+        };
+        /**
+         * @description Log in by username (which ignores case).
+         * @example {
+         *       "password": "correct horse battery staple",
+         *       "username": "ada"
+         *     }
+         */
+        LoginByUsername: {
+            password: string;
+            /**
+             * @description `true` keeps the session for `REFRESH_TOKEN_TTL` (30 days by default);
+             *     otherwise it lasts at most a day.
+             */
+            remember?: boolean;
+            token_delivery?: components["schemas"]["TokenDelivery"];
+            username: string;
+        };
+        /**
          * @description The second step of a login: the `mfa_token` of the `mfa_required` answer
          *     and exactly one of `code` (TOTP) and `recovery_code`.
          * @example {
@@ -783,24 +818,10 @@ export interface components {
             token_delivery?: components["schemas"]["TokenDelivery"];
         };
         /**
-         * @description Log in by `email` or by `username` (exactly one of them).
-         * @example {
-         *       "email": "ada@example.com",
-         *       "password": "correct horse battery staple",
-         *       "remember": true
-         *     }
+         * @description `POST /login`'s body as clients should build it: by email or by username,
+         *     never both, never neither.
          */
-        LoginRequest: {
-            email?: string | null;
-            password: string;
-            /**
-             * @description `true` keeps the session for `REFRESH_TOKEN_TTL` (30 days by default);
-             *     otherwise it lasts at most a day.
-             */
-            remember?: boolean;
-            token_delivery?: components["schemas"]["TokenDelivery"];
-            username?: string | null;
-        };
+        LoginRequest: components["schemas"]["LoginByEmail"] | components["schemas"]["LoginByUsername"];
         LogoutRequest: {
             /** @description `true` ends every session of the user, not only this one. */
             all?: boolean;
@@ -865,7 +886,15 @@ export interface components {
          * @example {
          *       "recovery_codes": [
          *         "7k2m-q9xe-4h1d-c0vr",
-         *         "…"
+         *         "3b8n-w2fa-9t6k-m1pz",
+         *         "x4c7-h0rd-5j2q-e8vn",
+         *         "p9w3-k6ma-2z8b-r5tf",
+         *         "g1e6-v3yn-8c4x-q7hd",
+         *         "n5q2-t9wj-6m3e-b0ka",
+         *         "d8r4-a1zk-7p5c-w2mx",
+         *         "h3v9-y6eb-0k4n-t8qj",
+         *         "c6m1-f4xr-9w2d-z5gp",
+         *         "a2t8-j7kq-3e9v-n6hw"
          *       ]
          *     }
          */

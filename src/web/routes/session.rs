@@ -8,7 +8,9 @@ use crate::service::sessions::{self, Identifier};
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
 use crate::web::cookies;
-use crate::web::dto::{LoginRequest, LogoutRequest, RefreshRequest, TokenDelivery, TokenPair};
+use crate::web::dto::{
+    LoginRequest, LoginRequestSchema, LogoutRequest, RefreshRequest, TokenDelivery, TokenPair,
+};
 use crate::web::extractors::AuthUser;
 use crate::web::openapi::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotJson, RateLimited,
@@ -23,7 +25,7 @@ use crate::web::problem::{ApiError, FieldErrors, Problem, ValidationProblem};
 #[utoipa::path(
     tag = "auth",
     operation_id = "login_user",
-    request_body = LoginRequest,
+    request_body = LoginRequestSchema,
     responses(
         (status = 200, description = "A new session's token pair.", body = TokenPair,
             headers(
@@ -187,9 +189,9 @@ pub async fn logout_session(
     state: web::Data<AppState>,
     client: ClientInfo,
     AuthUser(caller): AuthUser,
-    body: OptionalJson<Option<LogoutRequest>>,
+    body: OptionalJson<LogoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = body.0.flatten().is_some_and(|request| request.all);
+    let all = body.0.is_some_and(|request| request.all);
     sessions::end(&state, &caller, all, &client).await?;
     // A browser session's cookie goes with it (harmless without one).
     Ok(HttpResponse::NoContent()
