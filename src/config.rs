@@ -292,6 +292,10 @@ pub struct GuardSettings {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_allowed_origins: Vec<String>,
 
+    /// Seconds a client has to send a request body once its headers arrived; a slower (or stalled) body gets 408 and the connection is closed.
+    #[arg(long, env = "REQUEST_BODY_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub request_body_timeout: u64,
+
     /// Lets PORTCULLIS_ENV=production run with RATE_LIMIT_PER_MINUTE=0 (for a deployment limited by its proxy).
     #[arg(long, env = "ALLOW_NO_RATE_LIMIT", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_no_rate_limit: bool,

@@ -53,6 +53,8 @@ pub fn build_app(
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
         .route("/docs", web::get().to(fallback::redirect_to_docs))
         .default_service(web::to(fallback::no_such_route))
+        // Innermost: its 408 gets the headers and the log line of every answer.
+        .wrap(from_fn(parsing::read_body_in_time))
         // CORS inside the safety net, so its own refusals become problem+json;
         // with no allowed origins, no CORS header at all.
         .wrap(Condition::new(cors_enabled, cors))

@@ -55,6 +55,8 @@ pub struct Policy {
     /// Admin routes need a session opened with a second factor.
     pub admin_require_mfa: bool,
     pub cookie: CookiePolicy,
+    /// How long a client has to send a request body.
+    pub request_body_timeout: Duration,
 }
 
 /// The refresh cookie of browser sessions.
@@ -127,6 +129,7 @@ impl AppState {
                 mfa_issuer: settings.mfa.mfa_issuer.clone(),
                 admin_require_mfa: settings.mfa.admin_require_mfa,
                 cookie: CookiePolicy::from_settings(&settings.cookie),
+                request_body_timeout: Duration::from_secs(guards.request_body_timeout),
             },
         })
     }
@@ -191,6 +194,7 @@ impl AppState {
                     same_site: CookieSameSite::Strict,
                     secure: true,
                 },
+                request_body_timeout: Duration::from_secs(5),
             },
         })
     }

@@ -84,7 +84,7 @@ fn operations(
 
 /// What the annotations cannot say, said for every operation, so generated
 /// clients and linters get it right: public operations declare `security:
-/// []`; every operation documents its `500`; an optional body is an optional
+/// []`; every operation documents its `500`, and one with a body its `408`; an optional body is an optional
 /// `$ref` (not `oneOf: [null, …]`, which some generators cannot send); the
 /// first sentence of the text is the summary and the whole text the
 /// description.
@@ -107,6 +107,22 @@ fn make_faithful(operation: &mut utoipa::openapi::path::Operation) {
         .responses
         .entry("500".to_owned())
         .or_insert_with(|| RefOr::T(internal_error));
+    if operation.request_body.is_some() {
+        let too_slow = ResponseBuilder::new()
+            .description("`request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed.")
+            .content(
+                super::problem::PROBLEM_CONTENT_TYPE,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        operation
+            .responses
+            .responses
+            .entry("408".to_owned())
+            .or_insert_with(|| RefOr::T(too_slow));
+    }
     if let Some(body) = operation.request_body.as_mut() {
         for content in body.content.values_mut() {
             let reference = match &content.schema {

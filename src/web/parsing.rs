@@ -1,11 +1,62 @@
 //! How request bodies, paths and queries are read: size and type limits, and
 //! errors that say what is wrong without quoting what was sent.
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 
 use super::problem::{ApiError, FieldError};
+use crate::state::AppState;
+
+/// Reads a request's body, once its headers have arrived, within
+/// `REQUEST_BODY_TIMEOUT`: a client that declares a body and sends it slowly
+/// (or never) gets `408 request_timeout` and its connection is closed, instead
+/// of holding a connection (and a file descriptor) for as long as it likes.
+/// Bodies are small here (`JSON_BODY_LIMIT`), so reading them whole first
+/// costs nothing; a longer one is refused with `413` at once.
+pub async fn read_body_in_time(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> actix_web::Result<ServiceResponse<EitherBody<impl MessageBody>>> {
+    if declares_body(req.headers()) {
+        let timeout = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(std::time::Duration::from_secs(5), |state| {
+                state.policy.request_body_timeout
+            });
+        let payload = req.extract::<web::Payload>().await?;
+        let read = tokio::time::timeout(timeout, payload.to_bytes_limited(JSON_BODY_LIMIT)).await;
+        let refusal = match read {
+            Ok(Ok(Ok(body))) => {
+                req.set_payload(actix_web::dev::Payload::from(body));
+                None
+            }
+            Ok(Ok(Err(error))) => Some(ApiError::MalformedRequest(format!(
+                "the body could not be read: {error}"
+            ))),
+            Ok(Err(_too_long)) => Some(ApiError::PayloadTooLarge),
+            Err(_elapsed) => Some(ApiError::RequestTimeout),
+        };
+        if let Some(refusal) = refusal {
+            return Ok(req.error_response(refusal).map_into_right_body());
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// A body follows the headers: chunked, or a non-zero `Content-Length`.
+fn declares_body(headers: &header::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|length| length.trim() != "0")
+}
 
 /// Largest JSON body accepted.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024;
@@ -77,14 +128,7 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Option
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let declared_empty = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|length| length.trim() == "0");
-        let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
-            || (req.headers().contains_key(header::CONTENT_LENGTH) && !declared_empty);
-        if !has_body {
+        if !declares_body(req.headers()) {
             return Box::pin(std::future::ready(Ok(Self(None))));
         }
         let json = web::Json::<T>::from_request(req, payload);

@@ -55,6 +55,7 @@ pub enum ErrorCode {
     UsernameTaken,
     LastAdmin,
     MfaAlreadyEnabled,
+    RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
@@ -65,7 +66,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 29] = [
         Self::MalformedRequest,
         Self::MissingToken,
         Self::InvalidToken,
@@ -87,6 +88,7 @@ impl ErrorCode {
         Self::UsernameTaken,
         Self::LastAdmin,
         Self::MfaAlreadyEnabled,
+        Self::RequestTimeout,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::ValidationFailed,
@@ -110,6 +112,7 @@ impl ErrorCode {
             Self::MfaRequiredForAdmin => "mfa_required_for_admin",
             Self::MfaAlreadyEnabled => "mfa_already_enabled",
             Self::CsrfRejected => "csrf_rejected",
+            Self::RequestTimeout => "request_timeout",
             Self::Forbidden => "forbidden",
             Self::AccountDisabled => "account_disabled",
             Self::WrongPassword => "wrong_password",
@@ -152,6 +155,7 @@ impl ErrorCode {
             Self::EmailTaken | Self::UsernameTaken | Self::LastAdmin | Self::MfaAlreadyEnabled => {
                 StatusCode::CONFLICT
             }
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
@@ -214,6 +218,9 @@ pub enum ApiError {
     UsernameTaken,
     #[error("last admin")]
     LastAdmin,
+    /// The body did not arrive within `REQUEST_BODY_TIMEOUT`.
+    #[error("request body too slow")]
+    RequestTimeout,
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type")]
@@ -259,6 +266,7 @@ impl ApiError {
             Self::EmailTaken => ErrorCode::EmailTaken,
             Self::UsernameTaken => ErrorCode::UsernameTaken,
             Self::LastAdmin => ErrorCode::LastAdmin,
+            Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::Validation(_) => ErrorCode::ValidationFailed,
@@ -310,6 +318,7 @@ impl ApiError {
             Self::EmailTaken => "An account with this email already exists.",
             Self::UsernameTaken => "This username is taken.",
             Self::LastAdmin => "This is the last enabled admin; promote another admin first.",
+            Self::RequestTimeout => "The request body did not arrive in time.",
             Self::PayloadTooLarge => "The request body is too large.",
             Self::UnsupportedMediaType => "Send the body as `Content-Type: application/json`.",
             Self::Validation(_) => "Some fields are invalid; see `errors`.",
@@ -457,6 +466,10 @@ impl ResponseError for ApiError {
         }
         if let Self::MethodNotAllowed { allow } = self {
             response.insert_header((header::ALLOW, allow.as_str()));
+        }
+        if matches!(self, Self::RequestTimeout) {
+            // The rest of a stalled body may never come: do not wait for it.
+            response.force_close();
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         response.body(body)

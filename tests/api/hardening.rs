@@ -533,3 +533,70 @@ async fn addresses_stored_before_the_rule_are_normalised_or_reported() {
         "a lookalike is left for an operator"
     );
 }
+
+/// A client that declares a body and stalls after one byte is answered `408
+/// request_timeout` once `REQUEST_BODY_TIMEOUT` passes, and its connection is
+/// closed; the service keeps answering everyone else meanwhile.
+#[actix_web::test]
+async fn a_stalled_request_body_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app_with(|s| s.guards.request_body_timeout = 1).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        connection
+            .write_all(
+                b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+            )
+            .await
+            .unwrap();
+        stalled.push(connection);
+    }
+    // Served while the stalled bodies are pending.
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+
+    for mut connection in stalled {
+        let mut answer = String::new();
+        // Reads until the service closes the connection (the bound is for a
+        // service that never would, which is the failure being tested).
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            connection.read_to_string(&mut answer),
+        )
+        .await
+        .expect("the connection is closed")
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+        assert!(
+            answer.contains("x-content-type-options: nosniff"),
+            "{answer}"
+        );
+    }
+}
+
+/// A whole body that arrives in pieces within the deadline is read as usual.
+#[actix_web::test]
+async fn a_body_sent_in_pieces_in_time_is_read() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app_with(|s| s.guards.request_body_timeout = 5).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let body = br#"{"email": "nobody@example.com", "password": "not a real one"}"#;
+    let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    connection.write_all(head.as_bytes()).await.unwrap();
+    for piece in body.chunks(10) {
+        connection.write_all(piece).await.unwrap();
+        connection.flush().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut answer = String::new();
+    connection.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("invalid_credentials"), "{answer}");
+}

@@ -486,6 +486,7 @@ fn the_document_says_what_generated_clients_need() {
                 "{name}: summary"
             );
             if let Some(body) = operation.get("requestBody") {
+                assert!(operation["responses"]["408"].is_object(), "{name}: no 408");
                 let schema = &body["content"]["application/json"]["schema"];
                 assert!(schema.get("oneOf").is_none(), "{name}: oneOf body {schema}");
             }

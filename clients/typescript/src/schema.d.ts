@@ -858,10 +858,10 @@ export interface components {
          */
         Problem: {
             /**
-             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `invalid_or_expired_token`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
+             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `invalid_or_expired_token`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `request_timeout`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
              * @enum {string}
              */
-            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "invalid_or_expired_token" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
+            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "invalid_or_expired_token" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
             detail?: string | null;
             /** @description Only for `validation_failed`: each invalid field and the rules it broke. */
             errors?: {
@@ -1227,6 +1227,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `last_admin`: this would leave no enabled admin; promote another admin first. */
             409: {
                 headers: {
@@ -1571,6 +1580,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `email_taken` or `username_taken`. */
             409: {
                 headers: {
@@ -1855,6 +1873,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `last_admin`: this would leave no enabled admin; promote another admin first. */
             409: {
                 headers: {
@@ -2081,6 +2108,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `email_taken`: another account took the new address meanwhile. */
             409: {
                 headers: {
@@ -2226,6 +2262,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload_too_large`: the body is over 16 KiB. */
             413: {
                 headers: {
@@ -2342,6 +2387,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload_too_large`: the body is over 16 KiB. */
             413: {
                 headers: {
@@ -2442,6 +2496,15 @@ export interface operations {
                 headers: {
                     /** @description Bearer challenge */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2581,6 +2644,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `username_taken` (usernames compare ignoring case). */
             409: {
                 headers: {
@@ -2681,6 +2753,15 @@ export interface operations {
             };
             /** @description `wrong_password` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2883,6 +2964,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload_too_large`: the body is over 16 KiB. */
             413: {
                 headers: {
@@ -2983,6 +3073,15 @@ export interface operations {
             };
             /** @description `wrong_password`. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3109,6 +3208,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload_too_large`: the body is over 16 KiB. */
             413: {
                 headers: {
@@ -3207,6 +3315,15 @@ export interface operations {
             };
             /** @description `not_found`: no pending secret; `POST /me/mfa/totp` first. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3319,6 +3436,15 @@ export interface operations {
             };
             /** @description `wrong_password`: `current_password` is wrong. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3530,6 +3656,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `payload_too_large`: the body is over 16 KiB. */
             413: {
                 headers: {
@@ -3615,6 +3750,15 @@ export interface operations {
             };
             /** @description `malformed_request`, or `invalid_or_expired_token`: the link is unknown, used or expired. */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3756,6 +3900,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `email_taken` or `username_taken` (usernames compare ignoring case). */
             409: {
                 headers: {
@@ -3883,6 +4036,15 @@ export interface operations {
             };
             /** @description `csrf_rejected`: the refresh cookie came without an allowed `Origin` or without `X-Requested-With: portcullis`. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
