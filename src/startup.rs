@@ -129,12 +129,49 @@ fn cors(origins: &[String]) -> Cors {
     cors
 }
 
+/// File descriptors kept out of the connection cap: the database pool, Redis,
+/// SMTP, the listener, logs and the rest of the process.
+const RESERVED_FILES: u64 = 256;
+
+/// Raises the soft open-file limit to the hard one (the common soft default,
+/// 1,024, is what a few hundred stalled clients exhaust) and returns the
+/// limit in force.
+fn raise_open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "could not read or raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1_024, |(soft, _)| soft)
+        }
+    }
+}
+
+/// Connections each worker accepts at most, so that all of them together stay
+/// below the open-file limit: past the cap, new connections wait in the
+/// listen backlog instead of failing with "too many open files".
+fn connections_per_worker(open_files: u64, workers: usize) -> usize {
+    let workers = u64::try_from(workers.max(1)).unwrap_or(1);
+    let cap = open_files.saturating_sub(RESERVED_FILES) / workers;
+    usize::try_from(cap.clamp(16, 25_000)).unwrap_or(25_000)
+}
+
 /// Serves the application on an already bound listener (tests bind port 0).
 pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
     spawn_housekeeping(state.clone());
     spawn_mail_sender(state.clone());
     let docs = web::Data::new(ApiDocs::new());
+    let open_files = raise_open_file_limit();
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let max_connections = connections_per_worker(open_files, workers);
+    tracing::info!(
+        open_files,
+        workers,
+        max_connections_per_worker = max_connections,
+        "connection limits"
+    );
     let server = HttpServer::new(move || build_app(state.clone(), docs.clone()))
+        .workers(workers)
+        .max_connections(max_connections)
         // Slow or idle clients must not hold workers.
         .client_request_timeout(Duration::from_secs(10))
         .client_disconnect_timeout(Duration::from_secs(2))

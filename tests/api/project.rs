@@ -540,3 +540,58 @@ fn the_document_says_what_generated_clients_need() {
         );
     }
 }
+
+/// At start the soft open-file limit is raised to the hard one and the
+/// connection cap is set below it (both logged), so a crowd of slow clients
+/// fills the listen backlog rather than failing accept() with EMFILE.
+#[actix_web::test]
+async fn the_open_file_limit_is_raised_and_connections_are_capped_below_it() {
+    use tokio::io::AsyncReadExt as _;
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var("CI").is_err(), "prlimit is missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new("prlimit")
+        .args([
+            "--nofile=512:2048",
+            env!("CARGO_BIN_EXE_portcullis"),
+            "serve",
+        ])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("p.db").display()),
+        )
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    read_welcome(server.stdout.take().unwrap()).await;
+    server.start_kill().unwrap();
+    let mut logs = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+
+    let limits: serde_json::Value = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line.to_string().contains("connection limits"))
+        .unwrap_or_else(|| panic!("no connection-limits line in {logs}"));
+    assert_eq!(limits["open_files"], 2048, "{limits}");
+    let workers = limits["workers"].as_u64().unwrap();
+    let per_worker = limits["max_connections_per_worker"].as_u64().unwrap();
+    assert!(per_worker * workers <= 2048 - 256, "{limits}");
+}
