@@ -111,6 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
     let application = Application::build(&settings).await?;
+    application.drain_on_termination();
     print_welcome(&settings, application.port());
     application.run_until_stopped().await?;
     Ok(())

@@ -296,6 +296,14 @@ pub struct GuardSettings {
     #[arg(long, env = "REQUEST_BODY_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub request_body_timeout: u64,
 
+    /// Seconds between SIGTERM and closing the listener, while /readyz answers 503 (so load balancers stop sending) and everything else is still served.
+    #[arg(long, env = "SHUTDOWN_READY_DELAY", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub shutdown_ready_delay: u64,
+
+    /// Seconds requests in flight get to finish once the listener is closed.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub shutdown_timeout: u64,
+
     /// Lets PORTCULLIS_ENV=production run with RATE_LIMIT_PER_MINUTE=0 (for a deployment limited by its proxy).
     #[arg(long, env = "ALLOW_NO_RATE_LIMIT", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_no_rate_limit: bool,

@@ -156,7 +156,11 @@ fn connections_per_worker(open_files: u64, workers: usize) -> usize {
 }
 
 /// Serves the application on an already bound listener (tests bind port 0).
-pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+pub fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    shutdown_timeout: u64,
+) -> std::io::Result<Server> {
     spawn_housekeeping(state.clone());
     spawn_mail_sender(state.clone());
     let docs = web::Data::new(ApiDocs::new());
@@ -176,7 +180,9 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Resu
         .client_request_timeout(Duration::from_secs(10))
         .client_disconnect_timeout(Duration::from_secs(2))
         .keep_alive(Duration::from_secs(30))
-        .shutdown_timeout(10)
+        .shutdown_timeout(shutdown_timeout)
+        // SIGTERM is ours to handle: see `Application::drain_on_termination`.
+        .disable_signals()
         .listen(listener)?
         .run();
     Ok(server)
@@ -262,6 +268,26 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    ready_delay: Duration,
+}
+
+/// SIGTERM or SIGINT, whichever comes first.
+async fn termination() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 impl Application {
@@ -301,12 +327,37 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %settings.bind_addr, database = ?settings.database.database_url, "serving");
-        let server = serve(listener, state.clone())?;
+        let server = serve(listener, state.clone(), settings.guards.shutdown_timeout)?;
         Ok(Self {
             port,
             server,
             state,
+            ready_delay: Duration::from_secs(settings.guards.shutdown_ready_delay),
         })
+    }
+
+    /// On SIGTERM (or Ctrl-C): first `/readyz` answers 503 for
+    /// `SHUTDOWN_READY_DELAY` while everything is still served, so load
+    /// balancers take the node out before it stops listening (connections
+    /// already in the listen backlog when a listener closes are reset); then
+    /// the listener closes and requests in flight get `SHUTDOWN_TIMEOUT` to
+    /// finish. Mail being sent at that moment is not lost: its lease lapses
+    /// and the outbox sends it again from another node or after a restart.
+    pub fn drain_on_termination(&self) {
+        let (state, handle, delay) = (self.state.clone(), self.server.handle(), self.ready_delay);
+        actix_web::rt::spawn(async move {
+            termination().await;
+            tracing::info!(
+                ready_delay_secs = delay.as_secs(),
+                "shutting down: /readyz answers 503, still serving"
+            );
+            state
+                .draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            actix_web::rt::time::sleep(delay).await;
+            tracing::info!("shutting down: listener closed, finishing requests in flight");
+            handle.stop(true).await;
+        });
     }
 
     pub fn port(&self) -> u16 {

@@ -29,6 +29,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Woken when a message is put in the outbox, so it goes out at once.
     pub mail_wakeup: tokio::sync::Notify,
+    /// SIGTERM arrived: /readyz answers 503 until the listener closes.
+    pub draining: std::sync::atomic::AtomicBool,
     pub policy: Policy,
 }
 
@@ -115,6 +117,7 @@ impl AppState {
             clock,
             mailer: Mailer::new(&settings.mail)?,
             mail_wakeup: tokio::sync::Notify::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             policy: Policy {
                 refresh_reuse_grace: settings.tokens.refresh_reuse_grace,
                 audit_retention_days: settings.audit_retention_days,
@@ -176,6 +179,7 @@ impl AppState {
                 mail_poll_interval_ms: 1_000,
             })?,
             mail_wakeup: tokio::sync::Notify::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             policy: Policy {
                 refresh_reuse_grace: 0,
                 audit_retention_days: 0,

@@ -233,6 +233,9 @@ pub enum ApiError {
     Overloaded,
     #[error("database unavailable")]
     ServiceUnavailable,
+    /// After SIGTERM, on /readyz: load balancers should stop sending here.
+    #[error("shutting down")]
+    ShuttingDown,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -272,7 +275,7 @@ impl ApiError {
             Self::Validation(_) => ErrorCode::ValidationFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Overloaded => ErrorCode::Overloaded,
-            Self::ServiceUnavailable => ErrorCode::ServiceUnavailable,
+            Self::ServiceUnavailable | Self::ShuttingDown => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -325,6 +328,7 @@ impl ApiError {
             Self::RateLimited { .. } => "Too many requests; wait before retrying.",
             Self::Overloaded => "The server is busy; retry shortly.",
             Self::ServiceUnavailable => "The database is unreachable; retry shortly.",
+            Self::ShuttingDown => "This node is shutting down; send requests to another one.",
             Self::Internal(_) => return None,
         };
         Some(text.to_owned())
@@ -334,7 +338,7 @@ impl ApiError {
         match self {
             Self::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
             Self::Overloaded => Some(RETRY_AFTER_OVERLOADED),
-            Self::ServiceUnavailable => Some(RETRY_AFTER_UNAVAILABLE),
+            Self::ServiceUnavailable | Self::ShuttingDown => Some(RETRY_AFTER_UNAVAILABLE),
             _ => None,
         }
     }

@@ -220,8 +220,12 @@ pub fn serve_unchecked(settings: &Settings) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let port = listener.local_addr().expect("local address").port();
     let state = AppState::new(settings).expect("application state");
-    let server =
-        portcullis::startup::serve(listener, web::Data::new(state)).expect("server starts");
+    let server = portcullis::startup::serve(
+        listener,
+        web::Data::new(state),
+        settings.guards.shutdown_timeout,
+    )
+    .expect("server starts");
     actix_web::rt::spawn(server);
     format!("http://127.0.0.1:{port}")
 }

@@ -595,3 +595,64 @@ async fn the_open_file_limit_is_raised_and_connections_are_capped_below_it() {
     let per_worker = limits["max_connections_per_worker"].as_u64().unwrap();
     assert!(per_worker * workers <= 2048 - 256, "{limits}");
 }
+
+/// On SIGTERM the node first answers `/readyz` with 503 while still serving
+/// everything else (for `SHUTDOWN_READY_DELAY`), then closes its listener,
+/// finishes what is in flight and exits 0.
+#[actix_web::test]
+async fn sigterm_drains_before_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("p.db").display()),
+        )
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("SHUTDOWN_READY_DELAY", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let welcome = read_welcome(server.stdout.take().unwrap()).await;
+    let address = welcome
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let client = crate::helpers::client();
+    let ready = client
+        .get(format!("{address}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+
+    let pid = server.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Within the ready delay: taken out of rotation, still serving.
+    let draining = crate::helpers::eventually("/readyz to answer 503", async || {
+        let response = client.get(format!("{address}/readyz")).send().await.ok()?;
+        (response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE).then_some(response)
+    })
+    .await;
+    let problem: serde_json::Value = draining.json().await.unwrap();
+    assert_eq!(problem["code"], "service_unavailable");
+    let health = client
+        .get(format!("{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), server.wait())
+        .await
+        .expect("the process exits after the delay")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}

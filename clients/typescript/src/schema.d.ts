@@ -3856,7 +3856,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            /** @description `service_unavailable`: the database is unreachable, or the node is shutting down (after SIGTERM, for `SHUTDOWN_READY_DELAY`); retry after `Retry-After`. */
             503: {
                 headers: {
                     /** @description Seconds to wait */

@@ -4,8 +4,7 @@ use actix_web::{HttpResponse, get, web};
 
 use crate::state::AppState;
 use crate::web::dto::Health;
-use crate::web::openapi::responses::DatabaseUnavailable;
-use crate::web::problem::ApiError;
+use crate::web::problem::{ApiError, Problem};
 
 /// Liveness: the process answers. Never touches the database.
 #[utoipa::path(
@@ -24,11 +23,15 @@ pub async fn get_health() -> HttpResponse {
     operation_id = "get_readiness",
     responses(
         (status = 200, description = "The database answers.", body = Health),
-        DatabaseUnavailable,
+        (status = 503, description = "`service_unavailable`: the database is unreachable, or the node is shutting down (after SIGTERM, for `SHUTDOWN_READY_DELAY`); retry after `Retry-After`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
 )]
 #[get("/readyz")]
 pub async fn get_readiness(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::ShuttingDown);
+    }
     state.db.ping().await?;
     Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }
