@@ -152,15 +152,21 @@ pub fn spend_recovery_code(
     )
     .execute(conn)?;
     if spent == 1 {
-        let left: i64 = recovery_codes::table
-            .filter(recovery_codes::user_id.eq(user_id))
-            .select(count_star())
-            .get_result(conn)?;
+        let left = recovery_codes_left(conn, user_id)?;
         diesel::update(users::table.find(user_id))
-            .set(users::recovery_codes_left.eq(i32::try_from(left).unwrap_or(i32::MAX)))
+            .set(users::recovery_codes_left.eq(left))
             .execute(conn)?;
     }
     Ok(spent == 1)
+}
+
+/// How many unused recovery codes the user has.
+pub fn recovery_codes_left(conn: &mut DbConnection, user_id: &str) -> QueryResult<i32> {
+    let left: i64 = recovery_codes::table
+        .filter(recovery_codes::user_id.eq(user_id))
+        .select(count_star())
+        .get_result(conn)?;
+    Ok(i32::try_from(left).unwrap_or(i32::MAX))
 }
 
 /// Removes every second factor of the user (TOTP, pending or not, and

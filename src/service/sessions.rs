@@ -235,7 +235,7 @@ pub async fn start_session(
         method: "password",
         remember,
     };
-    open_session(state, row, upgraded_hash, login, client, |_| Ok(())).await
+    open_session(state, row, upgraded_hash, login, client, |_, _| Ok(())).await
 }
 
 /// The `amr` of a session opened with a password alone.
@@ -277,7 +277,7 @@ pub async fn finish_login(
     let user_id = row.id.clone();
     let owner = row.id.clone();
     let event = Event::new(EventType::RecoveryCodeUsed, client, state.clock.now()).user(&row.id);
-    let opened = open_session(state, row, None, login, client, move |conn| {
+    let opened = open_session(state, row, None, login, client, move |conn, account| {
         if !crate::db::mfa::finish_challenge(conn, &challenge.token_hash)? {
             return Err(LoginError::ChallengeInvalid);
         }
@@ -285,6 +285,8 @@ pub async fn finish_login(
             return Err(LoginError::InvalidMfaCode);
         }
         if proof.is_recovery_code() {
+            // The token pair's account shows the codes left after this one.
+            account.recovery_codes_left = crate::db::mfa::recovery_codes_left(conn, &owner)?;
             event.record(conn)?;
         }
         Ok(())
@@ -306,14 +308,17 @@ pub async fn finish_login(
 /// Opens a session for `row` and issues its first token pair. The login is
 /// recorded only if the account is unchanged since its password was checked
 /// (otherwise it is refused as invalid credentials), in one transaction with
-/// whatever `also` spends (a challenge, a code).
+/// whatever `also` spends (a challenge, a code); `also` updates the account
+/// the token pair shows if it changed it.
 async fn open_session(
     state: &AppState,
     row: UserRow,
     upgraded_hash: Option<String>,
     login: Login,
     client: &ClientInfo,
-    also: impl FnOnce(&mut crate::db::DbConnection) -> Result<(), LoginError> + Send + 'static,
+    also: impl FnOnce(&mut crate::db::DbConnection, &mut UserRow) -> Result<(), LoginError>
+    + Send
+    + 'static,
 ) -> Result<IssuedTokens, LoginError> {
     let now = state.clock.now();
     let session_ttl = state.tokens.session_ttl(login.remember);
@@ -338,15 +343,15 @@ async fn open_session(
     let logged_in = state
         .db
         .transaction(move |conn| {
+            let mut row = row;
             // First, so that on PostgreSQL it also locks the row until commit.
             if !users::record_login(conn, &row, now, upgraded_hash.as_deref())? {
                 return Err(LoginError::InvalidCredentials);
             }
-            also(conn)?;
+            also(conn, &mut row)?;
             sessions::insert(conn, &inserted)?;
             event.record(conn)?;
-            // The account as this login left it (a recovery code spent, say).
-            users::find_by_id(conn, &row.id)?.ok_or(LoginError::InvalidCredentials)
+            Ok(row)
         })
         .await?;
     issue(state, &logged_in, &session, now)

@@ -84,8 +84,8 @@ fn operations(
 
 /// What the annotations cannot say, said for every operation, so generated
 /// clients and linters get it right: public operations declare `security:
-/// []`; every operation documents its `500`, and one with a body its `408`; an optional body is an optional
-/// `$ref` (not `oneOf: [null, …]`, which some generators cannot send); the
+/// []`; every operation documents its `500`, and one with a body its `408`;
+/// an optional body is an optional `$ref` (not `oneOf: [null, …]`, which some generators cannot send); the
 /// first sentence of the text is the summary and the whole text the
 /// description.
 fn make_faithful(operation: &mut utoipa::openapi::path::Operation) {
@@ -93,23 +93,11 @@ fn make_faithful(operation: &mut utoipa::openapi::path::Operation) {
     if operation.security.is_none() {
         operation.security = Some(Vec::new());
     }
-    let internal_error = ResponseBuilder::new()
-        .description("`internal_error`: an unexpected failure; its cause goes to the log, never to the answer.")
-        .content(
-            super::problem::PROBLEM_CONTENT_TYPE,
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
-        .build();
-    operation
-        .responses
-        .responses
-        .entry("500".to_owned())
-        .or_insert_with(|| RefOr::T(internal_error));
-    if operation.request_body.is_some() {
-        let too_slow = ResponseBuilder::new()
-            .description("`request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed.")
+    let has_body = operation.request_body.is_some();
+    // A problem+json answer the operation does not list itself yet.
+    let mut document_problem = |status: &str, description: &str| {
+        let response = ResponseBuilder::new()
+            .description(description)
             .content(
                 super::problem::PROBLEM_CONTENT_TYPE,
                 ContentBuilder::new()
@@ -120,8 +108,18 @@ fn make_faithful(operation: &mut utoipa::openapi::path::Operation) {
         operation
             .responses
             .responses
-            .entry("408".to_owned())
-            .or_insert_with(|| RefOr::T(too_slow));
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(response));
+    };
+    document_problem(
+        "500",
+        "`internal_error`: an unexpected failure; its cause goes to the log, never to the answer.",
+    );
+    if has_body {
+        document_problem(
+            "408",
+            "`request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed.",
+        );
     }
     if let Some(body) = operation.request_body.as_mut() {
         for content in body.content.values_mut() {

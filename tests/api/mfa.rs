@@ -738,23 +738,8 @@ async fn a_rotated_key_still_opens_secrets_and_reseals_them_on_use() {
             s.encryption.data_encryption_old_key_files = vec![old_key];
         })
         .await;
-    let client = reqwest::Client::new();
-    let challenge: Value = client
-        .post(format!("{rotated}/login"))
-        .json(&json!({"email": ada.email, "password": STRONG_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let finished = client
-        .post(format!("{rotated}/login/mfa"))
-        .json(&json!({"mfa_token": challenge["mfa_token"], "code": next_code(&app, &secret)}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(finished.status(), StatusCode::OK);
+    let finished = login_with_totp_at(&rotated, &ada.email, &next_code(&app, &secret)).await;
+    assert_eq!(finished, StatusCode::OK);
 
     let sealed_after = sealed_secret(&app).await;
     let kid = |sealed: &str| sealed.split('.').nth(1).unwrap().to_owned();
@@ -764,22 +749,29 @@ async fn a_rotated_key_still_opens_secrets_and_reseals_them_on_use() {
     let new_only = app
         .another_node(|s| s.encryption.data_encryption_key_file = Some(new_key.clone()))
         .await;
+    let finished = login_with_totp_at(&new_only, &ada.email, &next_code(&app, &secret)).await;
+    assert_eq!(finished, StatusCode::OK);
+}
+
+/// Both login steps against the node at `address`; the second step's status.
+async fn login_with_totp_at(address: &str, email: &str, code: &str) -> StatusCode {
+    let client = reqwest::Client::new();
     let challenge: Value = client
-        .post(format!("{new_only}/login"))
-        .json(&json!({"email": ada.email, "password": STRONG_PASSWORD}))
+        .post(format!("{address}/login"))
+        .json(&json!({"email": email, "password": STRONG_PASSWORD}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let finished = client
-        .post(format!("{new_only}/login/mfa"))
-        .json(&json!({"mfa_token": challenge["mfa_token"], "code": next_code(&app, &secret)}))
+    client
+        .post(format!("{address}/login/mfa"))
+        .json(&json!({"mfa_token": challenge["mfa_token"], "code": code}))
         .send()
         .await
-        .unwrap();
-    assert_eq!(finished.status(), StatusCode::OK);
+        .unwrap()
+        .status()
 }
 
 async fn sealed_secret(app: &TestApp) -> String {
@@ -957,5 +949,50 @@ async fn one_recovery_code_used_twice_at_once_logs_in_once() {
     assert_eq!(
         me(&app, &ada.access_token).await["mfa"]["recovery_codes_left"],
         9
+    );
+}
+
+#[actix_web::test]
+async fn expired_login_challenges_are_pruned() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    enable_totp(&app, &ada).await;
+    mfa_token(&app, &ada.email).await;
+    portcullis::service::mfa::prune(&app.state).await;
+    assert_eq!(app.count("mfa_challenges", "1 = 1").await, 1, "still live");
+
+    app.clock.advance(chrono::Duration::seconds(301));
+    portcullis::service::mfa::prune(&app.state).await;
+    assert_eq!(app.count("mfa_challenges", "1 = 1").await, 0);
+}
+
+#[actix_web::test]
+async fn the_login_event_names_the_second_factor_used() {
+    let app = spawn_app_with(|s| s.guards.rate_limit_per_minute = 0).await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    let (secret, codes) = enable_totp(&app, &ada).await;
+    let with_totp = login_mfa(
+        &app,
+        &json!({"mfa_token": mfa_token(&app, &ada.email).await, "code": next_code(&app, &secret)}),
+    )
+    .await;
+    assert_eq!(with_totp.status(), StatusCode::OK);
+    let with_code = login_mfa(
+        &app,
+        &json!({"mfa_token": mfa_token(&app, &ada.email).await, "recovery_code": codes[0]}),
+    )
+    .await;
+    assert_eq!(with_code.status(), StatusCode::OK);
+
+    let methods: Vec<Value> = events_of(&app, &root, "login_succeeded", &ada.id)
+        .await
+        .iter()
+        .map(|event| event["detail"]["method"].clone())
+        .collect();
+    // Newest first: the recovery code, the TOTP code, then the sign-up login.
+    assert_eq!(
+        methods,
+        [json!("recovery_code"), json!("totp"), json!("password")]
     );
 }
