@@ -216,6 +216,84 @@ fn parse_issuer(value: &str) -> Result<String, String> {
     Ok(issuer.to_owned())
 }
 
+/// Passkeys (WebAuthn): who the relying party is and which pages may run its
+/// ceremonies.
+#[derive(Debug, Clone, Args)]
+pub struct PasskeySettings {
+    /// Address of the client app users open in their browser; the defaults of the WebAuthn origin and relying-party id come from it.
+    #[arg(long, env = "APP_URL", default_value = "http://localhost:3000")]
+    pub app_url: url::Url,
+
+    /// WebAuthn relying-party id: the domain passkeys are bound to (default: the host of APP_URL). Every origin must be this domain or a subdomain of it. Changing it later orphans every registered passkey.
+    #[arg(long, env = "WEBAUTHN_RP_ID")]
+    pub webauthn_rp_id: Option<String>,
+
+    /// Comma-separated origins (scheme://host[:port]) whose pages may register and use passkeys (default: APP_URL's origin). `https://` except for `localhost`.
+    #[arg(long, env = "WEBAUTHN_ORIGINS", value_delimiter = ',')]
+    pub webauthn_origins: Vec<url::Url>,
+
+    /// The service's name, as authenticators show it beside the account.
+    #[arg(long, env = "WEBAUTHN_RP_NAME", default_value = "Portcullis")]
+    pub webauthn_rp_name: String,
+}
+
+/// What WebAuthn ceremonies are checked against, resolved from
+/// [`PasskeySettings`] and its defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelyingParty {
+    pub id: String,
+    pub name: String,
+    pub origins: Vec<url::Url>,
+}
+
+impl PasskeySettings {
+    /// The relying party, or the reason these settings cannot work, naming
+    /// the variable to fix.
+    pub fn relying_party(&self) -> Result<RelyingParty, String> {
+        let id =
+            match &self.webauthn_rp_id {
+                Some(id) => id.trim().trim_end_matches('.').to_ascii_lowercase(),
+                None => self.app_url.host_str().map(str::to_ascii_lowercase).ok_or(
+                    "APP_URL has no host to default WEBAUTHN_RP_ID from: set WEBAUTHN_RP_ID",
+                )?,
+            };
+        if id.is_empty() || id.contains(['/', ':', ' ']) {
+            return Err(format!(
+                "WEBAUTHN_RP_ID must be a bare domain such as example.com, not {id:?}"
+            ));
+        }
+        let origins = if self.webauthn_origins.is_empty() {
+            vec![self.app_url.clone()]
+        } else {
+            self.webauthn_origins.clone()
+        };
+        for origin in &origins {
+            let host = origin.host_str().unwrap_or_default().to_ascii_lowercase();
+            let secure =
+                origin.scheme() == "https" || (origin.scheme() == "http" && host == "localhost");
+            if !secure {
+                return Err(format!(
+                    "WEBAUTHN_ORIGINS: browsers run WebAuthn only on https:// origins (or http://localhost), not {origin}"
+                ));
+            }
+            if host != id && !host.ends_with(&format!(".{id}")) {
+                return Err(format!(
+                    "WEBAUTHN_RP_ID {id:?} does not match the origin {origin} (WEBAUTHN_ORIGINS, default APP_URL): the id must be the origin's host or a parent domain of it"
+                ));
+            }
+        }
+        let name = self.webauthn_rp_name.trim();
+        if name.is_empty() {
+            return Err("WEBAUTHN_RP_NAME must not be empty".to_owned());
+        }
+        Ok(RelyingParty {
+            id,
+            name: name.to_owned(),
+            origins,
+        })
+    }
+}
+
 /// `SameSite` of the refresh cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CookieSameSite {
@@ -576,6 +654,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub cookie: CookieSettings,
+
+    #[command(flatten)]
+    pub passkeys: PasskeySettings,
 }
 
 impl Settings {
@@ -593,6 +674,7 @@ impl Settings {
     /// Refuses configurations that cannot work, and in production those that
     /// are unsafe to expose to the internet.
     pub fn check_production(&self) -> Result<(), String> {
+        self.passkeys.relying_party()?;
         // Not only in production: browsers drop such a cookie without a word.
         if self.cookie.cookie_samesite == CookieSameSite::None && !self.cookie.cookie_secure {
             return Err(

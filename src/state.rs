@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::auth::encryption::DataCipher;
+use crate::auth::passkeys::PasskeyVerifier;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenService;
 use crate::clock::{Clock, SystemClock};
@@ -24,6 +25,7 @@ pub struct AppState {
     pub tokens: TokenService,
     /// Seals the secrets kept in the database (TOTP secrets).
     pub cipher: DataCipher,
+    pub passkeys: PasskeyVerifier,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
@@ -98,6 +100,14 @@ impl AppState {
         let cipher =
             DataCipher::from_settings(&settings.encryption, &settings.database.database_url)
                 .context("could not load the data encryption key")?;
+        let relying_party = settings
+            .passkeys
+            .relying_party()
+            .map_err(anyhow::Error::msg)?;
+        let passkeys = PasskeyVerifier::new(
+            &relying_party,
+            &tokens.derive_secret("portcullis passkey decoys"),
+        )?;
         let guards = &settings.guards;
         let limits = Limits::new(
             guards.rate_limit_per_minute,
@@ -113,6 +123,7 @@ impl AppState {
             passwords,
             tokens,
             cipher,
+            passkeys,
             limits,
             clock,
             mailer: Mailer::new(&settings.mail)?,
@@ -158,12 +169,22 @@ impl AppState {
             refresh_reuse_grace: 0,
         };
         let tokens = TokenService::from_settings(&throwaway, &database.database_url)?;
+        // Commands run no WebAuthn ceremony.
+        let passkeys = PasskeyVerifier::new(
+            &crate::config::RelyingParty {
+                id: "localhost".to_owned(),
+                name: "Portcullis".to_owned(),
+                origins: vec![url::Url::parse("http://localhost")?],
+            },
+            &tokens.derive_secret("unused"),
+        )?;
         Ok(Self {
             db: Database::connect_lazily(&database.database_url, &database.pool_options()),
             passwords: PasswordHasher::new(passwords)?,
             limits: Limits::new(0, None, None, &tokens.derive_secret("unused"))?,
             tokens,
             cipher: DataCipher::throwaway()?,
+            passkeys,
             clock: Arc::new(SystemClock),
             // Commands send no mail.
             mailer: Mailer::new(&MailSettings {

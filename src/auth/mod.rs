@@ -4,6 +4,7 @@
 
 pub mod encryption;
 mod key_files;
+pub mod passkeys;
 pub mod password;
 pub mod recovery_codes;
 pub mod tokens;

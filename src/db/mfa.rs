@@ -169,9 +169,9 @@ pub fn recovery_codes_left(conn: &mut DbConnection, user_id: &str) -> QueryResul
     Ok(i32::try_from(left).unwrap_or(i32::MAX))
 }
 
-/// Removes every second factor of the user (TOTP, pending or not, and
-/// recovery codes) and every login waiting for one. Returns whether TOTP was on.
-/// (Passkeys are not stored yet; when they are, they go here too.)
+/// Removes the user's TOTP (pending or not) and recovery codes and every
+/// login waiting for one of them. Returns whether TOTP was on. (Passkeys are
+/// apart: see `passkeys::delete_all`.)
 pub fn remove_all(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
     let was_on = diesel::delete(
         totp_credentials::table

@@ -7,6 +7,7 @@
 pub mod events;
 pub mod mail;
 pub mod mfa;
+pub mod passkeys;
 pub mod schema;
 pub mod sessions;
 pub mod users;

@@ -32,6 +32,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        credential_sealed -> Text,
+        sign_count -> BigInt,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     recovery_codes (user_id, code_hash) {
         user_id -> Text,
         code_hash -> Text,
@@ -103,6 +116,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    webauthn_ceremonies (id_hash) {
+        id_hash -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        state_sealed -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Text,
         username -> Text,
@@ -122,9 +146,11 @@ diesel::table! {
 
 diesel::joinable!(mail_tokens -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
+diesel::joinable!(webauthn_ceremonies -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     auth_events,
@@ -133,8 +159,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_sent,
     mail_tokens,
     mfa_challenges,
+    passkeys,
     recovery_codes,
     sessions,
     totp_credentials,
     users,
+    webauthn_ceremonies,
 );

@@ -34,10 +34,12 @@ pub enum EventType {
     MfaChallengeFailed,
     RecoveryCodeUsed,
     RecoveryCodesRegenerated,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl EventType {
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -62,6 +64,8 @@ impl EventType {
         Self::MfaChallengeFailed,
         Self::RecoveryCodeUsed,
         Self::RecoveryCodesRegenerated,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +94,8 @@ impl EventType {
             Self::MfaChallengeFailed => "mfa_challenge_failed",
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
         }
     }
 

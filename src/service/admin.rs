@@ -276,11 +276,16 @@ pub async fn reset_mfa(
                 return Err(AdminError::NotFound);
             }
             let had_totp = crate::db::mfa::remove_all(conn, &id)?;
+            let passkeys_removed = crate::db::passkeys::delete_all(conn, &id)?;
             sessions::revoke_all_for_user(conn, &id, now)?;
             Event::new(EventType::MfaDisabled, &client, now)
                 .user(&id)
                 .actor(&actor)
-                .detail(json!({"by": "admin", "had_totp": had_totp}))
+                .detail(json!({
+                    "by": "admin",
+                    "had_totp": had_totp,
+                    "passkeys_removed": passkeys_removed,
+                }))
                 .record(conn)?;
             Ok(())
         })

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod audit;
 pub mod mail;
 pub mod mfa;
+pub mod passkeys;
 pub mod recovery;
 pub mod sessions;
 

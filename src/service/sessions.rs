@@ -31,7 +31,7 @@ impl Identifier {
     /// The form accounts are looked up and counted by: an email as it is
     /// stored (lookalike spellings of one address are one address), a username
     /// lower-cased (usernames compare ignoring case).
-    fn normalised(&self) -> Self {
+    pub(super) fn normalised(&self) -> Self {
         match self {
             Self::Email(email) => Self::Email(
                 Email::parse(email)
@@ -41,7 +41,7 @@ impl Identifier {
         }
     }
 
-    fn as_str(&self) -> &str {
+    pub(super) fn as_str(&self) -> &str {
         match self {
             Self::Email(text) | Self::Username(text) => text,
         }
@@ -310,7 +310,7 @@ pub async fn finish_login(
 /// (otherwise it is refused as invalid credentials), in one transaction with
 /// whatever `also` spends (a challenge, a code); `also` updates the account
 /// the token pair shows if it changed it.
-async fn open_session(
+pub(super) async fn open_session(
     state: &AppState,
     row: UserRow,
     upgraded_hash: Option<String>,

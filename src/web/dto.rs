@@ -606,3 +606,142 @@ pub struct LoginMfaRequest {
     #[serde(default)]
     pub token_delivery: TokenDelivery,
 }
+
+/// Starts adding a passkey.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRegistrationRequest {
+    /// The account's current password, to confirm.
+    #[schema(max_length = 1024)]
+    pub password: String,
+}
+
+/// The first half of a WebAuthn ceremony: pass `options` to the browser
+/// (`PublicKeyCredential.parseCreationOptionsFromJSON(options)` then
+/// `navigator.credentials.create({publicKey})`, or
+/// `parseRequestOptionsFromJSON` then `navigator.credentials.get({publicKey})`),
+/// and post the credential it returns (`credential.toJSON()`) with
+/// `ceremony_id` within 300 s.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "ceremony_id": "b3BhcXVlLWNlcmVtb255LWlk…",
+    "options": {
+        "challenge": "hZ0mBq6PcUgCE7D8Tqm2pQ",
+        "timeout": 300000,
+        "rpId": "example.com",
+        "allowCredentials": [],
+        "userVerification": "required"
+    }
+}))]
+pub struct PasskeyCeremony {
+    /// Opaque and single-use; names this ceremony when it is finished.
+    pub ceremony_id: String,
+    /// WebAuthn JSON (Level 3 serialisation, binary fields as base64url):
+    /// `PublicKeyCredentialCreationOptionsJSON` for a registration (resident
+    /// key preferred, user verification required), or
+    /// `PublicKeyCredentialRequestOptionsJSON` for a login (`allowCredentials`
+    /// empty for a usernameless login).
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+/// Finishes adding a passkey.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "ceremony_id": "b3BhcXVlLWNlcmVtb255LWlk…",
+    "name": "MacBook Touch ID",
+    "credential": {
+        "id": "KdcE3tq8…",
+        "rawId": "KdcE3tq8…",
+        "type": "public-key",
+        "response": {"clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIi…", "attestationObject": "o2NmbXRkbm9uZWdhdHRTdG10oGhhdXRo…"},
+        "clientExtensionResults": {}
+    }
+}))]
+pub struct PasskeyCreateRequest {
+    /// From `POST /me/passkeys/registration`.
+    #[schema(max_length = 128)]
+    pub ceremony_id: String,
+    /// A name the user recognises the passkey by (1–64 characters).
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// What `navigator.credentials.create` returned, as
+    /// `RegistrationResponseJSON` (`credential.toJSON()`).
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+/// A passkey of the account (the key itself never leaves the server).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0b9d3a58-2f7e-4c1a-9a43-6d2b1f0e8c77",
+    "name": "MacBook Touch ID",
+    "created_at": "2026-11-26T10:00:00Z",
+    "last_used_at": null
+}))]
+pub struct PasskeyView {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    /// The last login with it; `null` before the first.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::service::passkeys::PasskeyInfo> for PasskeyView {
+    fn from(info: crate::service::passkeys::PasskeyInfo) -> Self {
+        Self {
+            id: uuid::Uuid::parse_str(&info.id).unwrap_or_default(),
+            name: info.name,
+            created_at: utc(info.created_at),
+            last_used_at: info.last_used_at.map(utc),
+        }
+    }
+}
+
+/// Starts a passkey login. Name the account (`email` or `username`) for a
+/// login with any of its passkeys, or leave the body out (or send `{}`) for a
+/// usernameless login with a discoverable passkey.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com"}))]
+pub struct PasskeyChallengeRequest {
+    #[schema(max_length = 320)]
+    pub email: Option<String>,
+    #[schema(max_length = 64)]
+    pub username: Option<String>,
+}
+
+/// Finishes a passkey login.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "ceremony_id": "b3BhcXVlLWNlcmVtb255LWlk…",
+    "credential": {
+        "id": "KdcE3tq8…",
+        "rawId": "KdcE3tq8…",
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0Ii…",
+            "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+            "signature": "MEUCIQD…",
+            "userHandle": "C50dOcnpSgm8cEtRQ0rXhA"
+        },
+        "clientExtensionResults": {}
+    },
+    "remember": true
+}))]
+pub struct PasskeyLoginRequest {
+    /// From `POST /login/passkey/challenge`.
+    #[schema(max_length = 128)]
+    pub ceremony_id: String,
+    /// What `navigator.credentials.get` returned, as
+    /// `AuthenticationResponseJSON` (`credential.toJSON()`).
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+    /// `true` keeps the session for `REFRESH_TOKEN_TTL`, otherwise at most a day.
+    #[serde(default)]
+    pub remember: bool,
+    #[serde(default)]
+    pub token_delivery: TokenDelivery,
+}

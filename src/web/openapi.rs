@@ -21,6 +21,7 @@ use super::problem::ErrorCode;
         (name = "account", description = "The caller's own account."),
         (name = "sessions", description = "The caller's sessions (one per login)."),
         (name = "mfa", description = "Two-factor authentication: TOTP and recovery codes."),
+        (name = "passkeys", description = "The caller's passkeys (WebAuthn); logging in with one is under `auth`."),
         (name = "recovery", description = "Forgotten passwords, proving and changing the email address."),
         (name = "admin", description = "Operators only (role `admin`)."),
         (name = "keys", description = "Public keys for verifying access tokens."),

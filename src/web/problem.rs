@@ -26,6 +26,7 @@ use crate::limits::Limited;
 use crate::service::accounts::AccountError;
 use crate::service::admin::AdminError;
 use crate::service::mfa::MfaError;
+use crate::service::passkeys::PasskeyError;
 use crate::service::recovery::RecoveryError;
 use crate::service::sessions::{AuthError, LoginError, RefreshError, RevokeError};
 
@@ -614,6 +615,19 @@ impl From<MfaError> for ApiError {
             MfaError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
             MfaError::Failed(cause) => Self::Internal(cause),
             MfaError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(error: PasskeyError) -> Self {
+        match error {
+            PasskeyError::CeremonyInvalid => Self::InvalidOrExpiredToken,
+            PasskeyError::Invalid(field, violation) => Self::invalid_field(field, violation),
+            PasskeyError::NotFound => Self::NotFound,
+            PasskeyError::Password(error) => error.into(),
+            PasskeyError::Failed(cause) => Self::Internal(cause),
+            PasskeyError::Store(error) => error.into(),
         }
     }
 }

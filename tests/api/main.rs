@@ -15,6 +15,7 @@ mod keys;
 mod login;
 mod me;
 mod mfa;
+mod passkeys;
 mod project;
 mod recovery;
 mod register;

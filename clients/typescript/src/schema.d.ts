@@ -256,6 +256,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/login/passkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finishes a passkey login: the ceremony and the credential `navigator.credentials.get` returned
+         * @description Finishes a passkey login: the ceremony and the credential `navigator.credentials.get` returned. The session's tokens carry `amr: ["hwk","user"]`: a passkey login is a two-factor login (it satisfies `ADMIN_REQUIRE_MFA`, and TOTP is not asked for).
+         */
+        post: operations["login_passkey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/login/passkey/challenge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a passkey login
+         * @description Starts a passkey login. With `email` or `username`, the options list that account's passkeys (an unknown account gets options of the same shape, which cannot succeed); without a body, any discoverable passkey may answer (usernameless login). Hand `options` to `navigator.credentials.get`.
+         */
+        post: operations["start_passkey_login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/logout": {
         parameters: {
             query?: never;
@@ -399,6 +439,70 @@ export interface paths {
          */
         post: operations["confirm_totp"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's passkeys, oldest first
+         * @description The caller's passkeys, oldest first.
+         */
+        get: operations["list_passkeys"];
+        put?: never;
+        /**
+         * Finishes adding a passkey: the ceremony, a name for the passkey and the credential `navigator.credentials.create` returned (`credential.toJSON()`)
+         * @description Finishes adding a passkey: the ceremony, a name for the passkey and the credential `navigator.credentials.create` returned (`credential.toJSON()`).
+         */
+        post: operations["create_passkey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/passkeys/registration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts adding a passkey to the caller's account (the password again)
+         * @description Starts adding a passkey to the caller's account (the password again). Hand `options` to `navigator.credentials.create`, then post what it returns to `POST /me/passkeys` within 300 s.
+         */
+        post: operations["start_passkey_registration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes one of the caller's passkeys; it can no longer log in
+         * @description Removes one of the caller's passkeys; it can no longer log in.
+         */
+        delete: operations["delete_passkey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -719,7 +823,7 @@ export interface components {
          * @description Every kind of auth event.
          * @enum {string}
          */
-        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated";
+        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed";
         /**
          * @description One broken rule. The message never repeats the submitted value (it may be
          *     a password).
@@ -845,6 +949,133 @@ export interface components {
             recovery_codes_left: number;
             /** @description TOTP is on: a login needs a code after the password. */
             totp: boolean;
+        };
+        /**
+         * @description The first half of a WebAuthn ceremony: pass `options` to the browser
+         *     (`PublicKeyCredential.parseCreationOptionsFromJSON(options)` then
+         *     `navigator.credentials.create({publicKey})`, or
+         *     `parseRequestOptionsFromJSON` then `navigator.credentials.get({publicKey})`),
+         *     and post the credential it returns (`credential.toJSON()`) with
+         *     `ceremony_id` within 300 s.
+         * @example {
+         *       "ceremony_id": "b3BhcXVlLWNlcmVtb255LWlk…",
+         *       "options": {
+         *         "allowCredentials": [],
+         *         "challenge": "hZ0mBq6PcUgCE7D8Tqm2pQ",
+         *         "rpId": "example.com",
+         *         "timeout": 300000,
+         *         "userVerification": "required"
+         *       }
+         *     }
+         */
+        PasskeyCeremony: {
+            /** @description Opaque and single-use; names this ceremony when it is finished. */
+            ceremony_id: string;
+            /**
+             * @description WebAuthn JSON (Level 3 serialisation, binary fields as base64url):
+             *     `PublicKeyCredentialCreationOptionsJSON` for a registration (resident
+             *     key preferred, user verification required), or
+             *     `PublicKeyCredentialRequestOptionsJSON` for a login (`allowCredentials`
+             *     empty for a usernameless login).
+             */
+            options: Record<string, never>;
+        };
+        /**
+         * @description Starts a passkey login. Name the account (`email` or `username`) for a
+         *     login with any of its passkeys, or leave the body out (or send `{}`) for a
+         *     usernameless login with a discoverable passkey.
+         * @example {
+         *       "email": "ada@example.com"
+         *     }
+         */
+        PasskeyChallengeRequest: {
+            email?: string | null;
+            username?: string | null;
+        };
+        /**
+         * @description Finishes adding a passkey.
+         * @example {
+         *       "ceremony_id": "b3BhcXVlLWNlcmVtb255LWlk…",
+         *       "credential": {
+         *         "clientExtensionResults": {},
+         *         "id": "KdcE3tq8…",
+         *         "rawId": "KdcE3tq8…",
+         *         "response": {
+         *           "attestationObject": "o2NmbXRkbm9uZWdhdHRTdG10oGhhdXRo…",
+         *           "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIi…"
+         *         },
+         *         "type": "public-key"
+         *       },
+         *       "name": "MacBook Touch ID"
+         *     }
+         */
+        PasskeyCreateRequest: {
+            /** @description From `POST /me/passkeys/registration`. */
+            ceremony_id: string;
+            /**
+             * @description What `navigator.credentials.create` returned, as
+             *     `RegistrationResponseJSON` (`credential.toJSON()`).
+             */
+            credential: Record<string, never>;
+            /** @description A name the user recognises the passkey by (1–64 characters). */
+            name: string;
+        };
+        /**
+         * @description Finishes a passkey login.
+         * @example {
+         *       "ceremony_id": "b3BhcXVlLWNlcmVtb255LWlk…",
+         *       "credential": {
+         *         "clientExtensionResults": {},
+         *         "id": "KdcE3tq8…",
+         *         "rawId": "KdcE3tq8…",
+         *         "response": {
+         *           "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+         *           "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0Ii…",
+         *           "signature": "MEUCIQD…",
+         *           "userHandle": "C50dOcnpSgm8cEtRQ0rXhA"
+         *         },
+         *         "type": "public-key"
+         *       },
+         *       "remember": true
+         *     }
+         */
+        PasskeyLoginRequest: {
+            /** @description From `POST /login/passkey/challenge`. */
+            ceremony_id: string;
+            /**
+             * @description What `navigator.credentials.get` returned, as
+             *     `AuthenticationResponseJSON` (`credential.toJSON()`).
+             */
+            credential: Record<string, never>;
+            /** @description `true` keeps the session for `REFRESH_TOKEN_TTL`, otherwise at most a day. */
+            remember?: boolean;
+            token_delivery?: components["schemas"]["TokenDelivery"];
+        };
+        /** @description Starts adding a passkey. */
+        PasskeyRegistrationRequest: {
+            /** @description The account's current password, to confirm. */
+            password: string;
+        };
+        /**
+         * @description A passkey of the account (the key itself never leaves the server).
+         * @example {
+         *       "created_at": "2026-11-26T10:00:00Z",
+         *       "id": "0b9d3a58-2f7e-4c1a-9a43-6d2b1f0e8c77",
+         *       "last_used_at": null,
+         *       "name": "MacBook Touch ID"
+         *     }
+         */
+        PasskeyView: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: date-time
+             * @description The last login with it; `null` before the first.
+             */
+            last_used_at?: string | null;
+            name: string;
         };
         /**
          * @description RFC 9457 problem details, the body of every non-2xx response.
@@ -2459,6 +2690,228 @@ export interface operations {
             };
         };
     };
+    login_passkey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyLoginRequest"];
+            };
+        };
+        responses: {
+            /** @description A new session's token pair. */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control"?: string;
+                    /** @description With `"token_delivery": "cookie"` only: the refresh cookie (`refresh_token` is then absent from the body). */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description `invalid_or_expired_token`: the ceremony is unknown, used (a ceremony is used once, even by a failed try) or older than 300 s; or `malformed_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_credentials`: an unknown or removed passkey, another account's, a wrong origin or signature, no user verification, or a signature counter that went backwards (a cloned authenticator). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `account_disabled`, or `email_not_verified` (with `EMAIL_VERIFICATION=required`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `rate_limited`: too many requests from this address or, where a password
+             *     is checked, too many failed attempts for the account; retry after `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_passkey_login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Optional: leave it out (or send `{}`) for a usernameless login. */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PasskeyChallengeRequest"];
+            };
+        };
+        responses: {
+            /** @description The ceremony: its id and the request options. */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCeremony"];
+                };
+            };
+            /** @description `malformed_request`: the body is not JSON, has wrong types or unknown fields. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: give at most one of `email` and `username`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /**
+             * @description `rate_limited`: too many requests from this address or, where a password
+             *     is checked, too many failed attempts for the account; retry after `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     logout_session: {
         parameters: {
             query?: never;
@@ -3366,6 +3819,348 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_passkeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The passkeys. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyView"][];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_passkey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyCreateRequest"];
+            };
+        };
+        responses: {
+            /** @description The passkey is added. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyView"];
+                };
+            };
+            /** @description `invalid_or_expired_token`: the ceremony is unknown, used, older than 300 s or another account's (start again); or `malformed_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: `name` (1–64 characters), or `credential` (`passkey_rejected`: not an answer to this ceremony from an allowed origin with user verification; `passkey_already_registered`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /**
+             * @description `rate_limited`: too many requests from this address or, where a password
+             *     is checked, too many failed attempts for the account; retry after `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_passkey_registration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegistrationRequest"];
+            };
+        };
+        responses: {
+            /** @description The ceremony: its id and the creation options. */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCeremony"];
+                };
+            };
+            /** @description `malformed_request`: the body is not JSON, has wrong types or unknown fields. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `wrong_password`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `rate_limited`: too many requests from this address or, where a password
+             *     is checked, too many failed attempts for the account; retry after `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_passkey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The passkey's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: the caller has no passkey with this id. */
+            404: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -6,6 +6,7 @@ mod admin;
 mod health;
 mod keys;
 mod mfa;
+mod passkeys;
 mod recovery;
 mod register;
 mod session;
@@ -17,6 +18,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(register::register_user)
         .service(session::login_user)
         .service(mfa::login_mfa)
+        .service(passkeys::start_passkey_login)
+        .service(passkeys::login_passkey)
         .service(session::refresh_token_pair)
         .service(session::logout_session)
         .service(account::get_me)
@@ -28,6 +31,10 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(mfa::confirm_totp)
         .service(mfa::disable_totp)
         .service(mfa::regenerate_recovery_codes)
+        .service(passkeys::start_passkey_registration)
+        .service(passkeys::create_passkey)
+        .service(passkeys::list_passkeys)
+        .service(passkeys::delete_passkey)
         .service(recovery::update_me)
         .service(recovery::request_password_reset)
         .service(recovery::reset_password)
