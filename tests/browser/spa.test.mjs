@@ -38,6 +38,8 @@ before(async () => {
       DATABASE_URL: `sqlite://${join(dataDir, "browser.db")}`,
       BIND_ADDR: "127.0.0.1:0",
       CORS_ALLOWED_ORIGINS: spa.origin,
+      // Passkeys are made for the page's origin (relying party: localhost).
+      APP_URL: spa.origin,
       RATE_LIMIT_PER_MINUTE: "0",
       ARGON2_MEMORY_KIB: "4096",
       ARGON2_ITERATIONS: "1",
@@ -199,6 +201,53 @@ test("two tabs refreshing at once both stay logged in", async () => {
     await assertStatus(other, "Logged in as twotabs");
     await page.reload();
     await assertStatus(page, "Logged in as twotabs");
+  });
+});
+
+test("a passkey: added in Chromium's virtual authenticator, then logging in with it (usernameless and by email)", async () => {
+  await withPage("passkey", async (page, context, errors) => {
+    // A platform authenticator with resident keys and user verification
+    // (Touch ID, Windows Hello), answering without a prompt.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("WebAuthn.enable");
+    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: {
+        protocol: "ctap2",
+        transport: "internal",
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
+    });
+    await registerAndLogIn(page, "hopper");
+    await page.fill("#add-passkey [name=name]", "Virtual authenticator");
+    await page.fill("#add-passkey [name=password]", password);
+    await page.click("#add-passkey button");
+    await assertStatus(page, "Passkey added");
+    assert.match(await page.locator("#passkeys").textContent(), /Virtual authenticator/);
+    assert.match(await page.locator("#me").textContent(), /"passkeys": 1/);
+    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.equal(credentials.length, 1);
+    assert.equal(credentials[0].isResidentCredential, true, "a discoverable credential");
+
+    await page.click("#logout");
+    await assertStatus(page, "Logged out");
+    // No email: the browser offers the passkeys it has for this site.
+    await page.click("#passkey-login button");
+    await assertStatus(page, "Logged in as hopper");
+
+    await page.click("#logout");
+    await assertStatus(page, "Logged out");
+    await page.fill("#passkey-login [name=email]", "hopper@example.com");
+    await page.click("#passkey-login button");
+    await assertStatus(page, "Logged in as hopper");
+    // The session survives a reload like a password login's.
+    await page.reload();
+    await assertStatus(page, "Logged in as hopper");
+    const after = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.ok(after.credentials[0].signCount >= 2, "each login was signed by the authenticator");
+    assert.deepEqual(errors, []);
   });
 });
 

@@ -15,6 +15,7 @@ export type Problem = Schemas["Problem"];
 /** Every error code the API can answer with. */
 export type ErrorCode = Problem["code"];
 export type MfaMethod = Schemas["MfaMethod"];
+export type Passkey = Schemas["PasskeyView"];
 
 /** A non-2xx answer: its problem document, with `code` to switch on. */
 export class PortcullisError extends Error {
@@ -86,6 +87,8 @@ export interface ClientOptions {
   now?: () => number;
   /** Called when the session ends (logout, or a refresh that was refused). */
   onSessionEnd?: (reason: ErrorCode | "logout") => void;
+  /** Passkey ceremonies; defaults to the browser's (`browserWebAuthn`). */
+  webauthn?: WebAuthnDriver;
 }
 
 export type LoginRequest = {
@@ -94,6 +97,38 @@ export type LoginRequest = {
 } & ({ email: string; username?: never } | { username: string; email?: never });
 
 export type SecondFactor = { code: string } | { recovery_code: string };
+
+/** Whose passkey may answer: an account's (by email or username), or any discoverable one. */
+export type PasskeyLoginHint = { email: string } | { username: string } | Record<string, never>;
+
+/**
+ * The browser's two WebAuthn calls, taking and returning the WebAuthn JSON
+ * the API speaks. `browserWebAuthn` is the real one; pass another to
+ * `ClientOptions.webauthn` where there is no `navigator.credentials`.
+ */
+export interface WebAuthnDriver {
+  create(options: PublicKeyCredentialCreationOptionsJSON): Promise<PublicKeyCredentialJSON>;
+  get(options: PublicKeyCredentialRequestOptionsJSON): Promise<PublicKeyCredentialJSON>;
+}
+
+/** `navigator.credentials` with the standard JSON helpers (WebAuthn Level 3). */
+export const browserWebAuthn: WebAuthnDriver = {
+  async create(options) {
+    const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options);
+    return asJson(await navigator.credentials.create({ publicKey }));
+  },
+  async get(options) {
+    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
+    return asJson(await navigator.credentials.get({ publicKey }));
+  },
+};
+
+function asJson(credential: Credential | null): PublicKeyCredentialJSON {
+  if (!(credential instanceof PublicKeyCredential)) {
+    throw new Error("the authenticator returned no passkey");
+  }
+  return credential.toJSON();
+}
 
 export class PortcullisClient {
   readonly #options: Required<Pick<ClientOptions, "baseUrl" | "mode" | "refreshLeewaySeconds">> &
@@ -142,6 +177,63 @@ export class PortcullisClient {
       token_delivery: this.#options.mode,
     });
     return this.#accept(pair);
+  }
+
+  /**
+   * Adds a passkey to the logged-in account: the password again, then the
+   * browser asks the user to create it. Resolves to the stored passkey.
+   */
+  async addPasskey(password: string, name: string): Promise<Passkey> {
+    const ceremony = await this.request<Schemas["PasskeyCeremony"]>(
+      "POST",
+      "/me/passkeys/registration",
+      { password },
+    );
+    const credential = await this.#webauthn().create(
+      ceremony.options as unknown as PublicKeyCredentialCreationOptionsJSON,
+    );
+    return this.request<Passkey>("POST", "/me/passkeys", {
+      ceremony_id: ceremony.ceremony_id,
+      name,
+      credential,
+    });
+  }
+
+  /** The account's passkeys. */
+  async passkeys(): Promise<Passkey[]> {
+    return this.request<Passkey[]>("GET", "/me/passkeys");
+  }
+
+  /** Removes one of the account's passkeys. */
+  async removePasskey(id: string): Promise<void> {
+    await this.request<void>("DELETE", `/me/passkeys/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Logs in with a passkey: the account's (`{ email }` or `{ username }`), or
+   * without a hint any discoverable passkey on the device. A passkey login is
+   * a two-factor login: no `MfaRequired` follows.
+   */
+  async loginWithPasskey(hint: PasskeyLoginHint = {}, remember = false): Promise<User> {
+    const ceremony = await this.#call<Schemas["PasskeyCeremony"]>(
+      "POST",
+      "/login/passkey/challenge",
+      hint,
+    );
+    const credential = await this.#webauthn().get(
+      ceremony.options as unknown as PublicKeyCredentialRequestOptionsJSON,
+    );
+    const pair = await this.#call<TokenPair>("POST", "/login/passkey", {
+      ceremony_id: ceremony.ceremony_id,
+      credential,
+      remember,
+      token_delivery: this.#options.mode,
+    });
+    return this.#accept(pair);
+  }
+
+  #webauthn(): WebAuthnDriver {
+    return this.#options.webauthn ?? browserWebAuthn;
   }
 
   /**

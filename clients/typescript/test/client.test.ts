@@ -176,3 +176,59 @@ describe("errors", () => {
     expect(failure.retryAfter).toBe(7);
   });
 });
+
+describe("passkeys", () => {
+  it("logs in with a passkey: the hint, the options to the authenticator, its answer back", async () => {
+    const options = { challenge: "Y2hhbGxlbmdl", rpId: "localhost", allowCredentials: [] };
+    const { calls, fetch } = scripted((path) =>
+      path === "/login/passkey/challenge"
+        ? json(200, { ceremony_id: "ceremony-1", options })
+        : json(200, pair(1, false)),
+    );
+    const seen: unknown[] = [];
+    const answer = { id: "cred", rawId: "cred", type: "public-key", response: {}, clientExtensionResults: {} };
+    const client = createClient({
+      baseUrl: "http://api",
+      mode: "cookie",
+      fetch,
+      webauthn: {
+        create: () => Promise.reject(new Error("not this one")),
+        get: async (given) => {
+          seen.push(given);
+          return answer as unknown as PublicKeyCredentialJSON;
+        },
+      },
+    });
+    const loggedIn = await client.loginWithPasskey({ email: "ada@example.com" });
+    expect(loggedIn.username).toBe("ada");
+    expect(seen).toEqual([options]);
+    expect(JSON.parse(String(calls[0]?.init.body))).toEqual({ email: "ada@example.com" });
+    expect(JSON.parse(String(calls[1]?.init.body))).toEqual({
+      ceremony_id: "ceremony-1",
+      credential: answer,
+      remember: false,
+      token_delivery: "cookie",
+    });
+    expect(client.currentAccessToken).toBe("access-1");
+  });
+
+  it("a refused passkey login is a typed error", async () => {
+    const { fetch } = scripted((path) =>
+      path === "/login/passkey/challenge"
+        ? json(200, { ceremony_id: "c", options: {} })
+        : json(401, problem(401, "invalid_credentials")),
+    );
+    const client = createClient({
+      baseUrl: "http://api",
+      mode: "body",
+      fetch,
+      webauthn: {
+        create: () => Promise.reject(new Error("unused")),
+        get: async () => ({}) as PublicKeyCredentialJSON,
+      },
+    });
+    const error = await client.loginWithPasskey().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PortcullisError);
+    expect((error as PortcullisError).code).toBe("invalid_credentials");
+  });
+});

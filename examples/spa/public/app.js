@@ -47,6 +47,21 @@ async function show(user) {
       return item;
     }),
   );
+  const passkeys = await auth.passkeys();
+  $("passkeys").replaceChildren(
+    ...passkeys.map((passkey) => {
+      const item = document.createElement("li");
+      item.textContent = `${passkey.name}, added ${passkey.created_at} `;
+      const remove = document.createElement("button");
+      remove.textContent = "Remove";
+      remove.onclick = async () => {
+        await auth.removePasskey(passkey.id);
+        await show(await auth.me());
+      };
+      item.append(remove);
+      return item;
+    }),
+  );
   // Last, so that "Logged in" means the whole page is up to date.
   status(`Logged in as ${user.username}`);
 }
@@ -68,6 +83,17 @@ on("mfa", async ({ code }) => {
   await show(await auth.loginMfa(pendingMfa, factor));
   $("mfa").hidden = true;
   $("login").hidden = false;
+});
+
+on("passkey-login", async ({ email }) => {
+  await show(await auth.loginWithPasskey(email ? { email } : {}));
+});
+
+on("add-passkey", async ({ name, password }, form) => {
+  await auth.addPasskey(password, name);
+  form.reset();
+  await show(await auth.me());
+  status(`Passkey added: ${name}`);
 });
 
 on("register", async (body, form) => {
