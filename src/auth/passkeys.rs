@@ -7,7 +7,9 @@
 //! too (the caller seals both). Nothing here knows about HTTP or storage.
 
 use serde::{Deserialize, Serialize};
-use webauthn_rs::fake::{FakePasskeyDistribution, WebauthnFakeCredentialGenerator};
+use webauthn_rs::fake::{
+    FakeCredentialIDDistribution, FakePasskeyDistribution, WebauthnFakeCredentialGenerator,
+};
 use webauthn_rs::prelude::{
     AuthenticationResult, CreationChallengeResponse, CredentialID, DiscoverableAuthentication,
     DiscoverableKey, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
@@ -23,7 +25,28 @@ pub const CEREMONY_TTL_SECS: u64 = 300;
 /// The relying party's WebAuthn checks, built once from the settings.
 pub struct PasskeyVerifier {
     webauthn: Webauthn,
-    decoys: WebauthnFakeCredentialGenerator<FakePasskeyDistribution>,
+    decoys: WebauthnFakeCredentialGenerator<AtLeastOnePasskey>,
+}
+
+/// webauthn-rs's distribution of made-up passkeys, without its draws of
+/// none: here every identifier that gets options by name has a passkey (the
+/// others get decoys), so an empty list would tell a decoy apart.
+pub struct AtLeastOnePasskey;
+
+impl FakeCredentialIDDistribution for AtLeastOnePasskey {
+    fn generate<R: rand::RngCore>(seeded_rng: &mut R) -> Vec<CredentialID> {
+        // Each draw is empty about one time in seven; the seeded generator
+        // makes the retries the same on every call for one identifier.
+        for _ in 0..32 {
+            let made_up = FakePasskeyDistribution::generate(seeded_rng);
+            if !made_up.is_empty() {
+                return made_up;
+            }
+        }
+        let mut one = vec![0; 32];
+        seeded_rng.fill_bytes(&mut one);
+        vec![one.into()]
+    }
 }
 
 /// What the browser sent could not be accepted (wrong origin or challenge, a
