@@ -614,6 +614,10 @@ pub struct Settings {
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: String,
 
+    /// Address of a second listener serving only `GET /metrics` (Prometheus, OpenMetrics text), e.g. `127.0.0.1:9100`. Off unless set; keep it off the public network.
+    #[arg(long, env = "METRICS_BIND_ADDR")]
+    pub metrics_bind_addr: Option<String>,
+
     /// `production` refuses to start with a generated signing key or data encryption key, an HS256 secret under 32 bytes, CORS_ALLOWED_ORIGINS=*, MAIL_URL=log, or RATE_LIMIT_PER_MINUTE=0 without ALLOW_NO_RATE_LIMIT=true.
     #[arg(
         long,
@@ -675,6 +679,15 @@ impl Settings {
     /// are unsafe to expose to the internet.
     pub fn check_production(&self) -> Result<(), String> {
         self.passkeys.relying_party()?;
+        // (Port 0 is a fresh port for each, as in tests.)
+        if self.metrics_bind_addr.as_deref() == Some(self.bind_addr.as_str())
+            && !self.bind_addr.ends_with(":0")
+        {
+            return Err(
+                "METRICS_BIND_ADDR must differ from BIND_ADDR: metrics get a listener of their own"
+                    .to_owned(),
+            );
+        }
         // Not only in production: browsers drop such a cookie without a word.
         if self.cookie.cookie_samesite == CookieSameSite::None && !self.cookie.cookie_secure {
             return Err(

@@ -15,6 +15,7 @@ pub mod config;
 pub mod auth;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 
 pub mod state;
 

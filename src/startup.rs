@@ -66,7 +66,25 @@ pub fn build_app(
                 .add(("Cache-Control", "no-store"))
                 .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
         )
+        .wrap(from_fn(crate::web::metrics::observe_requests))
         .wrap(from_fn(request_log::request_log))
+}
+
+/// The metrics listener: `GET /metrics` and nothing else, apart from the
+/// public one so that it can stay on a private address.
+fn serve_metrics(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new().app_data(state.clone()).route(
+            "/metrics",
+            web::get().to(crate::web::metrics::serve_metrics),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok(server)
 }
 
 /// The OpenAPI document and the route table taken from it (to tell 404 from
@@ -249,21 +267,29 @@ fn check_private_files(settings: &Settings) -> anyhow::Result<()> {
 
 /// The mail sender of this node: delivers what is due whenever a message is
 /// queued here, and every `MAIL_POLL_INTERVAL_MS` otherwise (for retries, and
-/// for mail queued by other nodes).
+/// for mail queued by other nodes). Once the node is draining it finishes
+/// what it is sending and stops; other nodes (or this one after a restart)
+/// send the rest.
 fn spawn_mail_sender(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
-        loop {
+        let draining = || state.draining.load(std::sync::atomic::Ordering::Relaxed);
+        while !draining() {
             match mail::deliver_due(&state).await {
                 // A full batch: there may be more.
                 Ok(sent) if sent > 0 => continue,
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "could not look at the mail outbox"),
             }
+            if draining() {
+                break;
+            }
             tokio::select! {
                 () = state.mail_wakeup.notified() => {}
                 () = tokio::time::sleep(state.policy.mail_poll_interval) => {}
             }
         }
+        state.mail_sender_stopped.send_replace(true);
+        tracing::info!("mail sender stopped");
     });
 }
 
@@ -271,8 +297,11 @@ fn spawn_mail_sender(state: web::Data<AppState>) {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener's port and server, when `METRICS_BIND_ADDR` is set.
+    metrics: Option<(u16, Server)>,
     state: web::Data<AppState>,
     ready_delay: Duration,
+    shutdown_timeout: Duration,
 }
 
 /// SIGTERM or SIGINT, whichever comes first.
@@ -331,12 +360,24 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         tracing::info!(address = %settings.bind_addr, database = ?settings.database.database_url, "serving");
+        let metrics = match &settings.metrics_bind_addr {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .with_context(|| format!("cannot listen on METRICS_BIND_ADDR {address}"))?;
+                let port = listener.local_addr()?.port();
+                tracing::info!(%address, "metrics at /metrics");
+                Some((port, serve_metrics(listener, state.clone())?))
+            }
+            None => None,
+        };
         let server = serve(listener, state.clone(), settings.guards.shutdown_timeout)?;
         Ok(Self {
             port,
             server,
+            metrics,
             state,
             ready_delay: Duration::from_secs(settings.guards.shutdown_ready_delay),
+            shutdown_timeout: Duration::from_secs(settings.guards.shutdown_timeout),
         })
     }
 
@@ -358,6 +399,8 @@ impl Application {
             state
                 .draining
                 .store(true, std::sync::atomic::Ordering::Relaxed);
+            // The mail sender finishes the message it is on and stops.
+            state.mail_wakeup.notify_one();
             actix_web::rt::time::sleep(delay).await;
             tracing::info!("shutting down: listener closed, finishing requests in flight");
             handle.stop(true).await;
@@ -368,13 +411,42 @@ impl Application {
         self.port
     }
 
+    /// The port of the metrics listener, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
+    }
+
     /// The shared state the server runs with (tests reach the database and
     /// the housekeeping through it).
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }
 
+    /// Serves until the public server stops (after a SIGTERM drain), then
+    /// waits (at most `SHUTDOWN_TIMEOUT`) for the mail sender to finish the
+    /// message it is sending; the metrics listener stops last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
+        let served = self.server.await;
+        let mut mail_sender = self.state.mail_sender_stopped.subscribe();
+        if tokio::time::timeout(
+            self.shutdown_timeout,
+            mail_sender.wait_for(|stopped| *stopped),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                "the mail sender did not finish in time; its message will be sent again"
+            );
+        }
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
+        served
     }
 }

@@ -17,6 +17,7 @@ use crate::config::{DatabaseSettings, JwtAlgorithm, PasswordSettings, Settings, 
 use crate::db::Database;
 use crate::limits::{BackoffPolicy, Limits};
 use crate::mail::Mailer;
+use crate::metrics::Metrics;
 
 /// Everything a request handler may need, shared by all workers.
 pub struct AppState {
@@ -26,11 +27,15 @@ pub struct AppState {
     /// Seals the secrets kept in the database (TOTP secrets).
     pub cipher: DataCipher,
     pub passkeys: PasskeyVerifier,
+    pub metrics: Metrics,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
     pub mailer: Mailer,
     /// Woken when a message is put in the outbox, so it goes out at once.
     pub mail_wakeup: tokio::sync::Notify,
+    /// Becomes `true` when this node's mail sender has stopped (after a
+    /// SIGTERM, once the message it was sending is out).
+    pub mail_sender_stopped: tokio::sync::watch::Sender<bool>,
     /// SIGTERM arrived: /readyz answers 503 until the listener closes.
     pub draining: std::sync::atomic::AtomicBool,
     pub policy: Policy,
@@ -120,6 +125,7 @@ impl AppState {
         )?;
         Ok(Self {
             db,
+            metrics: Metrics::new(passwords.timings()),
             passwords,
             tokens,
             cipher,
@@ -128,6 +134,7 @@ impl AppState {
             clock,
             mailer: Mailer::new(&settings.mail)?,
             mail_wakeup: tokio::sync::Notify::new(),
+            mail_sender_stopped: tokio::sync::watch::Sender::new(false),
             draining: std::sync::atomic::AtomicBool::new(false),
             policy: Policy {
                 refresh_reuse_grace: settings.tokens.refresh_reuse_grace,
@@ -169,6 +176,8 @@ impl AppState {
             refresh_reuse_grace: 0,
         };
         let tokens = TokenService::from_settings(&throwaway, &database.database_url)?;
+        let passwords = PasswordHasher::new(passwords)?;
+        let metrics = Metrics::new(passwords.timings());
         // Commands run no WebAuthn ceremony.
         let passkeys = PasskeyVerifier::new(
             &crate::config::RelyingParty {
@@ -180,11 +189,12 @@ impl AppState {
         )?;
         Ok(Self {
             db: Database::connect_lazily(&database.database_url, &database.pool_options()),
-            passwords: PasswordHasher::new(passwords)?,
+            passwords,
             limits: Limits::new(0, None, None, &tokens.derive_secret("unused"))?,
             tokens,
             cipher: DataCipher::throwaway()?,
             passkeys,
+            metrics,
             clock: Arc::new(SystemClock),
             // Commands send no mail.
             mailer: Mailer::new(&MailSettings {
@@ -200,6 +210,7 @@ impl AppState {
                 mail_poll_interval_ms: 1_000,
             })?,
             mail_wakeup: tokio::sync::Notify::new(),
+            mail_sender_stopped: tokio::sync::watch::Sender::new(false),
             draining: std::sync::atomic::AtomicBool::new(false),
             policy: Policy {
                 refresh_reuse_grace: 0,

@@ -46,6 +46,12 @@ pub struct PasswordHasher {
     /// Verified when the account does not exist, so that answer takes as long
     /// as a wrong password.
     dummy_hash: String,
+    /// Hashes run at once (the number of hashing threads).
+    concurrency: usize,
+    /// Slots in all: running and waiting.
+    capacity: usize,
+    /// How long each hash took on its thread (`portcullis_password_hash_seconds`).
+    timings: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl PasswordHasher {
@@ -66,12 +72,29 @@ impl PasswordHasher {
                 .map_err(|_| anyhow::anyhow!("the dummy hash thread panicked"))?
         })
         .context("could not compute the dummy password hash")?;
+        let capacity = concurrency + settings.queue();
         Ok(Self {
             params,
-            admission: Arc::new(Semaphore::new(concurrency + settings.queue())),
+            admission: Arc::new(Semaphore::new(capacity)),
             workers,
             dummy_hash,
+            concurrency,
+            capacity,
+            timings: crate::metrics::password_hash_histogram(),
         })
+    }
+
+    /// The histogram every hash's duration goes into.
+    pub fn timings(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.timings.clone()
+    }
+
+    /// Hashes admitted and waiting for a thread (beyond those running).
+    pub fn queue_depth(&self) -> usize {
+        let admitted = self
+            .capacity
+            .saturating_sub(self.admission.available_permits());
+        admitted.saturating_sub(self.concurrency)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
@@ -118,13 +141,16 @@ impl PasswordHasher {
             .try_acquire_owned()
             .map_err(|_| HashError::Overloaded)?;
         let (done, outcome) = tokio::sync::oneshot::channel();
+        let timings = self.timings.clone();
         self.workers.spawn(move || {
             // The slot is held until the hash is done, even if the client
             // went away meanwhile: dropped requests must not let hashes pile up.
             if done.is_closed() {
                 return;
             }
+            let started = std::time::Instant::now();
             let outcome = work();
+            timings.observe(started.elapsed().as_secs_f64());
             // Free the slot before answering, so the caller's next hash finds it.
             drop(admitted);
             let _ = done.send(outcome);

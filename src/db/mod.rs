@@ -298,6 +298,15 @@ pub struct Database {
 }
 
 impl Database {
+    /// This node's pooled connections: (idle, in use).
+    pub fn pool_connections(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (
+            state.idle_connections,
+            state.connections.saturating_sub(state.idle_connections),
+        )
+    }
+
     /// Builds the pool without connecting. A database that goes away later shows
     /// as 503 on requests and on `/readyz`, and the pool reconnects by itself
     /// once it is back. (`portcullis serve` migrates first, so it does need the

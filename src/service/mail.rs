@@ -200,6 +200,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, StoreError> {
                 sent += 1;
             }
             Err(error) if state.clock.now() - message.created_at > GIVE_UP_AFTER => {
+                state.metrics.mail_delivery_failed();
                 tracing::error!(kind = %message.kind, attempts = message.attempts, error = %format!("{error:#}"), "mail given up after 8 days of failed deliveries");
                 state
                     .db
@@ -207,6 +208,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, StoreError> {
                     .await?;
             }
             Err(error) => {
+                state.metrics.mail_delivery_failed();
                 let attempts = message.attempts.saturating_add(1);
                 let next = state.clock.now() + backoff(attempts);
                 let reason = format!("{error:#}");

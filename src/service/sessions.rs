@@ -82,6 +82,31 @@ pub enum LoginError {
 }
 carries_store_errors!(LoginError);
 
+impl LoginError {
+    /// The outcome label a refused login is counted under (`portcullis_logins_total`).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::AccountDisabled => "account_disabled",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::HeldBack { .. } => "held_back",
+            Self::SecondFactorRequired(_) => "mfa_required",
+            Self::ChallengeInvalid => "challenge_invalid",
+            Self::InvalidMfaCode => "invalid_mfa_code",
+            Self::Hash(HashError::Overloaded) => "overloaded",
+            Self::Hash(_) | Self::Token(_) | Self::Store(_) => "error",
+        }
+    }
+}
+
+/// Counts a login attempt (password, second step or passkey) by outcome.
+pub fn count_login<T>(state: &AppState, result: &Result<T, LoginError>) {
+    state.metrics.login(match result {
+        Ok(_) => "success",
+        Err(error) => error.outcome(),
+    });
+}
+
 /// An account whose password was just checked; only [`verify_password`] makes
 /// one, and only [`start_session`] consumes it.
 #[derive(Debug)]
@@ -463,6 +488,7 @@ pub async fn refresh(
         }
         Refresh::Reused => {
             tracing::warn!("refresh token reuse detected; session revoked");
+            state.metrics.refresh_reuse_detected();
             Err(RefreshError::Reused)
         }
     }

@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod dto;
 pub mod extractors;
 pub mod fallback;
+pub mod metrics;
 pub mod openapi;
 pub mod parsing;
 pub mod problem;

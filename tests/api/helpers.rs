@@ -139,6 +139,8 @@ pub struct TestApp {
     /// The settings the app runs with (a second node starts from them).
     pub settings: Settings,
     pub state: web::Data<AppState>,
+    /// `http://127.0.0.1:PORT` of the metrics listener, with `METRICS_BIND_ADDR` set.
+    pub metrics_address: Option<String>,
 }
 
 /// A data encryption key file in `dir` (made once, then reused), owner-only.
@@ -166,9 +168,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&database.url, &signing_key);
     configure(&mut settings);
     let clock = ManualClock::new();
-    let (address, state) = start(&settings, &clock).await;
+    let (address, state, metrics_address) = start(&settings, &clock).await;
     TestApp {
         address,
+        metrics_address,
         client: client(),
         database,
         signing_key,
@@ -204,14 +207,20 @@ pub fn test_settings(database_url: &str, signing_key: &std::path::Path) -> Setti
 }
 
 /// Builds and starts the application as the binary does; returns its address.
-async fn start(settings: &Settings, clock: &ManualClock) -> (String, web::Data<AppState>) {
+async fn start(
+    settings: &Settings,
+    clock: &ManualClock,
+) -> (String, web::Data<AppState>, Option<String>) {
     let application = Application::build_with_clock(settings, Arc::new(clock.clone()))
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let metrics_address = application
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let state = application.state();
     actix_web::rt::spawn(application.run_until_stopped());
-    (address, state)
+    (address, state, metrics_address)
 }
 
 /// Serves `settings` without migrating or checking anything first (for a
@@ -872,4 +881,81 @@ pub fn totp_code(app: &TestApp, secret: &str) -> String {
         String::new(),
     )
     .generate(now)
+}
+
+/// A real HAProxy (Debian's `haproxy`) on a free loopback port, balancing
+/// round-robin over `backends` and naming the one that answered in
+/// `X-Served-By`; stopped on drop. `None` (the test is skipped) when haproxy
+/// is not installed, unless CI is set: there it fails.
+pub struct TestHaproxy {
+    pub url: String,
+    process: std::process::Child,
+    _config: tempfile::TempDir,
+}
+
+impl TestHaproxy {
+    pub async fn start(backends: &[&str]) -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let servers: String = backends
+            .iter()
+            .enumerate()
+            .map(|(index, url)| {
+                let target = url.trim_start_matches("http://");
+                format!("    server node{index} {target}\n")
+            })
+            .collect();
+        let config = format!(
+            "global\n    maxconn 1000\n\
+             defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             frontend portcullis\n    bind 127.0.0.1:{port}\n    default_backend nodes\n\
+             backend nodes\n    balance roundrobin\n    http-response set-header X-Served-By %s\n{servers}"
+        );
+        let dir = tempfile::tempdir().expect("a config directory");
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, config).expect("write haproxy.cfg");
+        let spawned = std::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let process = match spawned {
+            Ok(process) => process,
+            Err(error) if services_required() => {
+                panic!("CI needs haproxy on PATH for the multi-node tests: {error}")
+            }
+            Err(_) => {
+                eprintln!(
+                    "skipped: this test needs haproxy on PATH (Debian/Ubuntu: apt-get install haproxy)"
+                );
+                return None;
+            }
+        };
+        let proxy = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            process,
+            _config: dir,
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(proxy);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("haproxy did not start listening on port {port}");
+    }
+}
+
+impl Drop for TestHaproxy {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
 }

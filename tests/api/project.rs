@@ -47,7 +47,7 @@ fn the_committed_configuration_reference_matches_the_settings() {
 /// The layers from the bottom up; a module may use its own layer's module and
 /// any module of a lower layer, nothing else (`docs/architecture.md`).
 const LAYERS: &[&[&str]] = &[
-    &["domain", "clock"],
+    &["domain", "clock", "metrics"],
     &["db"],
     &["config"],
     &["auth", "limits", "mail"],
@@ -655,4 +655,104 @@ async fn sigterm_drains_before_it_stops() {
         .expect("the process exits after the delay")
         .unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// A rolling deploy under load: clients open a new connection for every
+/// request before, during and after the SIGTERM, and stop sending (as a load
+/// balancer takes a node out) half a second after `/readyz` first answers
+/// 503. Not one request may fail: the listener only closes after the ready
+/// delay, when nothing is sent any more.
+#[actix_web::test]
+async fn sigterm_under_new_connection_load_drops_no_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("p.db").display()),
+        )
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("SHUTDOWN_READY_DELAY", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let welcome = read_welcome(server.stdout.take().unwrap()).await;
+    let address = welcome
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (stop, answered, failures) = (stop.clone(), answered.clone(), failures.clone());
+        let url = format!("{address}/healthz");
+        clients.push(actix_web::rt::spawn(async move {
+            // No idle connections kept: every request is a new connection.
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                match client.get(&url).send().await {
+                    Ok(response) if response.status().is_success() => {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(response) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("status {}", response.status())),
+                    Err(error) => failures.lock().unwrap().push(format!("{error:?}")),
+                }
+            }
+        }));
+    }
+    // The load balancer: stops sending once the node reports not ready.
+    let balancer = {
+        let stop = stop.clone();
+        let url = format!("{address}/readyz");
+        actix_web::rt::spawn(async move {
+            let client = crate::helpers::client();
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let status = client.get(&url).send().await.map(|r| r.status());
+                if status.is_ok_and(|status| status == reqwest::StatusCode::SERVICE_UNAVAILABLE) {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    stop.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pid = server.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    balancer.await.unwrap();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), server.wait())
+        .await
+        .expect("the process exits after the delay")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let failures = failures.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:?}",
+        failures.len()
+    );
+    assert!(answered.load(Ordering::Relaxed) > 50, "the load ran");
 }

@@ -207,8 +207,9 @@ pub async fn login_mfa(
             ));
         }
     };
-    let tokens = sessions::finish_login(&state, &mfa_token, factor, &client).await?;
-    Ok(cookies::token_response(&state, tokens, token_delivery))
+    let logged_in = sessions::finish_login(&state, &mfa_token, factor, &client).await;
+    sessions::count_login(&state, &logged_in);
+    Ok(cookies::token_response(&state, logged_in?, token_delivery))
 }
 
 /// Removes every second factor of an account (TOTP, recovery codes, passkeys)

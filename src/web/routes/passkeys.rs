@@ -2,8 +2,9 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 
+use crate::service::ClientInfo;
 use crate::service::passkeys::{self, Ceremony};
-use crate::service::{ClientInfo, sessions::Identifier};
+use crate::service::sessions::{self, Identifier};
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
 use crate::web::cookies;
@@ -218,9 +219,10 @@ pub async fn login_passkey(
         remember,
         token_delivery,
     } = body.into_inner();
-    let tokens =
-        passkeys::finish_login(&state, &ceremony_id, credential, remember, &client).await?;
-    Ok(cookies::token_response(&state, tokens, token_delivery))
+    let logged_in =
+        passkeys::finish_login(&state, &ceremony_id, credential, remember, &client).await;
+    sessions::count_login(&state, &logged_in);
+    Ok(cookies::token_response(&state, logged_in?, token_delivery))
 }
 
 fn ceremony_response(ceremony: Ceremony) -> HttpResponse {

@@ -57,9 +57,13 @@ pub async fn login_user(
         token_delivery,
     } = body.into_inner();
     let identifier = parse_login(email, username, &password)?;
-    let verified = sessions::verify_password(&state, identifier, password, &client).await?;
-    let tokens = sessions::start_session(&state, verified, remember, &client).await?;
-    Ok(cookies::token_response(&state, tokens, token_delivery))
+    let logged_in = async {
+        let verified = sessions::verify_password(&state, identifier, password, &client).await?;
+        sessions::start_session(&state, verified, remember, &client).await
+    }
+    .await;
+    sessions::count_login(&state, &logged_in);
+    Ok(cookies::token_response(&state, logged_in?, token_delivery))
 }
 
 /// Exactly one of `email` and `username`, each within its length, and a
