@@ -35,6 +35,10 @@ pub enum Command {
     Openapi,
     /// Print the configuration reference (docs/configuration.md) to standard output.
     ConfigReference,
+    /// Create many accounts at once for benchmarks (bench/seed.sh): one shared
+    /// password hash, set-based inserts.
+    #[command(hide = true)]
+    SeedUsers(SeedArgs),
     /// Time one argon2id verification at the configured cost and print the
     /// login ceiling it implies (used by bench/run.sh).
     #[command(hide = true)]
@@ -45,6 +49,25 @@ pub enum Command {
         rounds: u32,
     },
 }
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Accounts to create.
+    #[arg(long)]
+    pub count: i64,
+    /// Number of the first one (`{prefix}{n}`, `{prefix}{n}@example.com`).
+    #[arg(long, default_value_t = 1)]
+    pub first: i64,
+    #[arg(long, default_value = "user")]
+    pub prefix: String,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub passwords: PasswordSettings,
+}
+
+/// The password of every seeded account.
+pub const SEEDED_PASSWORD: &str = "seeded password 1234";
 
 #[derive(Debug, Args)]
 pub struct CreateAdminArgs {
@@ -91,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::config::reference());
             Ok(())
         }
+        Some(Command::SeedUsers(args)) => seed_users(args).await,
         Some(Command::HashBenchmark { passwords, rounds }) => {
             let (per_second, per_verify) =
                 crate::auth::password::measure_verify(&passwords, rounds.max(1))?;
@@ -106,6 +130,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Creates the accounts in batches of 50,000 (one transaction each, well
+/// within `DATABASE_TIMEOUT`), printing progress.
+async fn seed_users(args: SeedArgs) -> anyhow::Result<()> {
+    const BATCH: i64 = 50_000;
+    let params = crate::auth::password::params(&args.passwords)?;
+    let hash = crate::auth::password::hash_blocking(&params, SEEDED_PASSWORD)?;
+    let db = Database::connect_lazily(&args.database.database_url, &args.database.pool_options());
+    let newest = chrono::Utc::now().naive_utc();
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    while done < args.count {
+        let (first, count) = (args.first + done, BATCH.min(args.count - done));
+        let (prefix, hash) = (args.prefix.clone(), hash.clone());
+        db.transaction(move |conn| {
+            Ok::<_, crate::db::StoreError>(crate::db::users::seed(
+                conn, &prefix, first, count, &hash, newest,
+            )?)
+        })
+        .await?;
+        done += count;
+        println!(
+            "{done} of {} accounts in {:.1} s",
+            args.count,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    println!("every seeded account's password: {SEEDED_PASSWORD}");
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

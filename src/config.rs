@@ -374,6 +374,10 @@ pub struct GuardSettings {
     #[arg(long, env = "REQUEST_BODY_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub request_body_timeout: u64,
 
+    /// Open connections one client address may hold while the node is busy (over half the connections it can take): past it, a new connection from that address is shut at once, so a few addresses holding connections open cannot starve everyone. Proxies in TRUSTED_PROXIES are exempt.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_CLIENT", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_connections_per_client: u64,
+
     /// Seconds between SIGTERM and closing the listener, while /readyz answers 503 (so load balancers stop sending) and everything else is still served.
     #[arg(long, env = "SHUTDOWN_READY_DELAY", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
     pub shutdown_ready_delay: u64,
@@ -805,6 +809,48 @@ pub fn reference() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn passkeys(app_url: &str, rp_id: Option<&str>, origins: &[&str]) -> PasskeySettings {
+        PasskeySettings {
+            app_url: url::Url::parse(app_url).unwrap(),
+            webauthn_rp_id: rp_id.map(str::to_owned),
+            webauthn_origins: origins
+                .iter()
+                .map(|o| url::Url::parse(o).unwrap())
+                .collect(),
+            webauthn_rp_name: "Portcullis".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_relying_party_defaults_from_app_url_and_must_fit_its_origins() {
+        let defaults = passkeys("http://localhost:3000", None, &[])
+            .relying_party()
+            .unwrap();
+        assert_eq!(defaults.id, "localhost");
+        assert_eq!(defaults.origins[0].as_str(), "http://localhost:3000/");
+
+        let parent = passkeys(
+            "https://app.example.com",
+            Some("example.com"),
+            &["https://app.example.com", "https://admin.example.com"],
+        );
+        assert_eq!(parent.relying_party().unwrap().id, "example.com");
+
+        let mismatch = passkeys("https://app.example.com", Some("example.org"), &[])
+            .relying_party()
+            .unwrap_err();
+        assert!(mismatch.contains("WEBAUTHN_RP_ID"), "{mismatch}");
+        // A suffix that is not a parent domain does not fit either.
+        let lookalike = passkeys("https://notexample.com", Some("example.com"), &[])
+            .relying_party()
+            .unwrap_err();
+        assert!(lookalike.contains("WEBAUTHN_RP_ID"), "{lookalike}");
+        let insecure = passkeys("http://app.example.com", None, &[])
+            .relying_party()
+            .unwrap_err();
+        assert!(insecure.contains("WEBAUTHN_ORIGINS"), "{insecure}");
+    }
 
     #[test]
     fn every_mail_url_form_of_the_contract_parses() {

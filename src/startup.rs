@@ -191,7 +191,13 @@ pub fn serve(
         max_connections_per_worker = max_connections,
         "connection limits"
     );
+    let limits = Arc::new(crate::web::connections::ConnectionLimits::new(
+        state.policy.max_connections_per_client,
+        max_connections.saturating_mul(workers),
+        state.policy.trusted_proxies.clone(),
+    ));
     let server = HttpServer::new(move || build_app(state.clone(), docs.clone()))
+        .on_connect(move |connection, data| limits.on_connect(connection, data))
         .workers(workers)
         .max_connections(max_connections)
         // Slow or idle clients must not hold workers.

@@ -66,6 +66,8 @@ pub struct Policy {
     pub cookie: CookiePolicy,
     /// How long a client has to send a request body.
     pub request_body_timeout: Duration,
+    /// See `MAX_CONNECTIONS_PER_CLIENT`.
+    pub max_connections_per_client: usize,
 }
 
 /// The refresh cookie of browser sessions.
@@ -151,6 +153,8 @@ impl AppState {
                 admin_require_mfa: settings.mfa.admin_require_mfa,
                 cookie: CookiePolicy::from_settings(&settings.cookie),
                 request_body_timeout: Duration::from_secs(guards.request_body_timeout),
+                max_connections_per_client: usize::try_from(guards.max_connections_per_client)
+                    .unwrap_or(usize::MAX),
             },
         })
     }
@@ -231,6 +235,7 @@ impl AppState {
                     secure: true,
                 },
                 request_body_timeout: Duration::from_secs(5),
+                max_connections_per_client: 16,
             },
         })
     }

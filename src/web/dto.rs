@@ -703,13 +703,33 @@ impl From<crate::service::passkeys::PasskeyInfo> for PasskeyView {
 /// login with any of its passkeys, or leave the body out (or send `{}`) for a
 /// usernameless login with a discoverable passkey.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+// Through a map: a derived `Deserialize` alone would also take an array
+// (`[null, null]`) for a struct whose fields are all optional.
+#[serde(
+    try_from = "serde_json::Map<String, serde_json::Value>",
+    deny_unknown_fields
+)]
 #[schema(example = json!({"email": "ada@example.com"}))]
 pub struct PasskeyChallengeRequest {
     #[schema(max_length = 320)]
     pub email: Option<String>,
     #[schema(max_length = 64)]
     pub username: Option<String>,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for PasskeyChallengeRequest {
+    type Error = serde_json::Error;
+
+    fn try_from(object: serde_json::Map<String, serde_json::Value>) -> Result<Self, Self::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            email: Option<String>,
+            username: Option<String>,
+        }
+        let Fields { email, username } = serde_json::from_value(serde_json::Value::Object(object))?;
+        Ok(Self { email, username })
+    }
 }
 
 /// Finishes a passkey login.

@@ -4,6 +4,7 @@
 //! knows about HTTP.
 
 pub mod client;
+pub mod connections;
 pub mod cookies;
 pub mod dto;
 pub mod extractors;

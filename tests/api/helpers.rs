@@ -665,6 +665,26 @@ impl TestSmtp {
         format!("smtp://127.0.0.1:{}?tls=off", self.port)
     }
 
+    /// Freezes the server (SIGSTOP): the kernel still accepts connections,
+    /// but nothing answers until [`TestSmtp::thaw`]: a mail server stuck
+    /// mid-conversation.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.process.as_ref().expect("the server runs").id();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {signal} {pid}");
+    }
+
     /// Stops the server, as in an outage; [`TestSmtp::resume`] brings it back.
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {

@@ -776,3 +776,12 @@ async fn a_passkey_login_can_deliver_the_refresh_token_as_a_cookie() {
     let pair: Value = logged_in.json().await.unwrap();
     assert!(pair.get("refresh_token").is_none());
 }
+
+#[actix_web::test]
+async fn a_login_challenge_body_must_be_an_object() {
+    let app = spawn_app().await;
+    for body in [json!([null, null]), json!("ada"), json!(null)] {
+        let refused = app.post_json("/login/passkey/challenge", &body).await;
+        assert_problem(refused, StatusCode::BAD_REQUEST, "malformed_request").await;
+    }
+}

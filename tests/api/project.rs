@@ -756,3 +756,168 @@ async fn sigterm_under_new_connection_load_drops_no_request() {
     );
     assert!(answered.load(Ordering::Relaxed) > 50, "the load ran");
 }
+
+/// The slow-body attack of issue 11: 1,120 connections from 40 addresses
+/// (28 each, under the per-address rate limit), each sending headers that
+/// declare a 100-byte body and then one byte, against a node with the common
+/// 1,024 open-file limit. A normal client is still served within a second.
+#[actix_web::test]
+async fn stalled_bodies_from_many_addresses_leave_a_normal_client_served() {
+    use tokio::io::AsyncWriteExt as _;
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var("CI").is_err(), "prlimit is missing");
+        return;
+    }
+    // This process holds the attacker's end of every connection.
+    rlimit::increase_nofile_limit(8_192).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new("prlimit")
+        .args([
+            "--nofile=1024:1024",
+            env!("CARGO_BIN_EXE_portcullis"),
+            "serve",
+        ])
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("p.db").display()),
+        )
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("ARGON2_MEMORY_KIB", "4096")
+        .env("ARGON2_ITERATIONS", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let welcome = read_welcome(server.stdout.take().unwrap()).await;
+    let address = welcome
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let target: std::net::SocketAddr = address
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+
+    // All at once, as an attacker would: each connection sends its headers
+    // and one byte of the body, then holds on.
+    let attackers: Vec<_> = (0..1_120u32)
+        .map(|index| {
+            let attacker =
+                std::net::Ipv4Addr::new(127, 0, 0, 2 + u8::try_from(index % 40).unwrap());
+            actix_web::rt::spawn(async move {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind((attacker, 0).into()).unwrap();
+                let Ok(mut stream) = socket.connect(target).await else {
+                    return;
+                };
+                // A connection the node shut is as good as held for the attack.
+                let _ = stream
+                    .write_all(
+                        b"POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+                    )
+                    .await;
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                drop(stream);
+            })
+        })
+        .collect();
+    // Well within the body deadline (5 s): every stalled body is still held.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+
+    let client = crate::helpers::client();
+    let started = std::time::Instant::now();
+    let health = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        client.get(format!("{address}/healthz")).send(),
+    )
+    .await
+    .expect("/healthz answered within a second")
+    .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+    let login = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        client
+            .post(format!("{address}/login"))
+            .json(&json!({"email": "nobody@example.com", "password": "a wrong password"}))
+            .send(),
+    )
+    .await
+    .expect("/login answered within a second")
+    .unwrap();
+    assert_eq!(login.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    for attacker in attackers {
+        attacker.abort();
+    }
+}
+
+/// SIGTERM while the mail sender is in the middle of a message (the mail
+/// server has not answered yet): the node stops serving, finishes that
+/// message, and only then exits.
+#[actix_web::test]
+async fn sigterm_lets_the_mail_being_sent_go_out_first() {
+    let Some(smtp) = crate::helpers::TestSmtp::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("p.db").display()),
+        )
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("MAIL_URL", smtp.url())
+        .env("SHUTDOWN_READY_DELAY", "0")
+        .env("ARGON2_MEMORY_KIB", "4096")
+        .env("ARGON2_ITERATIONS", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let welcome = read_welcome(server.stdout.take().unwrap()).await;
+    let address = welcome
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+
+    smtp.freeze();
+    // Registering queues a verification mail; the sender starts on it and
+    // waits for the frozen server's greeting.
+    let registered = crate::helpers::client()
+        .post(format!("{address}/register"))
+        .json(&json!({"username": "ada", "email": "ada@example.com", "password": crate::helpers::STRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pid = server.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The node waits for the message rather than exiting.
+    let early = tokio::time::timeout(std::time::Duration::from_secs(1), server.wait()).await;
+    assert!(early.is_err(), "exited before its message went out");
+    smtp.thaw();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), server.wait())
+        .await
+        .expect("the process exits once the message is out")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let delivered = smtp.wait_for(1).await;
+    assert!(delivered[0].contains("ada@example.com"));
+}
