@@ -196,10 +196,11 @@ pub fn remove_all(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
 
 /// Accounts with a second factor on, for the dashboard.
 pub fn count_enabled(conn: &mut DbConnection) -> QueryResult<i64> {
-    users::table
-        .filter(users::totp_enabled.eq(true).or(users::passkey_count.gt(0)))
-        .select(count_star())
-        .get_result(conn)
+    // Literal SQL, so both planners match the partial index's predicate.
+    super::users::count_literal(
+        conn,
+        "SELECT COUNT(*) AS n FROM users WHERE totp_enabled OR passkey_count > 0",
+    )
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -246,23 +246,35 @@ fn count_enabled_admins(conn: &mut DbConnection) -> QueryResult<i64> {
 /// Figures for the admin dashboard.
 #[derive(Debug, Clone, Copy)]
 pub struct UserCounts {
-    pub users: i64,
+    pub users: Total,
     pub admins: i64,
     pub disabled: i64,
     pub registered_since: i64,
 }
 
+/// Each figure is one indexed count (or an estimate), however many accounts
+/// there are.
 pub fn counts(conn: &mut DbConnection, since: NaiveDateTime) -> QueryResult<UserCounts> {
+    let estimate = estimated_accounts(conn)?;
+    let users = if estimate > EXACT_COUNT_UP_TO {
+        Total {
+            count: estimate,
+            estimated: true,
+        }
+    } else {
+        Total {
+            count: users::table.select(count_star()).get_result(conn)?,
+            estimated: false,
+        }
+    };
     Ok(UserCounts {
-        users: users::table.select(count_star()).get_result(conn)?,
+        users,
         admins: users::table
             .filter(users::role.eq(ROLE_ADMIN))
             .select(count_star())
             .get_result(conn)?,
-        disabled: users::table
-            .filter(users::disabled.eq(true))
-            .select(count_star())
-            .get_result(conn)?,
+        // Literal SQL, so both planners match the partial index's predicate.
+        disabled: count_literal(conn, "SELECT COUNT(*) AS n FROM users WHERE disabled")?,
         registered_since: users::table
             .filter(users::created_at.ge(since))
             .select(count_star())
@@ -370,21 +382,105 @@ fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, super::MultiBacke
     query
 }
 
+/// Matches are counted exactly up to this many; past it the total is an
+/// estimate (so that a listing never counts millions of rows).
+pub const EXACT_COUNT_UP_TO: i64 = 10_000;
+
+/// How many accounts match a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub count: i64,
+    /// `count` is the planner's estimate of all accounts (no filter), or a
+    /// lower bound (`EXACT_COUNT_UP_TO` + 1, with a filter).
+    pub estimated: bool,
+}
+
+/// Where a page starts: an offset, or after the account a cursor names
+/// (keyset paging: as fast on the millionth page as on the first).
+#[derive(Debug, Clone)]
+pub enum PageStart {
+    Offset(i64),
+    After {
+        created_at: NaiveDateTime,
+        id: String,
+    },
+}
+
 /// One page of matching accounts, newest first, and how many match in all.
 pub fn page(
     conn: &mut DbConnection,
     filter: &UserFilter,
-    offset: i64,
+    start: &PageStart,
     limit: i64,
-) -> QueryResult<(Vec<UserRow>, i64)> {
-    let total = filtered(filter).select(count_star()).get_result(conn)?;
-    let rows = filtered(filter)
-        .order((users::created_at.desc(), users::id.desc()))
-        .offset(offset)
-        .limit(limit)
-        .select(users::all_columns)
-        .load(conn)?;
+) -> QueryResult<(Vec<UserRow>, Total)> {
+    let total = total(conn, filter)?;
+    let ordered = filtered(filter).order((users::created_at.desc(), users::id.desc()));
+    let rows = match start {
+        PageStart::Offset(offset) => ordered.offset(*offset),
+        PageStart::After { created_at, id } => ordered.filter(
+            users::created_at.lt(*created_at).or(users::created_at
+                .eq(*created_at)
+                .and(users::id.lt(id.clone()))),
+        ),
+    }
+    .limit(limit)
+    .select(users::all_columns)
+    .load(conn)?;
     Ok((rows, total))
+}
+
+fn total(conn: &mut DbConnection, filter: &UserFilter) -> QueryResult<Total> {
+    let unfiltered = filter.search.is_none() && filter.role.is_none() && filter.disabled.is_none();
+    if unfiltered {
+        let estimate = estimated_accounts(conn)?;
+        if estimate > EXACT_COUNT_UP_TO {
+            return Ok(Total {
+                count: estimate,
+                estimated: true,
+            });
+        }
+    }
+    // At most EXACT_COUNT_UP_TO + 1 ids are read, however many match.
+    let seen = i64::try_from(
+        filtered(filter)
+            .select(users::id)
+            .limit(EXACT_COUNT_UP_TO + 1)
+            .load::<String>(conn)?
+            .len(),
+    )
+    .unwrap_or(i64::MAX);
+    Ok(Total {
+        count: seen,
+        estimated: seen > EXACT_COUNT_UP_TO,
+    })
+}
+
+/// A `SELECT COUNT(*) AS n …` without parameters.
+pub(super) fn count_literal(conn: &mut DbConnection, query: &'static str) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    Ok(diesel::sql_query(query).get_result::<Count>(conn)?.n)
+}
+
+/// The number of accounts without counting them: PostgreSQL's planner
+/// statistics (kept by autovacuum), or SQLite's highest rowid (rows are
+/// appended; deleted accounts make it a slight overestimate).
+fn estimated_accounts(conn: &mut DbConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Estimate {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let query = match conn {
+        DbConnection::Postgresql(_) => {
+            "SELECT GREATEST(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = 'users'::regclass"
+        }
+        DbConnection::Sqlite(_) => "SELECT COALESCE(MAX(rowid), 0) AS n FROM users",
+    };
+    Ok(diesel::sql_query(query).get_result::<Estimate>(conn)?.n)
 }
 
 /// An account's id and stored email.

@@ -12,5 +12,5 @@ pub use account::{
     USERNAME_MAX, USERNAME_MIN, UserId, Username,
 };
 pub use event::EventType;
-pub use page::{PER_PAGE_MAX, Pagination};
+pub use page::{AccountCursor, PER_PAGE_MAX, Pagination};
 pub use violation::{Violation, Violations};

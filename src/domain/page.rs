@@ -52,3 +52,36 @@ impl Pagination {
         i64::from(self.per_page)
     }
 }
+
+/// Where the next page of accounts starts (keyset paging): the creation time
+/// and id of the last account shown. Clients see it only as an opaque string
+/// (`next_after`, then `?after=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountCursor {
+    pub created_at: chrono::NaiveDateTime,
+    pub id: String,
+}
+
+impl AccountCursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        let micros = self.created_at.and_utc().timestamp_micros();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{micros}.{}", self.id))
+    }
+
+    /// `None` for anything [`AccountCursor::encode`] did not make.
+    pub fn parse(raw: &str) -> Option<Self> {
+        use base64::Engine as _;
+        if raw.len() > 128 {
+            return None;
+        }
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (micros, id) = text.split_once('.')?;
+        let created_at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+        let id = uuid::Uuid::parse_str(id).ok()?.to_string();
+        Some(Self { created_at, id })
+    }
+}

@@ -8,9 +8,11 @@ use super::audit::Event;
 use super::mail::{LinkMail, LinkMailTo, TokenPurpose, link_mail, new_token};
 use super::sessions::Caller;
 use super::{Account, ClientInfo, carries_store_errors};
-use crate::db::users::{self, AccountChange, Guarded, UserFilter};
+use crate::db::users::{self, AccountChange, Guarded, PageStart, UserFilter};
 use crate::db::{StoreError, events, mail as outbox, sessions};
-use crate::domain::{Email, EventType, Pagination, Role, UserId, Username, Violations};
+use crate::domain::{
+    AccountCursor, Email, EventType, Pagination, Role, UserId, Username, Violations,
+};
 use crate::mail::MailKind;
 use crate::state::AppState;
 
@@ -18,6 +20,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy)]
 pub struct Dashboard {
     pub users: i64,
+    pub users_estimated: bool,
     pub admins: i64,
     pub disabled_users: i64,
     /// Accounts with a second factor (TOTP or a passkey).
@@ -44,7 +47,8 @@ pub async fn dashboard(state: &AppState) -> Result<Dashboard, StoreError> {
             let counts = users::counts(conn, since)?;
             let backlog = crate::db::mail::backlog(conn)?;
             Ok(Dashboard {
-                users: counts.users,
+                users: counts.users.count,
+                users_estimated: counts.users.estimated,
                 admins: counts.admins,
                 disabled_users: counts.disabled,
                 mfa_enabled_users: crate::db::mfa::count_enabled(conn)?,
@@ -85,28 +89,49 @@ pub async fn list_accounts(
     state: &AppState,
     query: AccountQuery,
     pagination: Pagination,
-) -> Result<(Vec<Account>, i64), StoreError> {
+    after: Option<AccountCursor>,
+) -> Result<AccountPage, StoreError> {
     let filter = UserFilter {
         search: query.search.filter(|search| !search.is_empty()),
         role: query.role,
         disabled: query.disabled,
     };
+    let start = match after {
+        Some(cursor) => PageStart::After {
+            created_at: cursor.created_at,
+            id: cursor.id,
+        },
+        None => PageStart::Offset(pagination.offset()),
+    };
+    let limit = pagination.limit();
     let (rows, total) = state
         .db
-        .run(move |conn| {
-            Ok::<_, StoreError>(users::page(
-                conn,
-                &filter,
-                pagination.offset(),
-                pagination.limit(),
-            )?)
-        })
+        .run(move |conn| Ok::<_, StoreError>(users::page(conn, &filter, &start, limit)?))
         .await?;
+    // A full page may have a next one.
+    let next_after = (i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit)
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| AccountCursor {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        });
     let accounts = rows
         .iter()
         .map(Account::from_row)
         .collect::<Result<_, _>>()?;
-    Ok((accounts, total))
+    Ok(AccountPage {
+        accounts,
+        total,
+        next_after,
+    })
+}
+
+/// A page of accounts, how many match, and where the next page starts.
+pub struct AccountPage {
+    pub accounts: Vec<Account>,
+    pub total: users::Total,
+    pub next_after: Option<AccountCursor>,
 }
 
 /// Why an admin action on an account did not happen.

@@ -202,7 +202,11 @@ pub struct DeleteAccountRequest {
 /// Figures for operators, counted in the database.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Dashboard {
+    /// All accounts: exact up to 10,000, then the database's estimate.
     pub users: i64,
+    /// `users` is an estimate (counting millions of rows on every call would
+    /// cost more than the figure is worth).
+    pub users_estimated: bool,
     pub admins: i64,
     pub disabled_users: i64,
     /// Accounts with a second factor (TOTP or a passkey).
@@ -230,6 +234,7 @@ impl From<crate::service::admin::Dashboard> for Dashboard {
     fn from(figures: crate::service::admin::Dashboard) -> Self {
         Self {
             users: figures.users,
+            users_estimated: figures.users_estimated,
             admins: figures.admins,
             disabled_users: figures.disabled_users,
             mfa_enabled_users: figures.mfa_enabled_users,
@@ -380,11 +385,23 @@ macro_rules! page_of {
     };
 }
 
-page_of!(
-    /// One page of accounts.
-    UserPage,
-    AdminUser
-);
+/// One page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<AdminUser>,
+    /// From 1 (1 with `after`).
+    pub page: u32,
+    pub per_page: u32,
+    /// Matching accounts on all pages: exact unless `total_estimated`.
+    pub total: i64,
+    /// `true` when counting every match would cost too much: without a
+    /// filter `total` is the database's estimate of all accounts; with one it
+    /// is a lower bound (more than 10,000 match).
+    pub total_estimated: bool,
+    /// Pass as `after` for the next page (keyset paging, as fast deep in
+    /// the list as at its start); `null` on the last page.
+    pub next_after: Option<String>,
+}
 page_of!(
     /// One page of the audit trail, newest first.
     EventPage,
@@ -405,6 +422,10 @@ pub struct UserListQuery {
     pub q: Option<String>,
     pub role: Option<Role>,
     pub disabled: Option<bool>,
+    /// `next_after` of the previous page: the page after it (then `page`
+    /// must be 1 or absent).
+    #[param(max_length = 128)]
+    pub after: Option<String>,
 }
 
 /// Fields to change; absent fields stay as they are.
@@ -711,9 +732,9 @@ impl From<crate::service::passkeys::PasskeyInfo> for PasskeyView {
 )]
 #[schema(example = json!({"email": "ada@example.com"}))]
 pub struct PasskeyChallengeRequest {
-    #[schema(max_length = 320)]
+    #[schema(max_length = 254)]
     pub email: Option<String>,
-    #[schema(max_length = 64)]
+    #[schema(max_length = 32)]
     pub username: Option<String>,
 }
 

@@ -785,3 +785,21 @@ async fn a_login_challenge_body_must_be_an_object() {
         assert_problem(refused, StatusCode::BAD_REQUEST, "malformed_request").await;
     }
 }
+
+#[actix_web::test]
+async fn a_login_challenge_identifier_is_bounded() {
+    let app = spawn_app().await;
+    for body in [
+        json!({"email": format!("{}@example.com", "a".repeat(250))}),
+        json!({"username": "u".repeat(33)}),
+        json!({"email": "ada\u{0}@example.com"}),
+    ] {
+        let refused = app.post_json("/login/passkey/challenge", &body).await;
+        assert_problem(
+            refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+    }
+}

@@ -796,8 +796,16 @@ export interface components {
              * @description Accounts registered in the last 24 hours.
              */
             signups_last_24h: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description All accounts: exact up to 10,000, then the database's estimate.
+             */
             users: number;
+            /**
+             * @description `users` is an estimate (counting millions of rows on every call would
+             *     cost more than the figure is worth).
+             */
+            users_estimated: boolean;
         };
         DeleteAccountRequest: {
             /** @description The account's current password, to confirm. */
@@ -1323,17 +1331,28 @@ export interface components {
         UserPage: {
             items: components["schemas"]["AdminUser"][];
             /**
+             * @description Pass as `after` for the next page (keyset paging, as fast deep in
+             *     the list as at its start); `null` on the last page.
+             */
+            next_after?: string | null;
+            /**
              * Format: int32
-             * @description From 1.
+             * @description From 1 (1 with `after`).
              */
             page: number;
             /** Format: int32 */
             per_page: number;
             /**
              * Format: int64
-             * @description Matching items on all pages.
+             * @description Matching accounts on all pages: exact unless `total_estimated`.
              */
             total: number;
+            /**
+             * @description `true` when counting every match would cost too much: without a
+             *     filter `total` is the database's estimate of all accounts; with one it
+             *     is a lower bound (more than 10,000 match).
+             */
+            total_estimated: boolean;
         };
         /**
          * @description The body of a 422 `validation_failed` answer: a problem whose `errors` is
@@ -1685,6 +1704,11 @@ export interface operations {
                 q?: string;
                 role?: components["schemas"]["Role"];
                 disabled?: boolean;
+                /**
+                 * @description `next_after` of the previous page: the page after it (then `page`
+                 *     must be 1 or absent).
+                 */
+                after?: string;
             };
             header?: never;
             path?: never;
@@ -2867,7 +2891,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: give at most one of `email` and `username`. */
+            /** @description `validation_failed`: give at most one of `email` and `username`, within their lengths, without control characters. */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -22,3 +22,8 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The dashboard's counts of disabled accounts and of accounts with a second
+-- factor: small partial indexes, so that neither scans every account.
+CREATE INDEX users_disabled_idx ON users (created_at) WHERE disabled;
+CREATE INDEX users_second_factor_idx ON users (created_at) WHERE totp_enabled OR passkey_count > 0;

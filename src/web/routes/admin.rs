@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 
-use crate::domain::{EMAIL_MAX, Pagination, Role, UserId, Violation};
+use crate::domain::{AccountCursor, EMAIL_MAX, Pagination, Role, UserId, Violation};
 use crate::service::admin::{self, AccountQuery};
 use crate::service::{ClientInfo, audit};
 use crate::state::AppState;
@@ -65,8 +65,24 @@ pub async fn list_users(
         q,
         role,
         disabled,
+        after,
     } = query.into_inner();
     let pagination = Pagination::parse(page, per_page).map_err(ApiError::Validation)?;
+    let after = match after {
+        None => None,
+        Some(_) if pagination.page != 1 => {
+            return Err(ApiError::invalid_field(
+                "page",
+                Violation::new("one_of", "give either `page` or `after`"),
+            ));
+        }
+        Some(raw) => Some(AccountCursor::parse(&raw).ok_or_else(|| {
+            ApiError::invalid_field(
+                "after",
+                Violation::new("invalid", "not a `next_after` of this list"),
+            )
+        })?),
+    };
     if let Some(q) = &q {
         if q.chars().count() > EMAIL_MAX {
             return Err(ApiError::invalid_field("q", Violation::too_long(EMAIL_MAX)));
@@ -79,9 +95,15 @@ pub async fn list_users(
         role,
         disabled,
     };
-    let (accounts, total) = admin::list_accounts(&state, query, pagination).await?;
-    let items = accounts.iter().map(AdminUserView::from).collect();
-    Ok(HttpResponse::Ok().json(UserPage::of(pagination, items, total)))
+    let listed = admin::list_accounts(&state, query, pagination, after).await?;
+    Ok(HttpResponse::Ok().json(UserPage {
+        items: listed.accounts.iter().map(AdminUserView::from).collect(),
+        page: pagination.page,
+        per_page: pagination.per_page,
+        total: listed.total.count,
+        total_estimated: listed.total.estimated,
+        next_after: listed.next_after.map(|cursor| cursor.encode()),
+    }))
 }
 
 /// One account.

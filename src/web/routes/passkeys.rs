@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 
+use crate::domain::{EMAIL_MAX, USERNAME_MAX, Violation};
 use crate::service::ClientInfo;
 use crate::service::passkeys::{self, Ceremony};
 use crate::service::sessions::{self, Identifier};
@@ -153,7 +154,7 @@ pub async fn delete_passkey(
         MalformedBody,
         BodyTooLarge,
         NotJson,
-        (status = 422, description = "`validation_failed`: give at most one of `email` and `username`.", body = ValidationProblem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: give at most one of `email` and `username`, within their lengths, without control characters.", body = ValidationProblem, content_type = "application/problem+json"),
         RateLimited,
         DatabaseUnavailable,
     ),
@@ -165,6 +166,18 @@ pub async fn start_passkey_login(
     body: OptionalJson<PasskeyChallengeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let PasskeyChallengeRequest { email, username } = body.0.unwrap_or_default();
+    for (field, value, max) in [
+        ("email", &email, EMAIL_MAX),
+        ("username", &username, USERNAME_MAX),
+    ] {
+        if let Some(value) = value {
+            if value.chars().count() > max {
+                return Err(ApiError::invalid_field(field, Violation::too_long(max)));
+            }
+            Violation::check_no_control_characters(value)
+                .map_err(|violation| ApiError::invalid_field(field, violation))?;
+        }
+    }
     let identifier = match (email, username) {
         (None, None) => None,
         (Some(email), None) => Some(Identifier::Email(email)),
@@ -172,10 +185,7 @@ pub async fn start_passkey_login(
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_field(
                 "email",
-                crate::domain::Violation::new(
-                    "one_of",
-                    "give at most one of `email` and `username`",
-                ),
+                Violation::new("one_of", "give at most one of `email` and `username`"),
             ));
         }
     };
