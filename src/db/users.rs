@@ -417,11 +417,15 @@ pub fn page(
     let ordered = filtered(filter).order((users::created_at.desc(), users::id.desc()));
     let rows = match start {
         PageStart::Offset(offset) => ordered.offset(*offset),
-        PageStart::After { created_at, id } => ordered.filter(
-            users::created_at.lt(*created_at).or(users::created_at
-                .eq(*created_at)
-                .and(users::id.lt(id.clone()))),
-        ),
+        // The first condition alone bounds an index range (both planners);
+        // the second drops the accounts of the same instant already shown.
+        PageStart::After { created_at, id } => {
+            ordered.filter(users::created_at.le(*created_at)).filter(
+                users::created_at
+                    .lt(*created_at)
+                    .or(users::id.lt(id.clone())),
+            )
+        }
     }
     .limit(limit)
     .select(users::all_columns)

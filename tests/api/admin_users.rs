@@ -548,3 +548,34 @@ async fn large_lists_report_an_estimated_total_instead_of_counting_every_row() {
     assert_eq!(narrow["total_estimated"], false);
     assert_eq!(narrow["total"], 11);
 }
+
+#[actix_web::test]
+async fn admin_search_has_its_indexes() {
+    let app = spawn_app().await;
+    let (table, column, names) = match crate::helpers::backend() {
+        // The trigram indexes that make substring search fast at millions
+        // of accounts (the test cluster allows CREATE EXTENSION).
+        crate::helpers::Backend::Postgres => (
+            "pg_indexes",
+            "indexname",
+            &[
+                "users_username_trgm_idx",
+                "users_email_trgm_idx",
+                "users_disabled_idx",
+                "users_second_factor_idx",
+            ][..],
+        ),
+        crate::helpers::Backend::Sqlite => (
+            "sqlite_master",
+            "name",
+            &["users_disabled_idx", "users_second_factor_idx"][..],
+        ),
+    };
+    for name in names {
+        assert_eq!(
+            app.count(table, &format!("{column} = '{name}'")).await,
+            1,
+            "{name}"
+        );
+    }
+}

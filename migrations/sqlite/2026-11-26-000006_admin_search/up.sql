@@ -1,7 +1,7 @@
 -- PostgreSQL gets trigram indexes for admin search here. SQLite keeps the
--- substring scan: its LIKE '%…%' can use no index, and an FTS5 trigram table
--- would double the write cost of every registration for a search that scans
--- about a million accounts a second anyway (docs/operations.md, "Scale").
+-- substring scan (its LIKE '%…%' can use no index): about 0.4 s per million
+-- accounts, measured in bench/RESULTS.md; docs/operations.md ("Scale") says
+-- when to move to PostgreSQL.
 
 -- The dashboard's counts of disabled accounts and of accounts with a second
 -- factor: small partial indexes, so that neither scans every account.
