@@ -168,8 +168,14 @@ impl Metrics {
     }
 
     /// One answered request. `route` is the template (`/admin/users/{id}`),
-    /// never the raw path.
+    /// never the raw path; a method outside the standard ones counts as
+    /// `other` (any token is a valid method: labels must not grow with them).
     pub fn request_answered(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+        let method = METHODS
+            .into_iter()
+            .find(|known| *known == method)
+            .unwrap_or("other");
         self.http_requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),

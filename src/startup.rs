@@ -438,6 +438,11 @@ impl Application {
             handle
         });
         let served = self.server.await;
+        // Also when the server stopped without a SIGTERM drain.
+        self.state
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.state.mail_wakeup.notify_one();
         let mut mail_sender = self.state.mail_sender_stopped.subscribe();
         if tokio::time::timeout(
             self.shutdown_timeout,

@@ -4,7 +4,8 @@
 //! Each connection therefore gets a ticket when it is accepted, numbering it
 //! among its address's open connections; while the node holds more than half
 //! the connections it can take, a connection beyond `MAX_CONNECTIONS_PER_CLIENT`
-//! for its address is shut at once, before a byte of it is read. (Answering
+//! for its address is shut at once, before a byte of it is read (and at any
+//! load, one beyond an eighth of what the node can take). (Answering
 //! it instead would not free it: the server waits for the declared body of a
 //! request before it closes the connection.)
 
@@ -51,7 +52,8 @@ impl ConnectionLimits {
         let stream = connection.downcast_ref::<TcpStream>();
         let address = stream
             .and_then(|stream| stream.peer_addr().ok())
-            .map(|peer| peer.ip());
+            // An IPv4 client on a dual-stack listener shows as ::ffff:a.b.c.d.
+            .map(|peer| peer.ip().to_canonical());
         let total = self.total.fetch_add(1, Ordering::Relaxed) + 1;
         let mine = address.map_or(0, |address| {
             let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
@@ -68,7 +70,12 @@ impl ConnectionLimits {
             limits: self.clone(),
             address,
         });
-        let crowding = total > self.busy_above && mine > self.per_client && !trusted;
+        // Beyond its share while the node is busy; and whatever the load,
+        // beyond a quarter of the busy mark, so that one address cannot take
+        // the first half before the shares apply.
+        let crowding = !trusted
+            && ((total > self.busy_above && mine > self.per_client)
+                || mine > self.per_client.max(self.busy_above / 4));
         if let Some(stream) = stream.filter(|_| crowding) {
             // The server then reads end-of-stream and drops the connection
             // (and with it the ticket) at once.

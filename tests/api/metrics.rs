@@ -260,3 +260,24 @@ async fn mail_that_cannot_be_delivered_shows_in_the_outbox_and_the_failures() {
         Some(1.0)
     );
 }
+
+#[actix_web::test]
+async fn made_up_methods_share_one_label() {
+    let app = spawn_app_with(with_metrics).await;
+    for method in ["FOO1", "FOO2", "FOO3"] {
+        app.client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                app.url("/x"),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let scraped = scrape(&app).await;
+    assert!(!scraped.text.contains("FOO"), "{}", scraped.text);
+    assert_eq!(
+        scraped.value("http_requests", &[("method", "other")]),
+        Some(3.0)
+    );
+}
