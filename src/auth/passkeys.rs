@@ -135,9 +135,9 @@ impl PasskeyVerifier {
         Ok(Self { webauthn, decoys })
     }
 
-    /// Options to create a passkey for an account. `existing` are the stored
-    /// passkeys of the account, which the authenticator is asked not to
-    /// register twice. A resident (discoverable) key is preferred, so that it
+    /// Options to create a passkey for an account. `existing` are the
+    /// credential ids of the account's passkeys, which the authenticator is
+    /// asked not to register twice. A resident (discoverable) key is preferred, so that it
     /// can log in without a username; user verification is required, because
     /// a passkey login stands for two factors.
     pub fn start_registration(
@@ -145,12 +145,9 @@ impl PasskeyVerifier {
         user_id: Uuid,
         user_name: &str,
         display_name: &str,
-        existing: &[String],
+        existing: Vec<Vec<u8>>,
     ) -> anyhow::Result<Started> {
-        let exclude = existing
-            .iter()
-            .map(|stored| Ok(parse_passkey(stored)?.cred_id().clone()))
-            .collect::<anyhow::Result<Vec<CredentialID>>>()?;
+        let exclude: Vec<CredentialID> = existing.into_iter().map(CredentialID::from).collect();
         let (mut challenge, state) = self
             .webauthn
             .start_passkey_registration(

@@ -98,9 +98,10 @@ pub async fn begin_registration(
             .run(move |conn| Ok::<_, StoreError>(passkeys::list_for_user(conn, &user_id)?))
             .await?
     };
+    // The ids are public: no need to open the sealed passkeys for them.
     let existing = existing
         .iter()
-        .map(|row| open_passkey(state, row))
+        .map(|row| from_base64url(&row.credential_id))
         .collect::<Result<Vec<_>, _>>()?;
     let account = &caller.account;
     let started = state
@@ -109,7 +110,7 @@ pub async fn begin_registration(
             account.id.as_uuid(),
             account.email.as_str(),
             account.username.as_str(),
-            &existing,
+            existing,
         )
         .map_err(PasskeyError::Failed)?;
     store_ceremony(state, REGISTRATION, Some(user_id), started)
@@ -499,6 +500,13 @@ fn valid_name(name: &str) -> Result<String, PasskeyError> {
         return Err(invalid("no control characters"));
     }
     Ok(name.to_owned())
+}
+
+fn from_base64url(encoded: &str) -> Result<Vec<u8>, PasskeyError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|error| PasskeyError::Failed(error.into()))
 }
 
 fn base64url(bytes: &[u8]) -> String {

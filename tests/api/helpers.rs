@@ -596,16 +596,8 @@ impl TestRedis {
             url: format!("redis://127.0.0.1:{port}/"),
             process,
         };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Some(redis);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("redis-server did not start listening on port {port}");
+        wait_for_listener(port, "redis-server").await;
+        Some(redis)
     }
 }
 
@@ -706,16 +698,7 @@ impl TestSmtp {
             .spawn()
             .expect("aiosmtpd starts");
         self.process = Some(process);
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("aiosmtpd did not start listening on port {}", self.port);
+        wait_for_listener(self.port, "aiosmtpd").await;
     }
 
     /// Every message received so far, raw, oldest first.
@@ -960,16 +943,8 @@ impl TestHaproxy {
             process,
             _config: dir,
         };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Some(proxy);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("haproxy did not start listening on port {port}");
+        wait_for_listener(port, "haproxy").await;
+        Some(proxy)
     }
 }
 
@@ -978,4 +953,32 @@ impl Drop for TestHaproxy {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// The audit events of `kind` for `user_id`, newest first, as `admin` reads them.
+pub async fn events_of(app: &TestApp, admin: &Account, kind: &str, user_id: &str) -> Vec<Value> {
+    let response = app
+        .get(
+            &format!("/admin/events?type={kind}&user_id={user_id}"),
+            Some(&admin.access_token),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page: Value = response.json().await.expect("events JSON");
+    page["items"].as_array().expect("items").clone()
+}
+
+/// Waits (up to 5 s) until a service the test started accepts connections on
+/// `port` of loopback.
+async fn wait_for_listener(port: u16, what: &str) {
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{what} did not start listening on port {port}");
 }

@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Account, STRONG_PASSWORD, TestApp, assert_problem, jwt_parts, spawn_app, spawn_app_with,
-    totp_code,
+    Account, STRONG_PASSWORD, TestApp, assert_problem, events_of, jwt_parts, spawn_app,
+    spawn_app_with, totp_code,
 };
 
 fn code_now(app: &TestApp, secret: &str) -> String {
@@ -82,18 +82,6 @@ async fn mfa_token(app: &TestApp, email: &str) -> String {
 
 async fn login_mfa(app: &TestApp, body: &Value) -> reqwest::Response {
     app.post_json("/login/mfa", body).await
-}
-
-async fn events_of(app: &TestApp, admin: &Account, kind: &str, user_id: &str) -> Vec<Value> {
-    let response = app
-        .get(
-            &format!("/admin/events?type={kind}&user_id={user_id}"),
-            Some(&admin.access_token),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let page: Value = response.json().await.expect("events JSON");
-    page["items"].as_array().expect("items").clone()
 }
 
 #[actix_web::test]

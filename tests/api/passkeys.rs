@@ -11,7 +11,8 @@ use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs_proto::{AllowCredentials, CreationChallengeResponse, RequestChallengeResponse};
 
 use crate::helpers::{
-    Account, STRONG_PASSWORD, TestApp, assert_problem, jwt_parts, spawn_app, spawn_app_with,
+    Account, STRONG_PASSWORD, TestApp, assert_problem, events_of, jwt_parts, spawn_app,
+    spawn_app_with,
 };
 
 /// The origin the app trusts by default (`APP_URL`).
@@ -190,18 +191,6 @@ async fn passkeys_of(app: &TestApp, account: &Account) -> Vec<Value> {
         .as_array()
         .expect("an array")
         .clone()
-}
-
-async fn events_of(app: &TestApp, admin: &Account, kind: &str, user_id: &str) -> Vec<Value> {
-    let response = app
-        .get(
-            &format!("/admin/events?type={kind}&user_id={user_id}"),
-            Some(&admin.access_token),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let page: Value = response.json().await.expect("events JSON");
-    page["items"].as_array().expect("items").clone()
 }
 
 #[actix_web::test]

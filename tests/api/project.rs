@@ -355,6 +355,41 @@ async fn serve_help_documents_every_setting_of_the_contract() {
 }
 
 /// The lines the server prints once it is ready (up to the create-admin hint).
+/// Runs the real `portcullis serve` (after `wrapper`, such as `prlimit`, if
+/// any) on a fresh SQLite database and a free port with `env` added; returns
+/// the process, its address from the welcome message and the data directory
+/// (kept for as long as the process runs).
+async fn serve_binary(
+    wrapper: &[&str],
+    env: &[(&str, String)],
+) -> (tokio::process::Child, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_portcullis");
+    let (program, args) = match wrapper.split_first() {
+        Some((program, args)) => (*program, [args, &[binary, "serve"]].concat()),
+        None => (binary, vec!["serve"]),
+    };
+    let mut server = tokio::process::Command::new(program)
+        .args(args)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("p.db").display()),
+        )
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let welcome = read_welcome(server.stdout.take().unwrap()).await;
+    let address = welcome
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    (server, address, dir)
+}
+
 async fn read_welcome(stdout: tokio::process::ChildStdout) -> String {
     use tokio::io::AsyncBufReadExt as _;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
@@ -601,26 +636,14 @@ async fn the_open_file_limit_is_raised_and_connections_are_capped_below_it() {
 /// finishes what is in flight and exits 0.
 #[actix_web::test]
 async fn sigterm_drains_before_it_stops() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("serve")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("p.db").display()),
-        )
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("SHUTDOWN_READY_DELAY", "2")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let welcome = read_welcome(server.stdout.take().unwrap()).await;
-    let address = welcome
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let (mut server, address, _dir) = serve_binary(
+        &[],
+        &[
+            ("SHUTDOWN_READY_DELAY", "2".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ],
+    )
+    .await;
     let client = crate::helpers::client();
     let ready = client
         .get(format!("{address}/readyz"))
@@ -667,26 +690,14 @@ async fn sigterm_under_new_connection_load_drops_no_request() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("serve")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("p.db").display()),
-        )
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("SHUTDOWN_READY_DELAY", "2")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let welcome = read_welcome(server.stdout.take().unwrap()).await;
-    let address = welcome
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let (mut server, address, _dir) = serve_binary(
+        &[],
+        &[
+            ("SHUTDOWN_READY_DELAY", "2".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ],
+    )
+    .await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicUsize::new(0));
@@ -774,31 +785,15 @@ async fn stalled_bodies_from_many_addresses_leave_a_normal_client_served() {
     }
     // This process holds the attacker's end of every connection.
     rlimit::increase_nofile_limit(8_192).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = tokio::process::Command::new("prlimit")
-        .args([
-            "--nofile=1024:1024",
-            env!("CARGO_BIN_EXE_portcullis"),
-            "serve",
-        ])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("p.db").display()),
-        )
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("ARGON2_MEMORY_KIB", "4096")
-        .env("ARGON2_ITERATIONS", "1")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let welcome = read_welcome(server.stdout.take().unwrap()).await;
-    let address = welcome
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let (_server, address, _dir) = serve_binary(
+        &["prlimit", "--nofile=1024:1024"],
+        &[
+            ("ARGON2_MEMORY_KIB", "4096".to_owned()),
+            ("ARGON2_ITERATIONS", "1".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ],
+    )
+    .await;
     let target: std::net::SocketAddr = address
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -866,29 +861,17 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
     let Some(smtp) = crate::helpers::TestSmtp::start().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("serve")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("p.db").display()),
-        )
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("MAIL_URL", smtp.url())
-        .env("SHUTDOWN_READY_DELAY", "0")
-        .env("ARGON2_MEMORY_KIB", "4096")
-        .env("ARGON2_ITERATIONS", "1")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let welcome = read_welcome(server.stdout.take().unwrap()).await;
-    let address = welcome
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let (mut server, address, _dir) = serve_binary(
+        &[],
+        &[
+            ("MAIL_URL", smtp.url()),
+            ("SHUTDOWN_READY_DELAY", "0".to_owned()),
+            ("ARGON2_MEMORY_KIB", "4096".to_owned()),
+            ("ARGON2_ITERATIONS", "1".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ],
+    )
+    .await;
 
     smtp.freeze();
     // Registering queues a verification mail; the sender starts on it and
