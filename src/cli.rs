@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `migrate`, `create-admin` and
-//! `openapi`.
+//! `openapi`, and hidden benchmark helpers (`seed-users`, `hash-benchmark`,
+//! `write-ceiling`, `empty-server`).
 
 use std::io::BufRead as _;
 
@@ -47,6 +48,25 @@ pub enum Command {
         passwords: PasswordSettings,
         #[arg(long, default_value_t = 20)]
         rounds: u32,
+    },
+    /// Measure the database's own write ceiling: single-row UPDATE
+    /// transactions per second from CONNECTIONS connections (used by
+    /// bench/run.sh beside the refresh figure).
+    #[command(hide = true)]
+    WriteCeiling {
+        #[command(flatten)]
+        database: DatabaseSettings,
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Serve `GET /me` from an empty handler with the server's HTTP settings:
+    /// the HTTP stack's own ceiling (used by bench/run.sh beside /me).
+    #[command(hide = true)]
+    EmptyServer {
+        #[arg(long, default_value = "127.0.0.1:18791")]
+        bind: String,
     },
 }
 
@@ -115,17 +135,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::SeedUsers(args)) => seed_users(args).await,
+        Some(Command::WriteCeiling {
+            database,
+            connections,
+            seconds,
+        }) => {
+            let url = database.database_url.clone();
+            let per_second = tokio::task::spawn_blocking(move || {
+                crate::db::ceiling::single_row_updates(
+                    &url,
+                    connections,
+                    std::time::Duration::from_secs(seconds),
+                )
+            })
+            .await??;
+            println!(
+                "single-row UPDATE transactions from {connections} connections: {per_second:.0}/s"
+            );
+            Ok(())
+        }
+        Some(Command::EmptyServer { bind }) => {
+            let listener = std::net::TcpListener::bind(&bind)
+                .with_context(|| format!("cannot listen on {bind}"))?;
+            crate::startup::empty_server(listener)?.await?;
+            Ok(())
+        }
         Some(Command::HashBenchmark { passwords, rounds }) => {
             let (per_second, per_verify) =
                 crate::auth::password::measure_verify(&passwords, rounds.max(1))?;
             println!(
-                "argon2id m={} KiB t={} p={}: {:.2} ms per verification with {} running at once; ceiling {:.1} logins/s",
+                "argon2id m={} KiB t={} p={}: {:.2} ms per verification with {} running at once; ceiling {:.1} logins/s ({} fill)",
                 passwords.argon2_memory_kib,
                 passwords.argon2_iterations,
                 passwords.argon2_parallelism,
                 per_verify.as_secs_f64() * 1000.0,
                 passwords.concurrency(),
                 per_second,
+                crate::auth::password::fill_backend(),
             );
             Ok(())
         }

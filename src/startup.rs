@@ -212,6 +212,31 @@ pub fn serve(
     Ok(server)
 }
 
+/// An HTTP server with the main server's settings whose `GET /me` does
+/// nothing but answer a fixed body the size of a real one: the ceiling of the
+/// HTTP stack itself, which `bench/run.sh` sets the `/me` figure beside.
+pub fn empty_server(listener: TcpListener) -> std::io::Result<Server> {
+    const BODY: &str = r#"{"id":"0b9e6c2e-5a0f-4a57-9d1c-2f8e3c7b1a4d","username":"seed0","email":"seed0@bench.example","role":"user","email_verified":true,"created_at":"2026-11-26T00:00:00Z","mfa_enabled":false}"#;
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let server = HttpServer::new(|| {
+        App::new().route(
+            "/me",
+            web::get().to(|| async {
+                actix_web::HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(BODY)
+            }),
+        )
+    })
+    .workers(workers)
+    .client_request_timeout(Duration::from_secs(10))
+    .client_disconnect_timeout(Duration::from_secs(2))
+    .keep_alive(Duration::from_secs(30))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
 /// Background upkeep, off the request path: the audit-retention sweep, spent
 /// mail and expired login challenges
 /// (hourly; the first one runs in [`Application::build`]) and forgetting idle

@@ -9,9 +9,8 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2_rust::params::{Memory, TagLen};
+use argon2_rust::{Algorithm, Argon2, Decoded, Hasher, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordSettings;
@@ -98,7 +97,7 @@ impl PasswordHasher {
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        let params = self.params.clone();
+        let params = self.params;
         self.run_bounded(move || hash_blocking(&params, &password).map_err(HashError::Failed))
             .await
     }
@@ -110,17 +109,17 @@ impl PasswordHasher {
         password: String,
         stored_hash: Option<String>,
     ) -> Result<Verification, HashError> {
-        let params = self.params.clone();
+        let params = self.params;
         let account_exists = stored_hash.is_some();
         let stored_hash = stored_hash.unwrap_or_else(|| self.dummy_hash.clone());
         self.run_bounded(move || {
-            let parsed = PasswordHash::new(&stored_hash)
+            let stored = decode(&stored_hash)
                 .map_err(|error| anyhow::anyhow!("stored password hash is unreadable: {error}"))?;
-            let matches = verify_parsed(&parsed, &password);
+            let matches = verify_decoded(&stored, &password);
             if !(matches && account_exists) {
                 return Ok(Verification::Mismatch);
             }
-            let upgraded_hash = if uses_params(&parsed, &params) {
+            let upgraded_hash = if uses_params(&stored, &params) {
                 None
             } else {
                 Some(hash_blocking(&params, &password)?)
@@ -161,21 +160,31 @@ impl PasswordHasher {
     }
 }
 
+/// Bytes of hash output in every PHC string written (RustCrypto's and the
+/// reference implementation's default).
+const OUTPUT_LEN: u64 = 32;
+
 /// The argon2id parameters the settings ask for.
 pub fn params(settings: &PasswordSettings) -> anyhow::Result<Params> {
-    Params::new(
-        settings.argon2_memory_kib,
-        settings.argon2_iterations,
-        settings.argon2_parallelism,
-        None,
-    )
-    .map_err(|error| anyhow::anyhow!("invalid argon2 parameters: {error}"))
+    Params::builder()
+        .memory(Memory::kib(u64::from(settings.argon2_memory_kib)))
+        .passes(settings.argon2_iterations)
+        .lanes(settings.argon2_parallelism)
+        .tag_len(TagLen::bytes(OUTPUT_LEN))
+        .build()
+        .map_err(|error| anyhow::anyhow!("invalid argon2 parameters: {error}"))
+}
+
+/// Which argon2 fill loop this CPU runs (`Avx512`, `Avx2`, `Sse2`, `Neon` or
+/// `Scalar`), chosen at run time.
+pub fn fill_backend() -> String {
+    format!("{:?}", argon2_rust::detected_backend())
 }
 
 /// Verifies on the calling thread (benchmarks; requests go through
 /// [`PasswordHasher::verify`]).
 pub fn verify_blocking(password: &str, stored_hash: &str) -> bool {
-    PasswordHash::new(stored_hash).is_ok_and(|parsed| verify_parsed(&parsed, password))
+    decode(stored_hash).is_ok_and(|stored| verify_decoded(&stored, password))
 }
 
 /// Verifications per second at the configured cost with `HASH_CONCURRENCY`
@@ -204,90 +213,55 @@ pub fn measure_verify(
 }
 
 thread_local! {
-    /// This thread's argon2 working memory, reused by every hash it computes:
-    /// allocating `ARGON2_MEMORY_KIB` afresh each time costs page faults and,
-    /// through the allocator's per-thread arenas, leaves memory behind.
-    static WORKING_MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// This thread's hasher, whose working memory (`ARGON2_MEMORY_KIB`) every
+    /// hash on the thread reuses: mapping it afresh each time costs page
+    /// faults and, through the allocator's per-thread arenas, leaves memory
+    /// behind. It is wiped between hashes.
+    static HASHER: std::cell::RefCell<Option<Hasher>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs argon2 with `params` into `out`, on this thread's working memory.
-fn argon2_into(
-    version: Version,
-    params: Params,
-    password: &[u8],
-    salt: &[u8],
-    out: &mut [u8],
-) -> argon2::Result<()> {
-    let blocks = params.block_count();
+/// Runs `work` with this thread's hasher set to argon2id with `version` and
+/// `params`.
+fn with_hasher<T>(version: Version, params: Params, work: impl FnOnce(&mut Hasher) -> T) -> T {
     let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
-    WORKING_MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        if memory.len() < blocks {
-            memory.resize(blocks, Block::default());
-        }
-        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    HASHER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let hasher = slot.get_or_insert_with(|| argon2.hasher());
+        hasher.set_argon2(argon2);
+        work(hasher)
     })
 }
 
 /// Hashes on the calling thread (benchmarks, start-up; requests go through
-/// [`PasswordHasher::hash`]) into a PHC string.
+/// [`PasswordHasher::hash`]) into a PHC string with a random 16-byte salt.
 pub fn hash_blocking(params: &Params, password: &str) -> anyhow::Result<String> {
-    let failed = |error: &dyn std::fmt::Display| anyhow::anyhow!("hashing failed: {error}");
-    let salt = SaltString::generate(&mut OsRng);
-    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
-    let raw_salt = salt.decode_b64(&mut salt_bytes).map_err(|e| failed(&e))?;
-    let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
-    argon2_into(
-        Version::V0x13,
-        params.clone(),
-        password.as_bytes(),
-        raw_salt,
-        &mut output,
-    )
-    .map_err(|e| failed(&e))?;
-    let phc = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
-        salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
-    };
-    Ok(phc.to_string())
+    with_hasher(Version::V0x13, *params, |hasher| {
+        hasher.hash_password_with_random_salt(password.as_bytes())
+    })
+    .map_err(|error| anyhow::anyhow!("hashing failed: {error}"))
+}
+
+/// A stored argon2id PHC string, taken apart.
+fn decode(stored_hash: &str) -> Result<Decoded, argon2_rust::Error> {
+    argon2_rust::decode_string(stored_hash, Algorithm::Argon2id)
 }
 
 /// Recomputes `stored` for `password` with the stored parameters and compares
-/// in constant time (`Output`'s equality is).
-fn verify_parsed(stored: &PasswordHash<'_>, password: &str) -> bool {
-    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
-        return false;
-    };
-    if stored.algorithm != Algorithm::Argon2id.ident() {
-        return false;
-    }
-    let Ok(params) = Params::try_from(stored) else {
-        return false;
-    };
-    let version = stored
-        .version
-        .map_or(Ok(Version::V0x13), Version::try_from)
-        .unwrap_or(Version::V0x13);
-    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
-    let Ok(raw_salt) = salt.decode_b64(&mut salt_bytes) else {
-        return false;
-    };
-    let mut output = vec![0u8; expected.len()];
-    argon2_into(version, params, password.as_bytes(), raw_salt, &mut output).is_ok()
-        && Output::new(&output).is_ok_and(|computed| computed == expected)
+/// in constant time.
+fn verify_decoded(stored: &Decoded, password: &str) -> bool {
+    with_hasher(stored.version, stored.params, |hasher| {
+        hasher.verify(password.as_bytes(), &stored.salt, &stored.hash)
+    })
+    .is_ok()
 }
 
-fn uses_params(hash: &PasswordHash<'_>, params: &Params) -> bool {
-    hash.algorithm == Algorithm::Argon2id.ident()
-        && hash.version == Some(Version::V0x13.into())
-        && Params::try_from(hash).is_ok_and(|stored| {
-            stored.m_cost() == params.m_cost()
-                && stored.t_cost() == params.t_cost()
-                && stored.p_cost() == params.p_cost()
-        })
+fn uses_params(stored: &Decoded, params: &Params) -> bool {
+    stored.algorithm == Algorithm::Argon2id
+        && stored.version == Version::V0x13
+        && stored.params.memory_kib() == params.memory_kib()
+        && stored.params.passes() == params.passes()
+        && stored.params.lanes() == params.lanes()
+        && stored.hash.len() == params.tag_len_bytes()
 }
 
 #[cfg(test)]
@@ -325,16 +299,59 @@ mod tests {
     }
 
     #[test]
-    fn hashes_are_standard_phc_strings_that_the_argon2_crate_verifies() {
+    fn hashes_are_standard_phc_strings_that_rustcrypto_argon2_verifies() {
         use argon2::PasswordVerifier as _;
         let params = params(&settings(1024)).unwrap();
         let hash = hash_blocking(&params, "correct horse").unwrap();
-        let parsed = PasswordHash::new(&hash).unwrap();
-        let argon2 = Argon2::default();
-        assert!(argon2.verify_password(b"correct horse", &parsed).is_ok());
-        assert!(argon2.verify_password(b"wrong horse", &parsed).is_err());
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        let parsed = argon2::PasswordHash::new(&hash).unwrap();
+        let rustcrypto = argon2::Argon2::default();
+        assert!(
+            rustcrypto
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(rustcrypto.verify_password(b"wrong horse", &parsed).is_err());
         assert!(verify_blocking("correct horse", &hash));
         assert!(!verify_blocking("wrong horse", &hash));
+    }
+
+    /// Accounts created before the switch to argon2-rust keep logging in.
+    #[test]
+    fn hashes_made_by_rustcrypto_argon2_verify() {
+        use argon2::PasswordHasher as _;
+        use argon2::password_hash::{SaltString, rand_core::OsRng};
+        for (memory_kib, iterations, lanes) in [(1024, 1, 1), (2048, 3, 2)] {
+            let rustcrypto = argon2::Argon2::new(
+                argon2::Algorithm::Argon2id,
+                argon2::Version::V0x13,
+                argon2::Params::new(memory_kib, iterations, lanes, None).unwrap(),
+            );
+            let hash = rustcrypto
+                .hash_password(b"correct horse", &SaltString::generate(&mut OsRng))
+                .unwrap()
+                .to_string();
+            assert!(verify_blocking("correct horse", &hash), "{hash}");
+            assert!(!verify_blocking("correct horsf", &hash), "{hash}");
+        }
+        // Written by the release build before the switch (`seed-users`), at the
+        // default cost.
+        let stored = "$argon2id$v=19$m=19456,t=2,p=1$lJ/JsEM+zfY41+LQCDiNzg$PGnZKl1ogLTB95rZ2p31lEGY3detnlpd3GaBBLy/iRQ";
+        assert!(verify_blocking("seeded password 1234", stored));
+        assert!(!verify_blocking("seeded password 1235", stored));
+    }
+
+    #[test]
+    fn an_unreadable_or_foreign_hash_never_matches() {
+        for stored in [
+            "",
+            "not a hash",
+            "$argon2i$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+            "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$",
+            "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E",
+        ] {
+            assert!(!verify_blocking("somesalt", stored), "{stored}");
+        }
     }
 
     #[tokio::test]

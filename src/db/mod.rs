@@ -4,6 +4,7 @@
 //! [`DbConnection`] and never matches on it. Storage speaks only of storage:
 //! failures are a [`StoreError`], never an HTTP answer.
 
+pub mod ceiling;
 pub mod events;
 pub mod mail;
 pub mod mfa;
@@ -392,6 +393,18 @@ impl Database {
         T: Send + 'static,
         E: StoreFailure,
     {
+        self.write(move |conn| conn.transaction(work)).await
+    }
+
+    /// Runs `work`, which writes, in this node's turn to write on SQLite but
+    /// without a transaction: for a write that is atomic by itself (one
+    /// statement) or that opens its own transaction where it needs one.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: StoreFailure,
+    {
         // Waited for here, on the async side: queued writers hold neither a
         // thread nor a connection, and give up with 503 like a pool checkout.
         let turn = match &self.sqlite_writers {
@@ -408,7 +421,7 @@ impl Database {
         let pool = self.pool.clone();
         self.bounded(tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            with_connection(&pool, |conn| conn.transaction(work))
+            with_connection(&pool, work)
         }))
         .await
     }

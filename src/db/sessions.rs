@@ -5,6 +5,7 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::DbConnection;
+use super::events::EventRow;
 use super::schema::{sessions, users};
 use super::users::UserRow;
 
@@ -83,32 +84,153 @@ pub fn revoke_all_for_user(
     .execute(conn)
 }
 
-/// Replaces the session's current refresh-token id `old_jti` with `new_jti`,
-/// keeping `old_jti` as the previous one for the grace window. Conditional on
-/// `old_jti` still being current, so of concurrent rotations of one token
-/// exactly one updates a row; the others see 0 and must re-read.
-pub fn rotate(
+/// Rotates the session's current refresh token `old_jti` to `new_jti` and
+/// records `event`, atomically, when the session is live, `old_jti` is still
+/// current and the account is enabled; returns the rotated session and its
+/// user. `None` changes nothing: the caller then works out why (a spent
+/// token, an ended session, a disabled account).
+///
+/// This is the whole of a successful refresh, the hottest write there is, so
+/// it costs one round trip on PostgreSQL: one statement whose data-modifying
+/// CTEs rotate and record (a single statement is atomic without BEGIN and
+/// COMMIT). SQLite has no such CTEs and runs the same steps in a transaction,
+/// where a statement is a function call rather than a round trip.
+pub fn rotate_current(
     conn: &mut DbConnection,
     session_id: &str,
     user_id: &str,
     old_jti: &str,
     new_jti: &str,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(
-        sessions::table
-            .filter(sessions::id.eq(session_id))
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::refresh_jti.eq(old_jti))
-            .filter(live(now)),
+    event: &EventRow,
+) -> QueryResult<Option<(SessionRow, UserRow)>> {
+    match conn {
+        DbConnection::Postgresql(_) => {
+            rotate_in_one_statement(conn, session_id, user_id, old_jti, new_jti, now, event)
+        }
+        DbConnection::Sqlite(_) => conn.transaction(|conn| {
+            let rotated = diesel::update(
+                sessions::table
+                    .filter(sessions::id.eq(session_id))
+                    .filter(sessions::user_id.eq(user_id))
+                    .filter(sessions::refresh_jti.eq(old_jti))
+                    .filter(live(now))
+                    .filter(diesel::dsl::exists(
+                        users::table
+                            .filter(users::id.eq(user_id))
+                            .filter(users::disabled.eq(false)),
+                    )),
+            )
+            .set((
+                sessions::refresh_jti.eq(new_jti),
+                sessions::previous_refresh_jti.eq(old_jti),
+                sessions::rotated_at.eq(now),
+                sessions::last_used_at.eq(now),
+            ))
+            .execute(conn)?;
+            if rotated == 0 {
+                return Ok(None);
+            }
+            let found = find_with_user(conn, session_id, user_id)?;
+            super::events::record(conn, event)?;
+            Ok(found)
+        }),
+    }
+}
+
+/// A rotated session (its columns prefixed `session_`) beside its user.
+#[derive(QueryableByName)]
+struct RotatedSession {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    session_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    session_refresh_jti: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    session_previous_refresh_jti: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    session_rotated_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    session_created_at: NaiveDateTime,
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    session_last_used_at: NaiveDateTime,
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    session_expires_at: NaiveDateTime,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    session_revoked_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    session_user_agent: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    session_ip: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    session_amr: String,
+    #[diesel(embed)]
+    user: UserRow,
+}
+
+fn rotate_in_one_statement(
+    conn: &mut DbConnection,
+    session_id: &str,
+    user_id: &str,
+    old_jti: &str,
+    new_jti: &str,
+    now: NaiveDateTime,
+    event: &EventRow,
+) -> QueryResult<Option<(SessionRow, UserRow)>> {
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    // The conditions are those of `rotate` and `live`, plus an enabled
+    // account; the event row goes in only when a session row came out.
+    let row: Option<RotatedSession> = diesel::sql_query(
+        "WITH rotated AS (
+             UPDATE sessions
+             SET refresh_jti = $4, previous_refresh_jti = $3, rotated_at = $5, last_used_at = $5
+             WHERE id = $1 AND user_id = $2 AND refresh_jti = $3
+               AND revoked_at IS NULL AND expires_at > $5
+               AND EXISTS (SELECT 1 FROM users WHERE users.id = $2 AND NOT users.disabled)
+             RETURNING *
+         ), recorded AS (
+             INSERT INTO auth_events (id, occurred_at, event_type, user_id, actor_id, ip, user_agent, detail)
+             SELECT $6, $7, $8, $9, $10, $11, $12, $13 FROM rotated
+         )
+         SELECT rotated.id AS session_id, rotated.refresh_jti AS session_refresh_jti,
+                rotated.previous_refresh_jti AS session_previous_refresh_jti,
+                rotated.rotated_at AS session_rotated_at, rotated.created_at AS session_created_at,
+                rotated.last_used_at AS session_last_used_at, rotated.expires_at AS session_expires_at,
+                rotated.revoked_at AS session_revoked_at, rotated.user_agent AS session_user_agent,
+                rotated.ip AS session_ip, rotated.amr AS session_amr, users.*
+         FROM rotated JOIN users ON users.id = rotated.user_id",
     )
-    .set((
-        sessions::refresh_jti.eq(new_jti),
-        sessions::previous_refresh_jti.eq(old_jti),
-        sessions::rotated_at.eq(now),
-        sessions::last_used_at.eq(now),
-    ))
-    .execute(conn)
+    .bind::<Text, _>(session_id)
+    .bind::<Text, _>(user_id)
+    .bind::<Text, _>(old_jti)
+    .bind::<Text, _>(new_jti)
+    .bind::<Timestamp, _>(now)
+    .bind::<Text, _>(&event.id)
+    .bind::<Timestamp, _>(event.occurred_at)
+    .bind::<Text, _>(&event.event_type)
+    .bind::<Nullable<Text>, _>(&event.user_id)
+    .bind::<Nullable<Text>, _>(&event.actor_id)
+    .bind::<Nullable<Text>, _>(&event.ip)
+    .bind::<Nullable<Text>, _>(&event.user_agent)
+    .bind::<Text, _>(&event.detail)
+    .get_result(conn)
+    .optional()?;
+    Ok(row.map(|row| {
+        let session = SessionRow {
+            id: row.session_id,
+            user_id: row.user.id.clone(),
+            refresh_jti: row.session_refresh_jti,
+            previous_refresh_jti: row.session_previous_refresh_jti,
+            rotated_at: row.session_rotated_at,
+            created_at: row.session_created_at,
+            last_used_at: row.session_last_used_at,
+            expires_at: row.session_expires_at,
+            revoked_at: row.session_revoked_at,
+            user_agent: row.session_user_agent,
+            ip: row.session_ip,
+            amr: row.session_amr,
+        };
+        (session, row.user)
+    }))
 }
 
 /// A session (live or not) with its user.

@@ -17,7 +17,7 @@ const ROLE_ADMIN: &str = Role::Admin.as_str();
 
 /// A row of `users`. Stays inside the server: responses are built from it, never
 /// serialised from it, so the password hash can't leak by accident.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: String,

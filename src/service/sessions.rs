@@ -409,13 +409,11 @@ impl From<TokenError> for RefreshError {
     }
 }
 
-/// What a refresh token turned out to be.
-enum Refresh {
-    /// The current token: the session was rotated to a new one.
-    Rotated(SessionRow, UserRow),
+/// What a refresh token that did not rotate turned out to be.
+enum NotRotated {
     /// The token just rotated out, within the grace window: the current one is
     /// handed back unchanged.
-    WithinGrace(SessionRow, UserRow),
+    WithinGrace(Box<(SessionRow, UserRow)>),
     /// A token rotated out earlier: the session has been revoked.
     Reused,
 }
@@ -434,16 +432,38 @@ pub async fn refresh(
     let claims = state
         .tokens
         .verify_refresh(refresh_token, now.and_utc().timestamp())?;
-    let grace = seconds(state.policy.refresh_reuse_grace);
+    // The common case first, in one conditional write: the token is the
+    // session's current one, so it rotates. The write decides races: of two
+    // requests with one token, exactly one rotates it.
+    let refreshed = Event::new(EventType::TokenRefreshed, client, now)
+        .user(&claims.sub)
+        .detail(json!({"session_id": claims.sid}));
     let new_jti = uuid::Uuid::new_v4().to_string();
+    let rotated = {
+        let claims = claims.clone();
+        state
+            .db
+            .write(move |conn| {
+                Ok::<_, RefreshError>(sessions::rotate_current(
+                    conn,
+                    &claims.sid,
+                    &claims.sub,
+                    &claims.jti,
+                    &new_jti,
+                    now,
+                    refreshed.row(),
+                )?)
+            })
+            .await?
+    };
+    if let Some((session, user)) = rotated {
+        return issue(state, &user, &session, now);
+    }
+    let grace = seconds(state.policy.refresh_reuse_grace);
     let client = client.clone();
     let outcome = state
         .db
         .transaction(move |conn| {
-            // Write first: the conditional update decides races, and on SQLite
-            // it takes the write lock before anything is read.
-            let rotated =
-                sessions::rotate(conn, &claims.sid, &claims.sub, &claims.jti, &new_jti, now)?;
             let (session, user) = sessions::find_with_user(conn, &claims.sid, &claims.sub)?
                 .ok_or(RefreshError::InvalidToken)?;
             if session.revoked_at.is_some() || user.disabled {
@@ -452,15 +472,16 @@ pub async fn refresh(
             if session.expires_at <= now {
                 return Err(RefreshError::TokenExpired);
             }
+            // Still current yet not rotated: the account was disabled when the
+            // rotation ran and has been enabled since. Not reuse.
+            if session.refresh_jti == claims.jti {
+                return Err(RefreshError::InvalidToken);
+            }
             let event = |event_type, detail| {
                 Event::new(event_type, &client, now)
                     .user(&user.id)
                     .detail(detail)
             };
-            if rotated == 1 {
-                event(EventType::TokenRefreshed, json!({"session_id": session.id})).record(conn)?;
-                return Ok(Refresh::Rotated(session, user));
-            }
             let just_rotated_out = session.previous_refresh_jti.as_deref()
                 == Some(claims.jti.as_str())
                 && session.rotated_at.is_some_and(|at| now - at <= grace)
@@ -471,7 +492,7 @@ pub async fn refresh(
                     json!({"session_id": session.id, "within_grace": true}),
                 )
                 .record(conn)?;
-                return Ok(Refresh::WithinGrace(session, user));
+                return Ok(NotRotated::WithinGrace(Box::new((session, user))));
             }
             sessions::revoke(conn, &session.id, &user.id, now)?;
             event(
@@ -479,14 +500,12 @@ pub async fn refresh(
                 json!({"session_id": session.id}),
             )
             .record(conn)?;
-            Ok(Refresh::Reused)
+            Ok(NotRotated::Reused)
         })
         .await?;
     match outcome {
-        Refresh::Rotated(session, user) | Refresh::WithinGrace(session, user) => {
-            issue(state, &user, &session, now)
-        }
-        Refresh::Reused => {
+        NotRotated::WithinGrace(pair) => issue(state, &pair.1, &pair.0, now),
+        NotRotated::Reused => {
             tracing::warn!("refresh token reuse detected; session revoked");
             state.metrics.refresh_reuse_detected();
             Err(RefreshError::Reused)
