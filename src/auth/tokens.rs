@@ -86,6 +86,10 @@ impl Expiring for RefreshClaims {
     }
 }
 
+/// Access tokens whose verification is remembered: a few MiB at most (a
+/// token is well under 1 KiB with its claims).
+const VERIFIED_ACCESS_TOKENS: usize = 4096;
+
 /// Claims of a refresh token; `jti` is the session's current refresh-token id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshClaims {
@@ -130,6 +134,12 @@ pub struct TokenService {
     signing_kid: String,
     signer: Signer,
     verification_keys: HashMap<String, DecodingKey>,
+    /// Access tokens that passed [`TokenService::verify_access`], by their
+    /// exact text. A client sends one access token with every request for its
+    /// lifetime, and the Ed25519 check is most of what `/me` costs; the same
+    /// text verifies the same way every time (keys change only at a restart).
+    /// Expiry is still checked on every use. Bounded, least recently used out.
+    verified_access: quick_cache::sync::Cache<String, AccessClaims>,
     jwks: Jwks,
     issuer: String,
     audience: String,
@@ -149,6 +159,7 @@ impl TokenService {
             signing_kid: String::new(),
             signer: Signer::Hmac(EncodingKey::from_secret(&[])),
             verification_keys: HashMap::new(),
+            verified_access: quick_cache::sync::Cache::new(VERIFIED_ACCESS_TOKENS),
             jwks: Jwks { keys: Vec::new() },
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
@@ -325,7 +336,17 @@ impl TokenService {
 
     /// Checks an access token at `now` (Unix seconds).
     pub fn verify_access(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
-        self.verify(token, ACCESS_TOKEN_TYPE, now)
+        if let Some(claims) = self.verified_access.get(token) {
+            return if claims.exp <= now {
+                Err(TokenError::Expired)
+            } else {
+                Ok(claims)
+            };
+        }
+        let claims: AccessClaims = self.verify(token, ACCESS_TOKEN_TYPE, now)?;
+        self.verified_access
+            .insert(token.to_owned(), claims.clone());
+        Ok(claims)
     }
 
     /// Checks a refresh token at `now` (Unix seconds).
@@ -599,6 +620,37 @@ mod tests {
         assert!(matches!(
             tokens.verify_access(&old, chrono::Utc::now().timestamp()),
             Err(TokenError::Expired)
+        ));
+    }
+
+    #[test]
+    fn a_remembered_access_token_still_expires_and_a_tampered_copy_is_refused() {
+        let tokens = TokenService::from_settings(&settings(), &memory()).unwrap();
+        let issued_at = 1_900_000_000;
+        let access = tokens
+            .issue_access("u", "s", "user", &[], issued_at)
+            .unwrap();
+        // Verified once, then answered from memory.
+        assert_eq!(tokens.verify_access(&access, issued_at).unwrap().sub, "u");
+        assert_eq!(
+            tokens.verify_access(&access, issued_at + 1).unwrap().sub,
+            "u"
+        );
+        assert!(matches!(
+            tokens.verify_access(&access, issued_at + 900),
+            Err(TokenError::Expired)
+        ));
+        // Another text is another token: checked in full, whatever it resembles.
+        let (signed, signature) = access.rsplit_once('.').unwrap();
+        let flipped = if signature.starts_with('A') { "B" } else { "A" };
+        let tampered = format!("{signed}.{flipped}{}", &signature[1..]);
+        assert!(matches!(
+            tokens.verify_access(&tampered, issued_at),
+            Err(TokenError::Invalid)
+        ));
+        assert!(matches!(
+            tokens.verify_refresh(&access, issued_at),
+            Err(TokenError::Invalid)
         ));
     }
 
