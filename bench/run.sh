@@ -76,7 +76,7 @@ fresh_database() { # label
         sqlite) export DATABASE_URL="sqlite://$work/$1.db" ;;
         postgres)
             local db="portcullis_bench_$1_$$"
-            psql -q "$postgres_admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+            psql -q "$postgres_admin_url" -c "CREATE DATABASE $db"
             postgres_dbs+=("$db")
             export DATABASE_URL="${postgres_admin_url%/*}/$db"
             ;;

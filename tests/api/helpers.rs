@@ -970,7 +970,7 @@ pub async fn events_of(app: &TestApp, admin: &Account, kind: &str, user_id: &str
 
 /// Waits (up to 5 s) until a service the test started accepts connections on
 /// `port` of loopback.
-async fn wait_for_listener(port: u16, what: &str) {
+pub async fn wait_for_listener(port: u16, what: &str) {
     for _ in 0..500 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await

@@ -904,3 +904,77 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
     let delivered = smtp.wait_for(1).await;
     assert!(delivered[0].contains("ada@example.com"));
 }
+
+/// `bench/run.sh` sets the refresh figure beside this one: it must commit
+/// real single-row transactions on either backend and leave nothing behind.
+#[actix_web::test]
+async fn write_ceiling_commits_single_row_updates_and_drops_its_table() {
+    let database = crate::helpers::TestDatabase::create();
+
+    let output = crate::helpers::run_cli(
+        &["write-ceiling", "--connections", "2", "--seconds", "1"],
+        &database.url,
+        None,
+    )
+    .await;
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let per_second: f64 = stdout
+        .trim()
+        .strip_prefix("single-row UPDATE transactions from 2 connections: ")
+        .and_then(|rest| rest.strip_suffix("/s"))
+        .and_then(|figure| figure.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output: {stdout}"));
+    assert!(per_second > 0.0, "{stdout}");
+    // The scratch table is gone: a second run starts from nothing as well.
+    let again = crate::helpers::run_cli(
+        &["write-ceiling", "--connections", "1", "--seconds", "1"],
+        &database.url,
+        None,
+    )
+    .await;
+    assert!(again.status.success());
+}
+
+/// The ceiling beside `/me`: an empty handler that answers `GET /me` with a
+/// JSON body and nothing else.
+#[actix_web::test]
+async fn the_empty_server_answers_me_and_nothing_else() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let _server = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["empty-server", "--bind", &address])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    crate::helpers::wait_for_listener(port, "the empty server").await;
+    let client = reqwest::Client::new();
+
+    let me = client
+        .get(format!("http://{address}/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(
+        me.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let body: serde_json::Value = me.json().await.unwrap();
+    assert!(body["id"].is_string());
+    let other = client
+        .get(format!("http://{address}/admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+}
