@@ -58,7 +58,7 @@ pub fn find_token(
         .filter(mail_tokens::used_at.is_null())
         .filter(mail_tokens::expires_at.gt(now))
         .select(MailTokenRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -86,7 +86,7 @@ pub fn consume_token(
     mail_tokens::table
         .find(token_hash)
         .select(MailTokenRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -30,7 +30,7 @@ pub fn find_totp(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<T
     totp_credentials::table
         .find(user_id)
         .select(TotpRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -245,7 +245,7 @@ pub fn spend_attempt(
     mfa_challenges::table
         .find(token_hash)
         .select(ChallengeRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

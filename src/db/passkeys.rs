@@ -38,7 +38,7 @@ pub fn find_by_credential_id(
     passkeys::table
         .filter(passkeys::credential_id.eq(credential_id))
         .select(PasskeyRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -158,7 +158,7 @@ pub fn take_ceremony(
     let Some(ceremony) = webauthn_ceremonies::table
         .find(id_hash)
         .select(CeremonyRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
     else {
         return Ok(None);

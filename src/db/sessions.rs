@@ -59,7 +59,7 @@ pub fn find_live_user(
         .filter(live(now))
         .filter(users::disabled.eq(false))
         .select(users::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -299,7 +299,7 @@ pub fn find_with_user(
         .filter(sessions::id.eq(session_id))
         .filter(sessions::user_id.eq(user_id))
         .select((sessions::all_columns, users::all_columns))
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -55,7 +55,7 @@ pub fn find_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserR
     users::table
         .find(id)
         .select(users::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -64,7 +64,7 @@ pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option
     users::table
         .filter(users::email.eq(email))
         .select(users::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -73,7 +73,7 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<
     users::table
         .filter(lower(users::username).eq(username.to_lowercase()))
         .select(users::all_columns)
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

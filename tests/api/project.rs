@@ -978,3 +978,21 @@ async fn the_empty_server_answers_me_and_nothing_else() {
         .unwrap();
     assert_eq!(other.status(), 404);
 }
+
+/// `.first()` binds `LIMIT ?`, and SQLite re-prepares such a statement on
+/// every run: on the session check that cost four fifths of `/me`'s
+/// throughput. Lookups by a unique key use `.get_result()` (see `db`).
+#[test]
+fn database_lookups_bind_no_limit() {
+    let db = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db");
+    let mut files = Vec::new();
+    rust_files(&db, &mut files);
+    let offenders: Vec<_> = files
+        .iter()
+        .filter(|file| {
+            let source = std::fs::read_to_string(file).unwrap();
+            source.contains(".first(conn") || source.contains(".first::<")
+        })
+        .collect();
+    assert!(offenders.is_empty(), "`.first(conn)` in {offenders:?}");
+}
