@@ -106,9 +106,15 @@ pub fn rotate_current(
     event: &EventRow,
 ) -> QueryResult<Option<(SessionRow, UserRow)>> {
     match conn {
-        DbConnection::Postgresql(_) => {
-            rotate_in_one_statement(conn, session_id, user_id, old_jti, new_jti, now, event)
+        DbConnection::Postgresql(_) => RotateInOneStatement {
+            session_id,
+            user_id,
+            old_jti,
+            new_jti,
+            now,
+            event,
         }
+        .run(conn),
         DbConnection::Sqlite(_) => conn.transaction(|conn| {
             let rotated = diesel::update(
                 sessions::table
@@ -250,42 +256,27 @@ impl QueryFragment<super::MultiBackend> for RotateInOneStatement<'_> {
     }
 }
 
-fn rotate_in_one_statement(
-    conn: &mut DbConnection,
-    session_id: &str,
-    user_id: &str,
-    old_jti: &str,
-    new_jti: &str,
-    now: NaiveDateTime,
-    event: &EventRow,
-) -> QueryResult<Option<(SessionRow, UserRow)>> {
-    let row: Option<RotatedSession> = RotateInOneStatement {
-        session_id,
-        user_id,
-        old_jti,
-        new_jti,
-        now,
-        event,
+impl RotateInOneStatement<'_> {
+    fn run(self, conn: &mut DbConnection) -> QueryResult<Option<(SessionRow, UserRow)>> {
+        let row: Option<RotatedSession> = self.get_result(conn).optional()?;
+        Ok(row.map(|row| {
+            let session = SessionRow {
+                id: row.session_id,
+                user_id: row.user.id.clone(),
+                refresh_jti: row.session_refresh_jti,
+                previous_refresh_jti: row.session_previous_refresh_jti,
+                rotated_at: row.session_rotated_at,
+                created_at: row.session_created_at,
+                last_used_at: row.session_last_used_at,
+                expires_at: row.session_expires_at,
+                revoked_at: row.session_revoked_at,
+                user_agent: row.session_user_agent,
+                ip: row.session_ip,
+                amr: row.session_amr,
+            };
+            (session, row.user)
+        }))
     }
-    .get_result(conn)
-    .optional()?;
-    Ok(row.map(|row| {
-        let session = SessionRow {
-            id: row.session_id,
-            user_id: row.user.id.clone(),
-            refresh_jti: row.session_refresh_jti,
-            previous_refresh_jti: row.session_previous_refresh_jti,
-            rotated_at: row.session_rotated_at,
-            created_at: row.session_created_at,
-            last_used_at: row.session_last_used_at,
-            expires_at: row.session_expires_at,
-            revoked_at: row.session_revoked_at,
-            user_agent: row.session_user_agent,
-            ip: row.session_ip,
-            amr: row.session_amr,
-        };
-        (session, row.user)
-    }))
 }
 
 /// A session (live or not) with its user.

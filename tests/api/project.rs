@@ -354,6 +354,20 @@ async fn serve_help_documents_every_setting_of_the_contract() {
     }
 }
 
+/// True (outside CI, where it is required) when util-linux's `prlimit`, which
+/// runs the server under a low open-file limit, is not installed.
+fn prlimit_is_missing() -> bool {
+    let missing = std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err();
+    assert!(
+        !(missing && std::env::var("CI").is_ok()),
+        "prlimit is missing"
+    );
+    missing
+}
+
 /// The lines the server prints once it is ready (up to the create-admin hint).
 /// Runs the real `portcullis serve` (after `wrapper`, such as `prlimit`, if
 /// any) on a fresh SQLite database and a free port with `env` added; returns
@@ -582,12 +596,7 @@ fn the_document_says_what_generated_clients_need() {
 #[actix_web::test]
 async fn the_open_file_limit_is_raised_and_connections_are_capped_below_it() {
     use tokio::io::AsyncReadExt as _;
-    if std::process::Command::new("prlimit")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(std::env::var("CI").is_err(), "prlimit is missing");
+    if prlimit_is_missing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -775,12 +784,7 @@ async fn sigterm_under_new_connection_load_drops_no_request() {
 #[actix_web::test]
 async fn stalled_bodies_from_many_addresses_leave_a_normal_client_served() {
     use tokio::io::AsyncWriteExt as _;
-    if std::process::Command::new("prlimit")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(std::env::var("CI").is_err(), "prlimit is missing");
+    if prlimit_is_missing() {
         return;
     }
     // This process holds the attacker's end of every connection.
@@ -957,7 +961,7 @@ async fn the_empty_server_answers_me_and_nothing_else() {
         .spawn()
         .unwrap();
     crate::helpers::wait_for_listener(port, "the empty server").await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
 
     let me = client
         .get(format!("http://{address}/me"))
