@@ -274,7 +274,18 @@ pub fn counts(conn: &mut DbConnection, since: NaiveDateTime) -> QueryResult<User
             .select(count_star())
             .get_result(conn)?,
         // Literal SQL, so both planners match the partial index's predicate.
-        disabled: count_literal(conn, "SELECT COUNT(*) AS n FROM users WHERE disabled")?,
+        // SQLite is told to use it: left to itself it reads the whole
+        // (role, disabled) index instead, a cost that grows with the accounts
+        // (236 ms at ten million).
+        disabled: match conn {
+            DbConnection::Postgresql(_) => {
+                count_literal(conn, "SELECT COUNT(*) AS n FROM users WHERE disabled")?
+            }
+            DbConnection::Sqlite(_) => count_literal(
+                conn,
+                "SELECT COUNT(*) AS n FROM users INDEXED BY users_disabled_idx WHERE disabled",
+            )?,
+        },
         registered_since: users::table
             .filter(users::created_at.ge(since))
             .select(count_star())
@@ -498,13 +509,20 @@ pub struct StoredEmail {
 
 /// Accounts whose stored email has a character outside printable ASCII: the
 /// only ones an older version could have stored in a form that is not the
-/// normalised one. Each backend matches "not printable ASCII" its own way.
+/// normalised one. The partial index `users_non_ascii_email_idx` holds just
+/// these rows (each backend matches "not printable ASCII" its own way, in
+/// the index's predicate and here alike), so every start checks them
+/// without reading the other accounts.
 pub fn with_non_ascii_email(conn: &mut DbConnection) -> QueryResult<Vec<StoredEmail>> {
-    let query = match conn {
+    diesel::sql_query(non_ascii_email_query(conn)).load(conn)
+}
+
+/// The query of [`with_non_ascii_email`] on `conn`'s backend.
+pub fn non_ascii_email_query(conn: &DbConnection) -> &'static str {
+    match conn {
         DbConnection::Postgresql(_) => "SELECT id, email FROM users WHERE email ~ '[^ -~]'",
         DbConnection::Sqlite(_) => "SELECT id, email FROM users WHERE email GLOB '*[^ -~]*'",
-    };
-    diesel::sql_query(query).load(conn)
+    }
 }
 
 /// Inserts `count` accounts numbered from `first` (`{prefix}{n}`,
