@@ -13,6 +13,12 @@ diesel::define_sql_function! {
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
+diesel::define_sql_function! {
+    /// PostgreSQL's `strpos()`: where `needle` starts in `haystack` (1-based),
+    /// 0 if nowhere. Unlike `LIKE`, the trigram indexes cannot serve it.
+    fn strpos(haystack: diesel::sql_types::Text, needle: diesel::sql_types::Text) -> diesel::sql_types::Integer;
+}
+
 const ROLE_ADMIN: &str = Role::Admin.as_str();
 
 /// A row of `users`. Stays inside the server: responses are built from it, never
@@ -368,21 +374,30 @@ pub struct UserFilter {
     pub disabled: Option<bool>,
 }
 
-fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, super::MultiBackend> {
+fn filtered(
+    filter: &UserFilter,
+    candidates: Option<&str>,
+) -> users::BoxedQuery<'static, super::MultiBackend> {
     let mut query = users::table.into_boxed();
     if let Some(search) = &filter.search {
-        let escaped = search
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let pattern = format!("%{escaped}%");
-        query = query.filter(
+        let term = search.to_lowercase();
+        let containing = |part: &str| {
+            let pattern = like_pattern(part);
             lower(users::username)
                 .like(pattern.clone())
                 .escape('\\')
-                .or(users::email.like(pattern).escape('\\')),
-        );
+                .or(users::email.like(pattern).escape('\\'))
+        };
+        query = match candidates {
+            None => query.filter(containing(&term)),
+            // The index finds the accounts containing the rare part; the
+            // whole term is then checked on those rows only.
+            Some(part) => query.filter(containing(part)).filter(
+                strpos(lower(users::username), term.clone())
+                    .gt(0)
+                    .or(strpos(users::email, term).gt(0)),
+            ),
+        };
     }
     if let Some(role) = filter.role {
         query = query.filter(users::role.eq(role.as_str()));
@@ -391,6 +406,145 @@ fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, super::MultiBacke
         query = query.filter(users::disabled.eq(disabled));
     }
     query
+}
+
+/// `%part%` with `LIKE`'s wildcards in `part` escaped by `\`.
+fn like_pattern(part: &str) -> String {
+    let escaped = part
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Past this many accounts (by estimate) a search on PostgreSQL first finds
+/// out which parts of its term are common (below it, every search is a few
+/// milliseconds as it is).
+const SAMPLE_SEARCHES_FROM: i64 = EXACT_COUNT_UP_TO;
+
+/// About this many accounts are sampled to tell common parts from rare ones.
+const SEARCH_SAMPLE_ROWS: f64 = 2_000.0;
+
+/// A three-character part of a term contained in more than this share of the
+/// sampled accounts is too common to look up in the trigram index.
+const COMMON_PART_SHARE: f64 = 0.2;
+
+/// The part of the search term through which PostgreSQL's trigram indexes
+/// should find candidates, when it is not the whole term.
+///
+/// A trigram index answers `LIKE '%term%'` by intersecting the posting lists
+/// of the term's trigrams, and it re-reads a list for every candidate: a
+/// trigram that most accounts contain (`use` when all are named `user…`,
+/// `com` and `mai` in addresses) makes a search cost hundreds of
+/// milliseconds at ten million accounts though it matches one. Any account
+/// that contains the term contains each of its substrings, so the index may
+/// be asked for the longest substring made only of rare trigrams, and the
+/// whole term checked on what it returns. Which trigrams are rare is measured
+/// on a small sample of the table (a few milliseconds).
+fn search_candidates(conn: &mut DbConnection, filter: &UserFilter) -> QueryResult<Option<String>> {
+    #[derive(QueryableByName)]
+    struct PartShare {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        part: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        containing: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        sampled: i64,
+    }
+    let Some(search) = &filter.search else {
+        return Ok(None);
+    };
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        return Ok(None);
+    }
+    let term = search.to_lowercase();
+    let parts = three_character_parts(&term);
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let accounts = estimated_accounts(conn)?;
+    if accounts <= SAMPLE_SEARCHES_FROM {
+        return Ok(None);
+    }
+    let DbConnection::Postgresql(pg) = conn else {
+        return Ok(None);
+    };
+    // REPEATABLE: the same term takes the same plan while the table stays.
+    #[allow(clippy::cast_precision_loss)] // an estimate of at most 2^53 rows
+    let percent = (SEARCH_SAMPLE_ROWS * 100.0 / accounts as f64).min(100.0);
+    let shares: Vec<PartShare> = diesel::sql_query(
+        "WITH sample AS MATERIALIZED (\
+             SELECT lower(username) || chr(1) || email AS text \
+             FROM users TABLESAMPLE SYSTEM ($1) REPEATABLE (0)) \
+         SELECT part, \
+             (SELECT count(*) FROM sample WHERE strpos(text, part) > 0) AS containing, \
+             (SELECT count(*) FROM sample) AS sampled \
+         FROM unnest($2::text[]) AS part",
+    )
+    .bind::<diesel::sql_types::Double, _>(percent)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&parts)
+    .load(pg)?;
+    #[allow(clippy::cast_precision_loss)] // counts of a 2,000-row sample
+    let common: Vec<String> = shares
+        .into_iter()
+        .filter(|share| {
+            share.sampled > 0 && share.containing as f64 > share.sampled as f64 * COMMON_PART_SHARE
+        })
+        .map(|share| share.part)
+        .collect();
+    Ok(longest_rare_run(&term, &common))
+}
+
+/// The distinct three-character substrings of `term` made of letters and
+/// digits only: pg_trgm splits a pattern into words at any other character
+/// and pads their ends, so a part that crosses one is not one of the
+/// trigrams the index would look up.
+fn three_character_parts(term: &str) -> Vec<String> {
+    let chars: Vec<char> = term.chars().collect();
+    let mut parts: Vec<String> = chars
+        .windows(3)
+        .filter(|w| w.iter().all(|c| c.is_alphanumeric()))
+        .map(|w| w.iter().collect())
+        .collect();
+    parts.sort();
+    parts.dedup();
+    parts
+}
+
+/// The longest substring of `term` made of letters and digits none of whose
+/// three-character parts is in `common` (the first of equals), or `None` when it is the whole term or
+/// when every part is common (then the index gains nothing from a smaller
+/// question, and the matches are likely many and found early in the
+/// listing's order).
+fn longest_rare_run(term: &str, common: &[String]) -> Option<String> {
+    let chars: Vec<char> = term.chars().collect();
+    let is_rare = |start: usize| {
+        let window = &chars[start..start + 3];
+        let part: String = window.iter().collect();
+        window.iter().all(|c| c.is_alphanumeric()) && !common.contains(&part)
+    };
+    let mut best: Option<(usize, usize)> = None;
+    let mut run_start: Option<usize> = None;
+    let windows = chars.len().saturating_sub(2);
+    for start in 0..=windows {
+        let rare = start < windows && is_rare(start);
+        match (rare, run_start) {
+            (true, None) => run_start = Some(start),
+            (false, Some(first)) => {
+                // Windows first..start are rare: characters first..start+2.
+                let run = (first, start + 2);
+                if best.is_none_or(|(a, b)| run.1 - run.0 > b - a) {
+                    best = Some(run);
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    match best {
+        Some((first, end)) if end - first < chars.len() => Some(chars[first..end].iter().collect()),
+        _ => None,
+    }
 }
 
 /// Matches are counted exactly up to this many; past it the total is an
@@ -424,8 +578,50 @@ pub fn page(
     start: &PageStart,
     limit: i64,
 ) -> QueryResult<(Vec<UserRow>, Total)> {
-    let total = total(conn, filter)?;
-    let ordered = filtered(filter).order((users::created_at.desc(), users::id.desc()));
+    let unfiltered = filter.search.is_none() && filter.role.is_none() && filter.disabled.is_none();
+    let candidates = search_candidates(conn, filter)?;
+    let total = if unfiltered {
+        let estimate = estimated_accounts(conn)?;
+        if estimate > EXACT_COUNT_UP_TO {
+            Total {
+                count: estimate,
+                estimated: true,
+            }
+        } else {
+            Total {
+                count: users::table.select(count_star()).get_result(conn)?,
+                estimated: false,
+            }
+        }
+    } else {
+        // At most EXACT_COUNT_UP_TO + 1 matches are read, however many
+        // there are, as keys only. When that is all of them, the page is cut
+        // from them and only its rows are read in full: one pass over the
+        // matches instead of two. (Unordered: asked for them in order, the
+        // planner may walk the whole listing to find a cluster of matches.)
+        let mut matches: Vec<(NaiveDateTime, String)> = filtered(filter, candidates.as_deref())
+            .select((users::created_at, users::id))
+            .limit(EXACT_COUNT_UP_TO + 1)
+            .load(conn)?;
+        let count = i64::try_from(matches.len()).unwrap_or(i64::MAX);
+        let total = Total {
+            count,
+            estimated: count > EXACT_COUNT_UP_TO,
+        };
+        if !total.estimated {
+            matches.sort_unstable_by(|a, b| b.cmp(a));
+            let ids = page_of(&matches, start, limit);
+            let mut rows: Vec<UserRow> = users::table
+                .filter(users::id.eq_any(ids))
+                .select(users::all_columns)
+                .load(conn)?;
+            rows.sort_unstable_by(|a, b| (&b.created_at, &b.id).cmp(&(&a.created_at, &a.id)));
+            return Ok((rows, total));
+        }
+        total
+    };
+    let ordered =
+        filtered(filter, candidates.as_deref()).order((users::created_at.desc(), users::id.desc()));
     let rows = match start {
         PageStart::Offset(offset) => ordered.offset(*offset),
         // The first condition alone bounds an index range (both planners);
@@ -444,30 +640,21 @@ pub fn page(
     Ok((rows, total))
 }
 
-fn total(conn: &mut DbConnection, filter: &UserFilter) -> QueryResult<Total> {
-    let unfiltered = filter.search.is_none() && filter.role.is_none() && filter.disabled.is_none();
-    if unfiltered {
-        let estimate = estimated_accounts(conn)?;
-        if estimate > EXACT_COUNT_UP_TO {
-            return Ok(Total {
-                count: estimate,
-                estimated: true,
-            });
+/// The ids of the page from `start`, cut from all the `matches` sorted in
+/// the listing's order (newest first) as the ordered query would cut it.
+fn page_of(matches: &[(NaiveDateTime, String)], start: &PageStart, limit: i64) -> Vec<String> {
+    let first = match start {
+        PageStart::Offset(offset) => usize::try_from(*offset).unwrap_or(usize::MAX),
+        PageStart::After { created_at, id } => {
+            matches.partition_point(|(at, match_id)| (at, match_id) >= (created_at, id))
         }
-    }
-    // At most EXACT_COUNT_UP_TO + 1 ids are read, however many match.
-    let seen = i64::try_from(
-        filtered(filter)
-            .select(users::id)
-            .limit(EXACT_COUNT_UP_TO + 1)
-            .load::<String>(conn)?
-            .len(),
-    )
-    .unwrap_or(i64::MAX);
-    Ok(Total {
-        count: seen,
-        estimated: seen > EXACT_COUNT_UP_TO,
-    })
+    };
+    matches
+        .iter()
+        .skip(first)
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(|(_, id)| id.clone())
+        .collect()
 }
 
 /// A `SELECT COUNT(*) AS n …` without parameters.
@@ -565,4 +752,62 @@ pub fn seed(
         .bind::<Text, _>(password_hash)
         .bind::<Timestamp, _>(newest)
         .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn common(parts: &[&str]) -> Vec<String> {
+        parts.iter().map(|part| (*part).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_term_is_cut_into_its_distinct_three_character_parts() {
+        assert_eq!(
+            three_character_parts("user000"),
+            ["000", "er0", "r00", "ser", "use"]
+        );
+        assert_eq!(three_character_parts("ab"), Vec::<String>::new());
+        assert_eq!(three_character_parts("zoë!"), ["zoë"]);
+        assert_eq!(three_character_parts("a.bcd@e"), ["bcd"]);
+    }
+
+    #[test]
+    fn the_index_is_asked_for_the_longest_run_of_rare_parts() {
+        // Every seeded account is "user…": the search skips "use" and "ser".
+        assert_eq!(
+            longest_rare_run("user5000000", &common(&["use", "ser", "er5"])),
+            Some("r5000000".to_owned())
+        );
+        // The address's domain is common, the local part is not; a run
+        // stays within one word, as pg_trgm reads a pattern.
+        assert_eq!(
+            longest_rare_run(
+                "ada.lovelace@gmail.com",
+                &common(&["gma", "mai", "ail", "com"])
+            ),
+            Some("lovelace".to_owned())
+        );
+        // Of two rare runs, the longer; of equals, the first.
+        assert_eq!(
+            longest_rare_run("abcdXefgh", &common(&["cdX", "dXe"])),
+            Some("Xefgh".to_owned())
+        );
+        assert_eq!(
+            longest_rare_run("abcXYdef", &common(&["bcX", "cXY", "XYd", "Yde"])),
+            Some("abc".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_whole_term_is_used_when_nothing_or_everything_is_common() {
+        assert_eq!(longest_rare_run("lovelace", &[]), None);
+        assert_eq!(
+            longest_rare_run("gmail", &common(&["gma", "mai", "ail"])),
+            None
+        );
+        assert_eq!(longest_rare_run("ab", &[]), None);
+        assert_eq!(longest_rare_run("a.b@c.io", &[]), None);
+    }
 }
