@@ -459,7 +459,8 @@ fn search_candidates(conn: &mut DbConnection, filter: &UserFilter) -> QueryResul
     }
     let term = search.to_lowercase();
     let parts = three_character_parts(&term);
-    if parts.is_empty() {
+    // With one part or none there is no smaller question to ask.
+    if parts.len() < 2 {
         return Ok(None);
     }
     let accounts = estimated_accounts(conn)?;
