@@ -801,7 +801,11 @@ async fn spent_or_expired_links_and_old_send_times_are_pruned() {
     app.signed_up("ada").await;
     forgot(&app, "ada@example.com").await;
     let spent = token_in(&smtp.wait_for(1).await[0]);
-    reset(&app, &spent, "a brand new passphrase").await;
+    assert_eq!(
+        reset(&app, &spent, "a brand new passphrase").await.status(),
+        StatusCode::NO_CONTENT,
+        "the link is spent"
+    );
     forgot(&app, "ada@example.com").await; // within the interval: nothing sent
     assert!(app.count("mail_tokens", "1 = 1").await > 0);
     assert!(app.count("mail_sent", "1 = 1").await > 0);
