@@ -261,20 +261,8 @@ pub struct UserCounts {
 /// Each figure is one indexed count (or an estimate), however many accounts
 /// there are.
 pub fn counts(conn: &mut DbConnection, since: NaiveDateTime) -> QueryResult<UserCounts> {
-    let estimate = estimated_accounts(conn)?;
-    let users = if estimate > EXACT_COUNT_UP_TO {
-        Total {
-            count: estimate,
-            estimated: true,
-        }
-    } else {
-        Total {
-            count: users::table.select(count_star()).get_result(conn)?,
-            estimated: false,
-        }
-    };
     Ok(UserCounts {
-        users,
+        users: all_accounts(conn)?,
         admins: users::table
             .filter(users::role.eq(ROLE_ADMIN))
             .select(count_star())
@@ -582,44 +570,25 @@ pub fn page(
     let unfiltered = filter.search.is_none() && filter.role.is_none() && filter.disabled.is_none();
     let candidates = search_candidates(conn, filter)?;
     let total = if unfiltered {
-        let estimate = estimated_accounts(conn)?;
-        if estimate > EXACT_COUNT_UP_TO {
-            Total {
-                count: estimate,
-                estimated: true,
-            }
-        } else {
-            Total {
-                count: users::table.select(count_star()).get_result(conn)?,
-                estimated: false,
-            }
-        }
+        all_accounts(conn)?
     } else {
         // At most EXACT_COUNT_UP_TO + 1 matches are read, however many
         // there are, as keys only. When that is all of them, the page is cut
         // from them and only its rows are read in full: one pass over the
         // matches instead of two. (Unordered: asked for them in order, the
         // planner may walk the whole listing to find a cluster of matches.)
-        let mut matches: Vec<(NaiveDateTime, String)> = filtered(filter, candidates.as_deref())
+        let matches: Vec<(NaiveDateTime, String)> = filtered(filter, candidates.as_deref())
             .select((users::created_at, users::id))
             .limit(EXACT_COUNT_UP_TO + 1)
             .load(conn)?;
         let count = i64::try_from(matches.len()).unwrap_or(i64::MAX);
-        let total = Total {
-            count,
-            estimated: count > EXACT_COUNT_UP_TO,
-        };
-        if !total.estimated {
-            matches.sort_unstable_by(|a, b| b.cmp(a));
-            let ids = page_of(&matches, start, limit);
-            let mut rows: Vec<UserRow> = users::table
-                .filter(users::id.eq_any(ids))
-                .select(users::all_columns)
-                .load(conn)?;
-            rows.sort_unstable_by(|a, b| (&b.created_at, &b.id).cmp(&(&a.created_at, &a.id)));
-            return Ok((rows, total));
+        if count <= EXACT_COUNT_UP_TO {
+            return page_of_all_matches(conn, matches, start, limit);
         }
-        total
+        Total {
+            count,
+            estimated: true,
+        }
     };
     let ordered =
         filtered(filter, candidates.as_deref()).order((users::created_at.desc(), users::id.desc()));
@@ -641,21 +610,54 @@ pub fn page(
     Ok((rows, total))
 }
 
-/// The ids of the page from `start`, cut from all the `matches` sorted in
-/// the listing's order (newest first) as the ordered query would cut it.
-fn page_of(matches: &[(NaiveDateTime, String)], start: &PageStart, limit: i64) -> Vec<String> {
+/// The page from `start` when `matches` (keys, in any order) are all the
+/// matching accounts: cut as the ordered query would cut it, and only its
+/// rows read in full.
+fn page_of_all_matches(
+    conn: &mut DbConnection,
+    mut matches: Vec<(NaiveDateTime, String)>,
+    start: &PageStart,
+    limit: i64,
+) -> QueryResult<(Vec<UserRow>, Total)> {
+    let total = Total {
+        count: i64::try_from(matches.len()).unwrap_or(i64::MAX),
+        estimated: false,
+    };
+    matches.sort_unstable_by(|a, b| b.cmp(a));
     let first = match start {
         PageStart::Offset(offset) => usize::try_from(*offset).unwrap_or(usize::MAX),
         PageStart::After { created_at, id } => {
             matches.partition_point(|(at, match_id)| (at, match_id) >= (created_at, id))
         }
     };
-    matches
-        .iter()
+    let ids: Vec<String> = matches
+        .into_iter()
         .skip(first)
         .take(usize::try_from(limit).unwrap_or(0))
-        .map(|(_, id)| id.clone())
-        .collect()
+        .map(|(_, id)| id)
+        .collect();
+    let mut rows: Vec<UserRow> = users::table
+        .filter(users::id.eq_any(ids))
+        .select(users::all_columns)
+        .load(conn)?;
+    rows.sort_unstable_by(|a, b| (&b.created_at, &b.id).cmp(&(&a.created_at, &a.id)));
+    Ok((rows, total))
+}
+
+/// How many accounts there are: counted up to `EXACT_COUNT_UP_TO`, estimated
+/// past it.
+fn all_accounts(conn: &mut DbConnection) -> QueryResult<Total> {
+    let estimate = estimated_accounts(conn)?;
+    if estimate > EXACT_COUNT_UP_TO {
+        return Ok(Total {
+            count: estimate,
+            estimated: true,
+        });
+    }
+    Ok(Total {
+        count: users::table.select(count_star()).get_result(conn)?,
+        estimated: false,
+    })
 }
 
 /// A `SELECT COUNT(*) AS n …` without parameters.

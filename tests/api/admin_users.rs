@@ -510,6 +510,74 @@ async fn keyset_paging_walks_every_account_once_and_totals_stay_exact_when_small
     assert!(problem["errors"]["after"].is_array());
 }
 
+/// A filtered listing with few matches is cut from their keys in the server:
+/// its pages, by cursor and by number, follow the database's order of the
+/// whole listing.
+#[actix_web::test]
+async fn filtered_pages_follow_the_listing_order_by_cursor_and_by_number() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    seed(&app, 1, 45).await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let whole: Value = app
+        .get("/admin/users?per_page=100", Some(&root.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let expected: Vec<String> = whole["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["username"].as_str().unwrap().starts_with("seeded"))
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(expected.len(), 45);
+
+    let mut by_cursor = Vec::new();
+    let mut path = "/admin/users?q=seeded&per_page=20".to_owned();
+    loop {
+        let page: Value = app
+            .get(&path, Some(&root.access_token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (page["total"].as_i64(), page["total_estimated"].as_bool()),
+            (Some(45), Some(false))
+        );
+        by_cursor.extend(ids(&page));
+        match page["next_after"].as_str() {
+            Some(after) => path = format!("/admin/users?q=seeded&per_page=20&after={after}"),
+            None => break,
+        }
+    }
+    assert_eq!(by_cursor, expected);
+
+    let mut by_number = Vec::new();
+    for number in 1..=3 {
+        let page: Value = app
+            .get(
+                &format!("/admin/users?q=seeded&per_page=20&page={number}"),
+                Some(&root.access_token),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        by_number.extend(ids(&page));
+    }
+    assert_eq!(by_number, expected);
+}
+
 #[actix_web::test]
 async fn large_lists_report_an_estimated_total_instead_of_counting_every_row() {
     let app = spawn_app().await;
