@@ -362,9 +362,14 @@ pub struct UserFilter {
     pub disabled: Option<bool>,
 }
 
+/// `on_sqlite`: the role is compared so that no index can serve it. SQLite
+/// would otherwise read every account of a role through that index and sort
+/// them all for a page, rather than walk the listing's index; accounts of a
+/// rare role are found through it before (see [`narrow_keys`]).
 fn filtered(
     filter: &UserFilter,
     candidates: Option<&str>,
+    on_sqlite: bool,
 ) -> users::BoxedQuery<'static, super::MultiBackend> {
     let mut query = users::table.into_boxed();
     if let Some(search) = &filter.search {
@@ -387,12 +392,19 @@ fn filtered(
             ),
         };
     }
-    if let Some(role) = filter.role {
-        query = query.filter(users::role.eq(role.as_str()));
-    }
-    if let Some(disabled) = filter.disabled {
-        query = query.filter(users::disabled.eq(disabled));
-    }
+    query = match filter.role {
+        Some(role) if on_sqlite => query.filter(users::role.concat("").eq(role.as_str())),
+        Some(role) => query.filter(users::role.eq(role.as_str())),
+        None => query,
+    };
+    // Literal, as SQLite's planner reads a bound `disabled = ?` as a reason
+    // to sort every account rather than walk the listing (and PostgreSQL's
+    // partial index of disabled accounts matches `disabled` alone).
+    query = match filter.disabled {
+        Some(true) => query.filter(diesel::dsl::sql::<diesel::sql_types::Bool>("disabled")),
+        Some(false) => query.filter(diesel::dsl::sql::<diesel::sql_types::Bool>("NOT disabled")),
+        None => query,
+    };
     query
 }
 
@@ -577,10 +589,7 @@ pub fn page(
         // from them and only its rows are read in full: one pass over the
         // matches instead of two. (Unordered: asked for them in order, the
         // planner may walk the whole listing to find a cluster of matches.)
-        let matches: Vec<(NaiveDateTime, String)> = filtered(filter, candidates.as_deref())
-            .select((users::created_at, users::id))
-            .limit(EXACT_COUNT_UP_TO + 1)
-            .load(conn)?;
+        let matches = matching_keys(conn, filter, candidates.as_deref())?;
         let count = i64::try_from(matches.len()).unwrap_or(i64::MAX);
         if count <= EXACT_COUNT_UP_TO {
             return page_of_all_matches(conn, matches, start, limit);
@@ -590,8 +599,9 @@ pub fn page(
             estimated: true,
         }
     };
-    let ordered =
-        filtered(filter, candidates.as_deref()).order((users::created_at.desc(), users::id.desc()));
+    let on_sqlite = matches!(conn, DbConnection::Sqlite(_));
+    let ordered = filtered(filter, candidates.as_deref(), on_sqlite)
+        .order((users::created_at.desc(), users::id.desc()));
     let rows = match start {
         PageStart::Offset(offset) => ordered.offset(*offset),
         // The first condition alone bounds an index range (both planners);
@@ -608,6 +618,160 @@ pub fn page(
     .select(users::all_columns)
     .load(conn)?;
     Ok((rows, total))
+}
+
+/// The keys of up to `EXACT_COUNT_UP_TO + 1` accounts matching `filter`, in
+/// no particular order: through SQLite's full-text index where it helps,
+/// else through `filtered`.
+fn matching_keys(
+    conn: &mut DbConnection,
+    filter: &UserFilter,
+    trigram_question: Option<&str>,
+) -> QueryResult<Vec<(NaiveDateTime, String)>> {
+    if let DbConnection::Sqlite(sqlite) = &mut *conn {
+        if let Some(keys) = narrow_keys(sqlite, filter)? {
+            return Ok(keys);
+        }
+        // Shorter terms have no trigram to look up.
+        if let Some(term) = filter
+            .search
+            .as_deref()
+            .filter(|term| term.chars().count() >= 3)
+        {
+            return full_text_matches(sqlite, filter, term);
+        }
+    }
+    let on_sqlite = matches!(conn, DbConnection::Sqlite(_));
+    filtered(filter, trigram_question, on_sqlite)
+        .select((users::created_at, users::id))
+        .limit(EXACT_COUNT_UP_TO + 1)
+        .load(conn)
+}
+
+/// SQLite: when the role and disabled filters alone leave at most
+/// `EXACT_COUNT_UP_TO` accounts, the keys of those that also contain the
+/// search term (all of them without one), read through the filters' own
+/// indexes; `None` when more accounts pass them.
+///
+/// SQLite's statistics cannot tell a rare role from a common one (an index
+/// on two values looks useless to it), so left alone it reads every account
+/// to find the few admins or disabled ones; and through the full-text index
+/// it would read every account containing a common term to keep the few
+/// admins among them (`q=example&role=admin`: seconds at ten million).
+fn narrow_keys(
+    conn: &mut diesel::SqliteConnection,
+    filter: &UserFilter,
+) -> QueryResult<Option<Vec<(NaiveDateTime, String)>>> {
+    use diesel::sql_types::{BigInt, Bool, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Passing {
+        #[diesel(sql_type = Timestamp)]
+        created_at: NaiveDateTime,
+        #[diesel(sql_type = Text)]
+        id: String,
+        #[diesel(sql_type = Bool)]
+        contains_term: bool,
+    }
+    // Literal conditions on `disabled`, so that the partial index of
+    // disabled accounts can serve them (as for the dashboard's count).
+    let source = match (filter.role, filter.disabled) {
+        (None, None) => return Ok(None),
+        (Some(_), _) => "users INDEXED BY users_role_idx WHERE role = ?",
+        (None, Some(true)) => "users INDEXED BY users_disabled_idx WHERE 1",
+        (None, Some(false)) => "users WHERE 1",
+    };
+    let pattern = filter
+        .search
+        .as_deref()
+        .map_or_else(|| "%".to_owned(), |term| like_pattern(&term.to_lowercase()));
+    let mut query = diesel::sql_query(format!(
+        "SELECT created_at, id, \
+         (lower(username) LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\') AS contains_term \
+         FROM {source}"
+    ))
+    .into_boxed::<diesel::sqlite::Sqlite>()
+    .bind::<Text, _>(pattern.clone())
+    .bind::<Text, _>(pattern);
+    if let Some(role) = filter.role {
+        query = query.bind::<Text, _>(role.as_str());
+    }
+    query = match filter.disabled {
+        Some(true) => query.sql(" AND disabled"),
+        Some(false) => query.sql(" AND NOT disabled"),
+        None => query,
+    };
+    let passing: Vec<Passing> = query
+        .sql(" LIMIT ?")
+        .bind::<BigInt, _>(EXACT_COUNT_UP_TO + 1)
+        .load(conn)?;
+    if i64::try_from(passing.len()).unwrap_or(i64::MAX) > EXACT_COUNT_UP_TO {
+        return Ok(None);
+    }
+    Ok(Some(
+        passing
+            .into_iter()
+            .filter(|account| account.contains_term)
+            .map(|account| (account.created_at, account.id))
+            .collect(),
+    ))
+}
+
+/// SQLite: the keys of up to `EXACT_COUNT_UP_TO + 1` accounts matching
+/// `filter`, whose search `term` has at least three characters, found through
+/// the FTS5 trigram index `users_search` (migration 000008) instead of a scan.
+///
+/// The index is asked for the term as a phrase (its trigrams in a row), and
+/// it drives the join (`CROSS JOIN` fixes that order: left alone, SQLite may
+/// walk every account of a role and ask the index about each): it yields
+/// rows lazily, so a term that most accounts contain stops after the first
+/// matches, as a scan would. The term is then
+/// checked on each account as [`filtered`] checks it (the index folds case
+/// beyond ASCII and holds username and email as one text), so the results
+/// are those of the scan.
+fn full_text_matches(
+    conn: &mut diesel::SqliteConnection,
+    filter: &UserFilter,
+    term: &str,
+) -> QueryResult<Vec<(NaiveDateTime, String)>> {
+    use diesel::sql_types::{BigInt, Bool, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = Timestamp)]
+        created_at: NaiveDateTime,
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+    let term = term.to_lowercase();
+    let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+    let pattern = like_pattern(&term);
+    let mut query = diesel::sql_query(
+        "SELECT users.created_at, users.id FROM users_search \
+         CROSS JOIN users ON users.search_row = users_search.rowid \
+         WHERE users_search MATCH ? \
+         AND (lower(users.username) LIKE ? ESCAPE '\\' OR users.email LIKE ? ESCAPE '\\')",
+    )
+    .into_boxed::<diesel::sqlite::Sqlite>()
+    .bind::<Text, _>(phrase)
+    .bind::<Text, _>(pattern.clone())
+    .bind::<Text, _>(pattern);
+    if let Some(role) = filter.role {
+        query = query
+            .sql(" AND users.role = ?")
+            .bind::<Text, _>(role.as_str());
+    }
+    if let Some(disabled) = filter.disabled {
+        query = query
+            .sql(" AND users.disabled = ?")
+            .bind::<Bool, _>(disabled);
+    }
+    let keys: Vec<Key> = query
+        .sql(" LIMIT ?")
+        .bind::<BigInt, _>(EXACT_COUNT_UP_TO + 1)
+        .load(conn)?;
+    Ok(keys
+        .into_iter()
+        .map(|key| (key.created_at, key.id))
+        .collect())
 }
 
 /// The page from `start` when `matches` (keys, in any order) are all the

@@ -619,6 +619,94 @@ async fn large_lists_report_an_estimated_total_instead_of_counting_every_row() {
     // seeded1177 and seeded11770 … seeded11779.
     assert_eq!(narrow["total_estimated"], false);
     assert_eq!(narrow["total"], 11);
+
+    // With filters that many accounts pass, and with ones that few pass.
+    let get = |query: &'static str| {
+        let token = root.access_token.clone();
+        let app = &app;
+        async move {
+            let page: Value = app
+                .get(&format!("/admin/users?{query}"), Some(&token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            page
+        }
+    };
+    let narrow_users = get("q=seeded1177&role=user&disabled=false").await;
+    assert_eq!(narrow_users["total"], 11);
+    assert_eq!(get("q=seeded1177&role=admin").await["total"], 0);
+    assert_eq!(get("q=seeded&disabled=true").await["total"], 0);
+    let admins = get("role=admin").await;
+    assert_eq!(admins["total"], 1);
+    assert_eq!(admins["items"][0]["username"], "root");
+    let enabled = get("role=user&disabled=false&per_page=3").await;
+    assert_eq!(enabled["total_estimated"], true);
+    assert_eq!(enabled["total"], 10_001);
+    // Newest first: the account registered last, then seeded1, seeded2.
+    let names: Vec<&str> = enabled["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["seed1177", "seeded1", "seeded2"]);
+}
+
+#[actix_web::test]
+async fn search_follows_renames_address_changes_and_deletes_by_any_writer() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let alpha = app.seed_user("alpha_one").await;
+    app.seed_user("bravo_two").await;
+    let found = |query: &'static str| {
+        let token = root.access_token.clone();
+        let app = &app;
+        async move {
+            let page: Value = app
+                .get(&format!("/admin/users?q={query}"), Some(&token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["username"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("alpha").await, ["alpha_one"]);
+
+    // Changed behind the service's back: SQLite's index is kept by triggers.
+    app.sql("UPDATE users SET username = 'charlie_three' WHERE username = 'alpha_one'")
+        .await;
+    app.sql("UPDATE users SET email = 'delta@example.org' WHERE username = 'bravo_two'")
+        .await;
+    assert_eq!(found("charlie").await, ["charlie_three"]);
+    // Still found by its address, alpha_one@example.com.
+    assert_eq!(found("alpha").await, ["charlie_three"]);
+    assert!(found("alpha_one_").await.is_empty());
+    assert_eq!(found("delta%40example").await, ["bravo_two"]);
+    assert!(found("bravo_two%40").await.is_empty());
+
+    let deleted = delete_user(&app, &root.access_token, &alpha).await;
+    assert_eq!(deleted.status(), 204);
+    if crate::helpers::backend() == crate::helpers::Backend::Sqlite {
+        // VACUUM may renumber the rowids of a table without an INTEGER
+        // PRIMARY KEY; the index must not follow them to other accounts.
+        app.sql("VACUUM").await;
+    }
+    app.seed_user("echo_four").await;
+    assert!(found("charlie").await.is_empty());
+    assert_eq!(found("echo_f").await, ["echo_four"]);
+    assert_eq!(found("bravo").await, ["bravo_two"]);
+    // Quotes and the index's query syntax are only characters of the term.
+    assert!(found("bravo%22%20OR%20%22echo").await.is_empty());
+    assert!(found("%22%22%22").await.is_empty());
+    assert!(found("NEAR(ech%20o)*").await.is_empty());
 }
 
 #[actix_web::test]
@@ -637,10 +725,20 @@ async fn admin_search_has_its_indexes() {
                 "users_second_factor_idx",
             ][..],
         ),
+        // The full-text index (an FTS5 table with trigram tokens) and
+        // what keeps it in step with the accounts.
         crate::helpers::Backend::Sqlite => (
             "sqlite_master",
             "name",
-            &["users_disabled_idx", "users_second_factor_idx"][..],
+            &[
+                "users_disabled_idx",
+                "users_second_factor_idx",
+                "users_search",
+                "users_search_row_key",
+                "users_search_insert",
+                "users_search_update",
+                "users_search_delete",
+            ][..],
         ),
     };
     for name in names {
@@ -650,4 +748,34 @@ async fn admin_search_has_its_indexes() {
             "{name}"
         );
     }
+}
+
+#[actix_web::test]
+async fn sqlite_answers_searches_of_three_characters_or_more_from_its_full_text_index() {
+    if crate::helpers::backend() != crate::helpers::Backend::Sqlite {
+        return;
+    }
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    app.seed_user("foxtrot").await;
+    let total = |query: &'static str| {
+        let token = root.access_token.clone();
+        let app = &app;
+        async move {
+            let page: Value = app
+                .get(&format!("/admin/users?q={query}"), Some(&token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            page["total"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(total("foxt").await, 1);
+    // Emptied, the index finds nothing: it, not a scan, answered. Terms too
+    // short for a trigram still scan.
+    app.sql("INSERT INTO users_search (users_search) VALUES ('delete-all')")
+        .await;
+    assert_eq!(total("foxt").await, 0);
+    assert_eq!(total("fo").await, 1);
 }
