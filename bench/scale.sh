@@ -4,7 +4,8 @@
 # For each size: a fresh database, `portcullis seed-users` (set-based inserts,
 # one shared password hash), ANALYZE, then the release binary; each admin
 # query and /me, a login and a refresh are timed one at a time (curl, the
-# median of 7 after a warm-up) and printed as a Markdown table row in ms.
+# median of 7 after a warm-up) and printed as a Markdown table row in ms;
+# then a second table of more listings (broad and short searches, filters).
 #   bench/scale.sh postgres 100000 1000000 10000000
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,11 @@ time_ms() {
     done | sort -n | sed -n 4p | awk '{printf "%.1f", $1 * 1000}'
 }
 
+# More listings, timed the same way, printed as a second table at the end:
+# broad searches (many candidates, or more than 10,000 matches), a term too
+# short for trigrams, and filters that few or many accounts pass.
+extra_queries=(q=9999 q=user999 q=user99 q=example q=ab role=admin role=user disabled=true "q=example&role=admin")
+extra_rows=()
 echo "| accounts | backend | list | list, page 1000 by offset | list, page after cursor | search hit | search miss | /admin | /me | login | refresh |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for accounts in "$@"; do
@@ -79,9 +85,21 @@ for accounts in "$@"; do
         printf '%s' "$out" | tail -n1; echo
     done | sort -n | sed -n 4p | awk '{printf "%.1f", $1 * 1000}')
     echo "| $accounts | $backend | $list | $deep | $after | $hit | $miss | $dashboard | $me | $login | $refresh |"
+    row="| $accounts | $backend |"
+    for query in "${extra_queries[@]}"; do
+        row="$row $(time_ms "${auth[@]}" "$base/admin/users?$query") |"
+    done
+    extra_rows+=("$row")
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
     if [ "$backend" = postgres ]; then
         psql -q "$postgres_admin_url" -c "DROP DATABASE IF EXISTS $postgres_db WITH (FORCE)"
         postgres_db=""
     fi
 done
+echo
+header="| accounts | backend |"
+rule="|---:|---|"
+for query in "${extra_queries[@]}"; do header="$header \`$query\` |"; rule="$rule---:|"; done
+echo "$header"
+echo "$rule"
+printf '%s\n' "${extra_rows[@]}"
