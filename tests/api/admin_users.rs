@@ -441,6 +441,10 @@ async fn an_admin_can_delete_an_account_with_its_sessions() {
 
 /// Seeds `count` accounts straight into the database (as `portcullis
 /// seed-users` does), numbered from `first`.
+/// A password hash for seeded accounts (nobody logs in as them).
+const SEEDED_PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=4096,t=1,p=1$c2VlZHNlZWRzZWVk$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
 async fn seed(app: &TestApp, first: i64, count: i64) {
     let newest = chrono::Utc::now().naive_utc() - chrono::Duration::days(1);
     app.state
@@ -451,7 +455,7 @@ async fn seed(app: &TestApp, first: i64, count: i64) {
                 "seeded",
                 first,
                 count,
-                "$argon2id$v=19$m=4096,t=1,p=1$c2VlZHNlZWRzZWVk$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                SEEDED_PASSWORD_HASH,
                 newest,
             )?)
         })
@@ -707,6 +711,61 @@ async fn search_follows_renames_address_changes_and_deletes_by_any_writer() {
     assert!(found("bravo%22%20OR%20%22echo").await.is_empty());
     assert!(found("%22%22%22").await.is_empty());
     assert!(found("NEAR(ech%20o)*").await.is_empty());
+}
+
+#[actix_web::test]
+async fn accounts_created_before_the_search_index_are_found_after_upgrading() {
+    use diesel::{Connection as _, PgConnection, SqliteConnection};
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+    use portcullis::db::DbConnection;
+    let database = crate::helpers::TestDatabase::create();
+    let backend = crate::helpers::backend();
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(match backend {
+        crate::helpers::Backend::Sqlite => "migrations/sqlite",
+        crate::helpers::Backend::Postgres => "migrations/postgres",
+    });
+    let migrations = FileBasedMigrations::from_path(folder).unwrap();
+    let mut conn = match backend {
+        crate::helpers::Backend::Sqlite => DbConnection::Sqlite(
+            SqliteConnection::establish(database.url.trim_start_matches("sqlite://")).unwrap(),
+        ),
+        crate::helpers::Backend::Postgres => {
+            DbConnection::Postgresql(PgConnection::establish(&database.url).unwrap())
+        }
+    };
+    // The schema as it was before migration 000008, with accounts in it.
+    loop {
+        let applied = match &mut conn {
+            DbConnection::Sqlite(sqlite) => sqlite.run_next_migration(migrations.clone()),
+            DbConnection::Postgresql(pg) => pg.run_next_migration(migrations.clone()),
+        }
+        .unwrap();
+        if applied.to_string() == "20261126000007" {
+            break;
+        }
+    }
+    let newest = chrono::Utc::now().naive_utc() - chrono::Duration::days(1);
+    portcullis::db::users::seed(&mut conn, "older", 1, 12, SEEDED_PASSWORD_HASH, newest).unwrap();
+    drop(conn);
+
+    let app = crate::helpers::spawn_app_on(database).await;
+    let root = app.signed_in_admin("root").await;
+    let older: Value = app
+        .get("/admin/users?q=older1", Some(&root.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // older1, older10, older11, older12.
+    assert_eq!(older["total"], 4, "{older}");
+    let exact: Value = app
+        .get("/admin/users?q=older12%40example", Some(&root.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(exact["items"][0]["username"], "older12");
+    assert_eq!(exact["total"], 1);
 }
 
 #[actix_web::test]

@@ -163,7 +163,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with the test defaults changed by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let database = TestDatabase::create();
+    start_on(TestDatabase::create(), configure).await
+}
+
+/// Starts the app on `database`, which may already hold a schema and data:
+/// it is migrated on start, as the binary does.
+pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    start_on(database, |_| {}).await
+}
+
+async fn start_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let signing_key = write_signing_key(database.dir.path(), "signing.pem");
     let mut settings = test_settings(&database.url, &signing_key);
     configure(&mut settings);
