@@ -632,8 +632,10 @@ pub fn page(
 }
 
 /// The keys of up to `EXACT_COUNT_UP_TO + 1` accounts matching `filter`, in
-/// no particular order: through SQLite's full-text index where it helps,
-/// else through `filtered`.
+/// no particular order. On SQLite, through the role and disabled filters'
+/// indexes when few accounts pass them ([`narrow_keys`]), else through the
+/// full-text index for a term of three characters or more; otherwise
+/// through `filtered`.
 fn matching_keys(
     conn: &mut DbConnection,
     filter: &UserFilter,
@@ -661,8 +663,11 @@ fn matching_keys(
 
 /// SQLite: when the role and disabled filters alone leave at most
 /// `EXACT_COUNT_UP_TO` accounts, the keys of those that also contain the
-/// search term (all of them without one), read through the filters' own
-/// indexes; `None` when more accounts pass them.
+/// search term (all of them without one); `None` when more accounts pass
+/// them. A role is read through `users_role_idx`, `disabled=true` alone
+/// through the partial `users_disabled_idx`; `disabled=false` alone has no
+/// index and is a scan, which stops at the 10,001st enabled account (it
+/// reads every account only when nearly all are disabled).
 ///
 /// SQLite's statistics cannot tell a rare role from a common one (an index
 /// on two values looks useless to it), so left alone it reads every account
@@ -683,8 +688,8 @@ fn narrow_keys(
         #[diesel(sql_type = Bool)]
         contains_term: bool,
     }
-    // Literal conditions on `disabled`, so that the partial index of
-    // disabled accounts can serve them (as for the dashboard's count).
+    // `disabled` is a literal condition (below), which the partial index's
+    // predicate must see for `INDEXED BY users_disabled_idx` to be allowed.
     let source = match (filter.role, filter.disabled) {
         (None, None) => return Ok(None),
         (Some(_), _) => "users INDEXED BY users_role_idx WHERE role = ?",

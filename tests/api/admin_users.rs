@@ -439,12 +439,12 @@ async fn an_admin_can_delete_an_account_with_its_sessions() {
     assert_eq!(sessions, 0);
 }
 
-/// Seeds `count` accounts straight into the database (as `portcullis
-/// seed-users` does), numbered from `first`.
 /// A password hash for seeded accounts (nobody logs in as them).
 const SEEDED_PASSWORD_HASH: &str =
     "$argon2id$v=19$m=4096,t=1,p=1$c2VlZHNlZWRzZWVk$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
+/// Seeds `count` accounts straight into the database (as `portcullis
+/// seed-users` does), numbered from `first`.
 async fn seed(app: &TestApp, first: i64, count: i64) {
     let newest = chrono::Utc::now().naive_utc() - chrono::Duration::days(1);
     app.state
