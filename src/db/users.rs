@@ -363,10 +363,10 @@ pub struct UserFilter {
 }
 
 /// `on_sqlite`: SQLite has no `strpos`, and the role is compared so that no
-/// index can serve it: SQLite
-/// would otherwise read every account of a role through that index and sort
-/// them all for a page, rather than walk the listing's index; accounts of a
-/// rare role are found through it before (see [`narrow_keys`]).
+/// index can serve it: SQLite would otherwise read every account of a role
+/// through that index and sort them all for a page, rather than walk the
+/// listing's index (accounts of a rare role are found through it before,
+/// see [`narrow_keys`]).
 fn filtered(
     filter: &UserFilter,
     candidates: Option<&str>,
@@ -375,6 +375,8 @@ fn filtered(
     let mut query = users::table.into_boxed();
     if let Some(search) = &filter.search {
         let term = search.to_lowercase();
+        // The same check is written out for SQLite's own queries as
+        // `CONTAINS_TERM`.
         let containing = |part: &str| {
             let pattern = like_pattern(part);
             lower(users::username)
@@ -661,6 +663,11 @@ fn matching_keys(
         .load(conn)
 }
 
+/// SQLite's written-out form of the term check in [`filtered`]: the same
+/// `LIKE` on each column, bound twice to the `%term%` pattern.
+const CONTAINS_TERM: &str =
+    "(lower(users.username) LIKE ? ESCAPE '\\' OR users.email LIKE ? ESCAPE '\\')";
+
 /// SQLite: when the role and disabled filters alone leave at most
 /// `EXACT_COUNT_UP_TO` accounts, the keys of those that also contain the
 /// search term (all of them without one); `None` when more accounts pass
@@ -701,9 +708,7 @@ fn narrow_keys(
         .as_deref()
         .map_or_else(|| "%".to_owned(), |term| like_pattern(&term.to_lowercase()));
     let mut query = diesel::sql_query(format!(
-        "SELECT created_at, id, \
-         (lower(username) LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\') AS contains_term \
-         FROM {source}"
+        "SELECT created_at, id, {CONTAINS_TERM} AS contains_term FROM {source}"
     ))
     .into_boxed::<diesel::sqlite::Sqlite>()
     .bind::<Text, _>(pattern.clone())
@@ -760,12 +765,11 @@ fn full_text_matches(
     let term = term.to_lowercase();
     let phrase = format!("\"{}\"", term.replace('"', "\"\""));
     let pattern = like_pattern(&term);
-    let mut query = diesel::sql_query(
+    let mut query = diesel::sql_query(format!(
         "SELECT users.created_at, users.id FROM users_search \
          CROSS JOIN users ON users.search_row = users_search.rowid \
-         WHERE users_search MATCH ? \
-         AND (lower(users.username) LIKE ? ESCAPE '\\' OR users.email LIKE ? ESCAPE '\\')",
-    )
+         WHERE users_search MATCH ? AND {CONTAINS_TERM}"
+    ))
     .into_boxed::<diesel::sqlite::Sqlite>()
     .bind::<Text, _>(phrase)
     .bind::<Text, _>(pattern.clone())
