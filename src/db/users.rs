@@ -48,6 +48,11 @@ impl UserRow {
     pub fn is_admin(&self) -> bool {
         self.role == ROLE_ADMIN
     }
+
+    /// TOTP or at least one passkey: a first factor alone does not log in.
+    pub fn has_second_factor(&self) -> bool {
+        self.totp_enabled || self.passkey_count > 0
+    }
 }
 
 pub fn insert(conn: &mut DbConnection, user: &UserRow) -> QueryResult<()> {
@@ -99,9 +104,9 @@ pub fn username_exists(conn: &mut DbConnection, username: &str) -> QueryResult<b
 
 /// Records a login, but only if the account is still exactly as it was when
 /// its password was checked (same hash, same role, still enabled, TOTP still
-/// as it was): the check takes tens of milliseconds, and a password change,
-/// demotion, disabling, deletion or a second factor turned on committed
-/// meanwhile must win. Returns whether it was recorded.
+/// as it was, passkeys or none as there were): the check takes tens of
+/// milliseconds, and a password change, demotion, disabling, deletion or a
+/// second factor added committed meanwhile must win. Returns whether it was recorded.
 pub fn record_login(
     conn: &mut DbConnection,
     checked: &UserRow,
@@ -113,7 +118,8 @@ pub fn record_login(
         .filter(users::password_hash.eq(&checked.password_hash))
         .filter(users::role.eq(&checked.role))
         .filter(users::disabled.eq(false))
-        .filter(users::totp_enabled.eq(checked.totp_enabled));
+        .filter(users::totp_enabled.eq(checked.totp_enabled))
+        .filter(users::passkey_count.gt(0).eq(checked.passkey_count > 0));
     let hash = upgraded_password_hash.unwrap_or(&checked.password_hash);
     diesel::update(unchanged)
         .set((users::last_login_at.eq(at), users::password_hash.eq(hash)))

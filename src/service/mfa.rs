@@ -13,7 +13,7 @@ use serde_json::json;
 use super::accounts::{AccountError, confirm_password};
 use super::audit::Event;
 use super::mail::{new_token, token_hash};
-use super::sessions::{Caller, LoginError, MfaChallenge};
+use super::sessions::{Caller, LoginError, MfaChallenge, StepUpRequired};
 use super::{ClientInfo, carries_store_errors};
 use crate::auth::{recovery_codes, totp};
 use crate::db::mfa::{self, ChallengeRow, TotpRow};
@@ -27,11 +27,15 @@ pub const MFA_TOKEN_TTL_SECS: u64 = 300;
 /// Codes one `mfa_token` may try.
 pub const MFA_TOKEN_MAX_ATTEMPTS: i32 = 5;
 
-/// A code the user typed, and which kind it claims to be.
+/// A second factor offered to finish a login or confirm a change: a code the
+/// user typed, and which kind it claims to be, or a passkey's answer.
 #[derive(Clone)]
 pub enum SecondFactor {
     Totp(String),
     RecoveryCode(String),
+    /// `navigator.credentials.get`'s answer to a login challenge's
+    /// `passkey_options` (`AuthenticationResponseJSON`).
+    Passkey(serde_json::Value),
 }
 
 /// Names the kind only: a code never reaches a log.
@@ -62,6 +66,7 @@ impl SecondFactor {
         match self {
             Self::Totp(_) => "totp",
             Self::RecoveryCode(_) => "recovery_code",
+            Self::Passkey(_) => "passkey",
         }
     }
 }
@@ -80,6 +85,9 @@ pub enum MfaError {
     /// The password check failed (wrong, or too many guesses).
     #[error(transparent)]
     Password(#[from] AccountError),
+    /// The account has a second factor and the session did not prove one.
+    #[error(transparent)]
+    StepUp(#[from] StepUpRequired),
     #[error("too many wrong codes")]
     HeldBack { retry_after_secs: u64 },
     #[error(transparent)]
@@ -106,6 +114,12 @@ pub async fn begin_totp(
     password: String,
     client: &ClientInfo,
 ) -> Result<Enrollment, MfaError> {
+    // Before the password: a session that may not change factors spends
+    // none of its guesses on it. (With TOTP on already, the answer is
+    // `AlreadyEnabled`, after the password, as before.)
+    if !caller.account.mfa.totp {
+        caller.may_change_factors()?;
+    }
     confirm_password(state, caller, password, client).await?;
     if caller.account.mfa.totp {
         return Err(MfaError::AlreadyEnabled);
@@ -150,6 +164,9 @@ pub async fn confirm_totp(
     if caller.account.mfa.totp {
         return Err(MfaError::AlreadyEnabled);
     }
+    // A secret made pending before the account's first passkey does not
+    // become a factor from a password-only session.
+    caller.may_change_factors()?;
     let user_id = caller.account.id.to_string();
     let pending = {
         let user_id = user_id.clone();
@@ -343,6 +360,15 @@ pub(super) enum Proof {
     /// A recovery code with this hash (whether the account has it is decided
     /// when it is spent).
     RecoveryCode(String),
+    /// A passkey's valid answer: its signature counter (and the passkey
+    /// sealed again when webauthn-rs updated it) still to be recorded, which
+    /// refuses a counter that went back meanwhile.
+    Passkey {
+        passkey_id: String,
+        counter: i64,
+        resealed: Option<String>,
+        at: chrono::NaiveDateTime,
+    },
 }
 
 impl Proof {
@@ -358,6 +384,18 @@ impl Proof {
                 mfa::spend_totp_step(conn, user_id, *step, resealed.as_deref())
             }
             Self::RecoveryCode(hash) => mfa::spend_recovery_code(conn, user_id, hash),
+            Self::Passkey {
+                passkey_id,
+                counter,
+                resealed,
+                at,
+            } => crate::db::passkeys::record_use(
+                conn,
+                passkey_id,
+                *counter,
+                resealed.as_deref(),
+                *at,
+            ),
         }
     }
 
@@ -366,6 +404,7 @@ impl Proof {
         match self {
             Self::Totp { .. } => &["pwd", "otp", "mfa"],
             Self::RecoveryCode(_) => &["pwd", "mfa"],
+            Self::Passkey { .. } => &["pwd", "hwk", "mfa"],
         }
     }
 
@@ -373,6 +412,7 @@ impl Proof {
         match self {
             Self::Totp { .. } => "totp",
             Self::RecoveryCode(_) => "recovery_code",
+            Self::Passkey { .. } => "passkey",
         }
     }
 
@@ -382,7 +422,9 @@ impl Proof {
 }
 
 /// Checks `factor` against the user's confirmed TOTP secret (or shapes a
-/// recovery code for spending); `None` when it cannot be right.
+/// recovery code for spending); `None` when it cannot be right. A passkey is
+/// checked against its login challenge instead
+/// (`passkeys::check_second_factor`): offered here, it cannot be right.
 pub(super) async fn check(
     state: &AppState,
     user_id: &str,
@@ -393,6 +435,7 @@ pub(super) async fn check(
             return Ok(recovery_codes::hash(user_id, typed).map(Proof::RecoveryCode));
         }
         SecondFactor::Totp(code) => code,
+        SecondFactor::Passkey(_) => return Ok(None),
     };
     let owner = user_id.to_owned();
     let Some(row) = state
@@ -422,8 +465,9 @@ pub(super) async fn check(
 }
 
 /// Creates the challenge of a login whose password was right, for an
-/// account with TOTP on. A password hash due for an upgrade is upgraded now:
-/// the password is proven, whatever becomes of the second step.
+/// account with a second factor; its methods are the factors the account
+/// has. A password hash due for an upgrade is upgraded now: the password is
+/// proven, whatever becomes of the second step.
 pub(super) async fn challenge(
     state: &AppState,
     row: &UserRow,
@@ -451,9 +495,22 @@ pub(super) async fn challenge(
             Ok::<_, StoreError>(())
         })
         .await?;
+    let mut methods = Vec::new();
+    if row.totp_enabled {
+        methods.extend(["totp", "recovery_code"]);
+    }
+    let passkey_options = if row.passkey_count > 0 {
+        super::passkeys::start_second_factor(state, &row.id, &mfa_token, now).await?
+    } else {
+        None
+    };
+    if passkey_options.is_some() {
+        methods.push("passkey");
+    }
     Ok(MfaChallenge {
         mfa_token: mfa_token.into(),
-        methods: vec!["totp", "recovery_code"],
+        methods,
+        passkey_options,
         expires_in: MFA_TOKEN_TTL_SECS,
     })
 }

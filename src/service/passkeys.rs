@@ -15,7 +15,10 @@ use serde_json::json;
 use super::accounts::{AccountError, confirm_password};
 use super::audit::Event;
 use super::mail::{new_token, token_hash};
-use super::sessions::{Caller, Identifier, IssuedTokens, Login, LoginError, open_session};
+use super::mfa::Proof;
+use super::sessions::{
+    Caller, Identifier, IssuedTokens, Login, LoginError, StepUpRequired, open_session,
+};
 use super::{ClientInfo, carries_store_errors};
 use crate::auth::passkeys::{CEREMONY_TTL_SECS, Identified, Started};
 use crate::config::{EmailVerification, Secret};
@@ -32,8 +35,14 @@ const AMR_PASSKEY: &[&str] = &["hwk", "user"];
 /// Longest passkey name, in characters.
 pub const NAME_MAX_CHARS: usize = 64;
 
+/// Most passkeys one account may have: a login challenge opens and lists
+/// them all.
+pub const MAX_PASSKEYS: usize = 20;
+
 const REGISTRATION: &str = "registration";
 const LOGIN: &str = "login";
+/// The passkey half of a password login's second step.
+const SECOND_FACTOR: &str = "second_factor";
 
 /// Why a passkey change did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +54,14 @@ pub enum PasskeyError {
     Invalid(&'static str, Violation),
     #[error("no such passkey")]
     NotFound,
+    /// The account has `MAX_PASSKEYS` already.
+    #[error("too many passkeys")]
+    TooMany,
     #[error(transparent)]
     Password(#[from] AccountError),
+    /// The account has a second factor and the session did not prove one.
+    #[error(transparent)]
+    StepUp(#[from] StepUpRequired),
     #[error(transparent)]
     Failed(anyhow::Error),
     #[error(transparent)]
@@ -82,14 +97,19 @@ impl From<PasskeyRow> for PasskeyInfo {
     }
 }
 
-/// Starts adding a passkey to the caller's account; needs the password.
+/// Starts adding a passkey to the caller's account; needs the password, and
+/// on an account that has a second factor a session that proved one.
 pub async fn begin_registration(
     state: &AppState,
     caller: &Caller,
     password: String,
     client: &ClientInfo,
 ) -> Result<Ceremony, PasskeyError> {
+    caller.may_change_factors()?;
     confirm_password(state, caller, password, client).await?;
+    if caller.account.mfa.passkeys as usize >= MAX_PASSKEYS {
+        return Err(PasskeyError::TooMany);
+    }
     let user_id = caller.account.id.to_string();
     let existing = {
         let user_id = user_id.clone();
@@ -128,6 +148,7 @@ pub async fn finish_registration(
     credential: serde_json::Value,
     client: &ClientInfo,
 ) -> Result<PasskeyInfo, PasskeyError> {
+    caller.may_change_factors()?;
     let name = valid_name(name)?;
     let user_id = caller.account.id.to_string();
     let ceremony = take_ceremony(state, ceremony_id, REGISTRATION).await?;
@@ -167,6 +188,11 @@ pub async fn finish_registration(
     let added = state
         .db
         .transaction(move |conn| {
+            // Counted in the transaction that adds one, so that registrations
+            // racing each other cannot pass the limit together.
+            if passkeys::list_for_user(conn, &row.user_id)?.len() >= MAX_PASSKEYS {
+                return Err(PasskeyError::TooMany);
+            }
             // A racing registration of the same credential loses on the
             // unique index rather than on the check.
             let inserted = passkeys::insert(conn, &row).or_else(|error| match error {
@@ -201,13 +227,15 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<PasskeyInfo>,
     Ok(rows.into_iter().map(PasskeyInfo::from).collect())
 }
 
-/// Removes one of the caller's passkeys.
+/// Removes one of the caller's passkeys, from a session that proved a
+/// second factor (the account has one: this passkey).
 pub async fn remove(
     state: &AppState,
     caller: &Caller,
     id: &str,
     client: &ClientInfo,
 ) -> Result<(), PasskeyError> {
+    caller.may_change_factors()?;
     let user_id = caller.account.id.to_string();
     let id = id.to_owned();
     let event = Event::new(EventType::PasskeyRemoved, client, state.clock.now())
@@ -352,6 +380,115 @@ pub async fn finish_login(
         Ok(())
     })
     .await
+}
+
+/// The passkey half of a password login's second step: WebAuthn request
+/// options naming the account's passkeys, whose ceremony is kept under the
+/// login's `mfa_token` (see [`check_second_factor`]). `None` if the account
+/// has no passkey left.
+pub(super) async fn start_second_factor(
+    state: &AppState,
+    user_id: &str,
+    mfa_token: &str,
+    now: NaiveDateTime,
+) -> Result<Option<serde_json::Value>, LoginError> {
+    let owner = user_id.to_owned();
+    let rows = state
+        .db
+        .run(move |conn| Ok::<_, StoreError>(passkeys::list_for_user(conn, &owner)?))
+        .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let stored = rows
+        .iter()
+        .map(|row| open_passkey(state, row))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| LoginError::Store(store_failure(error)))?;
+    let started = state.passkeys.start_login(&stored).map_err(failed)?;
+    let id_hash = token_hash(&second_factor_ceremony_id(mfa_token));
+    let row = CeremonyRow {
+        state_sealed: state
+            .cipher
+            .seal(&ceremony_context(&id_hash), started.state.as_bytes())
+            .map_err(failed)?,
+        id_hash,
+        purpose: SECOND_FACTOR.to_owned(),
+        user_id: Some(user_id.to_owned()),
+        created_at: now,
+        expires_at: now + crate::clock::seconds(CEREMONY_TTL_SECS),
+    };
+    state
+        .db
+        .transaction(move |conn| Ok::<_, StoreError>(passkeys::insert_ceremony(conn, &row)?))
+        .await?;
+    Ok(Some(started.options))
+}
+
+/// Checks a passkey's answer to the second step of `mfa_token`'s login: one
+/// of `user_id`'s passkeys, signing the challenge of that login's
+/// `passkey_options`. The ceremony is spent by the first answer, right or
+/// wrong (WebAuthn challenges are single-use); `None` when the answer cannot
+/// be right. The signature counter is recorded when the proof is spent.
+pub(super) async fn check_second_factor(
+    state: &AppState,
+    mfa_token: &str,
+    user_id: &str,
+    credential: &serde_json::Value,
+) -> Result<Option<Proof>, StoreError> {
+    let ceremony =
+        match take_ceremony(state, &second_factor_ceremony_id(mfa_token), SECOND_FACTOR).await {
+            Ok(ceremony) => ceremony,
+            Err(PasskeyError::Store(error)) => return Err(error),
+            Err(_) => return Ok(None),
+        };
+    if ceremony.user_id.as_deref() != Some(user_id) {
+        return Ok(None);
+    }
+    let Ok(answer) = state.passkeys.identify(credential) else {
+        return Ok(None);
+    };
+    let credential_id = base64url(&answer.credential_id);
+    let Some(passkey) = state
+        .db
+        .run(move |conn| {
+            Ok::<_, StoreError>(passkeys::find_by_credential_id(conn, &credential_id)?)
+        })
+        .await?
+        .filter(|passkey| passkey.user_id == user_id)
+    else {
+        return Ok(None);
+    };
+    let ceremony_state = open_ceremony(state, &ceremony).map_err(store_failure)?;
+    let stored = open_passkey(state, &passkey).map_err(store_failure)?;
+    let asserted = match state
+        .passkeys
+        .finish_login(&answer, &ceremony_state, &stored)
+    {
+        Ok(asserted) => asserted,
+        Err(rejected) => {
+            tracing::info!(%rejected, %user_id, "a passkey second factor was refused");
+            return Ok(None);
+        }
+    };
+    let resealed = asserted
+        .updated_passkey
+        .as_deref()
+        .map(|updated| seal_passkey(state, user_id, &passkey.id, updated))
+        .transpose()
+        .map_err(store_failure)?;
+    Ok(Some(Proof::Passkey {
+        passkey_id: passkey.id,
+        counter: i64::from(asserted.counter),
+        resealed,
+        at: state.clock.now(),
+    }))
+}
+
+/// The ceremony of a login's passkey step is named after its `mfa_token`,
+/// apart from every id a client can name at `/login/passkey`.
+fn second_factor_ceremony_id(mfa_token: &str) -> String {
+    format!("second-factor:{mfa_token}")
 }
 
 /// Deletes ceremonies nobody finished within `CEREMONY_TTL_SECS`. Every node

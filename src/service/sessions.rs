@@ -122,6 +122,9 @@ pub struct MfaChallenge {
     pub mfa_token: crate::config::Secret,
     /// The factors that can finish it.
     pub methods: Vec<&'static str>,
+    /// With `passkey` among the methods: WebAuthn request options naming the
+    /// account's passkeys, for `navigator.credentials.get`.
+    pub passkey_options: Option<serde_json::Value>,
     pub expires_in: u64,
 }
 
@@ -187,7 +190,7 @@ pub async fn verify_password(
     // With a second factor to come, the password alone is no success: the
     // failures counted so far stand until the whole login succeeds, so a
     // thief who has the password cannot reset the count between code guesses.
-    if !row.totp_enabled {
+    if !row.has_second_factor() {
         state.limits.reset_login_failures(&backoff_key).await;
     }
     if row.disabled {
@@ -241,8 +244,9 @@ async fn hold_back_if_failing(
 }
 
 /// Starts a session for a verified account and issues its first token pair,
-/// or, if the account has TOTP on, hands out the challenge [`finish_login`]
-/// needs (as [`LoginError::SecondFactorRequired`]). `remember` keeps the
+/// or, if the account has a second factor (TOTP or a passkey), hands out the
+/// challenge [`finish_login`] needs (as [`LoginError::SecondFactorRequired`]):
+/// one factor never opens an account that has two. `remember` keeps the
 /// session for `REFRESH_TOKEN_TTL`, otherwise at most a day.
 pub async fn start_session(
     state: &AppState,
@@ -251,7 +255,7 @@ pub async fn start_session(
     client: &ClientInfo,
 ) -> Result<IssuedTokens, LoginError> {
     let VerifiedUser { row, upgraded_hash } = verified;
-    if row.totp_enabled {
+    if row.has_second_factor() {
         let challenge = super::mfa::challenge(state, &row, upgraded_hash, remember).await?;
         return Err(LoginError::SecondFactorRequired(challenge));
     }
@@ -276,7 +280,8 @@ pub(super) struct Login {
 }
 
 /// Finishes a login waiting for its second factor: `mfa_token` from the
-/// challenge and a TOTP code or a recovery code. Each try counts against the
+/// challenge and a TOTP code, a recovery code or a passkey's answer to the
+/// challenge's `passkey_options`. Each try counts against the
 /// challenge (`MFA_TOKEN_MAX_ATTEMPTS`) and the account's count of codes (see
 /// `mfa::count_code_try`); the code and the challenge are spent in the
 /// transaction that opens the session.
@@ -290,7 +295,13 @@ pub async fn finish_login(
     super::mfa::count_code_try(state, &row.id)
         .await
         .map_err(|retry_after_secs| LoginError::HeldBack { retry_after_secs })?;
-    let Some(proof) = super::mfa::check(state, &row.id, &factor).await? else {
+    let proof = match &factor {
+        super::mfa::SecondFactor::Passkey(credential) => {
+            super::passkeys::check_second_factor(state, mfa_token, &row.id, credential).await?
+        }
+        code => super::mfa::check(state, &row.id, code).await?,
+    };
+    let Some(proof) = proof else {
         super::mfa::code_was_wrong(state, &row.id, factor.method(), client).await?;
         return Err(LoginError::InvalidMfaCode);
     };
@@ -676,7 +687,26 @@ impl Caller {
             .iter()
             .any(|method| method == "mfa" || method == "hwk")
     }
+
+    /// The factor rule for adding or removing a factor: an account that has a
+    /// second factor (TOTP or a passkey) changes its factors only from a
+    /// session that proved one, so a stolen password (or a session opened
+    /// with it before the factor existed) cannot add its own or remove the
+    /// owner's. An account without one may add its first with the password.
+    pub fn may_change_factors(&self) -> Result<(), StepUpRequired> {
+        let account_has_one = self.account.mfa.totp || self.account.mfa.passkeys > 0;
+        if account_has_one && !self.has_second_factor() {
+            return Err(StepUpRequired);
+        }
+        Ok(())
+    }
 }
+
+/// A factor change asked for from a session opened with one factor only, on
+/// an account that has two: log in again with the second factor.
+#[derive(Debug, thiserror::Error)]
+#[error("a session opened with a second factor is required")]
+pub struct StepUpRequired;
 
 /// The pair for `session` as it stands: an access token, and the refresh
 /// token of the session's current id. The refresh token's claims are fixed by

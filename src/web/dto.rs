@@ -611,7 +611,8 @@ pub struct StepUpRequest {
 }
 
 /// The second step of a login: the `mfa_token` of the `mfa_required` answer
-/// and exactly one of `code` (TOTP) and `recovery_code`.
+/// and exactly one of `code` (TOTP), `recovery_code` and `credential` (a
+/// passkey's answer to the problem's `passkey_options`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"mfa_token": "q3V0c2lkZS10aGUtYm94…", "code": "123456"}))]
@@ -624,6 +625,12 @@ pub struct LoginMfaRequest {
     /// One of the account's recovery codes; it is spent.
     #[schema(max_length = 64)]
     pub recovery_code: Option<String>,
+    /// With `passkey` among the challenge's `methods`: what
+    /// `navigator.credentials.get({publicKey: passkey_options})` returned, as
+    /// `AuthenticationResponseJSON` (`credential.toJSON()`). One answer per
+    /// `mfa_token`: the options' challenge is spent by it, right or wrong.
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
     #[serde(default)]
     pub token_delivery: TokenDelivery,
 }

@@ -49,6 +49,7 @@ pub enum ErrorCode {
     EmailNotVerified,
     MfaRequiredForAdmin,
     CsrfRejected,
+    StepUpRequired,
     InvalidOrExpiredToken,
     NotFound,
     MethodNotAllowed,
@@ -56,6 +57,7 @@ pub enum ErrorCode {
     UsernameTaken,
     LastAdmin,
     MfaAlreadyEnabled,
+    TooManyPasskeys,
     RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -67,7 +69,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 31] = [
         Self::MalformedRequest,
         Self::MissingToken,
         Self::InvalidToken,
@@ -82,6 +84,7 @@ impl ErrorCode {
         Self::EmailNotVerified,
         Self::MfaRequiredForAdmin,
         Self::CsrfRejected,
+        Self::StepUpRequired,
         Self::InvalidOrExpiredToken,
         Self::NotFound,
         Self::MethodNotAllowed,
@@ -89,6 +92,7 @@ impl ErrorCode {
         Self::UsernameTaken,
         Self::LastAdmin,
         Self::MfaAlreadyEnabled,
+        Self::TooManyPasskeys,
         Self::RequestTimeout,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
@@ -113,6 +117,8 @@ impl ErrorCode {
             Self::MfaRequiredForAdmin => "mfa_required_for_admin",
             Self::MfaAlreadyEnabled => "mfa_already_enabled",
             Self::CsrfRejected => "csrf_rejected",
+            Self::StepUpRequired => "step_up_required",
+            Self::TooManyPasskeys => "too_many_passkeys",
             Self::RequestTimeout => "request_timeout",
             Self::Forbidden => "forbidden",
             Self::AccountDisabled => "account_disabled",
@@ -150,12 +156,15 @@ impl ErrorCode {
             | Self::WrongPassword
             | Self::EmailNotVerified
             | Self::MfaRequiredForAdmin
-            | Self::CsrfRejected => StatusCode::FORBIDDEN,
+            | Self::CsrfRejected
+            | Self::StepUpRequired => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::EmailTaken | Self::UsernameTaken | Self::LastAdmin | Self::MfaAlreadyEnabled => {
-                StatusCode::CONFLICT
-            }
+            Self::EmailTaken
+            | Self::UsernameTaken
+            | Self::LastAdmin
+            | Self::MfaAlreadyEnabled
+            | Self::TooManyPasskeys => StatusCode::CONFLICT,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -186,6 +195,7 @@ pub enum ApiError {
     MfaRequired {
         mfa_token: crate::config::Secret,
         methods: Vec<&'static str>,
+        passkey_options: Option<serde_json::Value>,
     },
     #[error("invalid second-factor code")]
     InvalidMfaCode,
@@ -193,6 +203,12 @@ pub enum ApiError {
     MfaRequiredForAdmin,
     #[error("two-factor authentication already on")]
     MfaAlreadyEnabled,
+    /// A factor change from a session that proved one factor only, on an
+    /// account that has two.
+    #[error("second-factor session required")]
+    StepUpRequired,
+    #[error("too many passkeys")]
+    TooManyPasskeys,
     /// A cookie-authenticated call from a page that may not make it.
     #[error("cross-site request refused")]
     CsrfRejected,
@@ -259,6 +275,8 @@ impl ApiError {
             Self::InvalidMfaCode => ErrorCode::InvalidMfaCode,
             Self::MfaRequiredForAdmin => ErrorCode::MfaRequiredForAdmin,
             Self::MfaAlreadyEnabled => ErrorCode::MfaAlreadyEnabled,
+            Self::StepUpRequired => ErrorCode::StepUpRequired,
+            Self::TooManyPasskeys => ErrorCode::TooManyPasskeys,
             Self::CsrfRejected => ErrorCode::CsrfRejected,
             Self::Forbidden => ErrorCode::Forbidden,
             Self::AccountDisabled => ErrorCode::AccountDisabled,
@@ -296,7 +314,7 @@ impl ApiError {
                 "This refresh token was already used; the session has been revoked. Log in again."
             }
             Self::MfaRequired { .. } => {
-                "The password is right; finish the login with a second factor at POST /login/mfa, giving `mfa_token`."
+                "The password is right; finish the login with a second factor at POST /login/mfa, giving `mfa_token` and one of the `methods`."
             }
             Self::InvalidMfaCode => "The code is wrong, expired or already used.",
             Self::MfaRequiredForAdmin => {
@@ -304,6 +322,12 @@ impl ApiError {
             }
             Self::MfaAlreadyEnabled => {
                 "Two-factor authentication is already on; turn it off first to set up a new authenticator."
+            }
+            Self::StepUpRequired => {
+                "This account has a second factor and this session was opened without one; log in again with TOTP, a recovery code or a passkey, then retry."
+            }
+            Self::TooManyPasskeys => {
+                "This account has the most passkeys allowed; remove one before adding another."
             }
             Self::CsrfRejected => {
                 "A call authenticated by the refresh cookie must come from an allowed origin and carry `X-Requested-With: portcullis`."
@@ -365,11 +389,17 @@ impl ApiError {
             Self::Validation(fields) => Some(fields.clone()),
             _ => None,
         };
-        let (mfa_token, methods) = match self {
-            Self::MfaRequired { mfa_token, methods } => {
-                (Some(mfa_token.expose().to_owned()), Some(methods.clone()))
-            }
-            _ => (None, None),
+        let (mfa_token, methods, passkey_options) = match self {
+            Self::MfaRequired {
+                mfa_token,
+                methods,
+                passkey_options,
+            } => (
+                Some(mfa_token.expose().to_owned()),
+                Some(methods.clone()),
+                passkey_options.clone(),
+            ),
+            _ => (None, None, None),
         };
         Problem {
             problem_type: format!("urn:portcullis:problem:{}", self.code().as_str()),
@@ -380,6 +410,7 @@ impl ApiError {
             errors,
             mfa_token,
             methods,
+            passkey_options,
         }
     }
 }
@@ -416,6 +447,13 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<MfaMethod>>)]
     pub methods: Option<Vec<&'static str>>,
+    /// Only for `mfa_required` with `passkey` among `methods`:
+    /// PublicKeyCredentialRequestOptions JSON naming the account's passkeys,
+    /// for `navigator.credentials.get` (`PublicKeyCredential.parseRequestOptionsFromJSON`);
+    /// its answer goes to `POST /login/mfa` as `credential`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub passkey_options: Option<serde_json::Value>,
 }
 
 /// A second factor that can finish a login.
@@ -425,6 +463,8 @@ pub enum MfaMethod {
     Totp,
     #[schema(rename = "recovery_code")]
     RecoveryCode,
+    #[schema(rename = "passkey")]
+    Passkey,
 }
 
 /// The body of a 422 `validation_failed` answer: a problem whose `errors` is
@@ -517,6 +557,7 @@ impl From<LoginError> for ApiError {
             LoginError::SecondFactorRequired(challenge) => Self::MfaRequired {
                 mfa_token: challenge.mfa_token,
                 methods: challenge.methods,
+                passkey_options: challenge.passkey_options,
             },
             LoginError::ChallengeInvalid => Self::InvalidOrExpiredToken,
             LoginError::InvalidMfaCode => Self::InvalidMfaCode,
@@ -612,6 +653,7 @@ impl From<MfaError> for ApiError {
             MfaError::NotEnabled | MfaError::NoPendingEnrollment => Self::NotFound,
             MfaError::InvalidCode => Self::InvalidMfaCode,
             MfaError::Password(error) => error.into(),
+            MfaError::StepUp(_) => Self::StepUpRequired,
             MfaError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
             MfaError::Failed(cause) => Self::Internal(cause),
             MfaError::Store(error) => error.into(),
@@ -626,6 +668,8 @@ impl From<PasskeyError> for ApiError {
             PasskeyError::Invalid(field, violation) => Self::invalid_field(field, violation),
             PasskeyError::NotFound => Self::NotFound,
             PasskeyError::Password(error) => error.into(),
+            PasskeyError::StepUp(_) => Self::StepUpRequired,
+            PasskeyError::TooMany => Self::TooManyPasskeys,
             PasskeyError::Failed(cause) => Self::Internal(cause),
             PasskeyError::Store(error) => error.into(),
         }

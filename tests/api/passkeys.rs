@@ -298,13 +298,16 @@ async fn a_ceremony_is_used_once() {
     let body = json!({"ceremony_id": ceremony_id, "name": "Laptop", "credential": credential});
     let first = post_auth(&app, "/me/passkeys", &ada.access_token, &body).await;
     assert_eq!(first.status(), StatusCode::CREATED);
-    let again = post_auth(&app, "/me/passkeys", &ada.access_token, &body).await;
-    assert_problem(again, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
 
     let (ceremony_id, options) = start_login(&app, Some(json!({"email": ada.email}))).await;
     let assertion = authenticator.get(&options);
     let first = finish_login(&app, &ceremony_id, &assertion).await;
     assert_eq!(first.status(), StatusCode::OK);
+    // (From a session opened with the passkey: the account has a second
+    // factor now, and factor changes need one.)
+    let owner = with_tokens(&ada, &first.json().await.unwrap());
+    let again = post_auth(&app, "/me/passkeys", &owner.access_token, &body).await;
+    assert_problem(again, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
     let replayed = finish_login(&app, &ceremony_id, &assertion).await;
     assert_problem(
         replayed,
@@ -431,6 +434,7 @@ async fn a_removed_passkey_no_longer_logs_in() {
     let mut authenticator = Authenticator::new();
     let passkey = add_passkey(&app, &ada, &mut authenticator).await;
     let path = format!("/me/passkeys/{}", passkey["id"].as_str().unwrap());
+    let ada = passkey_session(&app, &ada, &mut authenticator).await;
 
     // Only its owner can remove it.
     let by_bob = app
@@ -596,6 +600,7 @@ async fn one_authenticator_credential_is_registered_once() {
     let ada = app.signed_up("ada").await;
     let mut authenticator = Authenticator::new();
     add_passkey(&app, &ada, &mut authenticator).await;
+    let ada = passkey_session(&app, &ada, &mut authenticator).await;
 
     // The options name the passkey Ada has, for the browser to skip it.
     let (_, options) = start_registration(&app, &ada).await;
@@ -791,4 +796,383 @@ async fn a_login_challenge_identifier_is_bounded() {
         )
         .await;
     }
+}
+
+// ---- Factor rules: a passkey guards the password login too, and factors
+// change only from a session that proved a second factor.
+
+impl Authenticator {
+    /// `navigator.credentials.get` with this authenticator's newest
+    /// credential, whatever the options list: an attacker's own passkey
+    /// answering someone else's challenge.
+    fn get_as_own(&mut self, options: &Value) -> Value {
+        let mut request = request_options(options);
+        let newest = self.credentials.last().expect("a credential").clone();
+        request.public_key.allow_credentials = vec![AllowCredentials {
+            type_: "public-key".to_owned(),
+            id: newest.into(),
+            transports: None,
+        }];
+        let assertion = AuthenticatorBackend::perform_auth(
+            &mut self.token,
+            self.origin.clone(),
+            request.public_key,
+            60_000,
+        )
+        .expect("the authenticator signs");
+        serde_json::to_value(assertion).expect("assertion JSON")
+    }
+}
+
+/// The `mfa_required` problem of a right password.
+async fn password_challenge(app: &TestApp, email: &str) -> Value {
+    let response = app
+        .login(&json!({"email": email, "password": STRONG_PASSWORD}))
+        .await;
+    assert_problem(response, StatusCode::UNAUTHORIZED, "mfa_required").await
+}
+
+/// `account` with the tokens of a passkey login (a second-factor session).
+async fn passkey_session(
+    app: &TestApp,
+    account: &Account,
+    authenticator: &mut Authenticator,
+) -> Account {
+    let response = passkey_login(app, &account.email, authenticator).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let pair: Value = response.json().await.expect("token pair");
+    with_tokens(account, &pair)
+}
+
+/// `account` with the tokens of `pair`.
+fn with_tokens(account: &Account, pair: &Value) -> Account {
+    Account {
+        id: account.id.clone(),
+        email: account.email.clone(),
+        access_token: pair["access_token"].as_str().expect("token").to_owned(),
+        refresh_token: pair["refresh_token"].as_str().expect("token").to_owned(),
+    }
+}
+
+fn amr_of(pair: &Value) -> Value {
+    jwt_parts(pair["access_token"].as_str().expect("access token")).1["amr"].clone()
+}
+
+#[actix_web::test]
+async fn a_password_login_of_an_account_with_a_passkey_takes_the_passkey_as_second_step() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    let mut authenticator = Authenticator::new();
+    add_passkey(&app, &ada, &mut authenticator).await;
+
+    let challenge = password_challenge(&app, &ada.email).await;
+    assert_eq!(challenge["methods"], json!(["passkey"]));
+    let options = &challenge["passkey_options"];
+    let allowed = options["allowCredentials"]
+        .as_array()
+        .expect("allowCredentials");
+    assert_eq!(allowed.len(), 1, "the account's one passkey: {options}");
+    assert_eq!(options["userVerification"], "required");
+
+    let credential = authenticator.get(options);
+    let finished = app
+        .post_json(
+            "/login/mfa",
+            &json!({"mfa_token": challenge["mfa_token"], "credential": credential}),
+        )
+        .await;
+    assert_eq!(finished.status(), StatusCode::OK);
+    let pair: Value = finished.json().await.unwrap();
+    assert_eq!(amr_of(&pair), json!(["pwd", "hwk", "mfa"]));
+    let logins = events_of(&app, &root, "login_succeeded", &ada.id).await;
+    assert_eq!(logins[0]["detail"]["method"], "passkey");
+
+    // The same answer again: the challenge is spent with the login.
+    let replayed = app
+        .post_json(
+            "/login/mfa",
+            &json!({"mfa_token": challenge["mfa_token"], "credential": credential}),
+        )
+        .await;
+    assert_problem(
+        replayed,
+        StatusCode::BAD_REQUEST,
+        "invalid_or_expired_token",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn another_accounts_passkey_does_not_answer_the_second_step_and_one_answer_spends_it() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    let mallory = app.signed_up("mallory").await;
+    let mut adas = Authenticator::new();
+    add_passkey(&app, &ada, &mut adas).await;
+    let mut mallorys = Authenticator::new();
+    add_passkey(&app, &mallory, &mut mallorys).await;
+
+    // Mallory has Ada's password, and a passkey of her own.
+    let challenge = password_challenge(&app, &ada.email).await;
+    let foreign = mallorys.get_as_own(&challenge["passkey_options"]);
+    let refused = app
+        .post_json(
+            "/login/mfa",
+            &json!({"mfa_token": challenge["mfa_token"], "credential": foreign}),
+        )
+        .await;
+    assert_problem(refused, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+    let failures = events_of(&app, &root, "mfa_challenge_failed", &ada.id).await;
+    assert_eq!(failures[0]["detail"]["method"], "passkey");
+
+    // The options' challenge answered once: even Ada's own passkey needs a
+    // new login now.
+    let own = adas.get(&challenge["passkey_options"]);
+    let spent = app
+        .post_json(
+            "/login/mfa",
+            &json!({"mfa_token": challenge["mfa_token"], "credential": own}),
+        )
+        .await;
+    assert_problem(spent, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+    // Root's, Ada's and Mallory's sign-up sessions: nothing more.
+    assert_eq!(app.count("sessions", "revoked_at IS NULL").await, 3);
+
+    let again = password_challenge(&app, &ada.email).await;
+    let own = adas.get(&again["passkey_options"]);
+    let finished = app
+        .post_json(
+            "/login/mfa",
+            &json!({"mfa_token": again["mfa_token"], "credential": own}),
+        )
+        .await;
+    assert_eq!(finished.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn the_second_step_takes_one_kind_of_factor_and_a_credential_object() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    add_passkey(&app, &ada, &mut Authenticator::new()).await;
+    let challenge = password_challenge(&app, &ada.email).await;
+    let token = &challenge["mfa_token"];
+    for body in [
+        json!({"mfa_token": token, "code": "123456", "credential": {}}),
+        json!({"mfa_token": token, "recovery_code": "x", "credential": {}}),
+        json!({"mfa_token": token, "credential": "a string"}),
+        json!({"mfa_token": token}),
+    ] {
+        let refused = app.post_json("/login/mfa", &body).await;
+        assert_problem(
+            refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+    }
+    // A TOTP code where the account has none cannot be right.
+    let code = app
+        .post_json("/login/mfa", &json!({"mfa_token": token, "code": "123456"}))
+        .await;
+    assert_problem(code, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
+}
+
+#[actix_web::test]
+async fn an_account_with_totp_and_a_passkey_offers_both_and_each_finishes_the_login() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let (secret, _) = crate::mfa::enable_totp(&app, &ada).await;
+    // The enrolling session proved the password only.
+    let mut authenticator = Authenticator::new();
+    let refused = post_auth(
+        &app,
+        "/me/passkeys/registration",
+        &ada.access_token,
+        &json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "step_up_required").await;
+
+    // Logged in with the code, Ada adds her passkey.
+    let challenge = password_challenge(&app, &ada.email).await;
+    assert_eq!(challenge["methods"], json!(["totp", "recovery_code"]));
+    assert!(challenge.get("passkey_options").is_none());
+    // The next code: the enrolment spent the current one.
+    app.clock.advance(chrono::Duration::seconds(30));
+    let with_code = app
+        .post_json(
+            "/login/mfa",
+            &json!({"mfa_token": challenge["mfa_token"], "code": crate::helpers::totp_code(&app, &secret)}),
+        )
+        .await;
+    assert_eq!(with_code.status(), StatusCode::OK);
+    let pair: Value = with_code.json().await.unwrap();
+    let stepped_up = with_tokens(&ada, &pair);
+    add_passkey(&app, &stepped_up, &mut authenticator).await;
+
+    let challenge = password_challenge(&app, &ada.email).await;
+    assert_eq!(
+        challenge["methods"],
+        json!(["totp", "recovery_code", "passkey"])
+    );
+    let credential = authenticator.get(&challenge["passkey_options"]);
+    let finished = app
+        .post_json(
+            "/login/mfa",
+            &json!({"mfa_token": challenge["mfa_token"], "credential": credential}),
+        )
+        .await;
+    assert_eq!(finished.status(), StatusCode::OK);
+    assert_eq!(
+        amr_of(&finished.json().await.unwrap()),
+        json!(["pwd", "hwk", "mfa"])
+    );
+}
+
+#[actix_web::test]
+async fn factors_change_only_from_a_session_that_proved_a_second_factor() {
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    // A second session opened with the password before the passkey existed
+    // (a thief's, say).
+    let thief = app.logged_in(&ada.email, STRONG_PASSWORD).await["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
+    let mut authenticator = Authenticator::new();
+    // The account's first factor: the password is enough.
+    let passkey = add_passkey(&app, &ada, &mut authenticator).await;
+    let passkey_path = format!("/me/passkeys/{}", passkey["id"].as_str().unwrap());
+
+    for token in [&thief, &ada.access_token] {
+        let add = post_auth(
+            &app,
+            "/me/passkeys/registration",
+            token,
+            &json!({"password": STRONG_PASSWORD}),
+        )
+        .await;
+        assert_problem(add, StatusCode::FORBIDDEN, "step_up_required").await;
+        let finish = post_auth(
+            &app,
+            "/me/passkeys",
+            token,
+            &json!({"ceremony_id": "x", "name": "Mine", "credential": {}}),
+        )
+        .await;
+        assert_problem(finish, StatusCode::FORBIDDEN, "step_up_required").await;
+        let remove = app
+            .send_json(reqwest::Method::DELETE, &passkey_path, token, &json!({}))
+            .await;
+        assert_problem(remove, StatusCode::FORBIDDEN, "step_up_required").await;
+        let totp = post_auth(
+            &app,
+            "/me/mfa/totp",
+            token,
+            &json!({"password": STRONG_PASSWORD}),
+        )
+        .await;
+        assert_problem(totp, StatusCode::FORBIDDEN, "step_up_required").await;
+    }
+    assert_eq!(passkeys_of(&app, &ada).await.len(), 1);
+
+    // A session opened with the passkey may add and remove.
+    let owner = passkey_session(&app, &ada, &mut authenticator).await;
+    let second = add_passkey(&app, &owner, &mut Authenticator::new()).await;
+    let removed = app
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/me/passkeys/{}", second["id"].as_str().unwrap()),
+            &owner.access_token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let totp = post_auth(
+        &app,
+        "/me/mfa/totp",
+        &owner.access_token,
+        &json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(totp.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_login_checked_before_a_passkey_was_added_gets_no_password_only_session() {
+    use portcullis::service::ClientInfo;
+    use portcullis::service::sessions::{self, Identifier, LoginError};
+    let app = spawn_app().await;
+    let ada = app.signed_up("ada").await;
+    let client = ClientInfo::default();
+    let verified = sessions::verify_password(
+        &app.state,
+        Identifier::Email(ada.email.clone()),
+        STRONG_PASSWORD.to_owned(),
+        &client,
+    )
+    .await
+    .unwrap();
+    add_passkey(&app, &ada, &mut Authenticator::new()).await;
+    let started = sessions::start_session(&app.state, verified, false, &client).await;
+
+    assert!(matches!(started, Err(LoginError::InvalidCredentials)));
+    assert_eq!(app.count("sessions", "revoked_at IS NULL").await, 1);
+}
+
+#[actix_web::test]
+async fn an_account_holds_at_most_twenty_passkeys() {
+    let app = spawn_app_with(|s| s.guards.rate_limit_per_minute = 0).await;
+    let ada = app.signed_up("ada").await;
+    let mut first = Authenticator::new();
+    add_passkey(&app, &ada, &mut first).await;
+    let owner = passkey_session(&app, &ada, &mut first).await;
+    for _ in 1..20 {
+        add_passkey(&app, &owner, &mut Authenticator::new()).await;
+    }
+    assert_eq!(passkeys_of(&app, &owner).await.len(), 20);
+
+    let refused = post_auth(
+        &app,
+        "/me/passkeys/registration",
+        &owner.access_token,
+        &json!({"password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_problem(refused, StatusCode::CONFLICT, "too_many_passkeys").await;
+    assert_eq!(passkeys_of(&app, &owner).await.len(), 20);
+}
+
+#[actix_web::test]
+async fn registrations_begun_below_the_limit_cannot_pass_it_together() {
+    let app = spawn_app_with(|s| s.guards.rate_limit_per_minute = 0).await;
+    let ada = app.signed_up("ada").await;
+    let mut first = Authenticator::new();
+    add_passkey(&app, &ada, &mut first).await;
+    let owner = passkey_session(&app, &ada, &mut first).await;
+    for _ in 1..19 {
+        add_passkey(&app, &owner, &mut Authenticator::new()).await;
+    }
+    // Two ceremonies begun at 19 passkeys: only one may finish.
+    let (one, one_options) = start_registration(&app, &owner).await;
+    let (two, two_options) = start_registration(&app, &owner).await;
+    let mut statuses = Vec::new();
+    for (ceremony_id, options) in [(one, one_options), (two, two_options)] {
+        let credential = Authenticator::new().create(&options);
+        let finished = post_auth(
+            &app,
+            "/me/passkeys",
+            &owner.access_token,
+            &json!({"ceremony_id": ceremony_id, "name": "Key", "credential": credential}),
+        )
+        .await;
+        statuses.push(finished.status());
+        if finished.status() == StatusCode::CONFLICT {
+            assert_problem(finished, StatusCode::CONFLICT, "too_many_passkeys").await;
+        }
+    }
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
+    assert_eq!(passkeys_of(&app, &owner).await.len(), 20);
 }

@@ -247,6 +247,20 @@ test("a passkey: added in Chromium's virtual authenticator, then logging in with
     await assertStatus(page, "Logged in as hopper");
     const after = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
     assert.ok(after.credentials[0].signCount >= 2, "each login was signed by the authenticator");
+
+    // The passkey now guards the password too: the password login asks for
+    // it as the second step (no code field: the account has no TOTP).
+    await page.click("#logout");
+    await assertStatus(page, "Logged out");
+    await page.fill("#login [name=email]", "hopper@example.com");
+    await page.fill("#login [name=password]", password);
+    await page.click("#login button");
+    await assertStatus(page, "Confirm with your passkey");
+    assert.equal(await page.locator("#mfa-code").isHidden(), true);
+    await page.click("#mfa-passkey");
+    await assertStatus(page, "Logged in as hopper");
+    const last = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    assert.ok(last.credentials[0].signCount > after.credentials[0].signCount, "the second step was signed");
     assert.deepEqual(errors, []);
   });
 });

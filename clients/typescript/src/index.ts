@@ -36,18 +36,38 @@ export class PortcullisError extends Error {
 }
 
 /**
- * The password was right and the account has a second factor: call
- * `client.loginMfa(challenge.mfaToken, { code })` within 300 seconds.
+ * The password was right and the account has a second factor: within 300
+ * seconds, call `client.loginMfa(challenge.mfaToken, { code })` (with `totp`
+ * or `recovery_code` in `methods`), or `client.loginMfaWithPasskey(challenge)`
+ * (with `passkey`).
  */
 export class MfaRequired extends PortcullisError {
   readonly mfaToken: string;
+  /** What the account has: `totp`, `recovery_code`, `passkey`. */
   readonly methods: MfaMethod[];
+  /** With `passkey` in `methods`: the WebAuthn request options for the account's passkeys. */
+  readonly passkeyOptions: PublicKeyCredentialRequestOptionsJSON | undefined;
 
   constructor(status: number, problem: Problem) {
     super(status, problem, undefined);
     this.name = "MfaRequired";
     this.mfaToken = problem.mfa_token ?? "";
     this.methods = problem.methods ?? [];
+    this.passkeyOptions = (problem.passkey_options ?? undefined) as unknown as
+      | PublicKeyCredentialRequestOptionsJSON
+      | undefined;
+  }
+}
+
+/**
+ * `403 step_up_required`: the account has a second factor and this session was
+ * opened without one, so it may not add or remove a factor. Log in again with
+ * the second factor (or a passkey), then retry.
+ */
+export class StepUpRequired extends PortcullisError {
+  constructor(status: number, problem: Problem) {
+    super(status, problem, undefined);
+    this.name = "StepUpRequired";
   }
 }
 
@@ -96,7 +116,10 @@ export type LoginRequest = {
   remember?: boolean;
 } & ({ email: string; username?: never } | { username: string; email?: never });
 
-export type SecondFactor = { code: string } | { recovery_code: string };
+export type SecondFactor =
+  | { code: string }
+  | { recovery_code: string }
+  | { credential: PublicKeyCredentialJSON };
 
 /** Whose passkey may answer: an account's (by email or username), or any discoverable one. */
 export type PasskeyLoginHint = { email: string } | { username: string } | Record<string, never>;
@@ -169,7 +192,10 @@ export class PortcullisClient {
     return this.#accept(pair);
   }
 
-  /** The second step after `MfaRequired`: a TOTP code or a recovery code. */
+  /**
+   * The second step after `MfaRequired`: a TOTP code, a recovery code, or a
+   * passkey's answer to `passkeyOptions` (see `loginMfaWithPasskey`).
+   */
   async loginMfa(mfaToken: string, factor: SecondFactor): Promise<User> {
     const pair = await this.#call<TokenPair>("POST", "/login/mfa", {
       mfa_token: mfaToken,
@@ -177,6 +203,19 @@ export class PortcullisClient {
       token_delivery: this.#options.mode,
     });
     return this.#accept(pair);
+  }
+
+  /**
+   * The second step after `MfaRequired` with `passkey` in its `methods`: the
+   * browser asks for one of the account's passkeys, and its answer finishes
+   * the login (`amr` `["pwd","hwk","mfa"]`). One passkey answer per challenge.
+   */
+  async loginMfaWithPasskey(challenge: MfaRequired): Promise<User> {
+    if (challenge.passkeyOptions === undefined) {
+      throw new Error("this login's second step offers no passkey (see challenge.methods)");
+    }
+    const credential = await this.#webauthn().get(challenge.passkeyOptions);
+    return this.loginMfa(challenge.mfaToken, { credential });
   }
 
   /**
@@ -368,6 +407,9 @@ async function toError(response: Response): Promise<PortcullisError> {
   }
   if (problem.code === "mfa_required") {
     return new MfaRequired(response.status, problem);
+  }
+  if (problem.code === "step_up_required") {
+    return new StepUpRequired(response.status, problem);
   }
   const retryAfter = response.headers.get("Retry-After");
   return new PortcullisError(

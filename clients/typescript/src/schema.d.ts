@@ -246,8 +246,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Finishes a login that answered `mfa_required`: the `mfa_token` and a TOTP code (`code`) or a recovery code (`recovery_code`)
-         * @description Finishes a login that answered `mfa_required`: the `mfa_token` and a TOTP code (`code`) or a recovery code (`recovery_code`). The session is the same as a password login's, with `amr` saying how it was proven.
+         * Finishes a login that answered `mfa_required`: the `mfa_token` and a TOTP code (`code`), a recovery code (`recovery_code`) or a passkey's answer to the problem's `passkey_options` (`credential`)
+         * @description Finishes a login that answered `mfa_required`: the `mfa_token` and a TOTP code (`code`), a recovery code (`recovery_code`) or a passkey's answer to the problem's `passkey_options` (`credential`). The session is the same as a password login's, with `amr` saying how it was proven (`["pwd","otp","mfa"]`, `["pwd","mfa"]`, `["pwd","hwk","mfa"]`).
          */
         post: operations["login_mfa"];
         delete?: never;
@@ -478,8 +478,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Starts adding a passkey to the caller's account (the password again)
-         * @description Starts adding a passkey to the caller's account (the password again). Hand `options` to `navigator.credentials.create`, then post what it returns to `POST /me/passkeys` within 300 s.
+         * Starts adding a passkey to the caller's account (the password again; on an account that already has a second factor, from a session opened with it)
+         * @description Starts adding a passkey to the caller's account (the password again; on an account that already has a second factor, from a session opened with it). Hand `options` to `navigator.credentials.create`, then post what it returns to `POST /me/passkeys` within 300 s. At most 20 per account.
          */
         post: operations["start_passkey_registration"];
         delete?: never;
@@ -500,7 +500,7 @@ export interface paths {
         post?: never;
         /**
          * Removes one of the caller's passkeys; it can no longer log in
-         * @description Removes one of the caller's passkeys; it can no longer log in.
+         * @description Removes one of the caller's passkeys; it can no longer log in. Only from a session opened with a second factor.
          */
         delete: operations["delete_passkey"];
         options?: never;
@@ -915,7 +915,8 @@ export interface components {
         };
         /**
          * @description The second step of a login: the `mfa_token` of the `mfa_required` answer
-         *     and exactly one of `code` (TOTP) and `recovery_code`.
+         *     and exactly one of `code` (TOTP), `recovery_code` and `credential` (a
+         *     passkey's answer to the problem's `passkey_options`).
          * @example {
          *       "code": "123456",
          *       "mfa_token": "q3V0c2lkZS10aGUtYm94…"
@@ -924,6 +925,13 @@ export interface components {
         LoginMfaRequest: {
             /** @description The 6-digit code the authenticator app shows. */
             code?: string | null;
+            /**
+             * @description With `passkey` among the challenge's `methods`: what
+             *     `navigator.credentials.get({publicKey: passkey_options})` returned, as
+             *     `AuthenticationResponseJSON` (`credential.toJSON()`). One answer per
+             *     `mfa_token`: the options' challenge is spent by it, right or wrong.
+             */
+            credential?: Record<string, never> | null;
             mfa_token: string;
             /** @description One of the account's recovery codes; it is spent. */
             recovery_code?: string | null;
@@ -942,7 +950,7 @@ export interface components {
          * @description A second factor that can finish a login.
          * @enum {string}
          */
-        MfaMethod: "totp" | "recovery_code";
+        MfaMethod: "totp" | "recovery_code" | "passkey";
         /** @description The account's second factors (never a secret or a code). */
         MfaSummary: {
             /**
@@ -1097,10 +1105,10 @@ export interface components {
          */
         Problem: {
             /**
-             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `invalid_or_expired_token`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `request_timeout`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
+             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `step_up_required`, `invalid_or_expired_token`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `too_many_passkeys`, `request_timeout`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
              * @enum {string}
              */
-            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "invalid_or_expired_token" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
+            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "step_up_required" | "invalid_or_expired_token" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "too_many_passkeys" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
             detail?: string | null;
             /** @description Only for `validation_failed`: each invalid field and the rules it broke. */
             errors?: {
@@ -1113,6 +1121,13 @@ export interface components {
              *     300 seconds for at most 5 codes, spent by the login it finishes.
              */
             mfa_token?: string | null;
+            /**
+             * @description Only for `mfa_required` with `passkey` among `methods`:
+             *     PublicKeyCredentialRequestOptions JSON naming the account's passkeys,
+             *     for `navigator.credentials.get` (`PublicKeyCredential.parseRequestOptionsFromJSON`);
+             *     its answer goes to `POST /login/mfa` as `credential`.
+             */
+            passkey_options?: Record<string, never> | null;
             /** Format: int32 */
             status: number;
             /** @description The HTTP status phrase. */
@@ -2499,7 +2514,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `invalid_credentials`: unknown account or wrong password (indistinguishable). `mfa_required`: the password is right and the account has TOTP on; the problem carries `mfa_token` and `methods` for `POST /login/mfa`. */
+            /** @description `invalid_credentials`: unknown account or wrong password (indistinguishable). `mfa_required`: the password is right and the account has a second factor (TOTP or a passkey); the problem carries `mfa_token`, `methods` (`totp`, `recovery_code`, `passkey`: what the account has) and, with `passkey`, `passkey_options` for `POST /login/mfa`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2624,7 +2639,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `invalid_mfa_code`: wrong, expired or already used code. `invalid_credentials`: the account's password, role or second factors changed since the password step (log in again). */
+            /** @description `invalid_mfa_code`: wrong, expired or already used code, or a passkey answer that is not one of the account's passkeys signing this login's `passkey_options` (each `mfa_token` takes one passkey answer). `invalid_credentials`: the account's password, role or second factors changed since the password step (log in again). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2669,7 +2684,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: give exactly one of `code` and `recovery_code`. */
+            /** @description `validation_failed`: give exactly one of `code`, `recovery_code` and `credential`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3548,7 +3563,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `wrong_password`. */
+            /** @description `wrong_password`; `step_up_required`: the account has a passkey and this session was opened without a second factor (log in again with the passkey). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3790,6 +3805,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `step_up_required`: the account has a second factor and this session was opened without one (log in again with it). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not_found`: no pending secret; `POST /me/mfa/totp` first. */
             404: {
                 headers: {
@@ -3964,8 +3988,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `step_up_required`: the account has a second factor and this session was opened without one (log in again with it). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_many_passkeys`: the account has 20; remove one first. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4080,7 +4122,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `wrong_password`. */
+            /** @description `wrong_password`; `step_up_required`: the account has a second factor and this session was opened without one (log in again with it). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4091,6 +4133,15 @@ export interface operations {
             };
             /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_many_passkeys`: the account has 20; remove one first. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4176,6 +4227,15 @@ export interface operations {
                 headers: {
                     /** @description Bearer challenge */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `step_up_required`: the account has a second factor and this session was opened without one (log in again with it). */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

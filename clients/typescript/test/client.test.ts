@@ -3,7 +3,13 @@
 // typed errors. (test/integration.test.ts runs it against the real service.)
 import { describe, expect, it } from "vitest";
 
-import { MfaRequired, PortcullisError, createClient, type TokenPair } from "../src/index.js";
+import {
+  MfaRequired,
+  PortcullisError,
+  StepUpRequired,
+  createClient,
+  type TokenPair,
+} from "../src/index.js";
 
 type Call = { url: string; init: RequestInit };
 
@@ -230,5 +236,63 @@ describe("passkeys", () => {
     const error = await client.loginWithPasskey().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(PortcullisError);
     expect((error as PortcullisError).code).toBe("invalid_credentials");
+  });
+});
+
+describe("factor rules", () => {
+  it("a passkey answers the second step: the challenge's options to the authenticator, its answer to /login/mfa", async () => {
+    const passkeyOptions = { challenge: "c2Vjb25k", rpId: "localhost", allowCredentials: [{ id: "cred", type: "public-key" }] };
+    const { calls, fetch } = scripted((path, _init, n) =>
+      path === "/login"
+        ? json(401, problem(401, "mfa_required", { mfa_token: "mfa-2", methods: ["passkey"], passkey_options: passkeyOptions }))
+        : json(200, pair(n)),
+    );
+    const seen: unknown[] = [];
+    const answer = { id: "cred", rawId: "cred", type: "public-key", response: {}, clientExtensionResults: {} };
+    const client = createClient({
+      baseUrl: "https://auth.test",
+      mode: "body",
+      fetch,
+      webauthn: {
+        create: () => Promise.reject(new Error("not this one")),
+        get: async (given) => {
+          seen.push(given);
+          return answer as unknown as PublicKeyCredentialJSON;
+        },
+      },
+    });
+    const challenge = await client.login({ email: "ada@example.com", password: "pw" }).catch((e) => e);
+    expect(challenge).toBeInstanceOf(MfaRequired);
+    expect(challenge.methods).toEqual(["passkey"]);
+    expect(challenge.passkeyOptions).toEqual(passkeyOptions);
+    await client.loginMfaWithPasskey(challenge);
+    expect(seen).toEqual([passkeyOptions]);
+    expect(JSON.parse(String(calls[1]!.init.body))).toEqual({
+      mfa_token: "mfa-2",
+      credential: answer,
+      token_delivery: "body",
+    });
+    expect(client.currentAccessToken).toBe("access-2");
+  });
+
+  it("a challenge without passkey is not answered with one", async () => {
+    const { fetch } = scripted(() =>
+      json(401, problem(401, "mfa_required", { mfa_token: "mfa-3", methods: ["totp", "recovery_code"] })),
+    );
+    const client = createClient({ baseUrl: "https://auth.test", mode: "body", fetch });
+    const challenge = await client.login({ email: "ada@example.com", password: "pw" }).catch((e) => e);
+    await expect(client.loginMfaWithPasskey(challenge)).rejects.toThrow(/offers no passkey/);
+  });
+
+  it("step_up_required is a typed error", async () => {
+    const { fetch } = scripted((path, _init, n) =>
+      path === "/login" ? json(200, pair(n)) : json(403, problem(403, "step_up_required")),
+    );
+    const client = createClient({ baseUrl: "https://auth.test", mode: "body", fetch });
+    await client.login({ email: "ada@example.com", password: "pw" });
+    const error = await client.request("DELETE", "/me/passkeys/x").catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StepUpRequired);
+    expect((error as StepUpRequired).code).toBe("step_up_required");
+    expect((error as StepUpRequired).status).toBe(403);
   });
 });

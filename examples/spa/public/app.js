@@ -2,7 +2,7 @@
 // so the refresh token lives in an HttpOnly cookie this script never sees and
 // the access token only in memory. A reload restores the session by refreshing.
 import { API } from "/config.js";
-import { MfaRequired, PortcullisError, createClient } from "/client/index.js";
+import { MfaRequired, PortcullisError, StepUpRequired, createClient } from "/client/index.js";
 
 const auth = createClient({ baseUrl: API, mode: "cookie", onSessionEnd: () => show(null) });
 const $ = (id) => document.getElementById(id);
@@ -11,6 +11,9 @@ const fields = (form) => Object.fromEntries(new FormData(form));
 let pendingMfa = null;
 
 function explain(error) {
+  if (error instanceof StepUpRequired) {
+    return "step_up_required: this session was opened with the password only; log out and log in again with your passkey or code to change your second factors";
+  }
   return error instanceof PortcullisError ? `${error.code}: ${error.message}` : String(error);
 }
 
@@ -71,18 +74,38 @@ on("login", async ({ email, password }) => {
     await show(await auth.login({ email, password }));
   } catch (error) {
     if (!(error instanceof MfaRequired)) throw error;
-    pendingMfa = error.mfaToken;
+    // The second step offers what the account has: a code (TOTP or a
+    // recovery code) and/or one of its passkeys.
+    pendingMfa = error;
+    const codes = error.methods.includes("totp");
+    $("mfa-code").hidden = !codes;
+    $("mfa-code").querySelector("input").required = codes;
+    $("mfa-passkey").hidden = !error.methods.includes("passkey");
     $("login").hidden = true;
     $("mfa").hidden = false;
-    status("Enter the code from your authenticator app");
+    status(codes ? "Enter the code from your authenticator app" : "Confirm with your passkey");
   }
 });
 
-on("mfa", async ({ code }) => {
-  const factor = /^\d{6}$/.test(code.replace(/\s/g, "")) ? { code } : { recovery_code: code };
-  await show(await auth.loginMfa(pendingMfa, factor));
+function finishMfa() {
+  pendingMfa = null;
   $("mfa").hidden = true;
   $("login").hidden = false;
+}
+
+on("mfa", async ({ code }) => {
+  const factor = /^\d{6}$/.test(code.replace(/\s/g, "")) ? { code } : { recovery_code: code };
+  await show(await auth.loginMfa(pendingMfa.mfaToken, factor));
+  finishMfa();
+});
+
+$("mfa-passkey").addEventListener("click", async () => {
+  try {
+    await show(await auth.loginMfaWithPasskey(pendingMfa));
+    finishMfa();
+  } catch (error) {
+    status(explain(error));
+  }
 });
 
 on("passkey-login", async ({ email }) => {

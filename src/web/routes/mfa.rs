@@ -33,7 +33,7 @@ use crate::web::problem::{ApiError, Problem, ValidationProblem};
             headers(("Cache-Control" = String, description = "`no-store`"))),
         MalformedBody,
         Unauthenticated,
-        (status = 403, description = "`wrong_password`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`wrong_password`; `step_up_required`: the account has a passkey and this session was opened without a second factor (log in again with the passkey).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_already_enabled`: turn TOTP off first.", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
         NotJson,
@@ -69,6 +69,7 @@ pub async fn enroll_totp(
             headers(("Cache-Control" = String, description = "`no-store`"))),
         MalformedBody,
         (status = 401, description = "`invalid_mfa_code`: not the current code of the pending secret (or a bearer-token problem).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`step_up_required`: the account has a second factor and this session was opened without one (log in again with it).", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no pending secret; `POST /me/mfa/totp` first.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_already_enabled`.", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
@@ -159,8 +160,10 @@ pub async fn regenerate_recovery_codes(
 }
 
 /// Finishes a login that answered `mfa_required`: the `mfa_token` and a TOTP
-/// code (`code`) or a recovery code (`recovery_code`). The session is the
-/// same as a password login's, with `amr` saying how it was proven.
+/// code (`code`), a recovery code (`recovery_code`) or a passkey's answer to
+/// the problem's `passkey_options` (`credential`). The session is the same as
+/// a password login's, with `amr` saying how it was proven
+/// (`["pwd","otp","mfa"]`, `["pwd","mfa"]`, `["pwd","hwk","mfa"]`).
 #[utoipa::path(
     tag = "auth",
     operation_id = "login_mfa",
@@ -172,11 +175,11 @@ pub async fn regenerate_recovery_codes(
                 ("Set-Cookie" = String, description = "With `\"token_delivery\": \"cookie\"` only: the refresh cookie (`refresh_token` is then absent from the body)."),
             )),
         (status = 400, description = "`invalid_or_expired_token`: the `mfa_token` is unknown, used, older than 300 s or out of its 5 tries (log in again); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`invalid_mfa_code`: wrong, expired or already used code. `invalid_credentials`: the account's password, role or second factors changed since the password step (log in again).", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_mfa_code`: wrong, expired or already used code, or a passkey answer that is not one of the account's passkeys signing this login's `passkey_options` (each `mfa_token` takes one passkey answer). `invalid_credentials`: the account's password, role or second factors changed since the password step (log in again).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`: disabled since the password step.", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
         NotJson,
-        (status = 422, description = "`validation_failed`: give exactly one of `code` and `recovery_code`.", body = ValidationProblem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: give exactly one of `code`, `recovery_code` and `credential`.", body = ValidationProblem, content_type = "application/problem+json"),
         RateLimited,
         DatabaseUnavailable,
     ),
@@ -192,17 +195,30 @@ pub async fn login_mfa(
         mfa_token,
         code,
         recovery_code,
+        credential,
         token_delivery,
     } = body.into_inner();
-    let factor = match (code, recovery_code) {
-        (Some(code), None) => SecondFactor::Totp(code),
-        (None, Some(code)) => SecondFactor::RecoveryCode(code),
+    let factor = match (code, recovery_code, credential) {
+        (Some(code), None, None) => SecondFactor::Totp(code),
+        (None, Some(code), None) => SecondFactor::RecoveryCode(code),
+        (None, None, Some(credential)) if credential.is_object() => {
+            SecondFactor::Passkey(credential)
+        }
+        (None, None, Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "credential",
+                crate::domain::Violation::new(
+                    "not_an_object",
+                    "`credential` is the object `credential.toJSON()` returns",
+                ),
+            ));
+        }
         _ => {
             return Err(ApiError::invalid_field(
                 "code",
                 crate::domain::Violation::new(
                     "exactly_one",
-                    "give exactly one of `code` and `recovery_code`",
+                    "give exactly one of `code`, `recovery_code` and `credential`",
                 ),
             ));
         }

@@ -21,9 +21,10 @@ use crate::web::openapi::responses::{
 use crate::web::parsing::OptionalJson;
 use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
-/// Starts adding a passkey to the caller's account (the password again).
-/// Hand `options` to `navigator.credentials.create`, then post what it
-/// returns to `POST /me/passkeys` within 300 s.
+/// Starts adding a passkey to the caller's account (the password again; on
+/// an account that already has a second factor, from a session opened with
+/// it). Hand `options` to `navigator.credentials.create`, then post what it
+/// returns to `POST /me/passkeys` within 300 s. At most 20 per account.
 #[utoipa::path(
     tag = "passkeys",
     operation_id = "start_passkey_registration",
@@ -34,7 +35,8 @@ use crate::web::problem::{ApiError, Problem, ValidationProblem};
             headers(("Cache-Control" = String, description = "`no-store`"))),
         MalformedBody,
         Unauthenticated,
-        (status = 403, description = "`wrong_password`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`wrong_password`; `step_up_required`: the account has a second factor and this session was opened without one (log in again with it).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`too_many_passkeys`: the account has 20; remove one first.", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
         NotJson,
         RateLimited,
@@ -65,6 +67,8 @@ pub async fn start_passkey_registration(
         (status = 201, description = "The passkey is added.", body = PasskeyView),
         (status = 400, description = "`invalid_or_expired_token`: the ceremony is unknown, used, older than 300 s or another account's (start again); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
         Unauthenticated,
+        (status = 403, description = "`step_up_required`: the account has a second factor and this session was opened without one (log in again with it).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`too_many_passkeys`: the account has 20; remove one first.", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
         NotJson,
         (status = 422, description = "`validation_failed`: `name` (1–64 characters), or `credential` (`passkey_rejected`: not an answer to this ceremony from an allowed origin with user verification; `passkey_already_registered`).", body = ValidationProblem, content_type = "application/problem+json"),
@@ -115,7 +119,8 @@ pub async fn list_passkeys(
     Ok(HttpResponse::Ok().json(listed))
 }
 
-/// Removes one of the caller's passkeys; it can no longer log in.
+/// Removes one of the caller's passkeys; it can no longer log in. Only from
+/// a session opened with a second factor.
 #[utoipa::path(
     tag = "passkeys",
     operation_id = "delete_passkey",
@@ -124,6 +129,7 @@ pub async fn list_passkeys(
     responses(
         (status = 204, description = "Removed."),
         Unauthenticated,
+        (status = 403, description = "`step_up_required`: the account has a second factor and this session was opened without one (log in again with it).", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: the caller has no passkey with this id.", body = Problem, content_type = "application/problem+json"),
         DatabaseUnavailable,
     ),

@@ -33,7 +33,7 @@ use crate::web::problem::{ApiError, FieldErrors, Problem, ValidationProblem};
                 ("Set-Cookie" = String, description = "With `\"token_delivery\": \"cookie\"` only: the refresh cookie, `portcullis_refresh=…; HttpOnly; Secure; SameSite=Strict; Path=/token; Max-Age=…` (`refresh_token` is then absent from the body)."),
             )),
         MalformedBody,
-        (status = 401, description = "`invalid_credentials`: unknown account or wrong password (indistinguishable). `mfa_required`: the password is right and the account has TOTP on; the problem carries `mfa_token` and `methods` for `POST /login/mfa`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_credentials`: unknown account or wrong password (indistinguishable). `mfa_required`: the password is right and the account has a second factor (TOTP or a passkey); the problem carries `mfa_token`, `methods` (`totp`, `recovery_code`, `passkey`: what the account has) and, with `passkey`, `passkey_options` for `POST /login/mfa`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` or `email_not_verified` (only after a correct password).", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
         NotJson,
