@@ -204,7 +204,7 @@ test("two tabs refreshing at once both stay logged in", async () => {
   });
 });
 
-test("a passkey: added in Chromium's virtual authenticator, then logging in with it (usernameless and by email)", async () => {
+test("a passkey: added in Chromium's virtual authenticator, then logging in with it (usernameless, by email, and as the second step of a password login)", async () => {
   await withPage("passkey", async (page, context, errors) => {
     // A platform authenticator with resident keys and user verification
     // (Touch ID, Windows Hello), answering without a prompt.

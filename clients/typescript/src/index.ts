@@ -6,21 +6,39 @@
 
 import type { components } from "./schema.js";
 
+/**
+ * The OpenAPI document's types, generated from `openapi/openapi.json`:
+ * `components["schemas"]["User"]`, `paths["/login"]["post"]` and so on
+ * (left out of this reference: the API's own reference is that document).
+ * @hidden
+ */
 export type { components, paths } from "./schema.js";
 
 type Schemas = components["schemas"];
+/** An account as the API shows it (`GET /me`, and every token pair's `user`). */
 export type User = Schemas["User"];
+/** A login's or refresh's answer; `refresh_token` is absent in cookie mode. */
 export type TokenPair = Schemas["TokenPair"];
+/** The RFC 9457 problem document of every non-2xx answer. */
 export type Problem = Schemas["Problem"];
 /** Every error code the API can answer with. */
 export type ErrorCode = Problem["code"];
+/** A second factor a login can finish with: `totp`, `recovery_code`, `passkey`. */
 export type MfaMethod = Schemas["MfaMethod"];
+/** One of the user's passkeys (`id`, `name`, `created_at`, `last_used_at`). */
 export type Passkey = Schemas["PasskeyView"];
+/** One of the user's live sessions, as `GET /me/sessions` lists it. */
+export type Session = Schemas["Session"];
+/** A pending TOTP secret: `secret` to type in, `otpauth_uri` to show as a QR code. */
+export type TotpEnrollment = Schemas["TotpEnrollment"];
 
 /** A non-2xx answer: its problem document, with `code` to switch on. */
 export class PortcullisError extends Error {
+  /** The HTTP status. */
   readonly status: number;
+  /** The stable error code to switch on, e.g. `invalid_credentials`. */
   readonly code: ErrorCode;
+  /** The whole problem document (`detail`, and `errors` for `validation_failed`). */
   readonly problem: Problem;
   /** Seconds from `Retry-After`, on 429 and 503. */
   readonly retryAfter: number | undefined;
@@ -42,6 +60,7 @@ export class PortcullisError extends Error {
  * (with `passkey`).
  */
 export class MfaRequired extends PortcullisError {
+  /** The opaque token for the second step: 300 s, at most 5 tries. */
   readonly mfaToken: string;
   /** What the account has: `totp`, `recovery_code`, `passkey`. */
   readonly methods: MfaMethod[];
@@ -73,21 +92,32 @@ export class StepUpRequired extends PortcullisError {
 
 /** Where a refresh token is kept in body mode (React Native: SecureStore, Keychain…). */
 export interface TokenStorage {
+  /** The stored refresh token, or `null`. */
   get(): Promise<string | null> | string | null;
+  /** Keeps a new refresh token; `null` forgets it (logout, a refused refresh). */
   set(refreshToken: string | null): Promise<void> | void;
 }
 
 /** Keeps the refresh token in memory only (it is lost with the page or process). */
 export class MemoryStorage implements TokenStorage {
   #token: string | null = null;
+  /** The refresh token held in memory, or `null`. */
   get(): string | null {
     return this.#token;
   }
+  /** Holds (or, with `null`, forgets) the refresh token. */
   set(refreshToken: string | null): void {
     this.#token = refreshToken;
   }
 }
 
+/**
+ * How a client talks to the API. Only `baseUrl` and `mode` are required:
+ *
+ * ```ts
+ * const auth = createClient({ baseUrl: "http://localhost:8080", mode: "cookie" });
+ * ```
+ */
 export interface ClientOptions {
   /** The API's origin, e.g. `https://auth.example.com`. */
   baseUrl: string;
@@ -99,7 +129,11 @@ export interface ClientOptions {
   mode: "cookie" | "body";
   /** Body mode only; defaults to memory. */
   storage?: TokenStorage;
-  /** Refresh this many seconds before the access token expires (default 30). */
+  /**
+   * Refresh this many seconds before the access token expires (default 30).
+   * Never more than a quarter of the token's lifetime, so a short
+   * `ACCESS_TOKEN_TTL` does not make every call refresh.
+   */
   refreshLeewaySeconds?: number;
   /** Defaults to the global `fetch`. */
   fetch?: typeof fetch;
@@ -111,18 +145,53 @@ export interface ClientOptions {
   webauthn?: WebAuthnDriver;
 }
 
+/** A password login: the password and exactly one of `email` and `username`. */
 export type LoginRequest = {
+  /** The account's password. */
   password: string;
+  /** `true` keeps the session for `REFRESH_TOKEN_TTL` (30 days by default), else at most a day. */
   remember?: boolean;
-} & ({ email: string; username?: never } | { username: string; email?: never });
+} & (
+  | {
+      /** The account's email address. */
+      email: string;
+      /** Give `email` or `username`, not both. */
+      username?: never;
+    }
+  | {
+      /** The account's username (any case). */
+      username: string;
+      /** Give `email` or `username`, not both. */
+      email?: never;
+    }
+);
 
+/** What finishes a login's second step (see {@link PortcullisClient.loginMfa}). */
 export type SecondFactor =
-  | { code: string }
-  | { recovery_code: string }
-  | { credential: PublicKeyCredentialJSON };
+  | {
+      /** The 6-digit code the authenticator app shows. */
+      code: string;
+    }
+  | {
+      /** One of the ten recovery codes; it is spent. */
+      recovery_code: string;
+    }
+  | {
+      /** A passkey's answer to `MfaRequired.passkeyOptions`. */
+      credential: PublicKeyCredentialJSON;
+    };
 
 /** Whose passkey may answer: an account's (by email or username), or any discoverable one. */
-export type PasskeyLoginHint = { email: string } | { username: string } | Record<string, never>;
+export type PasskeyLoginHint =
+  | {
+      /** The account's email: its passkeys are offered. */
+      email: string;
+    }
+  | {
+      /** The account's username: its passkeys are offered. */
+      username: string;
+    }
+  | Record<string, never>;
 
 /**
  * The browser's two WebAuthn calls, taking and returning the WebAuthn JSON
@@ -130,7 +199,9 @@ export type PasskeyLoginHint = { email: string } | { username: string } | Record
  * `ClientOptions.webauthn` where there is no `navigator.credentials`.
  */
 export interface WebAuthnDriver {
+  /** `navigator.credentials.create` with these options; the new credential as JSON. */
   create(options: PublicKeyCredentialCreationOptionsJSON): Promise<PublicKeyCredentialJSON>;
+  /** `navigator.credentials.get` with these options; the assertion as JSON. */
   get(options: PublicKeyCredentialRequestOptionsJSON): Promise<PublicKeyCredentialJSON>;
 }
 
@@ -153,6 +224,17 @@ function asJson(credential: Credential | null): PublicKeyCredentialJSON {
   return credential.toJSON();
 }
 
+/**
+ * A session with Portcullis: login (with the second step), an access token
+ * kept fresh by one refresh at a time, typed calls, and typed errors. Make
+ * one per app with {@link createClient}.
+ *
+ * ```ts
+ * const auth = createClient({ baseUrl: "http://localhost:8080", mode: "cookie" });
+ * await auth.refresh().catch(() => showLogin());   // after a page load
+ * const me = await auth.me();
+ * ```
+ */
 export class PortcullisClient {
   readonly #options: Required<Pick<ClientOptions, "baseUrl" | "mode" | "refreshLeewaySeconds">> &
     ClientOptions;
@@ -161,6 +243,8 @@ export class PortcullisClient {
   readonly #now: () => number;
   #accessToken: string | null = null;
   #expiresAt = 0;
+  /** Milliseconds the current access token was issued for. */
+  #lifetime = 0;
   #refreshing: Promise<TokenPair> | null = null;
 
   constructor(options: ClientOptions) {
@@ -179,6 +263,7 @@ export class PortcullisClient {
     return this.#accessToken;
   }
 
+  /** Creates an account (`username`, `email`, `password`); log in afterwards. */
   async register(body: Schemas["RegisterRequest"]): Promise<User> {
     return this.#call<User>("POST", "/register", body);
   }
@@ -271,6 +356,121 @@ export class PortcullisClient {
     return this.#accept(pair);
   }
 
+  // ---- The account, for a logged-in user.
+
+  /** Changes the username (`PATCH /me`); `409 username_taken` if another account has it. */
+  async changeUsername(username: string): Promise<User> {
+    return this.request<User>("PATCH", "/me", { username } satisfies Schemas["UpdateMeRequest"]);
+  }
+
+  /** Changes the password; the user's other sessions end. `403 wrong_password`. */
+  async changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    await this.request<void>("PUT", "/me/password", {
+      current_password: currentPassword,
+      new_password: newPassword,
+    } satisfies Schemas["ChangePasswordRequest"]);
+  }
+
+  /**
+   * Asks to move the account to `newEmail`: a link goes to the new address
+   * (nothing changes until it is opened) and a notice to the old one.
+   */
+  async changeEmail(newEmail: string, password: string): Promise<void> {
+    await this.request<void>("PUT", "/me/email", {
+      new_email: newEmail,
+      password,
+    } satisfies Schemas["ChangeEmailRequest"]);
+  }
+
+  /** Mails a new verification link (none if the address is verified already). */
+  async resendVerification(): Promise<void> {
+    await this.request<void>("POST", "/me/email/verification");
+  }
+
+  /** Deletes the account, its sessions and tokens; `409 last_admin` for the last admin. */
+  async deleteAccount(password: string): Promise<void> {
+    await this.request<void>("DELETE", "/account", {
+      password,
+    } satisfies Schemas["DeleteAccountRequest"]);
+    await this.#forget("logout");
+  }
+
+  /** The user's live sessions, newest first (`current` marks this one). */
+  async sessions(): Promise<Session[]> {
+    return this.request<Session[]>("GET", "/me/sessions");
+  }
+
+  /** Ends one of the user's sessions (a lost phone's, say). */
+  async revokeSession(id: string): Promise<void> {
+    await this.request<void>("DELETE", `/me/sessions/${encodeURIComponent(id)}`);
+  }
+
+  // ---- Two-factor authentication.
+
+  /**
+   * Starts turning TOTP on (the password again): show `otpauth_uri` as a QR
+   * code or `secret` for typing, then call `confirmTotp` with the app's first
+   * code. `StepUpRequired` if the account has a passkey and this session was
+   * opened without a second factor.
+   */
+  async enrollTotp(password: string): Promise<TotpEnrollment> {
+    return this.request<TotpEnrollment>("POST", "/me/mfa/totp", {
+      password,
+    } satisfies Schemas["TotpEnrollRequest"]);
+  }
+
+  /**
+   * Turns TOTP on with the authenticator app's first code. Resolves to the
+   * ten recovery codes, shown only now; the user's other sessions end.
+   */
+  async confirmTotp(code: string): Promise<string[]> {
+    const answer = await this.request<Schemas["RecoveryCodes"]>("POST", "/me/mfa/totp/confirm", {
+      code,
+    } satisfies Schemas["TotpConfirmRequest"]);
+    return answer.recovery_codes;
+  }
+
+  /** Turns TOTP off: the password and a current code (TOTP or a recovery code). */
+  async disableTotp(password: string, code: string): Promise<void> {
+    await this.request<void>("DELETE", "/me/mfa/totp", {
+      password,
+      code,
+    } satisfies Schemas["StepUpRequest"]);
+  }
+
+  /** Ten new recovery codes (the old set stops working): the password and a current code. */
+  async regenerateRecoveryCodes(password: string, code: string): Promise<string[]> {
+    const answer = await this.request<Schemas["RecoveryCodes"]>("POST", "/me/mfa/recovery-codes", {
+      password,
+      code,
+    } satisfies Schemas["StepUpRequest"]);
+    return answer.recovery_codes;
+  }
+
+  // ---- Without a session: recovery and verification links.
+
+  /** Mails a reset link if the address has an account (the answer is the same either way). */
+  async forgotPassword(email: string): Promise<void> {
+    await this.#call<void>("POST", "/password/forgot", {
+      email,
+    } satisfies Schemas["ForgotPasswordRequest"]);
+  }
+
+  /** Sets a new password with the token of a reset link; every session of the account ends. */
+  async resetPassword(token: string, newPassword: string): Promise<void> {
+    await this.#call<void>("POST", "/password/reset", {
+      token,
+      new_password: newPassword,
+    } satisfies Schemas["ResetPasswordRequest"]);
+  }
+
+  /** Proves the address with the token of a verification (or email-change) link. */
+  async verifyEmail(token: string): Promise<void> {
+    await this.#call<void>("POST", "/email/verify", {
+      token,
+    } satisfies Schemas["VerifyEmailRequest"]);
+  }
+
   #webauthn(): WebAuthnDriver {
     return this.#options.webauthn ?? browserWebAuthn;
   }
@@ -289,7 +489,7 @@ export class PortcullisClient {
 
   /** An access token valid for at least the leeway, refreshing first if needed. */
   async accessToken(): Promise<string> {
-    const leeway = this.#options.refreshLeewaySeconds * 1000;
+    const leeway = Math.min(this.#options.refreshLeewaySeconds * 1000, this.#lifetime / 4);
     if (this.#accessToken === null || this.#now() >= this.#expiresAt - leeway) {
       await this.refresh();
     }
@@ -356,7 +556,8 @@ export class PortcullisClient {
 
   async #accept(pair: TokenPair): Promise<User> {
     this.#accessToken = pair.access_token;
-    this.#expiresAt = this.#now() + pair.expires_in * 1000;
+    this.#lifetime = pair.expires_in * 1000;
+    this.#expiresAt = this.#now() + this.#lifetime;
     if (this.#options.mode === "body" && pair.refresh_token) {
       await this.#storage.set(pair.refresh_token);
     }
@@ -366,6 +567,7 @@ export class PortcullisClient {
   async #forget(reason: ErrorCode | "logout"): Promise<void> {
     this.#accessToken = null;
     this.#expiresAt = 0;
+    this.#lifetime = 0;
     if (this.#options.mode === "body") {
       await this.#storage.set(null);
     }
@@ -387,7 +589,9 @@ export class PortcullisClient {
     if (this.#options.mode === "cookie") init.credentials = "include";
     const response = await this.#fetch(`${this.#options.baseUrl}${path}`, init);
     if (response.ok) {
-      return (response.status === 204 ? undefined : await response.json()) as T;
+      // 202 and 204 answers carry no body.
+      const text = response.status === 204 ? "" : await response.text();
+      return (text === "" ? undefined : JSON.parse(text)) as T;
     }
     throw await toError(response);
   }
@@ -419,6 +623,7 @@ async function toError(response: Response): Promise<PortcullisError> {
   );
 }
 
+/** A client for one Portcullis service; see {@link ClientOptions}. */
 export function createClient(options: ClientOptions): PortcullisClient {
   return new PortcullisClient(options);
 }

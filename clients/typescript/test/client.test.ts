@@ -89,6 +89,23 @@ describe("refresh", () => {
     expect(paths).toEqual(["/login", "/me", "/token/refresh", "/me"]);
   });
 
+  it("never uses more than a quarter of a short token's lifetime as leeway", async () => {
+    let now = 0;
+    const short = (n: number) => ({ ...pair(n), expires_in: 20 });
+    const { calls, fetch } = scripted((path, _init, n) =>
+      path === "/me" ? json(200, user) : json(200, short(n)),
+    );
+    const client = createClient({ baseUrl: "https://auth.test", mode: "body", fetch, now: () => now });
+    await client.login({ email: "ada@example.com", password: "pw" });
+    now = 14_000; // 6 s of 20 left: more than a quarter, no refresh (a 30 s leeway would refresh each call)
+    await client.me();
+    await client.me();
+    now = 16_000; // 4 s left
+    await client.me();
+    const paths = calls.map((call) => new URL(call.url).pathname);
+    expect(paths).toEqual(["/login", "/me", "/me", "/token/refresh", "/me"]);
+  });
+
   it("follows a 401 token_expired with one refresh and one retry", async () => {
     let expired = true;
     const { calls, fetch } = scripted((path, _init, n) => {
@@ -294,5 +311,45 @@ describe("factor rules", () => {
     expect(error).toBeInstanceOf(StepUpRequired);
     expect((error as StepUpRequired).code).toBe("step_up_required");
     expect((error as StepUpRequired).status).toBe(403);
+  });
+});
+
+describe("account helpers", () => {
+  it("send the contract's bodies and read 202 answers without a body", async () => {
+    const { calls, fetch } = scripted((path, init, n) => {
+      if (path === "/login") return json(200, pair(n));
+      if (path === "/me/mfa/totp" && init.method === "POST") {
+        return json(200, { secret: "JBSW", otpauth_uri: "otpauth://totp/x" });
+      }
+      if (path === "/me/mfa/totp/confirm" || path === "/me/mfa/recovery-codes") {
+        return json(200, { recovery_codes: ["a", "b"] });
+      }
+      if (path === "/password/forgot" || path === "/me/email") return new Response(null, { status: 202 });
+      return new Response(null, { status: 204 });
+    });
+    const client = createClient({ baseUrl: "https://auth.test", mode: "body", fetch });
+    await client.login({ email: "ada@example.com", password: "pw" });
+    expect(await client.enrollTotp("pw")).toEqual({ secret: "JBSW", otpauth_uri: "otpauth://totp/x" });
+    expect(await client.confirmTotp("123456")).toEqual(["a", "b"]);
+    expect(await client.regenerateRecoveryCodes("pw", "654321")).toEqual(["a", "b"]);
+    await client.disableTotp("pw", "111111");
+    await client.changeEmail("new@example.com", "pw");
+    await client.forgotPassword("ada@example.com");
+    await client.revokeSession("s 1");
+    const sent = calls.slice(1).map((call) => [
+      call.init.method,
+      new URL(call.url).pathname,
+      call.init.body === undefined ? undefined : JSON.parse(String(call.init.body)),
+      header(call, "Authorization") !== undefined,
+    ]);
+    expect(sent).toEqual([
+      ["POST", "/me/mfa/totp", { password: "pw" }, true],
+      ["POST", "/me/mfa/totp/confirm", { code: "123456" }, true],
+      ["POST", "/me/mfa/recovery-codes", { password: "pw", code: "654321" }, true],
+      ["DELETE", "/me/mfa/totp", { password: "pw", code: "111111" }, true],
+      ["PUT", "/me/email", { new_email: "new@example.com", password: "pw" }, true],
+      ["POST", "/password/forgot", { email: "ada@example.com" }, false],
+      ["DELETE", "/me/sessions/s%201", undefined, true],
+    ]);
   });
 });

@@ -96,11 +96,11 @@ describe.skipIf(!binary)("against the real service", () => {
     const password = "another fine passphrase";
     await client.register({ username: "grace", email: "grace@example.com", password });
     await client.login({ username: "grace", password });
-    const enrollment = await client.request<{ secret: string }>("POST", "/me/mfa/totp", { password });
-    const confirmed = await client.request<{ recovery_codes: string[] }>("POST", "/me/mfa/totp/confirm", {
-      code: totp(enrollment.secret),
-    });
-    expect(confirmed.recovery_codes).toHaveLength(10);
+    const enrollment = await client.enrollTotp(password);
+    expect(enrollment.otpauth_uri).toMatch(/^otpauth:\/\/totp\//);
+    const recoveryCodes = await client.confirmTotp(totp(enrollment.secret));
+    expect(recoveryCodes).toHaveLength(10);
+    const confirmed = { recovery_codes: recoveryCodes };
 
     const challenge = await client.login({ username: "grace", password }).catch((e) => e);
     expect(challenge).toBeInstanceOf(MfaRequired);
@@ -113,5 +113,26 @@ describe.skipIf(!binary)("against the real service", () => {
     const failure = await client.loginMfa(wrong.mfaToken, { code: "000000" }).catch((e) => e);
     expect(failure).toBeInstanceOf(PortcullisError);
     expect(["invalid_mfa_code"]).toContain(failure.code);
+  });
+
+  it("changes the account through the helpers: sessions, username, password, deletion", async () => {
+    const client = createClient({ baseUrl, mode: "body" });
+    const other = createClient({ baseUrl, mode: "body" });
+    const password = "a third good passphrase";
+    await client.register({ username: "hopper", email: "hopper@example.com", password });
+    await client.login({ email: "hopper@example.com", password });
+    await other.login({ email: "hopper@example.com", password });
+    const sessions = await client.sessions();
+    expect(sessions).toHaveLength(2);
+    const theirs = sessions.find((session) => !session.current)!;
+    await client.revokeSession(theirs.id);
+    await expect(other.me()).rejects.toMatchObject({ code: "invalid_token" });
+    expect((await client.changeUsername("grace_hopper")).username).toBe("grace_hopper");
+    await client.forgotPassword("hopper@example.com");
+    await client.changePassword(password, "an even better passphrase");
+    await client.deleteAccount("an even better passphrase");
+    await expect(client.login({ email: "hopper@example.com", password: "an even better passphrase" })).rejects.toMatchObject({
+      code: "invalid_credentials",
+    });
   });
 });

@@ -1,0 +1,262 @@
+import type { components } from "./schema.js";
+/**
+ * The OpenAPI document's types, generated from `openapi/openapi.json`:
+ * `components["schemas"]["User"]`, `paths["/login"]["post"]` and so on
+ * (left out of this reference: the API's own reference is that document).
+ * @hidden
+ */
+export type { components, paths } from "./schema.js";
+type Schemas = components["schemas"];
+/** An account as the API shows it (`GET /me`, and every token pair's `user`). */
+export type User = Schemas["User"];
+/** A login's or refresh's answer; `refresh_token` is absent in cookie mode. */
+export type TokenPair = Schemas["TokenPair"];
+/** The RFC 9457 problem document of every non-2xx answer. */
+export type Problem = Schemas["Problem"];
+/** Every error code the API can answer with. */
+export type ErrorCode = Problem["code"];
+/** A second factor a login can finish with: `totp`, `recovery_code`, `passkey`. */
+export type MfaMethod = Schemas["MfaMethod"];
+/** One of the user's passkeys (`id`, `name`, `created_at`, `last_used_at`). */
+export type Passkey = Schemas["PasskeyView"];
+/** One of the user's live sessions, as `GET /me/sessions` lists it. */
+export type Session = Schemas["Session"];
+/** A pending TOTP secret: `secret` to type in, `otpauth_uri` to show as a QR code. */
+export type TotpEnrollment = Schemas["TotpEnrollment"];
+/** A non-2xx answer: its problem document, with `code` to switch on. */
+export declare class PortcullisError extends Error {
+    /** The HTTP status. */
+    readonly status: number;
+    /** The stable error code to switch on, e.g. `invalid_credentials`. */
+    readonly code: ErrorCode;
+    /** The whole problem document (`detail`, and `errors` for `validation_failed`). */
+    readonly problem: Problem;
+    /** Seconds from `Retry-After`, on 429 and 503. */
+    readonly retryAfter: number | undefined;
+    constructor(status: number, problem: Problem, retryAfter: number | undefined);
+}
+/**
+ * The password was right and the account has a second factor: within 300
+ * seconds, call `client.loginMfa(challenge.mfaToken, { code })` (with `totp`
+ * or `recovery_code` in `methods`), or `client.loginMfaWithPasskey(challenge)`
+ * (with `passkey`).
+ */
+export declare class MfaRequired extends PortcullisError {
+    /** The opaque token for the second step: 300 s, at most 5 tries. */
+    readonly mfaToken: string;
+    /** What the account has: `totp`, `recovery_code`, `passkey`. */
+    readonly methods: MfaMethod[];
+    /** With `passkey` in `methods`: the WebAuthn request options for the account's passkeys. */
+    readonly passkeyOptions: PublicKeyCredentialRequestOptionsJSON | undefined;
+    constructor(status: number, problem: Problem);
+}
+/**
+ * `403 step_up_required`: the account has a second factor and this session was
+ * opened without one, so it may not add or remove a factor. Log in again with
+ * the second factor (or a passkey), then retry.
+ */
+export declare class StepUpRequired extends PortcullisError {
+    constructor(status: number, problem: Problem);
+}
+/** Where a refresh token is kept in body mode (React Native: SecureStore, Keychain…). */
+export interface TokenStorage {
+    /** The stored refresh token, or `null`. */
+    get(): Promise<string | null> | string | null;
+    /** Keeps a new refresh token; `null` forgets it (logout, a refused refresh). */
+    set(refreshToken: string | null): Promise<void> | void;
+}
+/** Keeps the refresh token in memory only (it is lost with the page or process). */
+export declare class MemoryStorage implements TokenStorage {
+    #private;
+    /** The refresh token held in memory, or `null`. */
+    get(): string | null;
+    /** Holds (or, with `null`, forgets) the refresh token. */
+    set(refreshToken: string | null): void;
+}
+/**
+ * How a client talks to the API. Only `baseUrl` and `mode` are required:
+ *
+ * ```ts
+ * const auth = createClient({ baseUrl: "http://localhost:8080", mode: "cookie" });
+ * ```
+ */
+export interface ClientOptions {
+    /** The API's origin, e.g. `https://auth.example.com`. */
+    baseUrl: string;
+    /**
+     * `cookie` (browsers): the refresh token lives in an HttpOnly cookie the
+     * script never sees. `body` (mobile, servers): it comes in the JSON and is
+     * kept in `storage`.
+     */
+    mode: "cookie" | "body";
+    /** Body mode only; defaults to memory. */
+    storage?: TokenStorage;
+    /**
+     * Refresh this many seconds before the access token expires (default 30).
+     * Never more than a quarter of the token's lifetime, so a short
+     * `ACCESS_TOKEN_TTL` does not make every call refresh.
+     */
+    refreshLeewaySeconds?: number;
+    /** Defaults to the global `fetch`. */
+    fetch?: typeof fetch;
+    /** A clock in milliseconds, for tests. */
+    now?: () => number;
+    /** Called when the session ends (logout, or a refresh that was refused). */
+    onSessionEnd?: (reason: ErrorCode | "logout") => void;
+    /** Passkey ceremonies; defaults to the browser's (`browserWebAuthn`). */
+    webauthn?: WebAuthnDriver;
+}
+/** A password login: the password and exactly one of `email` and `username`. */
+export type LoginRequest = {
+    /** The account's password. */
+    password: string;
+    /** `true` keeps the session for `REFRESH_TOKEN_TTL` (30 days by default), else at most a day. */
+    remember?: boolean;
+} & ({
+    /** The account's email address. */
+    email: string;
+    /** Give `email` or `username`, not both. */
+    username?: never;
+} | {
+    /** The account's username (any case). */
+    username: string;
+    /** Give `email` or `username`, not both. */
+    email?: never;
+});
+/** What finishes a login's second step (see {@link PortcullisClient.loginMfa}). */
+export type SecondFactor = {
+    /** The 6-digit code the authenticator app shows. */
+    code: string;
+} | {
+    /** One of the ten recovery codes; it is spent. */
+    recovery_code: string;
+} | {
+    /** A passkey's answer to `MfaRequired.passkeyOptions`. */
+    credential: PublicKeyCredentialJSON;
+};
+/** Whose passkey may answer: an account's (by email or username), or any discoverable one. */
+export type PasskeyLoginHint = {
+    /** The account's email: its passkeys are offered. */
+    email: string;
+} | {
+    /** The account's username: its passkeys are offered. */
+    username: string;
+} | Record<string, never>;
+/**
+ * The browser's two WebAuthn calls, taking and returning the WebAuthn JSON
+ * the API speaks. `browserWebAuthn` is the real one; pass another to
+ * `ClientOptions.webauthn` where there is no `navigator.credentials`.
+ */
+export interface WebAuthnDriver {
+    /** `navigator.credentials.create` with these options; the new credential as JSON. */
+    create(options: PublicKeyCredentialCreationOptionsJSON): Promise<PublicKeyCredentialJSON>;
+    /** `navigator.credentials.get` with these options; the assertion as JSON. */
+    get(options: PublicKeyCredentialRequestOptionsJSON): Promise<PublicKeyCredentialJSON>;
+}
+/** `navigator.credentials` with the standard JSON helpers (WebAuthn Level 3). */
+export declare const browserWebAuthn: WebAuthnDriver;
+/**
+ * A session with Portcullis: login (with the second step), an access token
+ * kept fresh by one refresh at a time, typed calls, and typed errors. Make
+ * one per app with {@link createClient}.
+ *
+ * ```ts
+ * const auth = createClient({ baseUrl: "http://localhost:8080", mode: "cookie" });
+ * await auth.refresh().catch(() => showLogin());   // after a page load
+ * const me = await auth.me();
+ * ```
+ */
+export declare class PortcullisClient {
+    #private;
+    constructor(options: ClientOptions);
+    /** The current access token, if any (for calls to your own resource servers, use `accessToken()`). */
+    get currentAccessToken(): string | null;
+    /** Creates an account (`username`, `email`, `password`); log in afterwards. */
+    register(body: Schemas["RegisterRequest"]): Promise<User>;
+    /** Logs in; throws `MfaRequired` when the account has a second factor. */
+    login(request: LoginRequest): Promise<User>;
+    /**
+     * The second step after `MfaRequired`: a TOTP code, a recovery code, or a
+     * passkey's answer to `passkeyOptions` (see `loginMfaWithPasskey`).
+     */
+    loginMfa(mfaToken: string, factor: SecondFactor): Promise<User>;
+    /**
+     * The second step after `MfaRequired` with `passkey` in its `methods`: the
+     * browser asks for one of the account's passkeys, and its answer finishes
+     * the login (`amr` `["pwd","hwk","mfa"]`). One passkey answer per challenge.
+     */
+    loginMfaWithPasskey(challenge: MfaRequired): Promise<User>;
+    /**
+     * Adds a passkey to the logged-in account: the password again, then the
+     * browser asks the user to create it. Resolves to the stored passkey.
+     */
+    addPasskey(password: string, name: string): Promise<Passkey>;
+    /** The account's passkeys. */
+    passkeys(): Promise<Passkey[]>;
+    /** Removes one of the account's passkeys. */
+    removePasskey(id: string): Promise<void>;
+    /**
+     * Logs in with a passkey: the account's (`{ email }` or `{ username }`), or
+     * without a hint any discoverable passkey on the device. A passkey login is
+     * a two-factor login: no `MfaRequired` follows.
+     */
+    loginWithPasskey(hint?: PasskeyLoginHint, remember?: boolean): Promise<User>;
+    /** Changes the username (`PATCH /me`); `409 username_taken` if another account has it. */
+    changeUsername(username: string): Promise<User>;
+    /** Changes the password; the user's other sessions end. `403 wrong_password`. */
+    changePassword(currentPassword: string, newPassword: string): Promise<void>;
+    /**
+     * Asks to move the account to `newEmail`: a link goes to the new address
+     * (nothing changes until it is opened) and a notice to the old one.
+     */
+    changeEmail(newEmail: string, password: string): Promise<void>;
+    /** Mails a new verification link (none if the address is verified already). */
+    resendVerification(): Promise<void>;
+    /** Deletes the account, its sessions and tokens; `409 last_admin` for the last admin. */
+    deleteAccount(password: string): Promise<void>;
+    /** The user's live sessions, newest first (`current` marks this one). */
+    sessions(): Promise<Session[]>;
+    /** Ends one of the user's sessions (a lost phone's, say). */
+    revokeSession(id: string): Promise<void>;
+    /**
+     * Starts turning TOTP on (the password again): show `otpauth_uri` as a QR
+     * code or `secret` for typing, then call `confirmTotp` with the app's first
+     * code. `StepUpRequired` if the account has a passkey and this session was
+     * opened without a second factor.
+     */
+    enrollTotp(password: string): Promise<TotpEnrollment>;
+    /**
+     * Turns TOTP on with the authenticator app's first code. Resolves to the
+     * ten recovery codes, shown only now; the user's other sessions end.
+     */
+    confirmTotp(code: string): Promise<string[]>;
+    /** Turns TOTP off: the password and a current code (TOTP or a recovery code). */
+    disableTotp(password: string, code: string): Promise<void>;
+    /** Ten new recovery codes (the old set stops working): the password and a current code. */
+    regenerateRecoveryCodes(password: string, code: string): Promise<string[]>;
+    /** Mails a reset link if the address has an account (the answer is the same either way). */
+    forgotPassword(email: string): Promise<void>;
+    /** Sets a new password with the token of a reset link; every session of the account ends. */
+    resetPassword(token: string, newPassword: string): Promise<void>;
+    /** Proves the address with the token of a verification (or email-change) link. */
+    verifyEmail(token: string): Promise<void>;
+    /**
+     * Trades the refresh token (the cookie, or the stored one) for a new pair.
+     * Calls made while a refresh is under way share it: ten parallel calls make
+     * one request.
+     */
+    refresh(): Promise<TokenPair>;
+    /** An access token valid for at least the leeway, refreshing first if needed. */
+    accessToken(): Promise<string>;
+    /** The logged-in user (`GET /me`). */
+    me(): Promise<User>;
+    /** Ends this session (or, with `all`, every session of the user). */
+    logout(all?: boolean): Promise<void>;
+    /**
+     * A call with the access token, refreshed ahead of expiry; a `401
+     * token_expired` (a clock off, a token revoked early) refreshes once and retries.
+     */
+    request<T>(method: string, path: string, body?: unknown): Promise<T>;
+}
+/** A client for one Portcullis service; see {@link ClientOptions}. */
+export declare function createClient(options: ClientOptions): PortcullisClient;
