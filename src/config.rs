@@ -493,6 +493,41 @@ pub struct MailSettings {
     pub mail_poll_interval_ms: u64,
 }
 
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// Signing in by a link or code mailed to the address (`POST /login/email`).
+#[derive(Debug, Clone, Args)]
+pub struct EmailLoginSettings {
+    /// `on` lets accounts sign in with a link or a 6-digit code mailed to their address.
+    #[arg(long, env = "EMAIL_LOGIN", value_enum, default_value = "off")]
+    pub email_login: Switch,
+
+    /// `on` also creates an account (no password, address verified) for an address that has none, when its link or code is used.
+    #[arg(long, env = "EMAIL_LOGIN_SIGNUP", value_enum, default_value = "off")]
+    pub email_login_signup: Switch,
+
+    /// Link of the client app's sign-in page; `{token}` is replaced by the (URL-encoded) token.
+    #[arg(
+        long,
+        env = "MAGIC_LINK_URL",
+        default_value = "http://localhost:3000/magic?token={token}"
+    )]
+    pub magic_link_url: String,
+
+    /// Seconds a sign-in link and its code work.
+    #[arg(long, env = "MAGIC_LINK_TTL", default_value_t = 600, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub magic_link_ttl: u64,
+
+    /// Comma-separated origins an app may name in `redirect_to` (the sign-in link then leads there); default: the origins of APP_URL and CORS_ALLOWED_ORIGINS.
+    #[arg(long, env = "LOGIN_REDIRECT_ALLOWLIST", value_delimiter = ',', value_parser = parse_origin)]
+    pub login_redirect_allowlist: Vec<String>,
+}
+
 /// Where mail goes, parsed from `MAIL_URL`. Its `Debug` never shows a password.
 #[derive(Clone, PartialEq, Eq)]
 pub enum MailUrl {
@@ -665,6 +700,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub passkeys: PasskeySettings,
+
+    #[command(flatten)]
+    pub email_login: EmailLoginSettings,
 }
 
 impl Settings {

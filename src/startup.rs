@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::service::{accounts, audit, mail, mfa, passkeys};
+use crate::service::{accounts, audit, email_login, mail, mfa, passkeys};
 use crate::state::AppState;
 use crate::web::fallback::{self, RouteTable};
 use crate::web::routes;
@@ -258,6 +258,7 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
             // Anyone may start a passkey login: unfinished ones go sooner.
             if minutes.is_multiple_of(5) {
                 passkeys::prune(&state).await;
+                email_login::prune(&state).await;
             }
             state.limits.forget_idle_clients();
         }

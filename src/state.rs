@@ -12,7 +12,7 @@ use crate::auth::passkeys::PasskeyVerifier;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenService;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{CookieSameSite, CookieSettings, EmailVerification, MailSettings};
+use crate::config::{CookieSameSite, CookieSettings, EmailVerification, MailSettings, Switch};
 use crate::config::{DatabaseSettings, JwtAlgorithm, PasswordSettings, Settings, TokenSettings};
 use crate::db::Database;
 use crate::limits::{BackoffPolicy, Limits};
@@ -68,6 +68,42 @@ pub struct Policy {
     pub request_body_timeout: Duration,
     /// See `MAX_CONNECTIONS_PER_CLIENT`.
     pub max_connections_per_client: usize,
+    pub email_login: EmailLoginPolicy,
+}
+
+/// Signing in by email (`EMAIL_LOGIN` and its settings).
+#[derive(Debug, Clone, Default)]
+pub struct EmailLoginPolicy {
+    pub enabled: bool,
+    /// An address without an account gets one when its link or code is used.
+    pub signup: bool,
+    /// The sign-in page's link, with `{token}`.
+    pub link: String,
+    pub ttl: u64,
+    /// Origins `redirect_to` may lead to.
+    pub redirect_origins: Vec<String>,
+}
+
+impl EmailLoginPolicy {
+    fn from_settings(settings: &Settings) -> Self {
+        let email_login = &settings.email_login;
+        let redirect_origins = if email_login.login_redirect_allowlist.is_empty() {
+            let app = settings.passkeys.app_url.origin().ascii_serialization();
+            std::iter::once(app)
+                .chain(settings.guards.cors_allowed_origins.iter().cloned())
+                .filter(|origin| origin != "*")
+                .collect()
+        } else {
+            email_login.login_redirect_allowlist.clone()
+        };
+        Self {
+            enabled: email_login.email_login == Switch::On,
+            signup: email_login.email_login_signup == Switch::On,
+            link: email_login.magic_link_url.clone(),
+            ttl: email_login.magic_link_ttl,
+            redirect_origins,
+        }
+    }
 }
 
 /// The refresh cookie of browser sessions.
@@ -155,6 +191,7 @@ impl AppState {
                 request_body_timeout: Duration::from_secs(guards.request_body_timeout),
                 max_connections_per_client: usize::try_from(guards.max_connections_per_client)
                     .unwrap_or(usize::MAX),
+                email_login: EmailLoginPolicy::from_settings(settings),
             },
         })
     }
@@ -236,6 +273,7 @@ impl AppState {
                 },
                 request_body_timeout: Duration::from_secs(5),
                 max_connections_per_client: 16,
+                email_login: EmailLoginPolicy::default(),
             },
         })
     }

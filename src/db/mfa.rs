@@ -214,6 +214,8 @@ pub struct ChallengeRow {
     pub attempts: i32,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// How the login began: `pwd` (a password) or `email` (a mailed link or code).
+    pub first_factor: String,
 }
 
 pub fn insert_challenge(conn: &mut DbConnection, challenge: &ChallengeRow) -> QueryResult<()> {

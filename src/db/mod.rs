@@ -10,6 +10,7 @@
 //! throughput).
 
 pub mod ceiling;
+pub mod email_logins;
 pub mod events;
 pub mod mail;
 pub mod mfa;

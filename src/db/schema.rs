@@ -14,6 +14,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_logins (token_hash) {
+        token_hash -> Text,
+        email -> Text,
+        user_id -> Nullable<Text>,
+        code_hash -> Text,
+        attempts -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     locks (name) {
         name -> Text,
         version -> BigInt,
@@ -28,6 +40,7 @@ diesel::table! {
         attempts -> Integer,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        first_factor -> Text,
     }
 }
 
@@ -144,6 +157,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(email_logins -> users (user_id));
 diesel::joinable!(mail_tokens -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
@@ -154,6 +168,7 @@ diesel::joinable!(webauthn_ceremonies -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     auth_events,
+    email_logins,
     locks,
     mail_outbox,
     mail_sent,

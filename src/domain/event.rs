@@ -36,10 +36,12 @@ pub enum EventType {
     RecoveryCodesRegenerated,
     PasskeyAdded,
     PasskeyRemoved,
+    /// A sign-in link and code were mailed (`POST /login/email`).
+    EmailLoginRequested,
 }
 
 impl EventType {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -66,6 +68,7 @@ impl EventType {
         Self::RecoveryCodesRegenerated,
         Self::PasskeyAdded,
         Self::PasskeyRemoved,
+        Self::EmailLoginRequested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +99,7 @@ impl EventType {
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Self::PasskeyAdded => "passkey_added",
             Self::PasskeyRemoved => "passkey_removed",
+            Self::EmailLoginRequested => "email_login_requested",
         }
     }
 

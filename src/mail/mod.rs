@@ -25,16 +25,18 @@ pub enum MailKind {
     PasswordChanged,
     EmailChanged,
     Invitation,
+    LoginLink,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::PasswordReset,
         Self::EmailVerification,
         Self::EmailChange,
         Self::PasswordChanged,
         Self::EmailChanged,
         Self::Invitation,
+        Self::LoginLink,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +47,7 @@ impl MailKind {
             Self::PasswordChanged => "password_changed",
             Self::EmailChanged => "email_changed",
             Self::Invitation => "invitation",
+            Self::LoginLink => "login_link",
         }
     }
 
@@ -56,6 +59,7 @@ impl MailKind {
             Self::PasswordChanged => "Your password was changed",
             Self::EmailChanged => "Your email address was changed",
             Self::Invitation => "An account was made for you",
+            Self::LoginLink => "Your sign-in link and code",
         }
     }
 
@@ -85,6 +89,10 @@ impl MailKind {
                 include_str!("../../templates/mail/invitation.txt"),
                 include_str!("../../templates/mail/invitation.html"),
             ),
+            Self::LoginLink => (
+                include_str!("../../templates/mail/login_link.txt"),
+                include_str!("../../templates/mail/login_link.html"),
+            ),
         }
     }
 }
@@ -107,6 +115,8 @@ pub struct MailContext {
     pub valid_for: Option<String>,
     /// The address the account changes to or from, for email-change messages.
     pub other_address: Option<String>,
+    /// The one-time code of a sign-in message.
+    pub code: Option<String>,
 }
 
 /// Renders messages and sends them.
@@ -246,7 +256,8 @@ impl Mailer {
 }
 
 /// `template` with `{token}` replaced by the URL-encoded token.
-fn fill(template: &str, token: &str) -> String {
+/// `template` with `{token}` replaced by the URL-encoded token.
+pub fn fill(template: &str, token: &str) -> String {
     let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
     template.replace("{token}", &encoded)
 }

@@ -127,6 +127,7 @@ pub fn link_mail(
         link: Some(link),
         valid_for: Some(in_words(ttl_secs)),
         other_address: to.other_address.map(ToOwned::to_owned),
+        code: None,
     };
     Ok(LinkMail {
         token: token_row(

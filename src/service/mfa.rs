@@ -22,6 +22,32 @@ use crate::db::{DbConnection, StoreError, sessions as session_rows};
 use crate::domain::EventType;
 use crate::state::AppState;
 
+/// How a login waiting for its second factor began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstFactor {
+    Password,
+    /// A link or code mailed to the address.
+    Email,
+}
+
+impl FirstFactor {
+    /// As challenges store it, and as RFC 8176 names it in `amr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::Email => "email",
+        }
+    }
+
+    fn from_stored(stored: &str) -> Self {
+        if stored == Self::Email.as_str() {
+            Self::Email
+        } else {
+            Self::Password
+        }
+    }
+}
+
 /// Seconds an `mfa_token` lives.
 pub const MFA_TOKEN_TTL_SECS: u64 = 300;
 /// Codes one `mfa_token` may try.
@@ -399,12 +425,16 @@ impl Proof {
         }
     }
 
-    /// RFC 8176 methods of a password login finished with this factor.
-    pub(super) fn amr(&self) -> &'static [&'static str] {
-        match self {
-            Self::Totp { .. } => &["pwd", "otp", "mfa"],
-            Self::RecoveryCode(_) => &["pwd", "mfa"],
-            Self::Passkey { .. } => &["pwd", "hwk", "mfa"],
+    /// RFC 8176 methods of a login begun with `first` and finished with
+    /// this factor.
+    pub(super) fn amr(&self, first: FirstFactor) -> &'static [&'static str] {
+        match (first, self) {
+            (FirstFactor::Password, Self::Totp { .. }) => &["pwd", "otp", "mfa"],
+            (FirstFactor::Password, Self::RecoveryCode(_)) => &["pwd", "mfa"],
+            (FirstFactor::Password, Self::Passkey { .. }) => &["pwd", "hwk", "mfa"],
+            (FirstFactor::Email, Self::Totp { .. }) => &["email", "otp", "mfa"],
+            (FirstFactor::Email, Self::RecoveryCode(_)) => &["email", "mfa"],
+            (FirstFactor::Email, Self::Passkey { .. }) => &["email", "hwk", "mfa"],
         }
     }
 
@@ -473,6 +503,7 @@ pub(super) async fn challenge(
     row: &UserRow,
     upgraded_hash: Option<String>,
     remember: bool,
+    first_factor: FirstFactor,
 ) -> Result<MfaChallenge, LoginError> {
     let (mfa_token, token_hash) = new_token()?;
     let now = state.clock.now();
@@ -483,6 +514,7 @@ pub(super) async fn challenge(
         attempts: 0,
         created_at: now,
         expires_at: now + crate::clock::seconds(MFA_TOKEN_TTL_SECS),
+        first_factor: first_factor.as_str().to_owned(),
     };
     let (user_id, checked_hash) = (row.id.clone(), row.password_hash.clone());
     state
@@ -513,6 +545,11 @@ pub(super) async fn challenge(
         passkey_options,
         expires_in: MFA_TOKEN_TTL_SECS,
     })
+}
+
+/// How the login of `challenge` began.
+pub(super) fn first_factor_of(challenge: &ChallengeRow) -> FirstFactor {
+    FirstFactor::from_stored(&challenge.first_factor)
 }
 
 /// Counts a try at the challenge of `mfa_token` and returns it with its

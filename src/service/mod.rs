@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod email_login;
 pub mod mail;
 pub mod mfa;
 pub mod passkeys;

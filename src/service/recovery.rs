@@ -98,7 +98,10 @@ pub(super) fn verification_mail(
 /// Counts a mail request for `email` against its per-address budget (the
 /// login backoff's `LOGIN_BACKOFF_FAILURES` per `LOGIN_BACKOFF_WINDOW`), for
 /// existing and unknown addresses alike.
-async fn count_mail_request(state: &AppState, email: &Email) -> Result<(), RecoveryError> {
+pub(super) async fn count_mail_request(
+    state: &AppState,
+    email: &Email,
+) -> Result<(), RecoveryError> {
     let counter = format!("{UNKNOWN_PREFIX}mail:{}", email.as_str());
     match state.limits.login_attempt(&counter).await {
         Some(retry_after_secs) => Err(RecoveryError::HeldBack { retry_after_secs }),

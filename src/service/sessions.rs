@@ -256,7 +256,14 @@ pub async fn start_session(
 ) -> Result<IssuedTokens, LoginError> {
     let VerifiedUser { row, upgraded_hash } = verified;
     if row.has_second_factor() {
-        let challenge = super::mfa::challenge(state, &row, upgraded_hash, remember).await?;
+        let challenge = super::mfa::challenge(
+            state,
+            &row,
+            upgraded_hash,
+            remember,
+            super::mfa::FirstFactor::Password,
+        )
+        .await?;
         return Err(LoginError::SecondFactorRequired(challenge));
     }
     let login = Login {
@@ -306,7 +313,7 @@ pub async fn finish_login(
         return Err(LoginError::InvalidMfaCode);
     };
     let login = Login {
-        amr: proof.amr(),
+        amr: proof.amr(super::mfa::first_factor_of(&challenge)),
         method: proof.method(),
         remember: challenge.remember,
     };

@@ -501,6 +501,41 @@ pub struct ForgotPasswordRequest {
     pub email: String,
 }
 
+/// Asks for a sign-in link and code by mail.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com"}))]
+pub struct EmailLoginRequest {
+    /// The address to sign in with. The answer is the same whether or not it has an account.
+    #[schema(format = "email", max_length = 254)]
+    pub email: String,
+    /// Where the mailed link leads (the token is added to its query): a page of
+    /// an origin on `LOGIN_REDIRECT_ALLOWLIST`. Default: `MAGIC_LINK_URL`.
+    #[schema(format = "uri", max_length = 2048)]
+    pub redirect_to: Option<String>,
+}
+
+/// Signs in with the mailed link's `token`, or with `email` and the mailed `code`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "code": "493027", "token_delivery": "cookie"}))]
+pub struct EmailLoginVerifyRequest {
+    /// The token from the mailed link.
+    #[schema(max_length = 256)]
+    pub token: Option<String>,
+    /// With `code`: the address the code was mailed to.
+    #[schema(format = "email", max_length = 254)]
+    pub email: Option<String>,
+    /// With `email`: the 6-digit code from the mail (at most 5 tries).
+    #[schema(max_length = 32)]
+    pub code: Option<String>,
+    /// `true` keeps the session for `REFRESH_TOKEN_TTL`, otherwise at most a day.
+    #[serde(default)]
+    pub remember: bool,
+    #[serde(default)]
+    pub token_delivery: TokenDelivery,
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {

@@ -25,6 +25,7 @@ pub use crate::domain::Violations as FieldErrors;
 use crate::limits::Limited;
 use crate::service::accounts::AccountError;
 use crate::service::admin::AdminError;
+use crate::service::email_login::EmailLoginError;
 use crate::service::mfa::MfaError;
 use crate::service::passkeys::PasskeyError;
 use crate::service::recovery::RecoveryError;
@@ -51,6 +52,7 @@ pub enum ErrorCode {
     CsrfRejected,
     StepUpRequired,
     InvalidOrExpiredToken,
+    RedirectNotAllowed,
     NotFound,
     MethodNotAllowed,
     EmailTaken,
@@ -69,7 +71,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 32] = [
         Self::MalformedRequest,
         Self::MissingToken,
         Self::InvalidToken,
@@ -86,6 +88,7 @@ impl ErrorCode {
         Self::CsrfRejected,
         Self::StepUpRequired,
         Self::InvalidOrExpiredToken,
+        Self::RedirectNotAllowed,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::EmailTaken,
@@ -125,6 +128,7 @@ impl ErrorCode {
             Self::WrongPassword => "wrong_password",
             Self::EmailNotVerified => "email_not_verified",
             Self::InvalidOrExpiredToken => "invalid_or_expired_token",
+            Self::RedirectNotAllowed => "redirect_not_allowed",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::EmailTaken => "email_taken",
@@ -143,7 +147,9 @@ impl ErrorCode {
     /// The HTTP status every answer with this code has.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MalformedRequest | Self::InvalidOrExpiredToken => StatusCode::BAD_REQUEST,
+            Self::MalformedRequest | Self::InvalidOrExpiredToken | Self::RedirectNotAllowed => {
+                StatusCode::BAD_REQUEST
+            }
             Self::MissingToken
             | Self::InvalidToken
             | Self::TokenExpired
@@ -222,6 +228,9 @@ pub enum ApiError {
     EmailNotVerified,
     #[error("invalid or expired token")]
     InvalidOrExpiredToken,
+    /// A `redirect_to` outside the allowed origins.
+    #[error("redirect not allowed")]
+    RedirectNotAllowed,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -283,6 +292,7 @@ impl ApiError {
             Self::WrongPassword => ErrorCode::WrongPassword,
             Self::EmailNotVerified => ErrorCode::EmailNotVerified,
             Self::InvalidOrExpiredToken => ErrorCode::InvalidOrExpiredToken,
+            Self::RedirectNotAllowed => ErrorCode::RedirectNotAllowed,
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::EmailTaken => ErrorCode::EmailTaken,
@@ -340,6 +350,9 @@ impl ApiError {
             }
             Self::InvalidOrExpiredToken => {
                 "This link or token is unknown, already used or expired; ask for a new one (log in again for an `mfa_token`)."
+            }
+            Self::RedirectNotAllowed => {
+                "`redirect_to` is not on an allowed origin (LOGIN_REDIRECT_ALLOWLIST; by default the origins of APP_URL and CORS_ALLOWED_ORIGINS)."
             }
             Self::NotFound => "Nothing here.",
             Self::MethodNotAllowed { .. } => "This path does not accept that method.",
@@ -564,6 +577,22 @@ impl From<LoginError> for ApiError {
             LoginError::Hash(error) => error.into(),
             LoginError::Token(error) => Self::Internal(anyhow::Error::new(error)),
             LoginError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<EmailLoginError> for ApiError {
+    fn from(error: EmailLoginError) -> Self {
+        match error {
+            // The routes of a feature that is off do not exist.
+            EmailLoginError::Disabled => Self::NotFound,
+            EmailLoginError::Invalid(violations) => Self::Validation(violations),
+            EmailLoginError::RedirectNotAllowed => Self::RedirectNotAllowed,
+            EmailLoginError::HeldBack { retry_after_secs } => {
+                Self::RateLimited { retry_after_secs }
+            }
+            EmailLoginError::Login(error) => error.into(),
+            EmailLoginError::Store(error) => error.into(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod audit;
 mod cluster;
 mod cookies;
 mod edge;
+mod email_login;
 mod hardening;
 mod health;
 mod helpers;

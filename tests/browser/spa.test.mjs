@@ -7,7 +7,7 @@
 // A failing test leaves a screenshot in target/browser-artifacts/.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -32,6 +32,7 @@ before(async () => {
   assert.ok(binary, "set PORTCULLIS_BIN to a built portcullis binary");
   spa = await serve({ api: () => api });
   dataDir = mkdtempSync(join(tmpdir(), "portcullis-browser-"));
+  mkdirSync(join(dataDir, "mail"), { mode: 0o700 });
   service = spawn(binary, ["serve"], {
     env: {
       ...process.env,
@@ -41,6 +42,10 @@ before(async () => {
       // Passkeys are made for the page's origin (relying party: localhost).
       APP_URL: spa.origin,
       RATE_LIMIT_PER_MINUTE: "0",
+      // Sign-in by email, its mail written as .eml files the test reads.
+      EMAIL_LOGIN: "on",
+      MAIL_URL: `file://${join(dataDir, "mail")}`,
+      MAIL_MIN_INTERVAL: "0",
       ARGON2_MEMORY_KIB: "4096",
       ARGON2_ITERATIONS: "1",
       RUST_LOG: "warn",
@@ -297,5 +302,61 @@ test("Swagger UI loads under the service's CSP, and Try it out works on GET /me 
     const body = await page.locator("#operations-account-get_me .live-responses-table .microlight").first().textContent();
     assert.match(body, /"username": "swagger"/);
     assert.deepEqual([...errors, ...consoleErrors], []);
+  });
+});
+
+/** The newest message to `recipient` (an .eml file of MAIL_URL=file://), decoded. */
+async function newestMailTo(recipient, after) {
+  const dir = join(dataDir, "mail");
+  for (let waited = 0; waited < 10_000; waited += 100) {
+    const messages = readdirSync(dir)
+      .map((name) => join(dir, name))
+      .filter((path) => statSync(path).mtimeMs > after)
+      .map((path) => readFileSync(path, "utf8").replace(/=\r?\n/g, "").replace(/=3D/g, "="))
+      .filter((message) => message.includes(`To: ${recipient}`));
+    if (messages.length > 0) return messages[messages.length - 1];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no mail to ${recipient}`);
+}
+
+test("signing in by email: the mailed code typed in, then the mailed link opened", async () => {
+  await withPage("email-login", async (page, _context, errors) => {
+    await page.goto(spa.origin);
+    await assertStatus(page, "Not logged in");
+    await page.fill("#register [name=username]", "lamarr");
+    await page.fill("#register [name=email]", "lamarr@example.com");
+    await page.fill("#register [name=password]", password);
+    await page.click("#register button");
+    await assertStatus(page, "Registered");
+
+    let since = Date.now() - 1;
+    await page.fill("#email-login [name=email]", "lamarr@example.com");
+    await page.click("#email-login button");
+    await assertStatus(page, "Check your mail");
+    const first = await newestMailTo("lamarr@example.com", since);
+    const code = /^\s*(\d{6})\s*$/m.exec(first)?.[1];
+    assert.ok(code, "a 6-digit code in the mail");
+    await page.fill("#email-code [name=code]", code);
+    await page.click("#email-code button");
+    await assertStatus(page, "Logged in as lamarr");
+    assert.match(await page.locator("#me").textContent(), /"email_verified": true/);
+
+    await page.click("#logout");
+    await assertStatus(page, "Logged out");
+    since = Date.now() - 1;
+    await page.fill("#email-login [name=email]", "lamarr@example.com");
+    await page.click("#email-login button");
+    await assertStatus(page, "Check your mail");
+    const second = await newestMailTo("lamarr@example.com", since);
+    const link = /(http:\/\/localhost:\d+\/\?sign-in=?&token=[A-Za-z0-9_-]+)/.exec(second)?.[1];
+    assert.ok(link, `a link back to the page in ${second}`);
+    await page.goto(link);
+    await assertStatus(page, "Logged in as lamarr");
+    assert.equal(new URL(page.url()).search, "", "the token left the address bar");
+    // The session survives a reload like any other.
+    await page.reload();
+    await assertStatus(page, "Logged in as lamarr");
+    assert.deepEqual(errors, []);
   });
 });

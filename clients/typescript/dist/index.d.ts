@@ -187,6 +187,24 @@ export declare class PortcullisClient {
      */
     loginMfaWithPasskey(challenge: MfaRequired): Promise<User>;
     /**
+     * Mails a sign-in link and a 6-digit code to `email` (the server must have
+     * `EMAIL_LOGIN=on`). The answer is the same whether or not the address has
+     * an account. `redirectTo`: a page of an allowed origin the link leads to
+     * (with `?token=…` added); by default the server's `MAGIC_LINK_URL`.
+     */
+    requestEmailLogin(email: string, redirectTo?: string): Promise<void>;
+    /**
+     * Signs in with a mailed link's `token` (from the sign-in page's query) or
+     * the address and its mailed `code`. Throws `MfaRequired` when the account
+     * has a second factor, as `login` does.
+     */
+    loginWithEmail(proof: {
+        token: string;
+    } | {
+        email: string;
+        code: string;
+    }, remember?: boolean): Promise<User>;
+    /**
      * Adds a passkey to the logged-in account: the password again, then the
      * browser asks the user to create it. Resolves to the stored passkey.
      */

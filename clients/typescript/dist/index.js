@@ -155,6 +155,31 @@ export class PortcullisClient {
         return this.loginMfa(challenge.mfaToken, { credential });
     }
     /**
+     * Mails a sign-in link and a 6-digit code to `email` (the server must have
+     * `EMAIL_LOGIN=on`). The answer is the same whether or not the address has
+     * an account. `redirectTo`: a page of an allowed origin the link leads to
+     * (with `?token=…` added); by default the server's `MAGIC_LINK_URL`.
+     */
+    async requestEmailLogin(email, redirectTo) {
+        await this.#call("POST", "/login/email", {
+            email,
+            ...(redirectTo === undefined ? {} : { redirect_to: redirectTo }),
+        });
+    }
+    /**
+     * Signs in with a mailed link's `token` (from the sign-in page's query) or
+     * the address and its mailed `code`. Throws `MfaRequired` when the account
+     * has a second factor, as `login` does.
+     */
+    async loginWithEmail(proof, remember = false) {
+        const pair = await this.#call("POST", "/login/email/verify", {
+            ...proof,
+            remember,
+            token_delivery: this.#options.mode,
+        });
+        return this.#accept(pair);
+    }
+    /**
      * Adds a passkey to the logged-in account: the password again, then the
      * browser asks the user to create it. Resolves to the stored passkey.
      */

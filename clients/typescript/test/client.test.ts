@@ -353,3 +353,25 @@ describe("account helpers", () => {
     ]);
   });
 });
+
+describe("sign in by email", () => {
+  it("asks for a link and signs in with the code, in the client's mode", async () => {
+    const { calls, fetch } = scripted((path, _init, n) =>
+      path === "/login/email" ? new Response(null, { status: 202 }) : json(200, pair(n, false)),
+    );
+    const client = createClient({ baseUrl: "https://auth.test", mode: "cookie", fetch });
+    await client.requestEmailLogin("ada@example.com", "https://app.test/welcome");
+    await client.loginWithEmail({ email: "ada@example.com", code: "493027" });
+    expect(JSON.parse(String(calls[0]!.init.body))).toEqual({
+      email: "ada@example.com",
+      redirect_to: "https://app.test/welcome",
+    });
+    expect(JSON.parse(String(calls[1]!.init.body))).toEqual({
+      email: "ada@example.com",
+      code: "493027",
+      remember: false,
+      token_delivery: "cookie",
+    });
+    expect(client.currentAccessToken).toBe("access-2");
+  });
+});

@@ -74,18 +74,22 @@ on("login", async ({ email, password }) => {
     await show(await auth.login({ email, password }));
   } catch (error) {
     if (!(error instanceof MfaRequired)) throw error;
-    // The second step offers what the account has: a code (TOTP or a
-    // recovery code) and/or one of its passkeys.
-    pendingMfa = error;
-    const codes = error.methods.includes("totp");
-    $("mfa-code").hidden = !codes;
-    $("mfa-code").querySelector("input").required = codes;
-    $("mfa-passkey").hidden = !error.methods.includes("passkey");
-    $("login").hidden = true;
-    $("mfa").hidden = false;
-    status(codes ? "Enter the code from your authenticator app" : "Confirm with your passkey");
+    await askSecondFactor(error);
   }
 });
+
+// The second step offers what the account has: a code (TOTP or a recovery
+// code) and/or one of its passkeys.
+async function askSecondFactor(error) {
+  pendingMfa = error;
+  const codes = error.methods.includes("totp");
+  $("mfa-code").hidden = !codes;
+  $("mfa-code").querySelector("input").required = codes;
+  $("mfa-passkey").hidden = !error.methods.includes("passkey");
+  $("login").hidden = true;
+  $("mfa").hidden = false;
+  status(codes ? "Enter the code from your authenticator app" : "Confirm with your passkey");
+}
 
 function finishMfa() {
   pendingMfa = null;
@@ -117,6 +121,32 @@ on("add-passkey", async ({ name, password }, form) => {
   form.reset();
   await show(await auth.me());
   status(`Passkey added: ${name}`);
+});
+
+let emailForCode = null;
+
+// The link in the mail comes back to this page (`redirect_to`, an allowed
+// origin) with ?sign-in&token=…; the code can be typed instead.
+on("email-login", async ({ email }) => {
+  await auth.requestEmailLogin(email, `${location.origin}/?sign-in`);
+  emailForCode = email;
+  $("email-code").hidden = false;
+  status("Check your mail: open the link, or type the code");
+});
+
+async function signedInByEmail(proof) {
+  try {
+    await show(await auth.loginWithEmail(proof));
+  } catch (error) {
+    if (!(error instanceof MfaRequired)) throw error;
+    await askSecondFactor(error);
+  }
+}
+
+on("email-code", async ({ code }, form) => {
+  await signedInByEmail({ email: emailForCode, code });
+  form.reset();
+  $("email-code").hidden = true;
 });
 
 on("register", async (body, form) => {
@@ -165,7 +195,8 @@ $("logout").addEventListener("click", async () => {
 // A link from a reset mail (?token=…) opens the reset form; verification
 // links (?verify=…) are confirmed at once.
 const query = new URLSearchParams(location.search);
-if (query.has("token")) $("reset").hidden = false;
+const signInToken = query.has("sign-in") ? query.get("token") : null;
+if (query.has("token") && !signInToken) $("reset").hidden = false;
 if (query.has("verify")) {
   await fetch(`${API}/email/verify`, {
     method: "POST",
@@ -174,10 +205,20 @@ if (query.has("verify")) {
   });
 }
 
-try {
-  await auth.refresh();
-  await show(await auth.me());
-} catch {
-  await show(null);
-  status("Not logged in");
+if (signInToken) {
+  history.replaceState(null, "", location.pathname);
+  try {
+    await signedInByEmail({ token: signInToken });
+  } catch (error) {
+    await show(null);
+    status(explain(error));
+  }
+} else {
+  try {
+    await auth.refresh();
+    await show(await auth.me());
+  } catch {
+    await show(null);
+    status("Not logged in");
+  }
 }

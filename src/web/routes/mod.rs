@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod email_login;
 mod health;
 mod keys;
 mod mfa;
@@ -20,6 +21,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(mfa::login_mfa)
         .service(passkeys::start_passkey_login)
         .service(passkeys::login_passkey)
+        .service(email_login::request_email_login)
+        .service(email_login::verify_email_login)
         .service(session::refresh_token_pair)
         .service(session::logout_session)
         .service(account::get_me)

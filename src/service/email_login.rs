@@ -1,0 +1,485 @@
+//! Signing in by email: a link and a 6-digit code mailed to the address
+//! (`EMAIL_LOGIN=on`). Either one, used once within `MAGIC_LINK_TTL`, is a
+//! first factor like a password: an account with a second factor still
+//! takes the second step. Using it proves the address. With
+//! `EMAIL_LOGIN_SIGNUP=on`, an address without an account gets one (no
+//! password, address verified) when its link or code is used.
+//!
+//! Asking answers the same, in the same time, whether or not the address
+//! has an account: the lookup and the mail happen after the answer, as for a
+//! forgotten password, and count against the same per-address limits.
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::audit::Event;
+use super::mail::{new_token, outbox_row, token_hash};
+use super::sessions::{IssuedTokens, Login, LoginError, open_session};
+use super::{ClientInfo, carries_store_errors};
+use crate::clock::seconds;
+use crate::db::StoreError;
+use crate::db::email_logins::{self, EmailLoginRow};
+use crate::db::mail;
+use crate::db::users::{self, UserRow};
+use crate::domain::{Email, EventType, Username, Violations};
+use crate::mail::{MailContext, MailKind, fill, in_words};
+use crate::state::AppState;
+
+/// Tries one mailed code allows.
+pub const CODE_MAX_ATTEMPTS: i32 = 5;
+/// Digits of the mailed code.
+pub const CODE_DIGITS: usize = 6;
+
+/// The `amr` of a session opened by a mailed link or code alone.
+const AMR_EMAIL: &[&str] = &["email"];
+
+/// Why a sign-in by email did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailLoginError {
+    /// `EMAIL_LOGIN` is off.
+    #[error("signing in by email is off")]
+    Disabled,
+    #[error("invalid input")]
+    Invalid(Violations),
+    /// `redirect_to` is not on the allow-list.
+    #[error("redirect not allowed")]
+    RedirectNotAllowed,
+    /// Too many requests for this address.
+    #[error("held back")]
+    HeldBack { retry_after_secs: u64 },
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(EmailLoginError);
+
+/// What proves the address: the link's token, or the address and its code.
+pub enum EmailProof {
+    Link { token: String },
+    Code { email: String, code: String },
+}
+
+/// Names the kind only: neither a token nor a code reaches a log.
+impl std::fmt::Debug for EmailProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Link { .. } => f.write_str("EmailProof::Link(***)"),
+            Self::Code { .. } => f.write_str("EmailProof::Code(***)"),
+        }
+    }
+}
+
+/// Mails a sign-in link and code to `email` if it may sign in (an enabled
+/// account, or with sign-up on any address), at most once per
+/// `MAIL_MIN_INTERVAL`; a new one replaces the older one. The caller learns
+/// nothing: after the input is checked and counted, the answer is given and
+/// the rest happens in the background.
+pub async fn request(
+    state: Arc<AppState>,
+    email: &str,
+    redirect_to: Option<&str>,
+    client: &ClientInfo,
+) -> Result<(), EmailLoginError> {
+    if !state.policy.email_login.enabled {
+        return Err(EmailLoginError::Disabled);
+    }
+    let email = Email::parse(email).map_err(|violation| {
+        EmailLoginError::Invalid(Violations::from([("email", vec![violation])]))
+    })?;
+    let link_template = link_template(&state, redirect_to)?;
+    super::recovery::count_mail_request(&state, &email)
+        .await
+        .map_err(|error| match error {
+            super::recovery::RecoveryError::HeldBack { retry_after_secs } => {
+                EmailLoginError::HeldBack { retry_after_secs }
+            }
+            other => EmailLoginError::Store(StoreError::Failed(anyhow::Error::new(other))),
+        })?;
+    let now = state.clock.now();
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Err(error) = queue(&state, email, &link_template, &client, now).await {
+            tracing::warn!(%error, "a sign-in by email could not be handled");
+        }
+    });
+    Ok(())
+}
+
+/// The sign-in page's link: `MAGIC_LINK_URL`, or `redirect_to` (an origin on
+/// the allow-list) with the token added to its query.
+fn link_template(state: &AppState, redirect_to: Option<&str>) -> Result<String, EmailLoginError> {
+    let Some(redirect_to) = redirect_to else {
+        return Ok(state.policy.email_login.link.clone());
+    };
+    let mut url = url::Url::parse(redirect_to).map_err(|_| EmailLoginError::RedirectNotAllowed)?;
+    let origin = url.origin().ascii_serialization();
+    let allowed = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && state
+            .policy
+            .email_login
+            .redirect_origins
+            .iter()
+            .any(|allowed| *allowed == origin);
+    if !allowed {
+        return Err(EmailLoginError::RedirectNotAllowed);
+    }
+    url.set_fragment(None);
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(name, _)| name != "token")
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(kept);
+    // `{token}` stays literal (the brace is not escaped by `fill` users).
+    let separator = if url.query().is_some_and(|query| !query.is_empty()) {
+        "&"
+    } else {
+        "?"
+    };
+    let base = url.as_str().trim_end_matches('?').to_owned();
+    Ok(format!("{base}{separator}token={{token}}"))
+}
+
+async fn queue(
+    state: &AppState,
+    email: Email,
+    link_template: &str,
+    client: &ClientInfo,
+    now: NaiveDateTime,
+) -> Result<(), EmailLoginError> {
+    let lookup = email.clone();
+    let user = state
+        .db
+        .run(move |conn| Ok::<_, StoreError>(users::find_by_email(conn, lookup.as_str())?))
+        .await?;
+    let may_sign_in = match &user {
+        Some(user) => !user.disabled,
+        None => state.policy.email_login.signup,
+    };
+    // Made for every address (and thrown away when it may not sign in), so
+    // that each takes the same time.
+    let (token, hash) = new_token()?;
+    let code = new_code()?;
+    let ttl = state.policy.email_login.ttl;
+    let row = EmailLoginRow {
+        code_hash: code_hash(&hash, &code),
+        token_hash: hash,
+        email: email.as_str().to_owned(),
+        user_id: user.as_ref().map(|user| user.id.clone()),
+        attempts: 0,
+        created_at: now,
+        expires_at: now + seconds(ttl),
+    };
+    let message = outbox_row(
+        state,
+        email.as_str(),
+        MailKind::LoginLink,
+        &MailContext {
+            username: user
+                .as_ref()
+                .map_or_else(|| email.as_str().to_owned(), |user| user.username.clone()),
+            link: Some(fill(link_template, &token)),
+            valid_for: Some(in_words(ttl)),
+            code: Some(code),
+            ..MailContext::default()
+        },
+        now,
+    )?;
+    let min_interval = seconds(state.policy.mail_min_interval);
+    let client = client.clone();
+    let queued = state
+        .db
+        .transaction(move |conn| {
+            if !may_sign_in {
+                return Ok::<_, StoreError>(false);
+            }
+            if !mail::may_send(
+                conn,
+                &row.email,
+                MailKind::LoginLink.as_str(),
+                now,
+                min_interval,
+            )? {
+                return Ok(false);
+            }
+            email_logins::replace(conn, &row)?;
+            mail::enqueue(conn, &message)?;
+            let mut event = Event::new(EventType::EmailLoginRequested, &client, now);
+            if let Some(user_id) = &row.user_id {
+                event = event.user(user_id);
+            }
+            event.record(conn)?;
+            Ok(true)
+        })
+        .await?;
+    if queued {
+        state.mail_wakeup.notify_one();
+    }
+    Ok(())
+}
+
+/// Signs in with a mailed link or code. The address counts as proven. An
+/// account with a second factor answers with its challenge
+/// ([`LoginError::SecondFactorRequired`]) instead of a session.
+pub async fn verify(
+    state: &AppState,
+    proof: EmailProof,
+    remember: bool,
+    client: &ClientInfo,
+) -> Result<IssuedTokens, EmailLoginError> {
+    if !state.policy.email_login.enabled {
+        return Err(EmailLoginError::Disabled);
+    }
+    let now = state.clock.now();
+    let taken = match proof {
+        EmailProof::Link { token } => {
+            let hash = token_hash(&token);
+            state
+                .db
+                .run(move |conn| {
+                    Ok::<_, StoreError>(email_logins::find_by_token(conn, &hash, now)?)
+                })
+                .await?
+        }
+        EmailProof::Code { email, code } => {
+            let Ok(email) = Email::parse(&email) else {
+                return Err(LoginError::ChallengeInvalid.into());
+            };
+            let counted = state
+                .db
+                .transaction(move |conn| {
+                    Ok::<_, StoreError>(email_logins::count_code_try(
+                        conn,
+                        email.as_str(),
+                        CODE_MAX_ATTEMPTS,
+                        now,
+                    )?)
+                })
+                .await?;
+            counted.filter(|row| code_matches(row, &code))
+        }
+    };
+    let Some(login) = taken else {
+        return Err(LoginError::ChallengeInvalid.into());
+    };
+    let user = claim_account(state, login, client, now).await?;
+    if user.disabled {
+        return Err(LoginError::AccountDisabled.into());
+    }
+    if user.has_second_factor() {
+        let challenge =
+            super::mfa::challenge(state, &user, None, remember, super::mfa::FirstFactor::Email)
+                .await?;
+        return Err(LoginError::SecondFactorRequired(challenge).into());
+    }
+    let session = Login {
+        amr: AMR_EMAIL,
+        method: "email",
+        remember,
+    };
+    Ok(open_session(state, user, None, session, client, |_, _| Ok(())).await?)
+}
+
+/// Spends the sign-in and returns its account, with the address marked
+/// proven: the account it was made for, or with sign-up a new one. A sign-in
+/// made for a new account finds the address taken meanwhile: refused (ask
+/// again, and the new link signs in to that account).
+async fn claim_account(
+    state: &AppState,
+    login: EmailLoginRow,
+    client: &ClientInfo,
+    now: NaiveDateTime,
+) -> Result<UserRow, EmailLoginError> {
+    let new_account = match &login.user_id {
+        Some(_) => None,
+        None => Some(new_account(state, &login.email, now).await?),
+    };
+    let client = client.clone();
+    let claimed = state
+        .db
+        .transaction(move |conn| {
+            if !email_logins::finish(conn, &login.token_hash)? {
+                return Ok::<_, StoreError>(None);
+            }
+            let user = match (&login.user_id, new_account) {
+                (Some(user_id), _) => users::find_by_id(conn, user_id)?,
+                (None, Some(row)) => {
+                    if users::find_by_email(conn, &row.email)?.is_some() {
+                        return Ok(None);
+                    }
+                    let row = insert_with_free_username(conn, row)?;
+                    Event::new(EventType::UserRegistered, &client, now)
+                        .user(&row.id)
+                        .detail(json!({"method": "email"}))
+                        .record(conn)?;
+                    Some(row)
+                }
+                (None, None) => None,
+            };
+            let Some(mut user) = user.filter(|user| user.email == login.email) else {
+                return Ok(None);
+            };
+            if !user.email_verified {
+                users::set_email_verified(conn, &user.id, now)?;
+                user.email_verified = true;
+                Event::new(EventType::EmailVerified, &client, now)
+                    .user(&user.id)
+                    .record(conn)?;
+            }
+            Ok(Some(user))
+        })
+        .await?;
+    claimed.ok_or_else(|| LoginError::ChallengeInvalid.into())
+}
+
+/// An account for `email` made at sign-up: a username from the address's
+/// local part, no password anyone knows (hashed like any other, so it
+/// answers a password login like a forgotten one), the address verified.
+async fn new_account(
+    state: &AppState,
+    email: &str,
+    now: NaiveDateTime,
+) -> Result<UserRow, EmailLoginError> {
+    let (unknowable, _) = new_token()?;
+    let password_hash = state
+        .passwords
+        .hash(unknowable)
+        .await
+        .map_err(|error| EmailLoginError::Login(error.into()))?;
+    Ok(UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: username_from(email),
+        email: email.to_owned(),
+        password_hash,
+        role: crate::domain::Role::User.as_str().to_owned(),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        email_verified: true,
+        totp_enabled: false,
+        recovery_codes_left: 0,
+        passkey_count: 0,
+    })
+}
+
+/// The address's local part in the username alphabet, 3 to 24 characters
+/// (room for a suffix that makes it unique).
+fn username_from(email: &str) -> String {
+    let local = email.split('@').next().unwrap_or_default();
+    let mut name: String = local
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .take(24)
+        .collect();
+    if name.chars().count() < 3 {
+        name = format!("user{name}");
+    }
+    name
+}
+
+/// Inserts `row`, its username made unique with a random suffix when taken.
+fn insert_with_free_username(
+    conn: &mut crate::db::DbConnection,
+    mut row: UserRow,
+) -> Result<UserRow, StoreError> {
+    for _ in 0..5 {
+        if users::find_by_username(conn, &row.username)?.is_none()
+            && Username::parse(&row.username).is_ok()
+        {
+            users::insert(conn, &row)?;
+            return Ok(row);
+        }
+        let (random, _) = new_token()?;
+        let suffix: String = random
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(6)
+            .collect();
+        let base: String = row.username.chars().take(24).collect();
+        row.username = format!("{base}-{}", suffix.to_ascii_lowercase());
+    }
+    Err(StoreError::Failed(anyhow::anyhow!(
+        "no free username for a new account"
+    )))
+}
+
+/// Deletes sign-ins nobody finished within `MAGIC_LINK_TTL`. Every node runs
+/// it now and then.
+pub async fn prune(state: &AppState) {
+    let now = state.clock.now();
+    if let Err(error) = state
+        .db
+        .transaction(move |conn| Ok::<_, StoreError>(email_logins::prune(conn, now)?))
+        .await
+    {
+        tracing::warn!(%error, "pruning expired sign-ins by email failed; will retry");
+    }
+}
+
+/// A code of `CODE_DIGITS` digits, uniform (rejection sampling).
+fn new_code() -> Result<String, StoreError> {
+    use aws_lc_rs::rand::SecureRandom as _;
+    const RANGE: u32 = 1_000_000;
+    // The largest multiple of RANGE a u32 holds: draws at or above it are
+    // redrawn, so every code is equally likely.
+    const LIMIT: u32 = u32::MAX - u32::MAX % RANGE;
+    let random = aws_lc_rs::rand::SystemRandom::new();
+    loop {
+        let mut bytes = [0u8; 4];
+        random
+            .fill(&mut bytes)
+            .map_err(|_| StoreError::Failed(anyhow::anyhow!("no randomness for a code")))?;
+        let drawn = u32::from_be_bytes(bytes);
+        if drawn < LIMIT {
+            return Ok(format!("{:0width$}", drawn % RANGE, width = CODE_DIGITS));
+        }
+    }
+}
+
+/// The stored form of a code: keyed by its sign-in's token hash, so equal
+/// codes of two sign-ins differ.
+fn code_hash(token_hash: &str, code: &str) -> String {
+    super::mail::token_hash(&format!("{token_hash}:{code}"))
+}
+
+fn code_matches(row: &EmailLoginRow, typed: &str) -> bool {
+    let typed: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+    let candidate = code_hash(&row.token_hash, &typed);
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        candidate.as_bytes(),
+        row.code_hash.as_bytes(),
+    )
+    .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_from_addresses_fit_the_rules() {
+        assert_eq!(username_from("ada.lovelace@example.com"), "ada.lovelace");
+        assert_eq!(username_from("a@example.com"), "usera");
+        assert_eq!(username_from("ünï+tag@example.com"), "usertag");
+        let long = username_from(&format!("{}@example.com", "x".repeat(60)));
+        assert_eq!(long.len(), 24);
+        for name in ["ada.lovelace", "usera", "usertag", &long] {
+            assert!(Username::parse(name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn codes_have_six_digits() {
+        for _ in 0..100 {
+            let code = new_code().unwrap();
+            assert_eq!(code.len(), CODE_DIGITS);
+            assert!(code.chars().all(|c| c.is_ascii_digit()));
+        }
+    }
+}
