@@ -543,6 +543,74 @@ async fn other_origins_get_no_cors_headers() {
     );
 }
 
+/// Whether `Vary` names `Origin`.
+fn varies_by_origin(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get_all("vary")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|name| name.trim().eq_ignore_ascii_case("origin"))
+}
+
+#[actix_web::test]
+async fn credentials_are_allowed_only_with_the_origin_and_every_answer_varies_by_origin() {
+    let app = spawn_app_with(|s| {
+        s.guards.cors_allowed_origins = vec!["https://app.example.com".to_owned()];
+    })
+    .await;
+    let get = |origin: &'static str, path: &'static str| {
+        app.client
+            .get(app.url(path))
+            .header("origin", origin)
+            .send()
+    };
+
+    for path in ["/healthz", "/me", "/no/such/route"] {
+        let other = get("https://evil.example", path).await.unwrap();
+        for name in [
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "access-control-expose-headers",
+        ] {
+            assert!(other.headers().get(name).is_none(), "{path}: {name}");
+        }
+        assert!(varies_by_origin(&other), "{path}: {:?}", other.headers());
+
+        let allowed = get("https://app.example.com", path).await.unwrap();
+        assert_eq!(
+            allowed.headers()["access-control-allow-origin"],
+            "https://app.example.com"
+        );
+        assert_eq!(
+            allowed.headers()["access-control-allow-credentials"],
+            "true"
+        );
+        assert!(
+            varies_by_origin(&allowed),
+            "{path}: {:?}",
+            allowed.headers()
+        );
+    }
+
+    let refused_preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/me"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        refused_preflight
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    assert!(varies_by_origin(&refused_preflight));
+}
+
 #[actix_web::test]
 async fn responses_carry_a_content_security_policy() {
     let app = spawn_app_with(|_| {}).await;
