@@ -286,6 +286,65 @@ async fn serve_in(dir: &Path, database_url: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// Runs `portcullis migrate` in `dir` with no `DATABASE_URL` of its own, so
+/// that only a `.env` can set one.
+async fn migrate_in(dir: &Path) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("migrate")
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("JWT_SECRET")
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn only_the_working_directorys_env_file_is_read_and_the_log_names_it() {
+    let root = tempfile::tempdir().unwrap();
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(
+        root.path().join(".env"),
+        "DATABASE_URL=postgres://parent-directory.invalid:1/portcullis\n",
+    )
+    .unwrap();
+
+    let without = migrate_in(&work).await;
+
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        without.status.success(),
+        "the parent's .env was read: {stderr}"
+    );
+    assert!(
+        work.join("portcullis.db").exists(),
+        "the default database is used"
+    );
+    assert!(!stderr.contains(".env"), "{stderr}");
+
+    let own = work.join(".env");
+    let database = work.join("from-env.db");
+    std::fs::write(
+        &own,
+        format!(
+            "DATABASE_URL=sqlite://{}\nJWT_SECRET=a-secret-that-never-reaches-the-log\n",
+            database.display()
+        ),
+    )
+    .unwrap();
+
+    let with = migrate_in(&work).await;
+
+    let stderr = String::from_utf8_lossy(&with.stderr);
+    assert!(with.status.success(), "{stderr}");
+    assert!(database.exists(), "the working directory's .env is read");
+    assert!(stderr.contains(&own.display().to_string()), "{stderr}");
+    assert!(!stderr.contains("a-secret-that-never"), "{stderr}");
+}
+
 #[actix_web::test]
 async fn a_bad_database_url_is_named_once_and_plainly() {
     let dir = tempfile::tempdir().unwrap();
