@@ -1,5 +1,5 @@
 //! Configuration. Every setting is a command-line flag backed by an environment
-//! variable (a `.env` file is honoured), so `portcullis serve --help` documents
+//! variable (a `.env` file in the working directory is honoured), so `portcullis serve --help` documents
 //! all of them with their defaults.
 
 use std::fmt;
@@ -9,6 +9,50 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::db::{DatabaseUrl, PoolOptions};
+
+/// What became of the working directory's `.env`, said in the log once
+/// logging is up (see [`env_file`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvFile {
+    /// Read: its variables filled the settings not set otherwise.
+    Loaded(PathBuf),
+    /// There is none.
+    Absent,
+    /// There is one, but it could not be read whole (lines before the fault
+    /// were applied). The reason never quotes its content.
+    Unreadable(PathBuf, String),
+}
+
+static ENV_FILE: std::sync::OnceLock<EnvFile> = std::sync::OnceLock::new();
+
+/// Reads `.env` from the working directory, and from nowhere else: a stray
+/// `.env` in a parent directory (`/.env`) must not fill unset settings such
+/// as `TRUSTED_PROXIES` or `PORTCULLIS_ENV`. Variables already set win.
+/// Call it once, before the settings are parsed.
+pub fn load_env_file() -> &'static EnvFile {
+    ENV_FILE.get_or_init(|| {
+        let path = std::env::current_dir()
+            .map(|dir| dir.join(".env"))
+            .unwrap_or_else(|_| PathBuf::from(".env"));
+        match dotenvy::from_path(&path) {
+            Ok(()) => EnvFile::Loaded(path),
+            Err(error) if error.not_found() => EnvFile::Absent,
+            // Its Display would quote the line, which may hold a secret.
+            Err(dotenvy::Error::LineParse(_, position)) => EnvFile::Unreadable(
+                path,
+                format!("a line is not `NAME=value` (fault at character {position})"),
+            ),
+            Err(dotenvy::Error::Io(error)) => EnvFile::Unreadable(path, error.to_string()),
+            Err(_) => EnvFile::Unreadable(path, "a value could not be read".to_owned()),
+        }
+    })
+}
+
+/// What [`load_env_file`] found; `None` if it was not called (tests, the
+/// library used on its own).
+pub fn env_file() -> Option<&'static EnvFile> {
+    ENV_FILE.get()
+}
 
 /// Where the data lives and how the pool behaves.
 #[derive(Debug, Clone, Args)]
@@ -362,9 +406,19 @@ pub struct GuardSettings {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
-    /// Comma-separated proxy addresses or CIDR ranges whose `X-Forwarded-For` / `Forwarded` is believed.
+    /// Comma-separated proxy addresses or CIDR ranges whose forwarded-address header (FORWARDED_HEADER) is believed.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// The one header a trusted proxy writes the client's address into: `x-forwarded-for` or `forwarded` (RFC 7239, its `for=`). The other is ignored, since a client could send it through the proxy untouched.
+    #[arg(
+        long,
+        env = "FORWARDED_HEADER",
+        value_enum,
+        ignore_case = true,
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: ForwardedHeader,
 
     /// Comma-separated origins allowed to call the API from a browser (`*` for any, refused in production).
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
@@ -389,6 +443,17 @@ pub struct GuardSettings {
     /// Lets PORTCULLIS_ENV=production run with RATE_LIMIT_PER_MINUTE=0 (for a deployment limited by its proxy).
     #[arg(long, env = "ALLOW_NO_RATE_LIMIT", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_no_rate_limit: bool,
+}
+
+/// Where trusted proxies put the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, HAProxy, most cloud load balancers).
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    #[value(name = "forwarded")]
+    Forwarded,
 }
 
 /// `*`, or a scheme and host (and port) with no path: what browsers send as `Origin`.
@@ -653,7 +718,7 @@ pub struct Settings {
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: String,
 
-    /// Address of a second listener serving only `GET /metrics` (Prometheus, OpenMetrics text), e.g. `127.0.0.1:9100`. Off unless set; keep it off the public network.
+    /// Address of a second listener serving only `GET /metrics` (the Prometheus text format 0.0.4, or OpenMetrics text when the scraper asks for it), e.g. `127.0.0.1:9100`. Off unless set; keep it off the public network.
     #[arg(long, env = "METRICS_BIND_ADDR")]
     pub metrics_bind_addr: Option<String>,
 
@@ -718,30 +783,48 @@ impl Settings {
     }
 
     /// Refuses configurations that cannot work, and in production those that
-    /// are unsafe to expose to the internet.
+    /// are unsafe to expose to the internet: every refused setting at once,
+    /// one per line, so that an operator fixes them in one go.
     pub fn check_production(&self) -> Result<(), String> {
-        self.passkeys.relying_party()?;
+        let refusals = self.refusals();
+        match refusals.as_slice() {
+            [] => Ok(()),
+            [one] => Err(one.clone()),
+            several => Err(format!(
+                "{} settings are refused:\n- {}",
+                several.len(),
+                several.join("\n- ")
+            )),
+        }
+    }
+
+    /// What [`Settings::check_production`] refuses, each naming its variable.
+    fn refusals(&self) -> Vec<String> {
+        let mut refused = Vec::new();
+        if let Err(refusal) = self.passkeys.relying_party() {
+            refused.push(refusal);
+        }
         // (Port 0 is a fresh port for each, as in tests.)
         if self.metrics_bind_addr.as_deref() == Some(self.bind_addr.as_str())
             && !self.bind_addr.ends_with(":0")
         {
-            return Err(
+            refused.push(
                 "METRICS_BIND_ADDR must differ from BIND_ADDR: metrics get a listener of their own"
                     .to_owned(),
             );
         }
         // Not only in production: browsers drop such a cookie without a word.
         if self.cookie.cookie_samesite == CookieSameSite::None && !self.cookie.cookie_secure {
-            return Err(
+            refused.push(
                 "COOKIE_SAMESITE=None needs COOKIE_SECURE=true: browsers refuse a SameSite=None cookie without Secure"
                     .to_owned(),
             );
         }
         if self.portcullis_env != Environment::Production {
-            return Ok(());
+            return refused;
         }
         if !self.cookie.cookie_secure {
-            return Err(
+            refused.push(
                 "PORTCULLIS_ENV=production refuses COOKIE_SECURE=false: the refresh cookie would travel over plain HTTP"
                     .to_owned(),
             );
@@ -752,25 +835,25 @@ impl Settings {
             .iter()
             .any(|origin| origin.trim() == "*")
         {
-            return Err(
+            refused.push(
                 "PORTCULLIS_ENV=production refuses CORS_ALLOWED_ORIGINS=*: list the origins"
                     .to_owned(),
             );
         }
         if self.mail.mail_url == MailUrl::Log {
-            return Err(
+            refused.push(
                 "PORTCULLIS_ENV=production refuses MAIL_URL=log (it writes reset links to the log): set MAIL_URL to smtp://… or smtps://…"
                     .to_owned(),
             );
         }
         if self.guards.rate_limit_per_minute == 0 && !self.guards.allow_no_rate_limit {
-            return Err(
+            refused.push(
                 "PORTCULLIS_ENV=production refuses RATE_LIMIT_PER_MINUTE=0 (set ALLOW_NO_RATE_LIMIT=true if a proxy limits instead)"
                     .to_owned(),
             );
         }
-        let signing_key = match self.tokens.jwt_algorithm {
-            JwtAlgorithm::EdDsa if self.tokens.jwt_private_key_file.is_none() => Err(
+        match self.tokens.jwt_algorithm {
+            JwtAlgorithm::EdDsa if self.tokens.jwt_private_key_file.is_none() => refused.push(
                 "PORTCULLIS_ENV=production needs JWT_PRIVATE_KEY_FILE: a generated development key is refused"
                     .to_owned(),
             ),
@@ -781,18 +864,19 @@ impl Settings {
                     .as_ref()
                     .is_none_or(|secret| secret.expose().len() < 32) =>
             {
-                Err("PORTCULLIS_ENV=production needs a JWT_SECRET of at least 32 bytes".to_owned())
+                refused.push(
+                    "PORTCULLIS_ENV=production needs a JWT_SECRET of at least 32 bytes".to_owned(),
+                );
             }
-            _ => Ok(()),
-        };
-        signing_key?;
+            _ => {}
+        }
         if self.encryption.data_encryption_key_file.is_none() {
-            return Err(
+            refused.push(
                 "PORTCULLIS_ENV=production needs DATA_ENCRYPTION_KEY_FILE: a generated development key is refused"
                     .to_owned(),
             );
         }
-        Ok(())
+        refused
     }
 }
 

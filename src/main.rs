@@ -4,12 +4,9 @@ use clap::Parser as _;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    // A missing .env is normal; a broken one is worth saying.
-    if let Err(error) = dotenvy::dotenv()
-        && !error.not_found()
-    {
-        eprintln!("warning: .env not loaded: {error}");
-    }
+    // The working directory's .env only; the log says which file was read
+    // (and a broken one) once it is up.
+    portcullis::config::load_env_file();
     let cli = portcullis::cli::Cli::parse();
     match portcullis::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

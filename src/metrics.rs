@@ -1,7 +1,8 @@
 //! Prometheus metrics (the contract's "Observability" section), kept in a
 //! registry of this application's own (no process-wide globals: two apps in
-//! one process, as in the tests, count apart) and rendered in the OpenMetrics
-//! text format on `METRICS_BIND_ADDR`.
+//! one process, as in the tests, count apart) and rendered on
+//! `METRICS_BIND_ADDR` in the text format the scraper asks for: OpenMetrics or
+//! the Prometheus text format 0.0.4.
 //!
 //! Counters and histograms are updated where things happen; the gauges that
 //! describe a state (pool, hash queue, outbox, memory) are read when scraped.
@@ -13,8 +14,27 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// The `Content-Type` of [`Metrics::render`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The text formats a scrape can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposition {
+    /// OpenMetrics 1.0 text (`application/openmetrics-text`): `_total`
+    /// counters, `# EOF`.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), which
+    /// every Prometheus-compatible tool reads, and the answer when a scraper
+    /// names neither.
+    PrometheusText,
+}
+
+impl Exposition {
+    /// The `Content-Type` of the exposition in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Self::PrometheusText => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        }
+    }
+}
 
 /// Answers to requests that matched no route share one label value, so that
 /// scanners cannot grow the series without bound.
@@ -212,8 +232,12 @@ impl Metrics {
         self.mail_delivery_failures.inc();
     }
 
-    /// The exposition, with the gauges set from `snapshot`.
-    pub fn render(&self, snapshot: &Snapshot) -> Result<String, std::fmt::Error> {
+    /// The exposition in `format`, with the gauges set from `snapshot`.
+    pub fn render(
+        &self,
+        snapshot: &Snapshot,
+        format: Exposition,
+    ) -> Result<String, std::fmt::Error> {
         self.hash_queue_depth.set(snapshot.hash_queue_depth);
         for (state, value) in [
             ("idle", snapshot.db_connections_idle),
@@ -232,7 +256,17 @@ impl Metrics {
             self.resident_memory.set(bytes);
         }
         let mut exposition = String::new();
-        prometheus_client::encoding::text::encode(&mut exposition, &self.registry)?;
+        match format {
+            Exposition::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut exposition, &self.registry)?;
+            }
+            Exposition::PrometheusText => {
+                prometheus_client::encoding::prometheus_text::encode(
+                    &mut exposition,
+                    &self.registry,
+                )?;
+            }
+        }
         Ok(exposition)
     }
 }

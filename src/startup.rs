@@ -5,10 +5,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
 use actix_web::middleware::{Condition, DefaultHeaders, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
@@ -39,7 +37,7 @@ pub fn build_app(
 > {
     let openapi = docs.document.clone();
     let cors_enabled = !state.policy.cors_allowed_origins.is_empty();
-    let cors = cors(&state.policy.cors_allowed_origins);
+    let cors = crate::web::cors::cors(&state.policy.cors_allowed_origins);
     let route_table = web::Data::from(docs.routes.clone());
     App::new()
         .into_utoipa_app()
@@ -58,6 +56,9 @@ pub fn build_app(
         // CORS inside the safety net, so its own refusals become problem+json;
         // with no allowed origins, no CORS header at all.
         .wrap(Condition::new(cors_enabled, cors))
+        .wrap(from_fn(
+            crate::web::cors::only_allowed_origins_get_cors_headers,
+        ))
         .wrap(ErrorHandlers::new().default_handler(fallback::render_bare_error_as_problem))
         .wrap(
             DefaultHeaders::new()
@@ -112,40 +113,6 @@ impl Default for ApiDocs {
 /// sets inline styles and shows data: images).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-/// Browsers from the listed origins may call the API with a bearer token, and
-/// with the refresh cookie; any other origin gets no CORS headers (and so no
-/// access from scripts).
-fn cors(origins: &[String]) -> Cors {
-    let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::HeaderName::from_static("x-request-id"),
-            header::HeaderName::from_static(crate::web::cookies::CSRF_HEADER),
-        ])
-        .expose_headers([
-            header::RETRY_AFTER,
-            header::WWW_AUTHENTICATE,
-            header::HeaderName::from_static("x-request-id"),
-        ])
-        .max_age(3600)
-        .block_on_origin_mismatch(false);
-    for origin in origins {
-        cors = if origin == "*" {
-            cors.allow_any_origin()
-        } else {
-            cors.allowed_origin(origin)
-        };
-    }
-    // Credentials (the refresh cookie) only for origins listed by name: with
-    // `*`, any site could ride a user's cookie.
-    if !origins.iter().any(|origin| origin == "*") {
-        cors = cors.supports_credentials();
-    }
-    cors
-}
 
 /// File descriptors kept out of the connection cap: the database pool, Redis,
 /// SMTP, the listener, logs and the rest of the process.

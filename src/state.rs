@@ -12,7 +12,9 @@ use crate::auth::passkeys::PasskeyVerifier;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenService;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{CookieSameSite, CookieSettings, EmailVerification, MailSettings, Switch};
+use crate::config::{
+    CookieSameSite, CookieSettings, EmailVerification, ForwardedHeader, MailSettings, Switch,
+};
 use crate::config::{DatabaseSettings, JwtAlgorithm, PasswordSettings, Settings, TokenSettings};
 use crate::db::Database;
 use crate::limits::{BackoffPolicy, Limits};
@@ -50,6 +52,8 @@ pub struct Policy {
     /// Audit events older than this many days are pruned; 0 keeps them.
     pub audit_retention_days: u32,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header trusted proxies write the client's address into.
+    pub forwarded_header: ForwardedHeader,
     pub cors_allowed_origins: Vec<String>,
     pub email_verification: EmailVerification,
     pub password_reset_ttl: u64,
@@ -178,6 +182,7 @@ impl AppState {
                 refresh_reuse_grace: settings.tokens.refresh_reuse_grace,
                 audit_retention_days: settings.audit_retention_days,
                 trusted_proxies: guards.trusted_proxies.clone(),
+                forwarded_header: guards.forwarded_header,
                 cors_allowed_origins: guards.cors_allowed_origins.clone(),
                 email_verification: settings.mail.email_verification,
                 password_reset_ttl: settings.mail.password_reset_ttl,
@@ -257,6 +262,7 @@ impl AppState {
                 refresh_reuse_grace: 0,
                 audit_retention_days: 0,
                 trusted_proxies: Vec::new(),
+                forwarded_header: ForwardedHeader::XForwardedFor,
                 cors_allowed_origins: Vec::new(),
                 email_verification: EmailVerification::Off,
                 password_reset_ttl: 1,

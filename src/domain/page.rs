@@ -62,6 +62,12 @@ pub struct AccountCursor {
     pub id: String,
 }
 
+/// The times a cursor may carry, in microseconds since 1970: the years 1 to
+/// 9999, which both databases store and compare (chrono reads far more, and
+/// PostgreSQL refuses a time before 4713 BC with an error, not an empty page).
+const CURSOR_MICROS: std::ops::RangeInclusive<i64> =
+    -62_135_596_800_000_000..=253_402_300_799_999_999;
+
 impl AccountCursor {
     pub fn encode(&self) -> String {
         use base64::Engine as _;
@@ -69,7 +75,8 @@ impl AccountCursor {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{micros}.{}", self.id))
     }
 
-    /// `None` for anything [`AccountCursor::encode`] did not make.
+    /// `None` for anything [`AccountCursor::encode`] did not make, and for a
+    /// time outside [`CURSOR_MICROS`].
     pub fn parse(raw: &str) -> Option<Self> {
         use base64::Engine as _;
         if raw.len() > 128 {
@@ -80,7 +87,11 @@ impl AccountCursor {
             .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (micros, id) = text.split_once('.')?;
-        let created_at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+        let micros: i64 = micros.parse().ok()?;
+        if !CURSOR_MICROS.contains(&micros) {
+            return None;
+        }
+        let created_at = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
         let id = uuid::Uuid::parse_str(id).ok()?.to_string();
         Some(Self { created_at, id })
     }

@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 
 use super::problem::ApiError;
+use crate::config::ForwardedHeader;
 use crate::service::ClientInfo;
 use crate::state::AppState;
 
@@ -29,17 +30,19 @@ impl actix_web::FromRequest for ClientInfo {
 }
 
 /// The client's address. It is the TCP peer, unless the peer is one of
-/// `TRUSTED_PROXIES`: then it is the nearest address in `X-Forwarded-For` (or
-/// `Forwarded`) that is not itself a trusted proxy. Those headers are ignored
-/// from anyone else, who could otherwise pick any address and dodge the
-/// per-IP limits.
+/// `TRUSTED_PROXIES`: then it is the nearest address in the header named by
+/// `FORWARDED_HEADER` (`X-Forwarded-For` or `Forwarded`) that is not itself a
+/// trusted proxy. Only that one header is read: the proxy writes it, while the
+/// other would be whatever the client sent through. Forwarded headers are
+/// ignored from anyone else, who could otherwise pick any address and dodge
+/// the per-IP limits.
 pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
     // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d.
     let peer = req.peer_addr()?.ip().to_canonical();
-    let trusted = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.policy.trusted_proxies.as_slice())
-        .unwrap_or_default();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Some(peer);
+    };
+    let trusted = state.policy.trusted_proxies.as_slice();
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|network| network.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
@@ -47,7 +50,7 @@ pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
     // The chain runs client → … → last proxy; walk back from our side. An
     // entry that is not an address ends the walk: what lies beyond it was not
     // written by a proxy we trust.
-    let chain = forwarded_chain(req);
+    let chain = forwarded_chain(req.headers(), state.policy.forwarded_header);
     let mut nearest = peer;
     for entry in chain.iter().rev() {
         match entry {
@@ -59,32 +62,39 @@ pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
     Some(nearest)
 }
 
-/// The addresses in `X-Forwarded-For` (or, without it, `Forwarded`), with
-/// `None` for an entry that is not an address.
-fn forwarded_chain(req: &HttpRequest) -> Vec<Option<std::net::IpAddr>> {
-    let headers = req.headers();
-    let x_forwarded_for: Vec<Option<std::net::IpAddr>> = headers
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(parse_forwarded_address)
-        .collect();
-    if !x_forwarded_for.is_empty() {
-        return x_forwarded_for;
-    }
-    headers
-        .get_all(header::FORWARDED)
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|element| {
-            element.split(';').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then(|| parse_forwarded_address(value))?
+/// The addresses in the header `which` names (every field line of it, in order), with `None`
+/// for an entry that is not an address.
+fn forwarded_chain(
+    headers: &header::HeaderMap,
+    which: ForwardedHeader,
+) -> Vec<Option<std::net::IpAddr>> {
+    let elements = |name: header::HeaderName| {
+        headers
+            .get_all(name)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .collect::<Vec<_>>()
+    };
+    match which {
+        ForwardedHeader::XForwardedFor => {
+            elements(header::HeaderName::from_static("x-forwarded-for"))
+                .into_iter()
+                .map(parse_forwarded_address)
+                .collect()
+        }
+        // An element without `for=` is not an address either.
+        ForwardedHeader::Forwarded => elements(header::FORWARDED)
+            .into_iter()
+            .map(|element| {
+                element.split(';').find_map(|pair| {
+                    let (name, value) = pair.split_once('=')?;
+                    name.trim()
+                        .eq_ignore_ascii_case("for")
+                        .then(|| parse_forwarded_address(value))?
+                })
             })
-        })
-        .collect()
+            .collect(),
+    }
 }
 
 /// `1.2.3.4`, `1.2.3.4:5678`, `"[2001:db8::1]:80"` or `2001:db8::1`.

@@ -44,11 +44,26 @@ impl RouteTable {
         Self { routes }
     }
 
+    /// The methods of the path's own operations. When several templates
+    /// match (`/me/passkeys/registration` and `/me/passkeys/{id}`), the path
+    /// is the one with the fewest variables, as the document describes it:
+    /// `registration` is not a passkey id.
     fn allowed_methods(&self, path: &str) -> Vec<&'static str> {
-        let mut allowed: Vec<&'static str> = self
+        let matching: Vec<&(ResourceDef, Vec<&'static str>)> = self
             .routes
             .iter()
             .filter(|(pattern, _)| pattern.is_match(path))
+            .collect();
+        let variables =
+            |pattern: &ResourceDef| pattern.pattern().map_or(0, |p| p.matches('{').count());
+        let fewest = matching
+            .iter()
+            .map(|(pattern, _)| variables(pattern))
+            .min()
+            .unwrap_or(0);
+        let mut allowed: Vec<&'static str> = matching
+            .into_iter()
+            .filter(|(pattern, _)| variables(pattern) == fewest)
             .flat_map(|(_, methods)| methods.iter().copied())
             .collect();
         allowed.sort_unstable();

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod connections;
 pub mod cookies;
+pub mod cors;
 pub mod dto;
 pub mod extractors;
 pub mod fallback;

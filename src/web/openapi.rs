@@ -62,8 +62,27 @@ pub fn document() -> utoipa::openapi::OpenApi {
     describe_error_codes(&mut document);
     for operation in operations(&mut document) {
         make_faithful(operation);
+        bound_ids(operation);
     }
     document
+}
+
+/// Length of a UUID in its canonical text form (`8-4-4-4-12`).
+const UUID_LENGTH: usize = 36;
+
+/// Every id parameter (`format: uuid`, in a path or a query) is exactly as
+/// long as a UUID, so that no input of the document is unbounded (linters
+/// such as Spectral's OWASP rules flag strings without `maxLength`).
+fn bound_ids(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::{KnownFormat, RefOr, Schema, SchemaFormat};
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut()
+            && schema.format == Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))
+        {
+            schema.min_length = Some(UUID_LENGTH);
+            schema.max_length = Some(UUID_LENGTH);
+        }
+    }
 }
 
 /// Every operation of the document.
@@ -152,7 +171,8 @@ fn make_faithful(operation: &mut utoipa::openapi::path::Operation) {
 }
 
 /// Lists every error code in `Problem.code` (an enum clients can switch on;
-/// the one list is [`ErrorCode::ALL`]), and names `token_type`'s one value.
+/// the one list is [`ErrorCode::ALL`]), and names the one value of
+/// `ValidationProblem.code` and of `token_type`.
 fn describe_error_codes(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{RefOr, Schema};
     let codes: Vec<String> = ErrorCode::ALL
@@ -177,6 +197,18 @@ fn describe_error_codes(document: &mut utoipa::openapi::OpenApi) {
                 .map(|code| serde_json::Value::from(code.as_str()))
                 .collect(),
         );
+    }
+    // A validation problem has one code, so generated clients can switch on it.
+    let validation = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("ValidationProblem"));
+    if let Some(RefOr::T(Schema::Object(validation))) = validation
+        && let Some(RefOr::T(Schema::Object(code))) = validation.properties.get_mut("code")
+    {
+        code.enum_values = Some(vec![serde_json::Value::from(
+            ErrorCode::ValidationFailed.as_str(),
+        )]);
     }
     let token_pair = document
         .components

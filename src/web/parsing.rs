@@ -102,20 +102,167 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into())
 }
 
+/// For `web::Query` extractors that do not go through [`Query`]: a 422 that
+/// quotes nothing the client sent.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|error, _| {
-        let message = match &error {
-            QueryPayloadError::Deserialize(inner) => inner.to_string(),
-            _ => "the query string could not be read".to_owned(),
-        };
-        // Serde names the parameter; say which without quoting the value.
-        let message = message
-            .split(':')
-            .next()
-            .unwrap_or("invalid query parameter")
-            .to_owned();
-        ApiError::invalid_field("query", FieldError::new("invalid", message)).into()
+    web::QueryConfig::default().error_handler(|_, _| {
+        ApiError::invalid_field(
+            "query",
+            FieldError::new("invalid", "the query string could not be read"),
+        )
+        .into()
     })
+}
+
+/// A query string read into `T`. A parameter that does not fit answers 422
+/// `validation_failed` naming the parameter and what it accepts (the allowed
+/// values of an enum), never the value sent: that may be markup or a secret
+/// that the client would display or log.
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> actix_web::FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(read_query(req.query_string()).map(Self))
+    }
+}
+
+fn read_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(query)
+        .map(web::Query::into_inner)
+        .map_err(|_| ApiError::Validation(query_violations::<T>(query)))
+}
+
+/// Which parameters of `query` make it unreadable as `T`, and why. Every
+/// field of `T` is optional, so each parameter can be tried on its own.
+fn query_violations<T: serde::de::DeserializeOwned>(query: &str) -> super::problem::FieldErrors {
+    let names = field_names::<T>();
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let mut violations = super::problem::FieldErrors::new();
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in &pairs {
+        let Some(name) = names.iter().copied().find(|name| *name == key) else {
+            continue;
+        };
+        if !seen.insert(name) {
+            violations
+                .entry(name)
+                .or_default()
+                .push(FieldError::new("invalid", "must be given at most once"));
+            continue;
+        }
+        let alone = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(key, value)
+            .finish();
+        if let Err(error) = web::Query::<T>::from_query(&alone) {
+            let message = match &error {
+                QueryPayloadError::Deserialize(error) => accepted_values(&error.to_string()),
+                _ => "is not a valid value".to_owned(),
+            };
+            violations
+                .entry(name)
+                .or_default()
+                .push(FieldError::new("invalid", message));
+        }
+    }
+    if violations.is_empty() {
+        violations.insert(
+            "query",
+            vec![FieldError::new(
+                "invalid",
+                "the query string could not be read",
+            )],
+        );
+    }
+    violations
+}
+
+/// What a parameter accepts, from serde's message about it without the part
+/// that quotes the value: "unknown variant `<x>`, expected `user` or `admin`"
+/// says "must be `user` or `admin`".
+fn accepted_values(message: &str) -> String {
+    if message.starts_with("unknown variant")
+        && let Some((_, expected)) = message.rsplit_once(", expected ")
+    {
+        // The list is of the type's own variants; anything else is refused
+        // rather than shown.
+        let listed = expected
+            .strip_prefix("one of ")
+            .unwrap_or(expected)
+            .split(", ")
+            .flat_map(|part| part.split(" or "))
+            .all(|variant| {
+                variant.len() > 2
+                    && variant.starts_with('`')
+                    && variant.ends_with('`')
+                    && variant[1..variant.len() - 1]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            });
+        if listed {
+            return format!("must be {expected}");
+        }
+    }
+    if message.contains("`true` or `false`") {
+        return "must be `true` or `false`".to_owned();
+    }
+    "is not a valid value".to_owned()
+}
+
+/// The parameter names serde reads `T` from (renames applied): the derived
+/// `Deserialize` of a struct hands them to `deserialize_struct`.
+fn field_names<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::Visitor;
+
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field names read")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl serde::de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Stop
+        }
+    }
+
+    struct FieldNames<'a>(&'a mut &'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            *self.0 = fields;
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    let mut names: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldNames(&mut names));
+    names
 }
 
 /// A JSON body that may be left out: an empty body is `None`, anything else

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use portcullis::config::ForwardedHeader;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -147,6 +148,82 @@ async fn sessions_record_the_forwarded_client_address_behind_a_trusted_proxy() {
         ips.contains(&"203.0.113.9") && ips.contains(&"127.0.0.1"),
         "{ips:?}"
     );
+}
+
+/// The address each login of `ada` was recorded with, as `/me/sessions` shows them.
+async fn session_addresses(app: &TestApp, access_token: &str) -> Vec<String> {
+    let sessions: Value = app
+        .get("/me/sessions", Some(access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|session| session["ip"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Logs `email` in through the trusted proxy with both forwarded headers: the
+/// proxy's `Forwarded` and a client-made `X-Forwarded-For` (or the reverse).
+async fn login_with_both_headers(app: &TestApp, email: &str) {
+    let login = client()
+        .post(app.url("/login"))
+        .header("forwarded", "for=8.8.8.8;proto=https")
+        .header("x-forwarded-for", "7.7.7.7")
+        .json(&json!({"email": email, "password": STRONG_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn only_the_forwarded_header_the_operator_names_is_read() {
+    for (header, recorded) in [
+        (ForwardedHeader::XForwardedFor, "7.7.7.7"),
+        (ForwardedHeader::Forwarded, "8.8.8.8"),
+    ] {
+        let app = spawn_app_with(|s| {
+            s.guards.trusted_proxies = networks("127.0.0.1");
+            s.guards.forwarded_header = header;
+        })
+        .await;
+        let ada = app.signed_up("ada").await;
+
+        login_with_both_headers(&app, &ada.email).await;
+
+        let ips = session_addresses(&app, &ada.access_token).await;
+        assert!(ips.contains(&recorded.to_owned()), "{header:?}: {ips:?}");
+        assert!(
+            ips.iter().all(|ip| ip == recorded || ip == "127.0.0.1"),
+            "{header:?}: {ips:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn with_forwarded_named_a_lone_x_forwarded_for_is_ignored() {
+    let app = spawn_app_with(|s| {
+        s.guards.trusted_proxies = networks("127.0.0.1");
+        s.guards.forwarded_header = ForwardedHeader::Forwarded;
+    })
+    .await;
+    let ada = app.signed_up("ada").await;
+
+    let login = post_from(
+        &app.address,
+        "/login",
+        Some("7.7.7.7"),
+        &json!({"email": ada.email, "password": STRONG_PASSWORD}),
+    )
+    .await;
+    assert_eq!(login.status(), StatusCode::OK);
+
+    let ips = session_addresses(&app, &ada.access_token).await;
+    assert!(ips.iter().all(|ip| ip == "127.0.0.1"), "{ips:?}");
 }
 
 #[actix_web::test]
@@ -543,6 +620,74 @@ async fn other_origins_get_no_cors_headers() {
     );
 }
 
+/// Whether `Vary` names `Origin`.
+fn varies_by_origin(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get_all("vary")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|name| name.trim().eq_ignore_ascii_case("origin"))
+}
+
+#[actix_web::test]
+async fn credentials_are_allowed_only_with_the_origin_and_every_answer_varies_by_origin() {
+    let app = spawn_app_with(|s| {
+        s.guards.cors_allowed_origins = vec!["https://app.example.com".to_owned()];
+    })
+    .await;
+    let get = |origin: &'static str, path: &'static str| {
+        app.client
+            .get(app.url(path))
+            .header("origin", origin)
+            .send()
+    };
+
+    for path in ["/healthz", "/me", "/no/such/route"] {
+        let other = get("https://evil.example", path).await.unwrap();
+        for name in [
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "access-control-expose-headers",
+        ] {
+            assert!(other.headers().get(name).is_none(), "{path}: {name}");
+        }
+        assert!(varies_by_origin(&other), "{path}: {:?}", other.headers());
+
+        let allowed = get("https://app.example.com", path).await.unwrap();
+        assert_eq!(
+            allowed.headers()["access-control-allow-origin"],
+            "https://app.example.com"
+        );
+        assert_eq!(
+            allowed.headers()["access-control-allow-credentials"],
+            "true"
+        );
+        assert!(
+            varies_by_origin(&allowed),
+            "{path}: {:?}",
+            allowed.headers()
+        );
+    }
+
+    let refused_preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/me"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        refused_preflight
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    assert!(varies_by_origin(&refused_preflight));
+}
+
 #[actix_web::test]
 async fn responses_carry_a_content_security_policy() {
     let app = spawn_app_with(|_| {}).await;
@@ -610,6 +755,41 @@ async fn production_mode_refuses_unsafe_configurations_by_name() {
         assert!(!output.status.success(), "{settings:?} was accepted");
         assert!(stderr.contains(named), "{settings:?}: {stderr}");
     }
+}
+
+#[actix_web::test]
+async fn production_mode_names_every_refused_setting_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("p.db").display());
+    let env = [
+        ("PORTCULLIS_ENV", "production"),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("MAIL_URL", "log"),
+        ("CORS_ALLOWED_ORIGINS", "*"),
+        ("RATE_LIMIT_PER_MINUTE", "0"),
+        ("COOKIE_SECURE", "false"),
+    ];
+
+    let output = actix_web::rt::time::timeout(
+        Duration::from_secs(20),
+        run_cli_with_env(&["serve"], &database, &env, None),
+    )
+    .await
+    .expect("a refused configuration exits at once");
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for named in [
+        "MAIL_URL",
+        "CORS_ALLOWED_ORIGINS",
+        "RATE_LIMIT_PER_MINUTE",
+        "COOKIE_SECURE",
+        "JWT_PRIVATE_KEY_FILE",
+        "DATA_ENCRYPTION_KEY_FILE",
+    ] {
+        assert!(stderr.contains(named), "{named} not named: {stderr}");
+    }
+    assert!(stderr.contains("6 settings are refused"), "{stderr}");
 }
 
 #[actix_web::test]

@@ -155,6 +155,118 @@ async fn bad_pagination_values_are_validation_failures() {
 }
 
 #[actix_web::test]
+async fn a_bad_query_value_is_named_by_its_parameter_and_never_quoted() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let cases = [
+        (
+            "/admin/users?role=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            "role",
+            "must be `user` or `admin`",
+        ),
+        (
+            "/admin/users?disabled=%3Cscript%3E",
+            "disabled",
+            "must be `true` or `false`",
+        ),
+        // A value that quotes serde's own wording cannot smuggle itself in.
+        (
+            "/admin/users?role=x%60%2C%20expected%20%60%3Cb%3E",
+            "role",
+            "must be `user` or `admin`",
+        ),
+        (
+            "/admin/users?per_page=%3Cscript%3E",
+            "per_page",
+            "is not a valid value",
+        ),
+        (
+            "/admin/events?user_id=%3Cscript%3E",
+            "user_id",
+            "is not a valid value",
+        ),
+    ];
+    for (path, field, message) in cases {
+        let response = app.get(path, Some(&root.access_token)).await;
+
+        let problem = assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        let text = problem.to_string();
+        assert!(
+            !text.contains("script") && !text.contains("<b>"),
+            "{path}: {text}"
+        );
+        assert_eq!(
+            problem["errors"][field][0]["message"], message,
+            "{path}: {text}"
+        );
+    }
+
+    let event_type = app
+        .get("/admin/events?type=%3Cscript%3E", Some(&root.access_token))
+        .await;
+    let problem = assert_problem(
+        event_type,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let message = problem["errors"]["type"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("must be one of `"), "{message}");
+    assert!(!problem.to_string().contains("script"), "{problem}");
+}
+
+#[actix_web::test]
+async fn a_cursor_outside_what_the_databases_store_is_a_validation_failure() {
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    let id = uuid::Uuid::new_v4();
+    // Times chrono reads: before 4713 BC (PostgreSQL has no such timestamp),
+    // before the year 1, and past the year 9999.
+    for micros in [
+        -6_000_000_000_000_000_000_i64,
+        -200_000_000_000_000_000,
+        253_402_300_800_000_000,
+        8_000_000_000_000_000_000,
+    ] {
+        let cursor =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{micros}.{id}"));
+
+        let response = app
+            .get(
+                &format!("/admin/users?after={cursor}"),
+                Some(&root.access_token),
+            )
+            .await;
+
+        let problem = assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert!(problem["errors"]["after"].is_array(), "{micros}: {problem}");
+    }
+    // The earliest and latest cursors the bound lets through still list.
+    for micros in [-62_135_596_800_000_000_i64, 253_402_300_799_999_999] {
+        let cursor =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{micros}.{id}"));
+        let response = app
+            .get(
+                &format!("/admin/users?after={cursor}"),
+                Some(&root.access_token),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{micros}");
+    }
+}
+
+#[actix_web::test]
 async fn users_can_be_searched_and_filtered() {
     let app = spawn_app().await;
     let root = app.signed_in_admin("root").await;

@@ -30,6 +30,38 @@ async fn a_wrong_method_is_a_problem_405_that_says_what_is_allowed() {
 }
 
 #[actix_web::test]
+async fn allow_lists_the_methods_of_the_path_itself_when_a_template_also_matches_it() {
+    let app = spawn_app().await;
+    // `/me/passkeys/registration` is also matched by `/me/passkeys/{id}` (DELETE).
+    for (path, allow) in [
+        ("/me/passkeys/registration", "POST"),
+        (
+            "/me/passkeys/0b9e6c2e-5a0f-4a57-9d1c-2f8e3c7b1a4d",
+            "DELETE",
+        ),
+        (
+            "/admin/users/0b9e6c2e-5a0f-4a57-9d1c-2f8e3c7b1a4d",
+            "DELETE, GET, PATCH",
+        ),
+    ] {
+        let response = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(response.headers()["allow"], allow, "{path}");
+        assert_problem(
+            response,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        )
+        .await;
+    }
+}
+
+#[actix_web::test]
 async fn a_request_id_is_returned_and_a_sane_one_from_the_client_is_kept() {
     let app = spawn_app().await;
 

@@ -1,10 +1,11 @@
 //! `/metrics` on `METRICS_BIND_ADDR`: off by default, never on the public
-//! port, and every metric of the contract, read back through a real
-//! OpenMetrics parser.
+//! port, and every metric of the contract, read back through real parsers of
+//! both text formats it answers in (OpenMetrics when asked for, the
+//! Prometheus text format 0.0.4 otherwise).
 
 use std::collections::{BTreeMap, HashMap};
 
-use openmetrics_parser::{MetricNumber, OpenMetricsValue};
+use openmetrics_parser::{MetricNumber, OpenMetricsValue, PrometheusValue};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -44,11 +45,16 @@ fn number(value: &MetricNumber) -> f64 {
     value.as_f64()
 }
 
+/// What Prometheus 2 asks for by default: OpenMetrics first.
+const OPENMETRICS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// A scrape in OpenMetrics, read by a real OpenMetrics parser.
 async fn scrape(app: &TestApp) -> Scrape {
     let address = app.metrics_address.as_ref().expect("metrics are on");
     let response = app
         .client
         .get(format!("{address}/metrics"))
+        .header("accept", OPENMETRICS_ACCEPT)
         .send()
         .await
         .expect("scrape");
@@ -280,4 +286,79 @@ async fn made_up_methods_share_one_label() {
         scraped.value("http_requests", &[("method", "other")]),
         Some(3.0)
     );
+}
+
+#[actix_web::test]
+async fn a_scrape_that_does_not_ask_for_openmetrics_gets_the_prometheus_text_format() {
+    let app = spawn_app_with(with_metrics).await;
+    let ada = app.signed_up("ada").await;
+    app.get("/me", Some(&ada.access_token)).await;
+    let address = app.metrics_address.as_ref().expect("metrics are on");
+
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("text/plain; version=0.0.4"),
+        Some("text/plain;version=0.0.4;q=0.5,application/openmetrics-text;q=0.2"),
+    ] {
+        let mut request = app.client.get(format!("{address}/metrics"));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+
+        let response = request.send().await.unwrap();
+
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8",
+            "{accept:?}"
+        );
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("# EOF"), "{text}");
+        let exposition = openmetrics_parser::prometheus::parse_prometheus(&text)
+            .unwrap_or_else(|error| panic!("not the Prometheus text format ({error:?}):\n{text}"));
+        // Every metric of the contract, by its name in this format.
+        for name in [
+            "http_requests_total",
+            "http_request_duration_seconds",
+            "portcullis_logins_total",
+            "portcullis_password_hash_seconds",
+            "portcullis_hash_queue_depth",
+            "portcullis_db_pool_connections",
+            "portcullis_refresh_reuse_detected_total",
+            "portcullis_mail_outbox_pending",
+            "portcullis_mail_delivery_failures_total",
+            "process_resident_memory_bytes",
+        ] {
+            assert!(
+                exposition.families.contains_key(name),
+                "no {name} in\n{text}"
+            );
+        }
+        let me = exposition.families["http_requests_total"]
+            .iter_samples()
+            .find(|sample| {
+                sample.get_labelset().is_ok_and(|labels| {
+                    labels
+                        .iter()
+                        .any(|(key, value)| key == "route" && value == "/me")
+                        && labels
+                            .iter()
+                            .any(|(key, value)| key == "status" && value == "200")
+                })
+            })
+            .map(|sample| match &sample.value {
+                PrometheusValue::Counter(counter) => number(&counter.value),
+                other => panic!("http_requests_total is not a counter: {other:?}"),
+            });
+        assert_eq!(me, Some(1.0), "{text}");
+        let logins = &exposition.families["portcullis_logins_total"];
+        assert!(
+            logins
+                .iter_samples()
+                .all(|sample| matches!(sample.value, PrometheusValue::Counter(_))),
+            "{text}"
+        );
+    }
 }

@@ -286,6 +286,65 @@ async fn serve_in(dir: &Path, database_url: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// Runs `portcullis migrate` in `dir` with no `DATABASE_URL` of its own, so
+/// that only a `.env` can set one.
+async fn migrate_in(dir: &Path) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("migrate")
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("JWT_SECRET")
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn only_the_working_directorys_env_file_is_read_and_the_log_names_it() {
+    let root = tempfile::tempdir().unwrap();
+    let work = root.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(
+        root.path().join(".env"),
+        "DATABASE_URL=postgres://parent-directory.invalid:1/portcullis\n",
+    )
+    .unwrap();
+
+    let without = migrate_in(&work).await;
+
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        without.status.success(),
+        "the parent's .env was read: {stderr}"
+    );
+    assert!(
+        work.join("portcullis.db").exists(),
+        "the default database is used"
+    );
+    assert!(!stderr.contains(".env"), "{stderr}");
+
+    let own = work.join(".env");
+    let database = work.join("from-env.db");
+    std::fs::write(
+        &own,
+        format!(
+            "DATABASE_URL=sqlite://{}\nJWT_SECRET=a-secret-that-never-reaches-the-log\n",
+            database.display()
+        ),
+    )
+    .unwrap();
+
+    let with = migrate_in(&work).await;
+
+    let stderr = String::from_utf8_lossy(&with.stderr);
+    assert!(with.status.success(), "{stderr}");
+    assert!(database.exists(), "the working directory's .env is read");
+    assert!(stderr.contains(&own.display().to_string()), "{stderr}");
+    assert!(!stderr.contains("a-secret-that-never"), "{stderr}");
+}
+
 #[actix_web::test]
 async fn a_bad_database_url_is_named_once_and_plainly() {
     let dir = tempfile::tempdir().unwrap();
@@ -588,6 +647,132 @@ fn the_document_says_what_generated_clients_need() {
             "{schema}.{field} nullable"
         );
     }
+}
+
+/// The strings of `schema` (followed through `$ref`s, into properties,
+/// items and combinators) that have no upper bound, by where they are.
+fn unbounded_strings(
+    schema: &serde_json::Value,
+    schemas: &serde_json::Value,
+    at: &str,
+    seen: &mut BTreeSet<String>,
+    found: &mut Vec<String>,
+) {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        if seen.insert(name.to_owned()) {
+            unbounded_strings(
+                &schemas[name],
+                schemas,
+                &format!("{at} -> {name}"),
+                seen,
+                found,
+            );
+        }
+        return;
+    }
+    let is_string = schema["type"] == "string"
+        || schema["type"]
+            .as_array()
+            .is_some_and(|types| types.contains(&json!("string")));
+    let bounded =
+        schema["enum"].is_array() || schema["const"].is_string() || schema["maxLength"].is_u64();
+    if is_string && !bounded {
+        found.push(format!("{at}: {schema}"));
+    }
+    if schema["format"] == "uuid" {
+        assert_eq!(schema["maxLength"], 36, "{at}");
+        assert_eq!(schema["minLength"], 36, "{at}");
+    }
+    for combinator in ["oneOf", "anyOf", "allOf"] {
+        for (n, part) in schema[combinator]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            unbounded_strings(
+                part,
+                schemas,
+                &format!("{at}/{combinator}[{n}]"),
+                seen,
+                found,
+            );
+        }
+    }
+    if schema["items"].is_object() {
+        unbounded_strings(&schema["items"], schemas, &format!("{at}[]"), seen, found);
+    }
+    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+        unbounded_strings(property, schemas, &format!("{at}.{name}"), seen, found);
+    }
+    if schema["additionalProperties"].is_object() {
+        unbounded_strings(
+            &schema["additionalProperties"],
+            schemas,
+            &format!("{at}{{}}"),
+            seen,
+            found,
+        );
+    }
+}
+
+#[test]
+fn no_request_input_of_the_document_is_unbounded() {
+    let document: serde_json::Value =
+        serde_json::from_str(&portcullis::web::openapi::document_json()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    let mut found = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let name = format!("{} {path}", method.to_uppercase());
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let at = format!("{name} {}:{}", parameter["in"], parameter["name"]);
+                unbounded_strings(
+                    &parameter["schema"],
+                    schemas,
+                    &at,
+                    &mut BTreeSet::new(),
+                    &mut found,
+                );
+            }
+            for (media, content) in operation["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                let at = format!("{name} body {media}");
+                unbounded_strings(
+                    &content["schema"],
+                    schemas,
+                    &at,
+                    &mut BTreeSet::new(),
+                    &mut found,
+                );
+            }
+        }
+    }
+    assert!(found.is_empty(), "unbounded inputs:\n{}", found.join("\n"));
+    // The walk must be able to fail.
+    let mut missed = Vec::new();
+    unbounded_strings(
+        &json!({"type": ["string", "null"]}),
+        schemas,
+        "probe",
+        &mut BTreeSet::new(),
+        &mut missed,
+    );
+    assert_eq!(missed.len(), 1);
+}
+
+#[test]
+fn the_validation_problem_has_exactly_its_one_code() {
+    let document: serde_json::Value =
+        serde_json::from_str(&portcullis::web::openapi::document_json()).unwrap();
+    assert_eq!(
+        document["components"]["schemas"]["ValidationProblem"]["properties"]["code"]["enum"],
+        json!(["validation_failed"])
+    );
 }
 
 /// At start the soft open-file limit is raised to the hard one and the

@@ -1470,8 +1470,11 @@ export interface components {
          *     }
          */
         ValidationProblem: {
-            /** @description Always `validation_failed`. */
-            code: string;
+            /**
+             * @description Always `validation_failed`.
+             * @enum {string}
+             */
+            code: "validation_failed";
             detail?: string | null;
             /** @description Each invalid field and the rules it broke. */
             errors: {

@@ -15,6 +15,7 @@ use crate::web::openapi::responses::{
     BadQuery, BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, LastAdmin, MalformedBody,
     NotAdmin, NotFound, NotJson, Unauthenticated,
 };
+use crate::web::parsing::Query;
 use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
 /// Figures at a glance: accounts, admins, disabled accounts, live sessions,
@@ -57,7 +58,7 @@ pub async fn get_dashboard(
 pub async fn list_users(
     state: web::Data<AppState>,
     _admin: AdminCaller,
-    query: web::Query<UserListQuery>,
+    query: Query<UserListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let UserListQuery {
         page,
@@ -212,7 +213,7 @@ pub async fn delete_user(
 pub async fn list_events(
     state: web::Data<AppState>,
     _admin: AdminCaller,
-    query: web::Query<EventListQuery>,
+    query: Query<EventListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let EventListQuery {
         user_id,

@@ -117,8 +117,8 @@ fn parse_login(
     operation_id = "refresh_token_pair",
     request_body(content = Option<RefreshRequest>, description = "Optional for a browser session: without `refresh_token`, the refresh cookie is used."),
     params(
-        ("portcullis_refresh" = Option<String>, Cookie, description = "The refresh cookie of a browser session (`COOKIE_NAME`); used when the body has no `refresh_token`. Then `Origin` must be an allowed origin and `X-Requested-With` must be `portcullis`."),
-        ("X-Requested-With" = Option<String>, Header, description = "`portcullis`: required with the refresh cookie (a header no cross-site form can send)."),
+        ("portcullis_refresh" = Option<String>, Cookie, description = "The refresh cookie of a browser session (`COOKIE_NAME`); used when the body has no `refresh_token`. Then `Origin` must be an allowed origin and `X-Requested-With` must be `portcullis`.", max_length = 4096),
+        ("X-Requested-With" = Option<String>, Header, description = "`portcullis`: required with the refresh cookie (a header no cross-site form can send).", max_length = 64),
     ),
     responses(
         (status = 200, description = "A new token pair; the presented refresh token is spent.", body = TokenPair,

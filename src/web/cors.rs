@@ -1,0 +1,85 @@
+//! Cross-origin calls from browsers: which origins may call the API (with
+//! the refresh cookie), and the headers that say so, only to them.
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::middleware::Next;
+
+/// Browsers from the listed origins may call the API with a bearer token, and
+/// with the refresh cookie; any other origin gets no CORS headers (and so no
+/// access from scripts).
+pub fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static(super::cookies::CSRF_HEADER),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(3600)
+        .block_on_origin_mismatch(false);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    // Credentials (the refresh cookie) only for origins listed by name: with
+    // `*`, any site could ride a user's cookie.
+    if !origins.iter().any(|origin| origin == "*") {
+        cors = cors.supports_credentials();
+    }
+    cors
+}
+
+/// Wraps [`cors`] (and runs without it too): actix-cors adds
+/// `Access-Control-Allow-Credentials` (and the exposed headers) to every
+/// answer, also to an origin it did not allow; they go unless the answer
+/// allows its origin. And every answer may depend on `Origin` (the CORS
+/// headers, a refused preflight, the refresh cookie's origin check), so each
+/// says so in `Vary`: no cache hands one origin's answer to another.
+pub async fn only_allowed_origins_get_cors_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    match next.call(req).await {
+        Ok(mut response) => {
+            tidy(response.headers_mut());
+            Ok(response)
+        }
+        // The answer is made from the error later: tidy it then.
+        Err(mut error) => {
+            error.add_response_mapper(|mut response| {
+                tidy(response.headers_mut());
+                response
+            });
+            Err(error)
+        }
+    }
+}
+
+fn tidy(headers: &mut HeaderMap) {
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+        headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
+    }
+    let varies_by_origin = headers.get_all(header::VARY).any(|value| {
+        value.to_str().is_ok_and(|value| {
+            value
+                .split(',')
+                .any(|name| name.trim().eq_ignore_ascii_case("origin") || name.trim() == "*")
+        })
+    });
+    if !varies_by_origin {
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
