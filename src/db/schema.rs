@@ -125,6 +125,9 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         ip -> Nullable<Text>,
         amr -> Text,
+        refresh_count -> Integer,
+        last_ip -> Nullable<Text>,
+        last_user_agent -> Nullable<Text>,
     }
 }
 

@@ -6,10 +6,10 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 
 use super::DbConnection;
-use super::events::EventRow;
 use super::schema::{sessions, users};
 use super::users::UserRow;
 
+/// What a login writes; what refreshes add since is [`Refreshes`].
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct SessionRow {
@@ -85,63 +85,65 @@ pub fn revoke_all_for_user(
     .execute(conn)
 }
 
-/// Rotates the session's current refresh token `old_jti` to `new_jti` and
-/// records `event`, atomically, when the session is live, `old_jti` is still
-/// current and the account is enabled; returns the rotated session and its
-/// user. `None` changes nothing: the caller then works out why (a spent
-/// token, an ended session, a disabled account).
-///
-/// This is the whole of a successful refresh, the hottest write there is, so
-/// it costs one round trip on PostgreSQL: one statement whose data-modifying
-/// CTEs rotate and record (a single statement is atomic without BEGIN and
-/// COMMIT). SQLite has no such CTEs and runs the same steps in a transaction,
-/// where a statement is a function call rather than a round trip.
-pub fn rotate_current(
-    conn: &mut DbConnection,
-    session_id: &str,
-    user_id: &str,
-    old_jti: &str,
-    new_jti: &str,
-    now: NaiveDateTime,
-    event: &EventRow,
-) -> QueryResult<Option<(SessionRow, UserRow)>> {
-    match conn {
-        DbConnection::Postgresql(_) => RotateInOneStatement {
-            session_id,
-            user_id,
-            old_jti,
-            new_jti,
-            now,
-            event,
+/// What the refreshes of a session left on its row: how many there were, and
+/// the client of the latest (`None` before the first). The time of the latest
+/// is the row's `rotated_at`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct Refreshes {
+    pub refresh_count: i32,
+    pub last_ip: Option<String>,
+    pub last_user_agent: Option<String>,
+}
+
+/// A refresh: rotates the session's current refresh token `old_jti` to
+/// `new_jti` and records the refresh on the row (its time, count and client),
+/// when the session is live, `old_jti` is still current and the account is
+/// enabled. A successful refresh is no audit event (the row says it all).
+pub struct Rotation<'a> {
+    pub session_id: &'a str,
+    pub user_id: &'a str,
+    pub old_jti: &'a str,
+    pub new_jti: &'a str,
+    pub now: NaiveDateTime,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+impl Rotation<'_> {
+    /// Runs the rotation; returns the rotated session and its user. `None`
+    /// changes nothing: the caller then works out why (a spent token, an ended
+    /// session, a disabled account).
+    ///
+    /// This is the whole of a successful refresh, the hottest write there is,
+    /// so it is one statement on both backends (atomic without BEGIN and
+    /// COMMIT, one round trip on PostgreSQL): an UPDATE of the session row
+    /// whose RETURNING also gives the user the new tokens are issued for.
+    pub fn run(self, conn: &mut DbConnection) -> QueryResult<Option<(SessionRow, UserRow)>> {
+        let on_sqlite = matches!(conn, DbConnection::Sqlite(_));
+        let row: Option<RotatedSession> = RotateInOneStatement {
+            rotation: self,
+            on_sqlite,
         }
-        .run(conn),
-        DbConnection::Sqlite(_) => conn.transaction(|conn| {
-            let rotated = diesel::update(
-                sessions::table
-                    .filter(sessions::id.eq(session_id))
-                    .filter(sessions::user_id.eq(user_id))
-                    .filter(sessions::refresh_jti.eq(old_jti))
-                    .filter(live(now))
-                    .filter(diesel::dsl::exists(
-                        users::table
-                            .filter(users::id.eq(user_id))
-                            .filter(users::disabled.eq(false)),
-                    )),
-            )
-            .set((
-                sessions::refresh_jti.eq(new_jti),
-                sessions::previous_refresh_jti.eq(old_jti),
-                sessions::rotated_at.eq(now),
-                sessions::last_used_at.eq(now),
-            ))
-            .execute(conn)?;
-            if rotated == 0 {
-                return Ok(None);
-            }
-            let found = find_with_user(conn, session_id, user_id)?;
-            super::events::record(conn, event)?;
-            Ok(found)
-        }),
+        .get_result(conn)
+        .optional()?;
+        Ok(row.map(|row| {
+            let session = SessionRow {
+                id: row.session_id,
+                user_id: row.user.id.clone(),
+                refresh_jti: row.session_refresh_jti,
+                previous_refresh_jti: row.session_previous_refresh_jti,
+                rotated_at: row.session_rotated_at,
+                created_at: row.session_created_at,
+                last_used_at: row.session_last_used_at,
+                expires_at: row.session_expires_at,
+                revoked_at: row.session_revoked_at,
+                user_agent: row.session_user_agent,
+                ip: row.session_ip,
+                amr: row.session_amr,
+            };
+            (session, row.user)
+        }))
     }
 }
 
@@ -174,18 +176,36 @@ struct RotatedSession {
     user: UserRow,
 }
 
-/// The statement [`rotate_current`] runs on PostgreSQL. A query type of its
-/// own rather than `sql_query` text, which Diesel never caches: PostgreSQL
-/// would parse and plan it on every call, which costs more than running it
-/// (2,190 against 5,850 statements/s in pgbench here). This one is prepared
-/// once per connection.
+/// The user's columns but `id` (which is the session's `user_id`), as
+/// [`UserRow`] reads them by name. SQLite's RETURNING may not name a joined
+/// table, so there each is a lookup of the user by primary key.
+const USER_COLUMNS_BUT_ID: [&str; 12] = [
+    "username",
+    "email",
+    "password_hash",
+    "role",
+    "disabled",
+    "created_at",
+    "updated_at",
+    "last_login_at",
+    "email_verified",
+    "totp_enabled",
+    "recovery_codes_left",
+    "passkey_count",
+];
+
+/// The statement [`Rotation::run`] runs. A query type of its own rather than
+/// `sql_query` text, which Diesel never caches: PostgreSQL would parse and
+/// plan it on every call, which costs more than running it (2,190 against
+/// 5,850 statements/s in pgbench here). This one is prepared once per
+/// connection (unless a transaction pooler forbids it: see `db::mod`). Its
+/// text depends on `on_sqlite`, which is fixed for a connection, and
+/// statements are cached per connection, so one static query id is sound. It
+/// binds no LIMIT (SQLite re-prepares a statement with a bound LIMIT on every
+/// run); the primary key makes it one row at most.
 struct RotateInOneStatement<'a> {
-    session_id: &'a str,
-    user_id: &'a str,
-    old_jti: &'a str,
-    new_jti: &'a str,
-    now: NaiveDateTime,
-    event: &'a EventRow,
+    rotation: Rotation<'a>,
+    on_sqlite: bool,
 }
 
 impl QueryId for RotateInOneStatement<'_> {
@@ -202,80 +222,65 @@ impl<Conn> RunQueryDsl<Conn> for RotateInOneStatement<'_> {}
 impl QueryFragment<super::MultiBackend> for RotateInOneStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, super::MultiBackend>) -> QueryResult<()> {
         use diesel::sql_types::{Nullable, Text, Timestamp};
-        // The conditions are those of `live`, plus the current token and an
-        // enabled account; the event row goes in only when a session row
-        // came out.
-        out.push_sql("WITH rotated AS (UPDATE sessions SET refresh_jti = ");
-        out.push_bind_param::<Text, _>(self.new_jti)?;
+        let rotation = &self.rotation;
+        out.push_sql("UPDATE sessions SET refresh_jti = ");
+        out.push_bind_param::<Text, _>(rotation.new_jti)?;
         out.push_sql(", previous_refresh_jti = ");
-        out.push_bind_param::<Text, _>(self.old_jti)?;
+        out.push_bind_param::<Text, _>(rotation.old_jti)?;
         out.push_sql(", rotated_at = ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_bind_param::<Timestamp, _>(&rotation.now)?;
         out.push_sql(", last_used_at = ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        out.push_sql(" WHERE id = ");
-        out.push_bind_param::<Text, _>(self.session_id)?;
-        out.push_sql(" AND user_id = ");
-        out.push_bind_param::<Text, _>(self.user_id)?;
-        out.push_sql(" AND refresh_jti = ");
-        out.push_bind_param::<Text, _>(self.old_jti)?;
-        out.push_sql(" AND revoked_at IS NULL AND expires_at > ");
-        out.push_bind_param::<Timestamp, _>(&self.now)?;
-        out.push_sql(" AND EXISTS (SELECT 1 FROM users WHERE users.id = ");
-        out.push_bind_param::<Text, _>(self.user_id)?;
+        out.push_bind_param::<Timestamp, _>(&rotation.now)?;
+        out.push_sql(", refresh_count = refresh_count + 1, last_ip = ");
+        out.push_bind_param::<Nullable<Text>, _>(&rotation.ip)?;
+        out.push_sql(", last_user_agent = ");
+        out.push_bind_param::<Nullable<Text>, _>(&rotation.user_agent)?;
+        // The conditions are those of `live`, plus the current token and an
+        // enabled account.
+        if !self.on_sqlite {
+            out.push_sql(" FROM users");
+        }
+        out.push_sql(" WHERE sessions.id = ");
+        out.push_bind_param::<Text, _>(rotation.session_id)?;
+        out.push_sql(" AND sessions.user_id = ");
+        out.push_bind_param::<Text, _>(rotation.user_id)?;
+        out.push_sql(" AND sessions.refresh_jti = ");
+        out.push_bind_param::<Text, _>(rotation.old_jti)?;
+        out.push_sql(" AND sessions.revoked_at IS NULL AND sessions.expires_at > ");
+        out.push_bind_param::<Timestamp, _>(&rotation.now)?;
+        if self.on_sqlite {
+            out.push_sql(
+                " AND EXISTS (SELECT 1 FROM users \
+                 WHERE users.id = sessions.user_id AND NOT users.disabled)",
+            );
+        } else {
+            out.push_sql(" AND users.id = sessions.user_id AND NOT users.disabled");
+        }
         out.push_sql(
-            " AND NOT users.disabled) RETURNING *), recorded AS (INSERT INTO auth_events \
-             (id, occurred_at, event_type, user_id, actor_id, ip, user_agent, detail) SELECT ",
+            " RETURNING sessions.id AS session_id, sessions.refresh_jti AS session_refresh_jti, \
+             sessions.previous_refresh_jti AS session_previous_refresh_jti, \
+             sessions.rotated_at AS session_rotated_at, \
+             sessions.created_at AS session_created_at, \
+             sessions.last_used_at AS session_last_used_at, \
+             sessions.expires_at AS session_expires_at, \
+             sessions.revoked_at AS session_revoked_at, \
+             sessions.user_agent AS session_user_agent, sessions.ip AS session_ip, \
+             sessions.amr AS session_amr, sessions.user_id AS id",
         );
-        out.push_bind_param::<Text, _>(&self.event.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Timestamp, _>(&self.event.occurred_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.event.event_type)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.event.user_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.event.actor_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.event.ip)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&self.event.user_agent)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.event.detail)?;
-        out.push_sql(
-            " FROM rotated) \
-             SELECT rotated.id AS session_id, rotated.refresh_jti AS session_refresh_jti, \
-             rotated.previous_refresh_jti AS session_previous_refresh_jti, \
-             rotated.rotated_at AS session_rotated_at, rotated.created_at AS session_created_at, \
-             rotated.last_used_at AS session_last_used_at, rotated.expires_at AS session_expires_at, \
-             rotated.revoked_at AS session_revoked_at, rotated.user_agent AS session_user_agent, \
-             rotated.ip AS session_ip, rotated.amr AS session_amr, users.* \
-             FROM rotated JOIN users ON users.id = rotated.user_id",
-        );
+        for column in USER_COLUMNS_BUT_ID {
+            out.push_sql(", ");
+            if self.on_sqlite {
+                out.push_sql("(SELECT users.");
+                out.push_sql(column);
+                out.push_sql(" FROM users WHERE users.id = sessions.user_id)");
+            } else {
+                out.push_sql("users.");
+                out.push_sql(column);
+            }
+            out.push_sql(" AS ");
+            out.push_sql(column);
+        }
         Ok(())
-    }
-}
-
-impl RotateInOneStatement<'_> {
-    fn run(self, conn: &mut DbConnection) -> QueryResult<Option<(SessionRow, UserRow)>> {
-        let row: Option<RotatedSession> = self.get_result(conn).optional()?;
-        Ok(row.map(|row| {
-            let session = SessionRow {
-                id: row.session_id,
-                user_id: row.user.id.clone(),
-                refresh_jti: row.session_refresh_jti,
-                previous_refresh_jti: row.session_previous_refresh_jti,
-                rotated_at: row.session_rotated_at,
-                created_at: row.session_created_at,
-                last_used_at: row.session_last_used_at,
-                expires_at: row.session_expires_at,
-                revoked_at: row.session_revoked_at,
-                user_agent: row.session_user_agent,
-                ip: row.session_ip,
-                amr: row.session_amr,
-            };
-            (session, row.user)
-        }))
     }
 }
 
@@ -289,22 +294,22 @@ pub fn find_with_user(
         .inner_join(users::table)
         .filter(sessions::id.eq(session_id))
         .filter(sessions::user_id.eq(user_id))
-        .select((sessions::all_columns, users::all_columns))
+        .select((SessionRow::as_select(), users::all_columns))
         .get_result(conn)
         .optional()
 }
 
-/// The user's live sessions, newest first.
+/// The user's live sessions, newest first, with what their refreshes left.
 pub fn list_live(
     conn: &mut DbConnection,
     user_id: &str,
     now: NaiveDateTime,
-) -> QueryResult<Vec<SessionRow>> {
+) -> QueryResult<Vec<(SessionRow, Refreshes)>> {
     sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(live(now))
         .order((sessions::created_at.desc(), sessions::id.desc()))
-        .select(sessions::all_columns)
+        .select((SessionRow::as_select(), Refreshes::as_select()))
         .load(conn)
 }
 

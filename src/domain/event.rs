@@ -10,6 +10,8 @@ pub enum EventType {
     UserRegistered,
     LoginSucceeded,
     LoginFailed,
+    /// No longer written (a successful refresh is counted on its session);
+    /// kept so that events recorded by earlier versions still show.
     TokenRefreshed,
     RefreshReuseDetected,
     LoggedOut,

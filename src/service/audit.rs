@@ -47,11 +47,6 @@ impl Event {
         self
     }
 
-    /// The row to write, for a query that records the event itself.
-    pub fn row(&self) -> &EventRow {
-        &self.0
-    }
-
     /// Writes the event on `conn` (inside the caller's transaction).
     pub fn record(&self, conn: &mut DbConnection) -> diesel::QueryResult<()> {
         events::record(conn, &self.0)

@@ -452,25 +452,27 @@ pub async fn refresh(
         .verify_refresh(refresh_token, now.and_utc().timestamp())?;
     // The common case first, in one conditional write: the token is the
     // session's current one, so it rotates. The write decides races: of two
-    // requests with one token, exactly one rotates it.
-    let refreshed = Event::new(EventType::TokenRefreshed, client, now)
-        .user(&claims.sub)
-        .detail(json!({"session_id": claims.sid}));
+    // requests with one token, exactly one rotates it. A successful refresh
+    // is no audit event: the session row keeps its count, time and client.
     let new_jti = uuid::Uuid::new_v4().to_string();
     let rotated = {
         let claims = claims.clone();
+        let client = client.clone();
         state
             .db
             .write(move |conn| {
-                Ok::<_, RefreshError>(sessions::rotate_current(
-                    conn,
-                    &claims.sid,
-                    &claims.sub,
-                    &claims.jti,
-                    &new_jti,
-                    now,
-                    refreshed.row(),
-                )?)
+                Ok::<_, RefreshError>(
+                    sessions::Rotation {
+                        session_id: &claims.sid,
+                        user_id: &claims.sub,
+                        old_jti: &claims.jti,
+                        new_jti: &new_jti,
+                        now,
+                        ip: client.ip.as_deref(),
+                        user_agent: client.user_agent.as_deref(),
+                    }
+                    .run(conn)?,
+                )
             })
             .await?
     };
@@ -495,29 +497,20 @@ pub async fn refresh(
             if session.refresh_jti == claims.jti {
                 return Err(RefreshError::InvalidToken);
             }
-            let event = |event_type, detail| {
-                Event::new(event_type, &client, now)
-                    .user(&user.id)
-                    .detail(detail)
-            };
             let just_rotated_out = session.previous_refresh_jti.as_deref()
                 == Some(claims.jti.as_str())
                 && session.rotated_at.is_some_and(|at| now - at <= grace)
                 && !grace.is_zero();
             if just_rotated_out {
-                event(
-                    EventType::TokenRefreshed,
-                    json!({"session_id": session.id, "within_grace": true}),
-                )
-                .record(conn)?;
+                // The refresh that rotated it, repeated (a retry, another
+                // tab): it changes nothing, so it writes nothing either.
                 return Ok(NotRotated::WithinGrace(Box::new((session, user))));
             }
             sessions::revoke(conn, &session.id, &user.id, now)?;
-            event(
-                EventType::RefreshReuseDetected,
-                json!({"session_id": session.id}),
-            )
-            .record(conn)?;
+            Event::new(EventType::RefreshReuseDetected, &client, now)
+                .user(&user.id)
+                .detail(json!({"session_id": session.id}))
+                .record(conn)?;
             Ok(NotRotated::Reused)
         })
         .await?;
@@ -625,6 +618,12 @@ pub struct LiveSession {
     pub expires_at: NaiveDateTime,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// The latest refresh; `None` before the first.
+    pub last_refreshed_at: Option<NaiveDateTime>,
+    pub refresh_count: i32,
+    /// The client of the latest refresh; `None` before the first.
+    pub last_ip: Option<String>,
+    pub last_user_agent: Option<String>,
     /// The session of the request asking.
     pub current: bool,
 }
@@ -639,7 +638,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<LiveSession>,
         .await?;
     Ok(rows
         .into_iter()
-        .map(|row| LiveSession {
+        .map(|(row, refreshes)| LiveSession {
             current: row.id == caller.session_id,
             id: row.id,
             created_at: row.created_at,
@@ -647,6 +646,10 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<LiveSession>,
             expires_at: row.expires_at,
             user_agent: row.user_agent,
             ip: row.ip,
+            last_refreshed_at: row.rotated_at,
+            refresh_count: refreshes.refresh_count,
+            last_ip: refreshes.last_ip,
+            last_user_agent: refreshes.last_user_agent,
         })
         .collect())
 }

@@ -302,6 +302,20 @@ pub struct Session {
     /// Client address at login; `null` if unknown.
     #[schema(required = true)]
     pub ip: Option<String>,
+    /// The latest refresh; `null` if the session has not been refreshed.
+    #[schema(required = true)]
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// How many times the session has been refreshed.
+    #[schema(minimum = 0)]
+    pub refresh_count: i32,
+    /// Client address of the latest refresh; `null` before the first, or if
+    /// unknown.
+    #[schema(required = true)]
+    pub last_ip: Option<String>,
+    /// `User-Agent` of the latest refresh; `null` before the first, or if none
+    /// was sent.
+    #[schema(required = true)]
+    pub last_user_agent: Option<String>,
     /// `true` for the session of the token making this request.
     pub current: bool,
 }
@@ -316,6 +330,10 @@ impl Session {
             expires_at: utc(session.expires_at),
             user_agent: session.user_agent,
             ip: session.ip,
+            last_refreshed_at: session.last_refreshed_at.map(utc),
+            refresh_count: session.refresh_count,
+            last_ip: session.last_ip,
+            last_user_agent: session.last_user_agent,
             current: session.current,
         })
     }

@@ -90,7 +90,6 @@ async fn every_kind_of_auth_event_is_recorded_with_who_and_where_and_no_secrets(
         "user_registered",
         "login_succeeded",
         "login_failed",
-        "token_refreshed",
         "refresh_reuse_detected",
         "logged_out",
         "logged_out_all",
@@ -106,6 +105,10 @@ async fn every_kind_of_auth_event_is_recorded_with_who_and_where_and_no_secrets(
             "{expected} missing from {types:?}"
         );
     }
+    assert!(
+        !types.contains("token_refreshed"),
+        "a successful refresh is no event: {types:?}"
+    );
     let role_change = all
         .iter()
         .find(|e| e["type"] == "role_changed" && e["actor_id"] == root.id.as_str())
@@ -172,6 +175,26 @@ async fn events_filter_by_user_and_type_and_survive_the_accounts_deletion() {
         .get("/admin/events?type=nonsense", Some(&root.access_token))
         .await;
     assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+}
+
+#[actix_web::test]
+async fn refresh_events_written_by_earlier_versions_still_show() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    app.sql(
+        "INSERT INTO auth_events (id, occurred_at, event_type, user_id, detail) \
+         VALUES ('0193b1c0-0000-7000-8000-000000000001', '2026-11-25 10:00:00', \
+         'token_refreshed', '0193b1c0-0000-4000-8000-000000000002', \
+         '{\"session_id\": \"s\", \"within_grace\": true}')",
+    )
+    .await;
+
+    let old = events(&app, &root.access_token, "type=token_refreshed").await;
+
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert_eq!(old[0]["type"], "token_refreshed");
+    assert_eq!(old[0]["user_id"], "0193b1c0-0000-4000-8000-000000000002");
+    assert_eq!(old[0]["detail"]["within_grace"], true);
 }
 
 #[actix_web::test]

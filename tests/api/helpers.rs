@@ -991,3 +991,38 @@ pub async fn wait_for_listener(port: u16, what: &str) {
     }
     panic!("{what} did not start listening on port {port}");
 }
+
+/// A connection to `database` with the project's migrations applied up to and
+/// including `last` (a version such as `"20261126000008"`) and no further: the
+/// schema an earlier release left, to put data in before [`spawn_app_on`]
+/// upgrades it.
+pub fn migrated_until(database: &TestDatabase, last: &str) -> portcullis::db::DbConnection {
+    use diesel::SqliteConnection;
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+    use portcullis::db::DbConnection;
+    let backend = backend();
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(match backend {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    });
+    let migrations = FileBasedMigrations::from_path(folder).expect("the migrations");
+    let mut conn = match backend {
+        Backend::Sqlite => DbConnection::Sqlite(
+            SqliteConnection::establish(database.url.trim_start_matches("sqlite://"))
+                .expect("open the SQLite file"),
+        ),
+        Backend::Postgres => DbConnection::Postgresql(
+            PgConnection::establish(&database.url).expect("connect to PostgreSQL"),
+        ),
+    };
+    loop {
+        let applied = match &mut conn {
+            DbConnection::Sqlite(sqlite) => sqlite.run_next_migration(migrations.clone()),
+            DbConnection::Postgresql(pg) => pg.run_next_migration(migrations.clone()),
+        }
+        .expect("the next migration applies");
+        if applied.to_string() == last {
+            return conn;
+        }
+    }
+}

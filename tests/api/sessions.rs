@@ -419,3 +419,264 @@ async fn changing_the_password_needs_the_current_one_and_a_good_new_one() {
     assert_eq!(body["errors"]["new_password"][0]["code"], "too_common");
     app.logged_in(&ada.email, STRONG_PASSWORD).await;
 }
+
+/// The caller's session `sid`, as `GET /me/sessions` shows it.
+async fn session_shown(app: &crate::helpers::TestApp, access_token: &str, sid: &Value) -> Value {
+    let listed: Value = app
+        .get("/me/sessions", Some(access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|session| session["id"] == *sid)
+        .unwrap_or_else(|| panic!("session {sid} not in {listed}"))
+        .clone()
+}
+
+fn time(value: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap_or_else(|| panic!("{value}")))
+        .unwrap()
+}
+
+/// `POST /token/refresh` as a client with this `User-Agent`, from `ip` (the
+/// app must trust 127.0.0.1 as a proxy).
+async fn refresh_as(
+    app: &crate::helpers::TestApp,
+    refresh_token: &str,
+    user_agent: &str,
+    ip: &str,
+) -> Value {
+    let response = app
+        .client
+        .post(app.url("/token/refresh"))
+        .header("user-agent", user_agent)
+        .header("x-forwarded-for", ip)
+        .json(&json!({"refresh_token": refresh_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[actix_web::test]
+async fn a_refresh_is_no_audit_event_but_counted_and_timed_on_the_session() {
+    let app = spawn_app_with(|s| s.tokens.refresh_reuse_grace = 0).await;
+    let ada = app.signed_up("ada").await;
+    let (_, claims) = jwt_parts(&ada.access_token);
+    let before = session_shown(&app, &ada.access_token, &claims["sid"]).await;
+    assert_eq!(before["refresh_count"], 0);
+    for field in ["last_refreshed_at", "last_ip", "last_user_agent"] {
+        assert!(
+            before[field].is_null(),
+            "{field} before a refresh: {before}"
+        );
+    }
+    let events = app.count("auth_events", "1 = 1").await;
+
+    app.clock.advance(chrono::Duration::seconds(60));
+    let first: Value = app.refresh(&ada.refresh_token).await.json().await.unwrap();
+    let token = first["access_token"].as_str().unwrap();
+    let once = session_shown(&app, token, &claims["sid"]).await;
+    app.clock.advance(chrono::Duration::seconds(60));
+    let second: Value = app
+        .refresh(first["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let twice = session_shown(
+        &app,
+        second["access_token"].as_str().unwrap(),
+        &claims["sid"],
+    )
+    .await;
+
+    assert_eq!(
+        app.count("auth_events", "1 = 1").await,
+        events,
+        "a successful refresh writes no audit event"
+    );
+    assert_eq!(once["refresh_count"], 1);
+    assert_eq!(twice["refresh_count"], 2);
+    let created = time(&before["created_at"]);
+    let (at_first, at_second) = (
+        time(&once["last_refreshed_at"]),
+        time(&twice["last_refreshed_at"]),
+    );
+    assert!(
+        at_first - created >= chrono::Duration::seconds(60),
+        "{once}"
+    );
+    assert!(
+        at_second - at_first >= chrono::Duration::seconds(60),
+        "{twice}"
+    );
+    assert_eq!(twice["last_used_at"], twice["last_refreshed_at"]);
+    assert_eq!(twice["last_ip"], "127.0.0.1");
+    assert_eq!(twice["created_at"], before["created_at"]);
+    assert_eq!(twice["expires_at"], before["expires_at"]);
+}
+
+#[actix_web::test]
+async fn the_session_shows_the_address_and_user_agent_of_its_latest_refresh() {
+    let app = spawn_app_with(|s| {
+        s.guards.trusted_proxies = crate::helpers::networks("127.0.0.1");
+    })
+    .await;
+    let ada = app.signed_up("ada").await;
+    let (_, claims) = jwt_parts(&ada.access_token);
+
+    let laptop = refresh_as(&app, &ada.refresh_token, "Laptop/1.0", "203.0.113.7").await;
+    let on_laptop = session_shown(
+        &app,
+        laptop["access_token"].as_str().unwrap(),
+        &claims["sid"],
+    )
+    .await;
+    let phone = refresh_as(
+        &app,
+        laptop["refresh_token"].as_str().unwrap(),
+        "Phone/2.0",
+        "198.51.100.9",
+    )
+    .await;
+    let on_phone = session_shown(
+        &app,
+        phone["access_token"].as_str().unwrap(),
+        &claims["sid"],
+    )
+    .await;
+
+    assert_eq!(on_laptop["last_ip"], "203.0.113.7");
+    assert_eq!(on_laptop["last_user_agent"], "Laptop/1.0");
+    assert_eq!(on_phone["last_ip"], "198.51.100.9");
+    assert_eq!(on_phone["last_user_agent"], "Phone/2.0");
+    assert_eq!(on_phone["refresh_count"], 2);
+    // The login's client stays as it was.
+    assert_eq!(on_phone["ip"], "127.0.0.1");
+    assert_eq!(on_phone["user_agent"], on_laptop["user_agent"]);
+    assert_ne!(on_phone["user_agent"], "Phone/2.0");
+}
+
+#[actix_web::test]
+async fn a_repeat_within_the_grace_window_changes_and_records_nothing() {
+    let app = spawn_app_with(|s| {
+        s.guards.trusted_proxies = crate::helpers::networks("127.0.0.1");
+    })
+    .await;
+    let ada = app.signed_up("ada").await;
+    let (_, claims) = jwt_parts(&ada.access_token);
+    let first = refresh_as(&app, &ada.refresh_token, "Tab/1", "203.0.113.7").await;
+    let token = first["access_token"].as_str().unwrap();
+    let after_first = session_shown(&app, token, &claims["sid"]).await;
+    let events = app.count("auth_events", "1 = 1").await;
+
+    app.clock.advance(chrono::Duration::seconds(1));
+    let again = refresh_as(&app, &ada.refresh_token, "Tab/2", "198.51.100.9").await;
+
+    assert_eq!(again["refresh_token"], first["refresh_token"]);
+    assert_eq!(app.count("auth_events", "1 = 1").await, events);
+    let after_again = session_shown(&app, token, &claims["sid"]).await;
+    for field in [
+        "refresh_count",
+        "last_refreshed_at",
+        "last_used_at",
+        "last_ip",
+        "last_user_agent",
+    ] {
+        assert_eq!(after_again[field], after_first[field], "{field}");
+    }
+}
+
+#[actix_web::test]
+async fn a_reused_refresh_token_is_still_an_audit_event() {
+    let app = spawn_app_with(|s| s.tokens.refresh_reuse_grace = 0).await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    app.refresh(&ada.refresh_token).await;
+
+    let reused = app.refresh(&ada.refresh_token).await;
+
+    assert_problem(reused, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
+    let (_, claims) = jwt_parts(&ada.access_token);
+    let detected = crate::helpers::events_of(&app, &root, "refresh_reuse_detected", &ada.id).await;
+    assert_eq!(detected.len(), 1);
+    assert_eq!(detected[0]["detail"]["session_id"], claims["sid"]);
+    let refreshed = crate::helpers::events_of(&app, &root, "token_refreshed", &ada.id).await;
+    assert!(refreshed.is_empty(), "{refreshed:?}");
+}
+
+#[actix_web::test]
+async fn sessions_from_before_the_upgrade_are_kept_and_count_their_refreshes_from_there() {
+    let database = crate::helpers::TestDatabase::create();
+    let mut conn = crate::helpers::migrated_until(&database, "20261126000008");
+    let (user, sid, jti) = (
+        "0193b1c0-0000-4000-8000-0000000000a1",
+        "0193b1c0-0000-4000-8000-0000000000b2",
+        "0193b1c0-0000-4000-8000-0000000000c3",
+    );
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "INSERT INTO users (id, username, email, password_hash, role, disabled, \
+             created_at, updated_at, email_verified) VALUES ('{user}', 'older', \
+             'older@example.com', 'unused', 'user', FALSE, '2026-11-19 09:00:00', \
+             '2026-11-19 09:00:00', TRUE)"
+        )),
+        &mut conn,
+    )
+    .unwrap();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "INSERT INTO sessions (id, user_id, refresh_jti, previous_refresh_jti, rotated_at, \
+             created_at, last_used_at, expires_at, user_agent, ip, amr) VALUES ('{sid}', \
+             '{user}', '{jti}', 'spent', '2026-11-20 10:00:00', '2026-11-19 10:00:00', \
+             '2026-11-20 10:00:00', '2099-01-01 00:00:00', 'OldApp/1.0', '192.0.2.1', 'pwd')"
+        )),
+        &mut conn,
+    )
+    .unwrap();
+    drop(conn);
+
+    let app = crate::helpers::spawn_app_on(database).await;
+
+    // Tokens for the old session, signed as the app signs (bob's as templates).
+    let bob = app.signed_up("bob").await;
+    let forge_like = |template: &str, changes: Value| {
+        let (header, mut claims) = jwt_parts(template);
+        for (name, value) in changes.as_object().unwrap() {
+            claims[name] = value.clone();
+        }
+        let mut forged = Header::new(Algorithm::EdDSA);
+        forged.typ = header["typ"].as_str().map(str::to_owned);
+        forged.kid = header["kid"].as_str().map(str::to_owned);
+        app.forge(forged, &claims)
+    };
+    let access = forge_like(&bob.access_token, json!({"sub": user, "sid": sid}));
+    let kept = session_shown(&app, &access, &json!(sid)).await;
+    assert_eq!(kept["refresh_count"], 0);
+    assert_eq!(
+        time(&kept["last_refreshed_at"]),
+        time(&json!("2026-11-20T10:00:00Z"))
+    );
+    assert!(kept["last_ip"].is_null(), "{kept}");
+    assert!(kept["last_user_agent"].is_null(), "{kept}");
+    assert_eq!(kept["ip"], "192.0.2.1");
+    assert_eq!(kept["user_agent"], "OldApp/1.0");
+
+    let refresh = forge_like(
+        &bob.refresh_token,
+        json!({"sub": user, "sid": sid, "jti": jti}),
+    );
+    let pair = app.refresh(&refresh).await;
+    assert_eq!(pair.status(), StatusCode::OK);
+    let pair: Value = pair.json().await.unwrap();
+    let refreshed = session_shown(&app, pair["access_token"].as_str().unwrap(), &json!(sid)).await;
+    assert_eq!(refreshed["refresh_count"], 1);
+    assert_eq!(refreshed["last_ip"], "127.0.0.1");
+    assert_eq!(refreshed["ip"], "192.0.2.1");
+}
