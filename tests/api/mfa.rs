@@ -41,7 +41,7 @@ async fn me(app: &TestApp, token: &str) -> Value {
 }
 
 /// Turns TOTP on for `account`; returns the secret and the recovery codes.
-async fn enable_totp(app: &TestApp, account: &Account) -> (String, Vec<String>) {
+pub(crate) async fn enable_totp(app: &TestApp, account: &Account) -> (String, Vec<String>) {
     let started = post_auth(
         app,
         "/me/mfa/totp",

@@ -616,8 +616,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: the database answers
-         * @description Readiness: the database answers. Load balancers should route only to ready nodes.
+         * Readiness: the database answers, and takes writes (after a write failed for lack of space, until a probe write goes through)
+         * @description Readiness: the database answers, and takes writes (after a write failed for lack of space, until a probe write goes through). Load balancers should route only to ready nodes.
          */
         get: operations["get_readiness"];
         put?: never;
@@ -831,7 +831,7 @@ export interface components {
          * @description Every kind of auth event.
          * @enum {string}
          */
-        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed";
+        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "username_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed";
         /**
          * @description One broken rule. The message never repeats the submitted value (it may be
          *     a password).
@@ -4657,7 +4657,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The database answers. */
+            /** @description The database answers and takes writes. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4675,7 +4675,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `service_unavailable`: the database is unreachable, or the node is shutting down (after SIGTERM, for `SHUTDOWN_READY_DELAY`); retry after `Retry-After`. */
+            /** @description `service_unavailable`: the database is unreachable, or its storage is full (a write failed for lack of space and a probe write still does), or the node is shutting down (after SIGTERM, for `SHUTDOWN_READY_DELAY`); retry after `Retry-After`. */
             503: {
                 headers: {
                     /** @description Seconds to wait */
