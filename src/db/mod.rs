@@ -423,7 +423,26 @@ impl Database {
         T: Send + 'static,
         E: StoreFailure,
     {
-        self.write(move |conn| conn.transaction(work)).await
+        self.write(move |conn| {
+            let mut storage_full = false;
+            let result = conn.transaction(|conn| {
+                let result = work(conn);
+                storage_full = result.as_ref().is_err_and(StoreFailure::is_storage_full);
+                result
+            });
+            match result {
+                // SQLite rolls the whole transaction back by itself on
+                // SQLITE_FULL, so Diesel's ROLLBACK then fails ("no transaction
+                // is active") and reports that instead: the cause is the
+                // full storage, and nothing was written.
+                Err(error) if storage_full && !error.is_storage_full() => {
+                    tracing::debug!("the transaction was already rolled back by the database");
+                    Err(E::from(StoreError::StorageFull))
+                }
+                other => other,
+            }
+        })
+        .await
     }
 
     /// Runs `work`, which writes, in this node's turn to write on SQLite but
