@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{DatabaseSettings, LogFormat, PasswordSettings, Settings};
 use crate::db::Database;
 use crate::domain::{Email, Username};
-use crate::service::accounts::{self, AdminBootstrap, CreateAdminError};
+use crate::service::accounts::{self, AdminBootstrap, CreateAdminError, ExistingAccount};
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -30,7 +30,7 @@ pub enum Command {
     Serve(Box<Settings>),
     /// Apply pending migrations and exit.
     Migrate(DatabaseSettings),
-    /// Create an admin, or promote an existing account with that email or username.
+    /// Create an admin; or promote the existing account with that email (verified) and username, given its password or --promote-existing.
     CreateAdmin(CreateAdminArgs),
     /// Print the OpenAPI document to standard output.
     Openapi,
@@ -99,6 +99,9 @@ pub struct CreateAdminArgs {
     /// never go on the command line, where `ps` shows them).
     #[arg(long, required = true)]
     pub password_stdin: bool,
+    /// Promote an existing account whose email is --email (verified, and named --username) without proving its password; without this flag the typed password must be that account's.
+    #[arg(long)]
+    pub promote_existing: bool,
     #[command(flatten)]
     pub database: DatabaseSettings,
     #[command(flatten)]
@@ -251,15 +254,18 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<String> {
     let db = Database::connect_lazily(&args.database.database_url, &args.database.pool_options());
     tokio::task::spawn_blocking(move || db.migrate()).await??;
     let state = crate::state::AppState::for_command(&args.database, &args.passwords)?;
-    match accounts::create_or_promote_admin(&state, username, email, password).await {
+    let existing = if args.promote_existing {
+        ExistingAccount::PromoteWithoutPassword
+    } else {
+        ExistingAccount::ProvePassword
+    };
+    match accounts::create_or_promote_admin(&state, username, email, password, existing).await {
         Ok(AdminBootstrap::Created(name)) => Ok(format!("created admin {}", name.as_str())),
         Ok(AdminBootstrap::Promoted(name)) => Ok(format!("promoted {} to admin", name.as_str())),
         Ok(AdminBootstrap::AlreadyAdmin(name)) => {
             Ok(format!("{} is already an admin", name.as_str()))
         }
-        Ok(AdminBootstrap::Ambiguous) => {
-            bail!("the email and the username belong to two different accounts")
-        }
+        Err(CreateAdminError::Refused(reason)) => bail!("create-admin refused: {reason}"),
         Err(CreateAdminError::Invalid(violations)) => {
             let reasons: Vec<String> = violations
                 .into_values()

@@ -504,6 +504,10 @@ pub struct MailSettings {
     #[arg(long, env = "MAIL_URL", default_value = "log", value_parser = MailUrl::parse, hide_env_values = true)]
     pub mail_url: MailUrl,
 
+    /// Lets PORTCULLIS_ENV=production write mail to `MAIL_URL=file:///DIR` (the files hold live reset and invitation links; they are owner-only, but nothing deletes them).
+    #[arg(long, env = "MAIL_FILE_IN_PRODUCTION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub mail_file_in_production: bool,
+
     /// The From of every message.
     #[arg(
         long,
@@ -722,7 +726,7 @@ pub struct Settings {
     #[arg(long, env = "METRICS_BIND_ADDR")]
     pub metrics_bind_addr: Option<String>,
 
-    /// `production` refuses to start with a generated signing key or data encryption key, an HS256 secret under 32 bytes, CORS_ALLOWED_ORIGINS=*, MAIL_URL=log, or RATE_LIMIT_PER_MINUTE=0 without ALLOW_NO_RATE_LIMIT=true.
+    /// `production` refuses to start with a generated signing key or data encryption key, an HS256 secret under 32 bytes, CORS_ALLOWED_ORIGINS=*, MAIL_URL=log, MAIL_URL=file://… without MAIL_FILE_IN_PRODUCTION=true, or RATE_LIMIT_PER_MINUTE=0 without ALLOW_NO_RATE_LIMIT=true.
     #[arg(
         long,
         env = "PORTCULLIS_ENV",
@@ -843,6 +847,12 @@ impl Settings {
         if self.mail.mail_url == MailUrl::Log {
             refused.push(
                 "PORTCULLIS_ENV=production refuses MAIL_URL=log (it writes reset links to the log): set MAIL_URL to smtp://… or smtps://…"
+                    .to_owned(),
+            );
+        }
+        if matches!(self.mail.mail_url, MailUrl::File(_)) && !self.mail.mail_file_in_production {
+            refused.push(
+                "PORTCULLIS_ENV=production refuses MAIL_URL=file://… (its files hold live reset links; set MAIL_FILE_IN_PRODUCTION=true if a local agent delivers them)"
                     .to_owned(),
             );
         }
@@ -1031,5 +1041,36 @@ mod tests {
         let shown = format!("{url:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("user:***@mail.example.com"), "{shown}");
+    }
+
+    #[test]
+    fn production_takes_file_mail_only_with_its_opt_in() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let production = |extra: &[&str]| {
+            let mut args = vec![
+                "portcullis",
+                "--portcullis-env",
+                "production",
+                "--jwt-private-key-file",
+                "/etc/portcullis/signing.pem",
+                "--data-encryption-key-file",
+                "/etc/portcullis/data.key",
+                "--mail-url",
+                "file:///var/spool/portcullis",
+            ];
+            args.extend_from_slice(extra);
+            <Cli as clap::Parser>::try_parse_from(args)
+                .unwrap()
+                .settings
+                .check_production()
+        };
+        let refused = production(&[]).unwrap_err();
+        assert!(refused.contains("MAIL_URL=file://"), "{refused}");
+        assert!(refused.contains("MAIL_FILE_IN_PRODUCTION"), "{refused}");
+        assert_eq!(production(&["--mail-file-in-production", "true"]), Ok(()));
     }
 }

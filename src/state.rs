@@ -245,6 +245,7 @@ impl AppState {
             // Commands send no mail.
             mailer: Mailer::new(&MailSettings {
                 mail_url: crate::config::MailUrl::Log,
+                mail_file_in_production: false,
                 mail_from: "Portcullis <no-reply@localhost>".to_owned(),
                 password_reset_url: "http://localhost/{token}".to_owned(),
                 email_verification_url: "http://localhost/{token}".to_owned(),

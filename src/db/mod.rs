@@ -36,6 +36,11 @@ pub enum StoreError {
     /// lock did not come in time: worth retrying later.
     #[error("the database is unavailable")]
     Unavailable,
+    /// The database has no room to write (SQLite's `SQLITE_FULL`, PostgreSQL's
+    /// `disk_full`, SQLSTATE 53100): the write was rolled back, nothing that
+    /// was acknowledged is lost, and it is worth retrying once space is freed.
+    #[error("database storage is full")]
+    StorageFull,
     /// Anything else: a bug or a broken database, logged and never shown.
     #[error(transparent)]
     Failed(anyhow::Error),
@@ -47,6 +52,10 @@ impl From<diesel::result::Error> for StoreError {
             tracing::warn!(%error, "database connection lost");
             return Self::Unavailable;
         }
+        if is_storage_full(&error) {
+            tracing::error!(%error, "database storage is full: writes fail until space is freed");
+            return Self::StorageFull;
+        }
         Self::Failed(anyhow::Error::new(error).context("database query failed"))
     }
 }
@@ -57,11 +66,18 @@ pub trait StoreFailure: From<StoreError> + From<diesel::result::Error> + Send + 
     /// True when the failure is [`StoreError::Unavailable`]; the pool then
     /// drops the connection instead of handing it out again.
     fn is_unavailable(&self) -> bool;
+    /// True when the failure is [`StoreError::StorageFull`]: the node then
+    /// reports itself unready until a probe write goes through.
+    fn is_storage_full(&self) -> bool;
 }
 
 impl StoreFailure for StoreError {
     fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable)
+    }
+
+    fn is_storage_full(&self) -> bool {
+        matches!(self, Self::StorageFull)
     }
 }
 
@@ -302,6 +318,9 @@ pub struct Database {
     checkout_timeout: Duration,
     /// On PostgreSQL, how long a request waits for the database at most.
     answer_within: Option<Duration>,
+    /// Set when a query failed because the storage is full; cleared by a
+    /// probe write that goes through (see [`Database::ensure_writable`]).
+    storage_full: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Database {
@@ -345,6 +364,7 @@ impl Database {
             checkout_timeout: options.checkout_timeout,
             answer_within: matches!(url, DatabaseUrl::Postgres(_))
                 .then(|| options.checkout_timeout + Duration::from_secs(1)),
+            storage_full: std::sync::Arc::default(),
         }
     }
 
@@ -384,11 +404,16 @@ impl Database {
             },
             None => task.await,
         };
-        joined.map_err(|error| {
+        let result = joined.map_err(|error| {
             E::from(StoreError::Failed(anyhow::anyhow!(
                 "database task failed: {error}"
             )))
-        })?
+        })?;
+        if result.as_ref().is_err_and(StoreFailure::is_storage_full) {
+            self.storage_full
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
     }
 
     /// Runs `work` in a transaction (an `Err` rolls it back). Use it for
@@ -399,7 +424,26 @@ impl Database {
         T: Send + 'static,
         E: StoreFailure,
     {
-        self.write(move |conn| conn.transaction(work)).await
+        self.write(move |conn| {
+            let mut storage_full = false;
+            let result = conn.transaction(|conn| {
+                let result = work(conn);
+                storage_full = result.as_ref().is_err_and(StoreFailure::is_storage_full);
+                result
+            });
+            match result {
+                // SQLite rolls the whole transaction back by itself on
+                // SQLITE_FULL, so Diesel's ROLLBACK then fails ("no transaction
+                // is active") and reports that instead: the cause is the
+                // full storage, and nothing was written.
+                Err(error) if storage_full && !error.is_storage_full() => {
+                    tracing::debug!("the transaction was already rolled back by the database");
+                    Err(E::from(StoreError::StorageFull))
+                }
+                other => other,
+            }
+        })
+        .await
     }
 
     /// Runs `work`, which writes, in this node's turn to write on SQLite but
@@ -439,6 +483,41 @@ impl Database {
             Ok(())
         })
         .await
+    }
+
+    /// Checks, for `/readyz`, that this node can write: `StorageFull` while a
+    /// write has failed for lack of space and a probe write still does.
+    ///
+    /// Only after such a failure does it probe (a ready node costs nothing):
+    /// in one committed transaction it inserts an audit row with a 16 KiB
+    /// body, which needs new pages (SQLite overflow pages, PostgreSQL TOAST),
+    /// and deletes it again. Nobody else ever sees the row, and the pages it
+    /// took are free again for the next write, so probing does not itself
+    /// fill the database: SQLite's file grows by those few pages at most once.
+    pub async fn ensure_writable(&self) -> Result<(), StoreError> {
+        if !self.storage_full.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.transaction(|conn| {
+            let id = format!("readiness-probe-{}", uuid::Uuid::new_v4());
+            let body = probe_body();
+            diesel::sql_query(
+                "INSERT INTO auth_events (id, occurred_at, event_type, detail) \
+                 VALUES ($1, CURRENT_TIMESTAMP, 'readiness_probe', $2)",
+            )
+            .bind::<diesel::sql_types::Text, _>(&id)
+            .bind::<diesel::sql_types::Text, _>(&body)
+            .execute(conn)?;
+            diesel::sql_query("DELETE FROM auth_events WHERE id = $1")
+                .bind::<diesel::sql_types::Text, _>(&id)
+                .execute(conn)?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
+        self.storage_full
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!("database storage takes writes again");
+        Ok(())
     }
 
     /// Applies pending migrations; used at start-up and by `portcullis migrate`.
@@ -493,6 +572,32 @@ fn with_connection<T, E: StoreFailure>(
         pooled.lost = true;
     }
     result
+}
+
+/// What the readiness probe writes: 16 KiB that neither backend can compress
+/// into an existing page (random hex).
+fn probe_body() -> String {
+    let mut body = String::with_capacity(16 * 1024);
+    while body.len() < 16 * 1024 {
+        body.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    body
+}
+
+/// True when a Diesel error means the storage has no room left. Diesel
+/// exposes neither SQLite's result code nor PostgreSQL's SQLSTATE, only their
+/// messages: SQLite's `SQLITE_FULL` reads "database or disk is full", and
+/// PostgreSQL's `disk_full` (53100) "could not extend file …: No space left
+/// on device" (or "could not write …") with the hint "Check free disk space."
+fn is_storage_full(error: &diesel::result::Error) -> bool {
+    let diesel::result::Error::DatabaseError(_, info) = error else {
+        return false;
+    };
+    info.message().contains("database or disk is full")
+        || info.message().contains("No space left on device")
+        || info
+            .hint()
+            .is_some_and(|hint| hint.contains("free disk space"))
 }
 
 /// True when a Diesel error means the database could not be reached, rather
@@ -576,6 +681,72 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(settings, ["wal", "1", "5000", "1"]);
+    }
+
+    /// A PostgreSQL error as libpq reports it (Diesel keeps no SQLSTATE).
+    struct PgError {
+        message: &'static str,
+        hint: Option<&'static str>,
+    }
+
+    impl diesel::result::DatabaseErrorInformation for PgError {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            self.hint
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_storage_full_on_both_backends_and_other_errors_are_not() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let pg = |message, hint| {
+            StoreError::from(Error::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new(PgError { message, hint }),
+            ))
+        };
+        // SQLSTATE 53100 (disk_full), as PostgreSQL words it.
+        assert!(matches!(
+            pg(
+                "could not extend file \"base/16384/16397\": No space left on device",
+                Some("Check free disk space.")
+            ),
+            StoreError::StorageFull
+        ));
+        assert!(matches!(
+            pg(
+                "could not write to file \"pg_wal/xlogtemp.42\": No space left on device",
+                None
+            ),
+            StoreError::StorageFull
+        ));
+        // SQLITE_FULL.
+        let sqlite = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("database or disk is full".to_owned()),
+        );
+        assert!(matches!(StoreError::from(sqlite), StoreError::StorageFull));
+        assert!(matches!(
+            pg("relation \"nope\" does not exist", None),
+            StoreError::Failed(_)
+        ));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum EventType {
     EmailVerified,
     EmailChangeRequested,
     EmailChanged,
+    /// `PATCH /me` renamed the account (detail: `from`, `to`).
+    UsernameChanged,
     MfaEnabled,
     MfaDisabled,
     /// A wrong second-factor code (at login, on enrollment or a step-up).
@@ -63,6 +65,7 @@ impl EventType {
         Self::EmailVerified,
         Self::EmailChangeRequested,
         Self::EmailChanged,
+        Self::UsernameChanged,
         Self::MfaEnabled,
         Self::MfaDisabled,
         Self::MfaChallengeFailed,
@@ -94,6 +97,7 @@ impl EventType {
             Self::EmailVerified => "email_verified",
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
+            Self::UsernameChanged => "username_changed",
             Self::MfaEnabled => "mfa_enabled",
             Self::MfaDisabled => "mfa_disabled",
             Self::MfaChallengeFailed => "mfa_challenge_failed",

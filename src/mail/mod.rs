@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 
 use crate::config::{MailSettings, MailUrl, SmtpSecurity};
@@ -26,10 +26,13 @@ pub enum MailKind {
     EmailChanged,
     Invitation,
     LoginLink,
+    /// A reset of an address never proven removed the sign-in methods someone
+    /// set up before the owner proved it (pre-hijacking).
+    FactorsRemoved,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::PasswordReset,
         Self::EmailVerification,
         Self::EmailChange,
@@ -37,6 +40,7 @@ impl MailKind {
         Self::EmailChanged,
         Self::Invitation,
         Self::LoginLink,
+        Self::FactorsRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +52,7 @@ impl MailKind {
             Self::EmailChanged => "email_changed",
             Self::Invitation => "invitation",
             Self::LoginLink => "login_link",
+            Self::FactorsRemoved => "factors_removed",
         }
     }
 
@@ -60,6 +65,7 @@ impl MailKind {
             Self::EmailChanged => "Your email address was changed",
             Self::Invitation => "An account was made for you",
             Self::LoginLink => "Your sign-in link and code",
+            Self::FactorsRemoved => "Sign-in methods were removed from your account",
         }
     }
 
@@ -92,6 +98,10 @@ impl MailKind {
             Self::LoginLink => (
                 include_str!("../../templates/mail/login_link.txt"),
                 include_str!("../../templates/mail/login_link.html"),
+            ),
+            Self::FactorsRemoved => (
+                include_str!("../../templates/mail/factors_removed.txt"),
+                include_str!("../../templates/mail/factors_removed.html"),
             ),
         }
     }
@@ -130,7 +140,8 @@ pub struct Mailer {
 
 enum Transport {
     Log,
-    File(AsyncFileTransport<Tokio1Executor>),
+    /// A directory only the service's user may enter.
+    File(std::path::PathBuf),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
@@ -150,9 +161,8 @@ impl Mailer {
         let transport = match &settings.mail_url {
             MailUrl::Log => Transport::Log,
             MailUrl::File(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("MAIL_URL: cannot create {}", dir.display()))?;
-                Transport::File(AsyncFileTransport::new(dir))
+                owner_only_directory(dir)?;
+                Transport::File(dir.clone())
             }
             MailUrl::Smtp {
                 host,
@@ -237,12 +247,13 @@ impl Mailer {
                 tracing::info!(message = %formatted, "mail (MAIL_URL=log)");
                 Ok(())
             }
-            Transport::File(transport) => {
-                transport
-                    .send(message)
+            Transport::File(dir) => {
+                let path = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
+                let formatted = message.formatted();
+                tokio::task::spawn_blocking(move || write_owner_only(&path, &formatted))
                     .await
-                    .context("writing the .eml file failed")?;
-                Ok(())
+                    .context("writing the .eml file failed")?
+                    .context("writing the .eml file failed")
             }
             Transport::Smtp(transport) => {
                 transport
@@ -253,6 +264,39 @@ impl Mailer {
             }
         }
     }
+}
+
+/// Creates `dir` (and its parents) if needed and makes it 0700 whatever the
+/// umask: the messages in it carry live reset and invitation links.
+fn owner_only_directory(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("MAIL_URL: cannot create {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("MAIL_URL: cannot make {} owner-only", dir.display()))
+}
+
+/// Writes one message to a new file, 0600 whatever the umask (the mode is set
+/// at creation, so the file is never readable by others, and set again
+/// explicitly because the umask may have taken bits away). It is written
+/// under a temporary name and renamed, so whoever picks up `.eml` files never
+/// reads half a message.
+fn write_owner_only(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let partial = path.with_extension("eml.partial");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)
 }
 
 /// `template` with `{token}` replaced by the URL-encoded token.

@@ -183,20 +183,34 @@ pub enum AdminBootstrap {
     Created(Username),
     Promoted(Username),
     AlreadyAdmin(Username),
-    /// The email and the username name two different accounts.
-    Ambiguous,
 }
 
-/// Makes the account with this email or username an admin, or creates it as
-/// an admin with `password` (checked by the usual rules only then).
+/// How `create-admin` may treat an account that already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingAccount {
+    /// Promote it only if the typed password is its password.
+    ProvePassword,
+    /// `--promote-existing`: promote it without its password (the email must
+    /// still match and be verified).
+    PromoteWithoutPassword,
+}
+
+/// Creates an admin with `password` when neither the username nor the email
+/// exists; otherwise promotes the existing account, but only if it is the one
+/// both name, its address is verified, and the operator proved its password
+/// (or passed `--promote-existing`). Anything else is refused and nothing
+/// changes: someone may have registered the name or the address first,
+/// waiting for an operator to promote their account (an unverified address
+/// proves nothing, and an account found by its username alone is anyone's).
 pub async fn create_or_promote_admin(
     state: &AppState,
     username: Username,
     email: Email,
     password: String,
+    existing: ExistingAccount,
 ) -> Result<AdminBootstrap, CreateAdminError> {
     let (by_email, by_username) = (email.clone(), username.clone());
-    let existing = state
+    let found = state
         .db
         .run(move |conn| {
             Ok::<_, StoreError>((
@@ -205,38 +219,105 @@ pub async fn create_or_promote_admin(
             ))
         })
         .await?;
-    let existing = match existing {
-        (Some(a), Some(b)) if a.id != b.id => return Ok(AdminBootstrap::Ambiguous),
-        (Some(user), _) | (None, Some(user)) => Some(user),
-        (None, None) => None,
+    let user = match found {
+        (None, None) => {
+            let new = NewAccount::parse(username.as_str(), email.as_str(), password)
+                .map_err(CreateAdminError::Invalid)?;
+            let created = create_account(
+                state,
+                new,
+                Origin::CreateAdminCommand,
+                &ClientInfo::default(),
+            )
+            .await?;
+            return Ok(AdminBootstrap::Created(created.username));
+        }
+        (None, Some(other)) => {
+            return Err(CreateAdminError::Refused(format!(
+                "the username {} belongs to an account with another email address; nothing changed \
+                 (choose another --username, or give that account's email if it is yours)",
+                other.username
+            )));
+        }
+        (Some(user), Some(other)) if user.id != other.id => {
+            return Err(CreateAdminError::Refused(format!(
+                "{} belongs to one account and the username {} to another; nothing changed",
+                email.as_str(),
+                other.username
+            )));
+        }
+        (Some(user), None) => {
+            return Err(CreateAdminError::Refused(format!(
+                "the account with {} is named {}, not {}; nothing changed (pass --username {} to promote it)",
+                email.as_str(),
+                user.username,
+                username.as_str(),
+                user.username
+            )));
+        }
+        (Some(user), Some(_)) => user,
     };
+    let name = Username::from_stored(user.username.clone());
+    if !user.email_verified {
+        return Err(CreateAdminError::Refused(format!(
+            "the account with {} has never verified its address, so whoever made it may not own it; \
+             nothing changed (verify the address first, or delete that account and run create-admin again)",
+            email.as_str()
+        )));
+    }
+    if existing == ExistingAccount::ProvePassword {
+        let verification = state
+            .passwords
+            .verify(password, Some(user.password_hash.clone()))
+            .await?;
+        if verification == Verification::Mismatch {
+            return Err(CreateAdminError::Refused(format!(
+                "the password is not the password of the existing account {}; nothing changed \
+                 (type that account's password, or pass --promote-existing to promote it without it)",
+                user.username
+            )));
+        }
+    }
+    if user.is_admin() {
+        return Ok(AdminBootstrap::AlreadyAdmin(name));
+    }
     let client = ClientInfo::default();
     let now = state.clock.now();
-    if let Some(user) = existing {
-        let name = Username::from_stored(user.username.clone());
-        if user.is_admin() {
-            return Ok(AdminBootstrap::AlreadyAdmin(name));
-        }
-        let id = user.id.clone();
-        let event = Event::new(EventType::RoleChanged, &client, now)
-            .user(&id)
-            .detail(json!({"from": user.role, "to": Role::Admin.as_str(), "via": "create-admin"}));
-        state
-            .db
-            .transaction(move |conn| {
-                users::set_role(conn, &id, Role::Admin, now)?;
-                // A role change ends the account's sessions, as it does through the API.
-                sessions::revoke_all_for_user(conn, &id, now)?;
-                event.record(conn)?;
-                Ok::<_, StoreError>(())
-            })
-            .await?;
-        return Ok(AdminBootstrap::Promoted(name));
+    let id = user.id.clone();
+    let event = Event::new(EventType::RoleChanged, &client, now)
+        .user(&id)
+        .detail(json!({
+            "from": user.role,
+            "to": Role::Admin.as_str(),
+            "via": "create-admin",
+            "password_proven": existing == ExistingAccount::ProvePassword,
+        }));
+    let expected_hash = user.password_hash.clone();
+    let promoted = state
+        .db
+        .transaction(move |conn| {
+            // Only the account as it was checked: not one whose address or
+            // password changed meanwhile.
+            let unchanged = users::find_by_id(conn, &id)?.is_some_and(|current| {
+                current.email_verified && current.password_hash == expected_hash
+            });
+            if !unchanged {
+                return Ok::<_, StoreError>(false);
+            }
+            users::set_role(conn, &id, Role::Admin, now)?;
+            // A role change ends the account's sessions, as it does through the API.
+            sessions::revoke_all_for_user(conn, &id, now)?;
+            event.record(conn)?;
+            Ok(true)
+        })
+        .await?;
+    if !promoted {
+        return Err(CreateAdminError::Refused(
+            "the account changed while it was being checked; nothing changed (run create-admin again)"
+                .to_owned(),
+        ));
     }
-    let new = NewAccount::parse(username.as_str(), email.as_str(), password)
-        .map_err(CreateAdminError::Invalid)?;
-    let created = create_account(state, new, Origin::CreateAdminCommand, &client).await?;
-    Ok(AdminBootstrap::Created(created.username))
+    Ok(AdminBootstrap::Promoted(name))
 }
 
 /// Why `create-admin` failed.
@@ -244,8 +325,13 @@ pub async fn create_or_promote_admin(
 pub enum CreateAdminError {
     #[error("the password breaks a rule")]
     Invalid(Violations),
+    /// An existing account may not be promoted: the message says why.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Account(#[from] AccountError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -421,15 +421,44 @@ pub async fn invite(
 }
 
 /// Mails an account a password-reset link on an admin's request.
+///
+/// The message is prepared from the account as read before the transaction,
+/// but queued only if, under the account's row lock inside the transaction
+/// that stores the token, the address is still that one: otherwise (the
+/// account moved meanwhile) it is prepared again for the new address. So the
+/// link never goes to an address the account has just left; an email change
+/// committed after the check waits for the lock and then voids the token.
 pub async fn send_password_reset(
     state: &AppState,
     admin: &Caller,
     id: UserId,
     client: &ClientInfo,
 ) -> Result<(), AdminError> {
+    /// An address that moves between every read and every check is a fault.
+    const ATTEMPTS: usize = 3;
+    for _ in 0..ATTEMPTS {
+        if queue_password_reset(state, admin, id, client).await? {
+            state.mail_wakeup.notify_one();
+            return Ok(());
+        }
+    }
+    Err(AdminError::Store(StoreError::Failed(anyhow::anyhow!(
+        "the account's address kept changing during an admin's reset request"
+    ))))
+}
+
+/// One try of [`send_password_reset`]: `false` when the address changed
+/// between the read and the transaction (nothing was stored).
+async fn queue_password_reset(
+    state: &AppState,
+    admin: &Caller,
+    id: UserId,
+    client: &ClientInfo,
+) -> Result<bool, AdminError> {
     let user = get_account(state, id).await?;
     let now = state.clock.now();
     let user_id = user.id.to_string();
+    let address = user.email.as_str().to_owned();
     let LinkMail { token, message } = link_mail(
         state,
         MailKind::PasswordReset,
@@ -437,7 +466,7 @@ pub async fn send_password_reset(
         &LinkMailTo {
             user_id: &user_id,
             username: user.username.as_str(),
-            recipient: user.email.as_str(),
+            recipient: &address,
             new_email: None,
             other_address: None,
         },
@@ -453,20 +482,18 @@ pub async fn send_password_reset(
         .db
         .transaction(move |conn| {
             ensure_still_admin(conn, &admin, now)?;
+            users::lock(conn, &user_id)?;
+            match users::find_by_id(conn, &user_id)? {
+                // Deleted since it was looked up: as unknown as any other id.
+                None => return Err(AdminError::NotFound),
+                Some(current) if current.email != address => return Ok(false),
+                Some(_) => {}
+            }
             outbox::void_tokens(conn, &user_id, &[TokenPurpose::PasswordReset.as_str()])?;
-            // Deleted since it was looked up: as unknown as any other id.
-            outbox::insert_token(conn, &token).map_err(|error| match error {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-                    _,
-                ) => AdminError::NotFound,
-                other => other.into(),
-            })?;
+            outbox::insert_token(conn, &token)?;
             outbox::enqueue(conn, &message)?;
             event.record(conn)?;
-            Ok::<_, AdminError>(())
+            Ok::<_, AdminError>(true)
         })
-        .await?;
-    state.mail_wakeup.notify_one();
-    Ok(())
+        .await
 }

@@ -100,6 +100,10 @@ macro_rules! carries_store_errors {
             fn is_unavailable(&self) -> bool {
                 matches!(self, Self::Store($crate::db::StoreError::Unavailable))
             }
+
+            fn is_storage_full(&self) -> bool {
+                matches!(self, Self::Store($crate::db::StoreError::StorageFull))
+            }
         }
     };
 }

@@ -175,6 +175,17 @@ async fn queue_password_reset(
             let Some(user) = user.filter(|_| may_send) else {
                 return Ok::<_, RecoveryError>(false);
             };
+            // The lookup above ran outside this transaction: the account may
+            // have moved to another address (or been disabled or deleted)
+            // since. Read it again under its row lock, so the link goes only
+            // to the address the account has when the token is made; an email
+            // change committed after this waits for it and voids the token.
+            users::lock(conn, &user.id)?;
+            let still_there = users::find_by_id(conn, &user.id)?
+                .is_some_and(|current| current.email == email.as_str() && !current.disabled);
+            if !still_there {
+                return Ok(false);
+            }
             mail::void_tokens(conn, &user.id, &[TokenPurpose::PasswordReset.as_str()])?;
             mail::insert_token(conn, &token)?;
             mail::enqueue(conn, &message)?;
@@ -193,6 +204,11 @@ async fn queue_password_reset(
 /// Sets a new password with a reset link's token: every session ends, the
 /// address counts as proven (the link reached it), other reset links die, and
 /// a notice is mailed.
+///
+/// If the address had never been proven, every second factor goes too (with a
+/// notice of its own): whoever set them up had not shown they own the
+/// address, and may have registered it before its owner to wait for them
+/// (pre-hijacking). An account whose address was proven keeps its factors.
 pub async fn reset_password(
     state: &AppState,
     token: &str,
@@ -232,6 +248,20 @@ pub async fn reset_password(
         now,
     )?
     .with_event(event);
+    // Prepared in case the address turns out never proven. (A token still
+    // unspent means the address is the one it was mailed to: moving the
+    // account to another address voids its reset links.)
+    let factors_notice = outbox_row(
+        state,
+        &user.email,
+        MailKind::FactorsRemoved,
+        &MailContext {
+            username: user.username.clone(),
+            ..MailContext::default()
+        },
+        now,
+    )?;
+    let client = client.clone();
     state
         .db
         .transaction(move |conn| {
@@ -240,12 +270,54 @@ pub async fn reset_password(
             {
                 return Err(RecoveryError::InvalidOrExpiredToken);
             }
+            // Read under the row's lock, so a factor added meanwhile is seen
+            // (and one added later finds the address proven).
+            users::lock(conn, &user.id)?;
+            let Some(current) = users::find_by_id(conn, &user.id)? else {
+                return Err(RecoveryError::InvalidOrExpiredToken);
+            };
+            if !current.email_verified {
+                remove_unproven_factors(conn, &current, &factors_notice, &client, now)?;
+            }
             update.apply(conn, now)?;
             users::set_email_verified(conn, &user.id, now)?;
             Ok(())
         })
         .await?;
     state.mail_wakeup.notify_one();
+    Ok(())
+}
+
+/// Removes every second factor of an account whose address was never proven
+/// (its TOTP, pending or confirmed, its recovery codes, its passkeys and
+/// their ceremonies), as an admin's MFA reset does; if it had any, records
+/// `mfa_disabled` (by `password_reset`) and queues `notice`. Run it in the
+/// transaction of the reset.
+fn remove_unproven_factors(
+    conn: &mut crate::db::DbConnection,
+    account: &UserRow,
+    notice: &OutboxRow,
+    client: &ClientInfo,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let had_totp = crate::db::mfa::remove_all(conn, &account.id)?;
+    let passkeys_removed = crate::db::passkeys::delete_all(conn, &account.id)?;
+    // Linked provider identities (social login) are a factor too: remove
+    // them here, in this transaction, once accounts can have them.
+    let removed_any = had_totp || passkeys_removed > 0 || account.recovery_codes_left > 0;
+    if removed_any {
+        Event::new(EventType::MfaDisabled, client, now)
+            .user(&account.id)
+            .detail(serde_json::json!({
+                "by": "password_reset",
+                "reason": "email_never_verified",
+                "had_totp": had_totp,
+                "passkeys_removed": passkeys_removed,
+                "recovery_codes_removed": account.recovery_codes_left,
+            }))
+            .record(conn)?;
+        mail::enqueue(conn, notice)?;
+    }
     Ok(())
 }
 
@@ -385,6 +457,12 @@ pub async fn send_verification(state: &AppState, caller: &Caller) -> Result<(), 
 /// Starts moving the caller's account to `new_email`: a link to the new
 /// address, a notice to the current one; nothing changes until the link is
 /// used.
+///
+/// The new address is anyone's, so the request counts against its mail budget
+/// like `/password/forgot` (429 past it), and it gets at most one
+/// confirmation per `MAIL_MIN_INTERVAL` (the current address likewise one
+/// notice): within it the answer is the same, nothing is sent, and the link
+/// already mailed stays the one that works.
 pub async fn change_email(
     state: &AppState,
     caller: &Caller,
@@ -402,7 +480,9 @@ pub async fn change_email(
     {
         return Err(RecoveryError::EmailTaken);
     }
+    count_mail_request(state, &new_email).await?;
     let now = state.clock.now();
+    let min_interval = seconds(state.policy.mail_min_interval);
     let user_id = caller.account.id.to_string();
     let username = caller.account.username.as_str();
     let current = caller.account.email.as_str();
@@ -435,30 +515,53 @@ pub async fn change_email(
         now,
     )?;
     let event = Event::new(EventType::EmailChangeRequested, client, now).user(&user_id);
-    state
+    let queued = state
         .db
         .transaction(move |conn| {
+            event.record(conn)?;
+            if !mail::may_send(
+                conn,
+                &confirm.recipient,
+                MailKind::EmailChange.as_str(),
+                now,
+                min_interval,
+            )? {
+                return Ok::<_, StoreError>(false);
+            }
             mail::void_tokens(conn, &user_id, &[TokenPurpose::EmailChange.as_str()])?;
             mail::insert_token(conn, &token)?;
             mail::enqueue(conn, &confirm)?;
-            mail::enqueue(conn, &notice)?;
-            event.record(conn)?;
-            Ok::<_, StoreError>(())
+            if mail::may_send(
+                conn,
+                &notice.recipient,
+                MailKind::EmailChanged.as_str(),
+                now,
+                min_interval,
+            )? {
+                mail::enqueue(conn, &notice)?;
+            }
+            Ok(true)
         })
         .await?;
-    state.mail_wakeup.notify_one();
+    if queued {
+        state.mail_wakeup.notify_one();
+    }
     Ok(())
 }
 
-/// Renames the caller's account (same rules as at registration).
+/// Renames the caller's account (same rules as at registration). A rename is
+/// audited (`username_changed`, with the old and the new name), so a squatter
+/// taking a name such as `root` is seen.
 pub async fn change_username(
     state: &AppState,
     caller: &Caller,
     username: &str,
+    client: &ClientInfo,
 ) -> Result<Account, RecoveryError> {
     let username = Username::parse(username).map_err(|violation| invalid("username", violation))?;
     let now = state.clock.now();
     let user_id = caller.account.id.to_string();
+    let client = client.clone();
     let row = state
         .db
         .transaction(move |conn| {
@@ -467,6 +570,10 @@ pub async fn change_username(
             if taken {
                 return Err(RecoveryError::UsernameTaken);
             }
+            users::lock(conn, &user_id)?;
+            let Some(before) = users::find_by_id(conn, &user_id)? else {
+                return Ok(None);
+            };
             users::set_username(conn, &user_id, username.as_str(), now).map_err(
                 |error| match error {
                     DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
@@ -475,6 +582,15 @@ pub async fn change_username(
                     other => other.into(),
                 },
             )?;
+            if before.username != username.as_str() {
+                Event::new(EventType::UsernameChanged, &client, now)
+                    .user(&user_id)
+                    .detail(serde_json::json!({
+                        "from": before.username,
+                        "to": username.as_str(),
+                    }))
+                    .record(conn)?;
+            }
             Ok(users::find_by_id(conn, &user_id)?)
         })
         .await?

@@ -259,6 +259,9 @@ pub enum ApiError {
     Overloaded,
     #[error("database unavailable")]
     ServiceUnavailable,
+    /// The database has no room to write (`service_unavailable` too).
+    #[error("database storage full")]
+    StorageFull,
     /// After SIGTERM, on /readyz: load balancers should stop sending here.
     #[error("shutting down")]
     ShuttingDown,
@@ -304,7 +307,9 @@ impl ApiError {
             Self::Validation(_) => ErrorCode::ValidationFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Overloaded => ErrorCode::Overloaded,
-            Self::ServiceUnavailable | Self::ShuttingDown => ErrorCode::ServiceUnavailable,
+            Self::ServiceUnavailable | Self::StorageFull | Self::ShuttingDown => {
+                ErrorCode::ServiceUnavailable
+            }
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -366,6 +371,7 @@ impl ApiError {
             Self::RateLimited { .. } => "Too many requests; wait before retrying.",
             Self::Overloaded => "The server is busy; retry shortly.",
             Self::ServiceUnavailable => "The database is unreachable; retry shortly.",
+            Self::StorageFull => "The database cannot take writes right now; retry shortly.",
             Self::ShuttingDown => "This node is shutting down; send requests to another one.",
             Self::Internal(_) => return None,
         };
@@ -376,7 +382,9 @@ impl ApiError {
         match self {
             Self::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
             Self::Overloaded => Some(RETRY_AFTER_OVERLOADED),
-            Self::ServiceUnavailable | Self::ShuttingDown => Some(RETRY_AFTER_UNAVAILABLE),
+            Self::ServiceUnavailable | Self::StorageFull | Self::ShuttingDown => {
+                Some(RETRY_AFTER_UNAVAILABLE)
+            }
             _ => None,
         }
     }
@@ -538,6 +546,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable => Self::ServiceUnavailable,
+            StoreError::StorageFull => Self::StorageFull,
             StoreError::Failed(cause) => Self::Internal(cause),
         }
     }

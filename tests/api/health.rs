@@ -144,3 +144,61 @@ async fn a_frozen_database_gives_503_in_bounded_time_and_recovery_after() {
     let me = app.get("/me", Some(&ada.access_token)).await;
     assert_eq!(me.status(), StatusCode::OK);
 }
+
+/// A full disk, simulated with SQLite's `PRAGMA max_page_count` (the file may
+/// not grow past its current size; SQLite then answers `SQLITE_FULL` exactly
+/// as on a full file system, deterministically and without root). The pragma
+/// holds per connection, so the app gets a pool of one. This runs on SQLite
+/// whatever the suite's backend; PostgreSQL's `disk_full` is recognised by
+/// the unit test of the error mapping in `src/db`.
+#[actix_web::test]
+async fn a_full_database_answers_503_is_not_ready_and_recovers_with_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("full.db").display());
+    let app = crate::helpers::spawn_app_with(move |s| {
+        s.database.database_url = portcullis::db::DatabaseUrl::parse(&url).unwrap();
+        s.database.database_pool_size = 1;
+        s.guards.rate_limit_per_minute = 0;
+    })
+    .await;
+    app.signed_up("ada").await;
+    // No page more than the file has now (SQLite keeps the cap at the current size).
+    app.sql("PRAGMA max_page_count = 1").await;
+
+    let mut registered: i64 = 1;
+    let full = loop {
+        assert!(registered < 500, "the database never filled up");
+        let name = format!("user{registered}");
+        let response = app
+            .register(&name, &format!("{name}@example.com"), STRONG_PASSWORD)
+            .await;
+        if response.status() != StatusCode::CREATED {
+            break response;
+        }
+        registered += 1;
+    };
+    assert!(full.headers().contains_key("retry-after"));
+    assert_problem(full, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    let ready = app.get("/readyz", None).await;
+    assert!(ready.headers().contains_key("retry-after"));
+    assert_problem(
+        ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    // Asking again probes again, and the probe takes no room of its own.
+    let again = app.get("/readyz", None).await;
+    assert_eq!(again.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Nothing acknowledged was lost.
+    assert_eq!(app.count("users", "1 = 1").await, registered);
+
+    // Space comes back: the node is ready again and takes writes.
+    app.sql("PRAGMA max_page_count = 1073741823").await;
+    assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
+    let after = app
+        .register("grace", "grace@example.com", STRONG_PASSWORD)
+        .await;
+    assert_eq!(after.status(), StatusCode::CREATED);
+    assert_eq!(app.count("users", "1 = 1").await, registered + 1);
+}

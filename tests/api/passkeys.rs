@@ -19,7 +19,7 @@ use crate::helpers::{
 const ORIGIN: &str = "http://localhost:3000";
 
 /// A roaming authenticator with user verification, as a browser drives it.
-struct Authenticator {
+pub(crate) struct Authenticator {
     token: SoftToken,
     origin: Url,
     /// The credential ids it made, newest last.
@@ -27,7 +27,7 @@ struct Authenticator {
 }
 
 impl Authenticator {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::at(ORIGIN)
     }
 
@@ -138,7 +138,11 @@ async fn ceremony(response: reqwest::Response) -> (String, Value) {
 }
 
 /// Adds a passkey made by `authenticator` to `account`; returns it.
-async fn add_passkey(app: &TestApp, account: &Account, authenticator: &mut Authenticator) -> Value {
+pub(crate) async fn add_passkey(
+    app: &TestApp,
+    account: &Account,
+    authenticator: &mut Authenticator,
+) -> Value {
     let (ceremony_id, options) = start_registration(app, account).await;
     let credential = authenticator.create(&options);
     let added = post_auth(
@@ -171,7 +175,7 @@ async fn finish_login(app: &TestApp, ceremony_id: &str, credential: &Value) -> r
 }
 
 /// A whole login by email with `authenticator`.
-async fn passkey_login(
+pub(crate) async fn passkey_login(
     app: &TestApp,
     email: &str,
     authenticator: &mut Authenticator,

@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    STRONG_PASSWORD, TestApp, TestSmtp, assert_problem, eventually, recipient_of, spawn_app_with,
-    token_in,
+    STRONG_PASSWORD, TestApp, TestSmtp, assert_problem, eventually, recipient_of, run_cli_with_env,
+    spawn_app_with, token_in,
 };
 
 /// The message sent to `recipient`.
@@ -554,20 +554,26 @@ async fn every_recovery_step_is_audited() {
 }
 
 #[actix_web::test]
-async fn the_file_transport_writes_one_eml_per_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", dir.path().display());
+async fn the_file_transport_writes_one_owner_only_eml_per_message_in_an_owner_only_directory() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    // Not there yet: the app creates it (and its parent).
+    let dir = root.path().join("spool").join("mail");
+    let url = format!("file://{}", dir.display());
     let app = spawn_app_with(move |s| {
         s.guards.rate_limit_per_minute = 0;
         s.mail.mail_url = portcullis::config::MailUrl::parse(&url).unwrap();
     })
     .await;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the mail directory");
 
     app.signed_up("ada").await; // optional verification: one message
 
-    let found = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    let (path, found) = tokio::time::timeout(std::time::Duration::from_secs(20), async {
         loop {
-            let files: Vec<_> = std::fs::read_dir(dir.path())
+            let files: Vec<_> = std::fs::read_dir(&dir)
                 .unwrap()
                 .filter_map(Result::ok)
                 .collect();
@@ -575,7 +581,10 @@ async fn the_file_transport_writes_one_eml_per_message() {
                 .iter()
                 .find(|f| f.path().extension().is_some_and(|e| e == "eml"))
             {
-                return std::fs::read_to_string(file.path()).unwrap();
+                let text = std::fs::read_to_string(file.path()).unwrap();
+                if !text.is_empty() {
+                    return (file.path(), text);
+                }
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
@@ -583,6 +592,35 @@ async fn the_file_transport_writes_one_eml_per_message() {
     .await
     .expect("an .eml file appears");
     assert!(found.contains("To: ada@example.com"), "{found}");
+    assert_eq!(mode(&path), 0o600, "the message file");
+}
+
+#[actix_web::test]
+async fn production_refuses_file_mail_without_its_opt_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::helpers::write_signing_key(dir.path(), "signing.pem");
+    let data_key = crate::helpers::write_data_key(dir.path());
+    let database = format!("sqlite://{}", dir.path().join("p.db").display());
+    let mail_url = format!("file://{}", dir.path().join("mail").display());
+    let env = [
+        ("PORTCULLIS_ENV", "production"),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("JWT_PRIVATE_KEY_FILE", key.to_str().unwrap()),
+        ("DATA_ENCRYPTION_KEY_FILE", data_key.to_str().unwrap()),
+        ("MAIL_URL", mail_url.as_str()),
+    ];
+    let output = actix_web::rt::time::timeout(
+        std::time::Duration::from_secs(20),
+        run_cli_with_env(&["serve"], &database, &env, None),
+    )
+    .await
+    .expect("a refused configuration exits at once");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "file:// was accepted in production"
+    );
+    assert!(stderr.contains("MAIL_FILE_IN_PRODUCTION"), "{stderr}");
 }
 
 #[actix_web::test]
@@ -852,4 +890,286 @@ async fn mail_undeliverable_for_eight_days_is_given_up() {
         (app.count("mail_outbox", "1 = 1").await == 0).then_some(())
     })
     .await;
+}
+
+/// An account whose address `mallory` never proved, with a passkey and TOTP
+/// (and recovery codes) set up by whoever registered it: the passkey first,
+/// then TOTP through a session opened with that passkey (a second factor is
+/// added from a second-factor session). Returns the account.
+async fn squatted_with_factors(app: &TestApp, username: &str) -> crate::helpers::Account {
+    use crate::passkeys::{Authenticator, add_passkey, passkey_login};
+    let squatter = app.signed_up(username).await;
+    let mut authenticator = Authenticator::new();
+    add_passkey(app, &squatter, &mut authenticator).await;
+    let by_passkey = passkey_login(app, &squatter.email, &mut authenticator).await;
+    assert_eq!(by_passkey.status(), StatusCode::OK);
+    let pair: Value = by_passkey.json().await.unwrap();
+    let strong = crate::helpers::Account {
+        id: squatter.id.clone(),
+        email: squatter.email.clone(),
+        access_token: pair["access_token"].as_str().unwrap().to_owned(),
+        refresh_token: pair["refresh_token"].as_str().unwrap().to_owned(),
+    };
+    crate::mfa::enable_totp(app, &strong).await;
+    let me: Value = app
+        .get("/me", Some(&strong.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["mfa"],
+        json!({"totp": true, "passkeys": 1, "recovery_codes_left": 10})
+    );
+    strong
+}
+
+/// Every message reached the server and left the outbox; returns them all.
+async fn all_mail_delivered(app: &TestApp, smtp: &TestSmtp, at_least: usize) -> Vec<String> {
+    smtp.wait_for(at_least).await;
+    eventually("the outbox to empty", async || {
+        (app.count("mail_outbox", "1 = 1").await == 0).then_some(())
+    })
+    .await;
+    smtp.messages()
+}
+
+#[actix_web::test]
+async fn a_reset_of_an_address_never_verified_removes_every_second_factor() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let root = app.signed_in_admin("root").await;
+    // Someone registered the victim's address first and set up factors.
+    let squatter = squatted_with_factors(&app, "victim").await;
+
+    // The victim recovers the account through the address.
+    forgot(&app, &squatter.email).await;
+    let link = smtp.wait_for(1).await;
+    let done = reset(&app, &token_in(&link[0]), "the victims own passphrase").await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+
+    // The password alone logs in now: nothing the squatter set up is left.
+    let pair = app
+        .logged_in(&squatter.email, "the victims own passphrase")
+        .await;
+    assert_eq!(
+        pair["user"]["mfa"],
+        json!({"totp": false, "passkeys": 0, "recovery_codes_left": 0})
+    );
+    let (_, claims) = crate::helpers::jwt_parts(pair["access_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    let user = format!("user_id = '{}'", squatter.id);
+    assert_eq!(app.count("passkeys", &user).await, 0);
+    assert_eq!(app.count("totp_credentials", &user).await, 0);
+    assert_eq!(app.count("recovery_codes", &user).await, 0);
+    let ended = app.get("/me", Some(&squatter.access_token)).await;
+    assert_problem(ended, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    // Audited, and the owner is told.
+    let events = crate::helpers::events_of(&app, &root, "mfa_disabled", &squatter.id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail"]["by"], "password_reset");
+    assert_eq!(events[0]["detail"]["had_totp"], true);
+    assert_eq!(events[0]["detail"]["passkeys_removed"], 1);
+    let mail = all_mail_delivered(&app, &smtp, 3).await;
+    assert_eq!(
+        mail.len(),
+        3,
+        "the link, the password notice, the factors notice"
+    );
+    assert!(
+        mail.iter().any(|message| {
+            message.contains("Sign-in methods were removed")
+                && recipient_of(message) == squatter.email
+        }),
+        "{mail:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_reset_of_a_verified_address_keeps_the_second_factors() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let root = app.signed_in_admin("root").await;
+    let owner = squatted_with_factors(&app, "ada").await;
+    // The owner proved the address before.
+    app.sql(&format!(
+        "UPDATE users SET email_verified = TRUE WHERE id = '{}'",
+        owner.id
+    ))
+    .await;
+
+    forgot(&app, &owner.email).await;
+    let link = smtp.wait_for(1).await;
+    let done = reset(&app, &token_in(&link[0]), "a brand new passphrase").await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+
+    let login = app
+        .login(&json!({"email": owner.email, "password": "a brand new passphrase"}))
+        .await;
+    assert_problem(login, StatusCode::UNAUTHORIZED, "mfa_required").await;
+    let user = format!("user_id = '{}'", owner.id);
+    assert_eq!(app.count("passkeys", &user).await, 1);
+    assert_eq!(app.count("recovery_codes", &user).await, 10);
+    assert!(
+        crate::helpers::events_of(&app, &root, "mfa_disabled", &owner.id)
+            .await
+            .is_empty()
+    );
+    let mail = all_mail_delivered(&app, &smtp, 2).await;
+    assert_eq!(mail.len(), 2, "the link and the password notice: {mail:?}");
+}
+
+#[actix_web::test]
+async fn changing_the_email_counts_against_the_new_addresss_mail_budget() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let mallory = app.signed_up("mallory").await;
+    let body = json!({"new_email": "victim@example.org", "password": STRONG_PASSWORD});
+
+    // The same per-address budget as /password/forgot (5 by default).
+    for _ in 0..3 {
+        assert_eq!(
+            forgot(&app, "victim@example.org").await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    for _ in 0..2 {
+        let asked = put_email(&app, &mallory.access_token, &body).await;
+        assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    }
+    let held = put_email(&app, &mallory.access_token, &body).await;
+    let problem = assert_problem(held, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(problem["detail"].is_string());
+    let other = json!({"new_email": "someone@example.org", "password": STRONG_PASSWORD});
+    let elsewhere = put_email(&app, &mallory.access_token, &other).await;
+    assert_eq!(
+        elsewhere.status(),
+        StatusCode::ACCEPTED,
+        "another address has its own"
+    );
+}
+
+#[actix_web::test]
+async fn changing_the_email_mails_an_address_at_most_once_per_interval() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let mallory = app.signed_up("mallory").await;
+    let body = json!({"new_email": "victim@example.org", "password": STRONG_PASSWORD});
+    let to_victim = |mail: &[String]| {
+        mail.iter()
+            .filter(|message| recipient_of(message) == "victim@example.org")
+            .count()
+    };
+
+    for _ in 0..3 {
+        let asked = put_email(&app, &mallory.access_token, &body).await;
+        assert_eq!(asked.status(), StatusCode::ACCEPTED, "the same answer");
+    }
+    let mail = all_mail_delivered(&app, &smtp, 2).await;
+    assert_eq!(to_victim(&mail), 1, "{mail:?}");
+    assert_eq!(mail.len(), 2, "one confirmation and one notice: {mail:?}");
+    // The link that went out is still the one that works.
+    let first = token_in(mail_to(&mail, "victim@example.org"));
+
+    app.clock.advance(chrono::Duration::seconds(61));
+    let again = put_email(&app, &mallory.access_token, &body).await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let mail = all_mail_delivered(&app, &smtp, 4).await;
+    assert_eq!(to_victim(&mail), 2, "{mail:?}");
+    assert_ne!(
+        token_in(
+            mail.iter()
+                .rev()
+                .find(|m| recipient_of(m) == "victim@example.org")
+                .unwrap()
+        ),
+        first
+    );
+}
+
+#[actix_web::test]
+async fn a_rename_is_audited_with_the_old_and_the_new_name() {
+    let app = spawn_app_with(|s| s.guards.rate_limit_per_minute = 0).await;
+    let root = app.signed_in_admin("root").await;
+    let mallory = app.signed_up("mallory").await;
+
+    let renamed = patch_me(&app, &mallory.access_token, &json!({"username": "r00t"})).await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+
+    let events = crate::helpers::events_of(&app, &root, "username_changed", &mallory.id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["detail"],
+        json!({"from": "mallory", "to": "r00t"})
+    );
+}
+
+/// On PostgreSQL the interleaving is made deterministic: another transaction
+/// moves the account to a new address and holds its row; the admin's reset
+/// reads the old address, then must wait for the row inside the transaction
+/// that makes the token (seen in `pg_locks`), and after the move commits it
+/// mails the new address, never the one the account left. (On SQLite writers
+/// take turns, and each of these transactions starts with a write, so the
+/// address it reads is the current one; there the normal path is checked.)
+#[actix_web::test]
+async fn an_admins_reset_link_goes_to_the_address_the_account_has_when_it_is_made() {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app = app_mailing(&smtp, |_| {}).await;
+    let root = app.signed_in_admin("root").await;
+    let ada = app.signed_up("ada").await;
+    let request = app
+        .client
+        .post(app.url(&format!("/admin/users/{}/password-reset", ada.id)))
+        .bearer_auth(&root.access_token)
+        .send();
+
+    let expected = if crate::helpers::backend() == crate::helpers::Backend::Postgres {
+        let mut mover = diesel::PgConnection::establish(&app.database.url).unwrap();
+        diesel::sql_query("BEGIN").execute(&mut mover).unwrap();
+        diesel::sql_query(format!(
+            "UPDATE users SET email = 'ada.new@example.com' WHERE id = '{}'",
+            ada.id
+        ))
+        .execute(&mut mover)
+        .unwrap();
+        let mut pending = tokio::spawn(request);
+        let waiting = async {
+            let here = "NOT granted AND pid IN (SELECT pid FROM pg_stat_activity \
+                        WHERE datname = current_database())";
+            while app.count("pg_locks", here).await == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        tokio::select! {
+            () = waiting => {}
+            done = &mut pending => panic!(
+                "the reset never waited for the account's row: {:?}",
+                done.map(|answer| answer.map(|answer| answer.status()))
+            ),
+        }
+        diesel::sql_query("COMMIT").execute(&mut mover).unwrap();
+        let answered = pending.await.unwrap().unwrap();
+        assert_eq!(answered.status(), StatusCode::ACCEPTED);
+        "ada.new@example.com"
+    } else {
+        let answered = request.await.unwrap();
+        assert_eq!(answered.status(), StatusCode::ACCEPTED);
+        "ada@example.com"
+    };
+
+    let mail = all_mail_delivered(&app, &smtp, 1).await;
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(recipient_of(&mail[0]), expected);
+    assert_eq!(app.count("mail_tokens", "used_at IS NULL").await, 1);
 }

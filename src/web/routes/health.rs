@@ -17,13 +17,15 @@ pub async fn get_health() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers. Load balancers should route only to ready nodes.
+/// Readiness: the database answers, and takes writes (after a write failed
+/// for lack of space, until a probe write goes through). Load balancers should
+/// route only to ready nodes.
 #[utoipa::path(
     tag = "health",
     operation_id = "get_readiness",
     responses(
-        (status = 200, description = "The database answers.", body = Health),
-        (status = 503, description = "`service_unavailable`: the database is unreachable, or the node is shutting down (after SIGTERM, for `SHUTDOWN_READY_DELAY`); retry after `Retry-After`.", body = Problem, content_type = "application/problem+json",
+        (status = 200, description = "The database answers and takes writes.", body = Health),
+        (status = 503, description = "`service_unavailable`: the database is unreachable, or its storage is full (a write failed for lack of space and a probe write still does), or the node is shutting down (after SIGTERM, for `SHUTDOWN_READY_DELAY`); retry after `Retry-After`.", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
 )]
@@ -33,5 +35,6 @@ pub async fn get_readiness(state: web::Data<AppState>) -> Result<HttpResponse, A
         return Err(ApiError::ShuttingDown);
     }
     state.db.ping().await?;
+    state.db.ensure_writable().await?;
     Ok(HttpResponse::Ok().json(Health { status: "ready" }))
 }

@@ -183,9 +183,10 @@ pub async fn change_email(
 #[patch("/me")]
 pub async fn update_me(
     state: web::Data<AppState>,
+    client: ClientInfo,
     AuthUser(caller): AuthUser,
     body: web::Json<UpdateMeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = recovery::change_username(&state, &caller, &body.username).await?;
+    let account = recovery::change_username(&state, &caller, &body.username, &client).await?;
     Ok(HttpResponse::Ok().json(User::from(&account)))
 }
