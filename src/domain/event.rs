@@ -45,7 +45,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,

@@ -656,8 +656,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: the database answers
-         * @description Readiness: the database answers. Load balancers should route only to ready nodes.
+         * Readiness: the database answers, and takes writes (after a write failed for lack of space, until a probe write goes through)
+         * @description Readiness: the database answers, and takes writes (after a write failed for lack of space, until a probe write goes through). Load balancers should route only to ready nodes.
          */
         get: operations["get_readiness"];
         put?: never;
@@ -912,7 +912,7 @@ export interface components {
          * @description Every kind of auth event.
          * @enum {string}
          */
-        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed" | "email_login_requested";
+        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "username_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed" | "email_login_requested";
         /**
          * @description One broken rule. The message never repeats the submitted value (it may be
          *     a password).
@@ -1294,10 +1294,30 @@ export interface components {
             /** @description Client address at login; `null` if unknown. */
             ip: string | null;
             /**
+             * @description Client address of the latest refresh; `null` before the first, or if
+             *     unknown.
+             */
+            last_ip: string | null;
+            /**
+             * Format: date-time
+             * @description The latest refresh; `null` if the session has not been refreshed.
+             */
+            last_refreshed_at: string | null;
+            /**
              * Format: date-time
              * @description Last login or refresh.
              */
             last_used_at: string;
+            /**
+             * @description `User-Agent` of the latest refresh; `null` before the first, or if none
+             *     was sent.
+             */
+            last_user_agent: string | null;
+            /**
+             * Format: int32
+             * @description How many times the session has been refreshed.
+             */
+            refresh_count: number;
             /** @description As sent at login; `null` if none was. */
             user_agent: string | null;
         };
@@ -1470,8 +1490,11 @@ export interface components {
          *     }
          */
         ValidationProblem: {
-            /** @description Always `validation_failed`. */
-            code: string;
+            /**
+             * @description Always `validation_failed`.
+             * @enum {string}
+             */
+            code: "validation_failed";
             detail?: string | null;
             /** @description Each invalid field and the rules it broke. */
             errors: {
@@ -5042,7 +5065,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The database answers. */
+            /** @description The database answers and takes writes. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5060,7 +5083,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `service_unavailable`: the database is unreachable, or the node is shutting down (after SIGTERM, for `SHUTDOWN_READY_DELAY`); retry after `Retry-After`. */
+            /** @description `service_unavailable`: the database is unreachable, or its storage is full (a write failed for lack of space and a probe write still does), or the node is shutting down (after SIGTERM, for `SHUTDOWN_READY_DELAY`); retry after `Retry-After`. */
             503: {
                 headers: {
                     /** @description Seconds to wait */

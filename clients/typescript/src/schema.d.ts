@@ -236,6 +236,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/login/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mails a sign-in link and a 6-digit code to the address, if it may sign in (an enabled account; with `EMAIL_LOGIN_SIGNUP=on`, any address)
+         * @description Mails a sign-in link and a 6-digit code to the address, if it may sign in (an enabled account; with `EMAIL_LOGIN_SIGNUP=on`, any address). The answer is the same, in about the same time, either way; one address gets at most one message per `MAIL_MIN_INTERVAL`, and a new one voids the older.
+         */
+        post: operations["request_email_login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/login/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Signs in with the mailed link's `token`, or `email` and the mailed `code`; either works once
+         * @description Signs in with the mailed link's `token`, or `email` and the mailed `code`; either works once. The address counts as verified. An account with a second factor answers `mfa_required`, finished at `POST /login/mfa`.
+         */
+        post: operations["verify_email_login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/login/mfa": {
         parameters: {
             query?: never;
@@ -246,8 +286,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Finishes a login that answered `mfa_required`: the `mfa_token` and a TOTP code (`code`) or a recovery code (`recovery_code`)
-         * @description Finishes a login that answered `mfa_required`: the `mfa_token` and a TOTP code (`code`) or a recovery code (`recovery_code`). The session is the same as a password login's, with `amr` saying how it was proven.
+         * Finishes a login that answered `mfa_required`: the `mfa_token` and a TOTP code (`code`), a recovery code (`recovery_code`) or a passkey's answer to the problem's `passkey_options` (`credential`)
+         * @description Finishes a login that answered `mfa_required`: the `mfa_token` and a TOTP code (`code`), a recovery code (`recovery_code`) or a passkey's answer to the problem's `passkey_options` (`credential`). The session is the same as a password login's, with `amr` saying how it was proven (`["pwd","otp","mfa"]`, `["pwd","mfa"]`, `["pwd","hwk","mfa"]`).
          */
         post: operations["login_mfa"];
         delete?: never;
@@ -478,8 +518,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Starts adding a passkey to the caller's account (the password again)
-         * @description Starts adding a passkey to the caller's account (the password again). Hand `options` to `navigator.credentials.create`, then post what it returns to `POST /me/passkeys` within 300 s.
+         * Starts adding a passkey to the caller's account (the password again; on an account that already has a second factor, from a session opened with it)
+         * @description Starts adding a passkey to the caller's account (the password again; on an account that already has a second factor, from a session opened with it). Hand `options` to `navigator.credentials.create`, then post what it returns to `POST /me/passkeys` within 300 s. At most 20 per account.
          */
         post: operations["start_passkey_registration"];
         delete?: never;
@@ -500,7 +540,7 @@ export interface paths {
         post?: never;
         /**
          * Removes one of the caller's passkeys; it can no longer log in
-         * @description Removes one of the caller's passkeys; it can no longer log in.
+         * @description Removes one of the caller's passkeys; it can no longer log in. Only from a session opened with a second factor.
          */
         delete: operations["delete_passkey"];
         options?: never;
@@ -811,6 +851,47 @@ export interface components {
             /** @description The account's current password, to confirm. */
             password: string;
         };
+        /**
+         * @description Asks for a sign-in link and code by mail.
+         * @example {
+         *       "email": "ada@example.com"
+         *     }
+         */
+        EmailLoginRequest: {
+            /**
+             * Format: email
+             * @description The address to sign in with. The answer is the same whether or not it has an account.
+             */
+            email: string;
+            /**
+             * Format: uri
+             * @description Where the mailed link leads (the token is added to its query): a page of
+             *     an origin on `LOGIN_REDIRECT_ALLOWLIST`. Default: `MAGIC_LINK_URL`.
+             */
+            redirect_to?: string | null;
+        };
+        /**
+         * @description Signs in with the mailed link's `token`, or with `email` and the mailed `code`.
+         * @example {
+         *       "code": "493027",
+         *       "email": "ada@example.com",
+         *       "token_delivery": "cookie"
+         *     }
+         */
+        EmailLoginVerifyRequest: {
+            /** @description With `email`: the 6-digit code from the mail (at most 5 tries). */
+            code?: string | null;
+            /**
+             * Format: email
+             * @description With `code`: the address the code was mailed to.
+             */
+            email?: string | null;
+            /** @description `true` keeps the session for `REFRESH_TOKEN_TTL`, otherwise at most a day. */
+            remember?: boolean;
+            /** @description The token from the mailed link. */
+            token?: string | null;
+            token_delivery?: components["schemas"]["TokenDelivery"];
+        };
         /** @description One page of the audit trail, newest first. */
         EventPage: {
             items: components["schemas"]["AuthEvent"][];
@@ -831,7 +912,7 @@ export interface components {
          * @description Every kind of auth event.
          * @enum {string}
          */
-        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "username_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed";
+        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "username_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed" | "email_login_requested";
         /**
          * @description One broken rule. The message never repeats the submitted value (it may be
          *     a password).
@@ -915,7 +996,8 @@ export interface components {
         };
         /**
          * @description The second step of a login: the `mfa_token` of the `mfa_required` answer
-         *     and exactly one of `code` (TOTP) and `recovery_code`.
+         *     and exactly one of `code` (TOTP), `recovery_code` and `credential` (a
+         *     passkey's answer to the problem's `passkey_options`).
          * @example {
          *       "code": "123456",
          *       "mfa_token": "q3V0c2lkZS10aGUtYm94…"
@@ -924,6 +1006,13 @@ export interface components {
         LoginMfaRequest: {
             /** @description The 6-digit code the authenticator app shows. */
             code?: string | null;
+            /**
+             * @description With `passkey` among the challenge's `methods`: what
+             *     `navigator.credentials.get({publicKey: passkey_options})` returned, as
+             *     `AuthenticationResponseJSON` (`credential.toJSON()`). One answer per
+             *     `mfa_token`: the options' challenge is spent by it, right or wrong.
+             */
+            credential?: Record<string, never> | null;
             mfa_token: string;
             /** @description One of the account's recovery codes; it is spent. */
             recovery_code?: string | null;
@@ -942,7 +1031,7 @@ export interface components {
          * @description A second factor that can finish a login.
          * @enum {string}
          */
-        MfaMethod: "totp" | "recovery_code";
+        MfaMethod: "totp" | "recovery_code" | "passkey";
         /** @description The account's second factors (never a secret or a code). */
         MfaSummary: {
             /**
@@ -1097,10 +1186,10 @@ export interface components {
          */
         Problem: {
             /**
-             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `invalid_or_expired_token`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `request_timeout`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
+             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `step_up_required`, `invalid_or_expired_token`, `redirect_not_allowed`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `too_many_passkeys`, `request_timeout`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
              * @enum {string}
              */
-            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "invalid_or_expired_token" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
+            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "step_up_required" | "invalid_or_expired_token" | "redirect_not_allowed" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "too_many_passkeys" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
             detail?: string | null;
             /** @description Only for `validation_failed`: each invalid field and the rules it broke. */
             errors?: {
@@ -1113,6 +1202,13 @@ export interface components {
              *     300 seconds for at most 5 codes, spent by the login it finishes.
              */
             mfa_token?: string | null;
+            /**
+             * @description Only for `mfa_required` with `passkey` among `methods`:
+             *     PublicKeyCredentialRequestOptions JSON naming the account's passkeys,
+             *     for `navigator.credentials.get` (`PublicKeyCredential.parseRequestOptionsFromJSON`);
+             *     its answer goes to `POST /login/mfa` as `credential`.
+             */
+            passkey_options?: Record<string, never> | null;
             /** Format: int32 */
             status: number;
             /** @description The HTTP status phrase. */
@@ -1198,10 +1294,30 @@ export interface components {
             /** @description Client address at login; `null` if unknown. */
             ip: string | null;
             /**
+             * @description Client address of the latest refresh; `null` before the first, or if
+             *     unknown.
+             */
+            last_ip: string | null;
+            /**
+             * Format: date-time
+             * @description The latest refresh; `null` if the session has not been refreshed.
+             */
+            last_refreshed_at: string | null;
+            /**
              * Format: date-time
              * @description Last login or refresh.
              */
             last_used_at: string;
+            /**
+             * @description `User-Agent` of the latest refresh; `null` before the first, or if none
+             *     was sent.
+             */
+            last_user_agent: string | null;
+            /**
+             * Format: int32
+             * @description How many times the session has been refreshed.
+             */
+            refresh_count: number;
             /** @description As sent at login; `null` if none was. */
             user_agent: string | null;
         };
@@ -1374,8 +1490,11 @@ export interface components {
          *     }
          */
         ValidationProblem: {
-            /** @description Always `validation_failed`. */
-            code: string;
+            /**
+             * @description Always `validation_failed`.
+             * @enum {string}
+             */
+            code: "validation_failed";
             detail?: string | null;
             /** @description Each invalid field and the rules it broke. */
             errors: {
@@ -2499,7 +2618,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `invalid_credentials`: unknown account or wrong password (indistinguishable). `mfa_required`: the password is right and the account has TOTP on; the problem carries `mfa_token` and `methods` for `POST /login/mfa`. */
+            /** @description `invalid_credentials`: unknown account or wrong password (indistinguishable). `mfa_required`: the password is right and the account has a second factor (TOTP or a passkey); the problem carries `mfa_token`, `methods` (`totp`, `recovery_code`, `passkey`: what the account has) and, with `passkey`, `passkey_options` for `POST /login/mfa`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2589,6 +2708,250 @@ export interface operations {
             };
         };
     };
+    request_email_login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailLoginRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted: if the address may sign in, a link and a code are on their way (valid `MAGIC_LINK_TTL`, 600 s by default). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `redirect_not_allowed`: `redirect_to` is not on an allowed origin; or `malformed_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: signing in by email is off (`EMAIL_LOGIN`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: `email` is not an address. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /**
+             * @description `rate_limited`: too many requests from this address or, where a password
+             *     is checked, too many failed attempts for the account; retry after `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verify_email_login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailLoginVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description A new session's token pair (`amr` `["email"]`). */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control"?: string;
+                    /** @description With `"token_delivery": "cookie"` only: the refresh cookie (`refresh_token` is then absent from the body). */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description `invalid_or_expired_token`: the link or code is unknown, used, expired, wrong, or out of its 5 tries (ask for a new one); or `malformed_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `mfa_required`: the account has a second factor; the problem carries `mfa_token`, `methods` and, with `passkey`, `passkey_options` for `POST /login/mfa`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `account_disabled`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: signing in by email is off (`EMAIL_LOGIN`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: give either `token`, or `email` and `code`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /**
+             * @description `rate_limited`: too many requests from this address or, where a password
+             *     is checked, too many failed attempts for the account; retry after `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     login_mfa: {
         parameters: {
             query?: never;
@@ -2624,7 +2987,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `invalid_mfa_code`: wrong, expired or already used code. `invalid_credentials`: the account's password, role or second factors changed since the password step (log in again). */
+            /** @description `invalid_mfa_code`: wrong, expired or already used code, or a passkey answer that is not one of the account's passkeys signing this login's `passkey_options` (each `mfa_token` takes one passkey answer). `invalid_credentials`: the account's password, role or second factors changed since the password step (log in again). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2669,7 +3032,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: give exactly one of `code` and `recovery_code`. */
+            /** @description `validation_failed`: give exactly one of `code`, `recovery_code` and `credential`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3548,7 +3911,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `wrong_password`. */
+            /** @description `wrong_password`; `step_up_required`: the account has a passkey and this session was opened without a second factor (log in again with the passkey). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3790,6 +4153,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `step_up_required`: the account has a second factor and this session was opened without one (log in again with it). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `not_found`: no pending secret; `POST /me/mfa/totp` first. */
             404: {
                 headers: {
@@ -3964,8 +4336,26 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `step_up_required`: the account has a second factor and this session was opened without one (log in again with it). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_many_passkeys`: the account has 20; remove one first. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4080,7 +4470,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `wrong_password`. */
+            /** @description `wrong_password`; `step_up_required`: the account has a second factor and this session was opened without one (log in again with it). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4091,6 +4481,15 @@ export interface operations {
             };
             /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_many_passkeys`: the account has 20; remove one first. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4176,6 +4575,15 @@ export interface operations {
                 headers: {
                     /** @description Bearer challenge */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `step_up_required`: the account has a second factor and this session was opened without one (log in again with it). */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
