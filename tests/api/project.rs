@@ -44,6 +44,111 @@ fn the_committed_configuration_reference_matches_the_settings() {
     );
 }
 
+/// A Rust version (`1.95`, `1.88.0`) as numbers, for comparing.
+fn rust_version(text: &str) -> Vec<u64> {
+    let mut parts: Vec<u64> = text
+        .split('.')
+        .map(|part| {
+            part.parse()
+                .unwrap_or_else(|_| panic!("not a Rust version: {text}"))
+        })
+        .collect();
+    parts.resize(3, 0);
+    parts
+}
+
+/// The declared `rust-version` is true of the locked build: no normal or
+/// build dependency of this platform in `Cargo.lock` asks for a newer Rust
+/// (dev-dependencies are the contributors' affair), and the README and
+/// CONTRIBUTING.md say the same version.
+#[test]
+fn no_locked_dependency_needs_a_newer_rust_than_declared() {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
+    let rustc = String::from_utf8_lossy(&rustc.stdout);
+    let host = rustc
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("rustc names its host");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", host])
+        .current_dir(manifest_dir)
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let packages: std::collections::HashMap<&str, &serde_json::Value> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| (package["id"].as_str().unwrap(), package))
+        .collect();
+    let nodes: std::collections::HashMap<&str, &serde_json::Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| (node["id"].as_str().unwrap(), node))
+        .collect();
+    let root = metadata["resolve"]["root"].as_str().unwrap();
+    let declared = packages[root]["rust_version"]
+        .as_str()
+        .expect("Cargo.toml declares a rust-version");
+
+    // Everything the package builds with, through normal and build edges.
+    let mut built = BTreeSet::new();
+    let mut next = vec![root];
+    while let Some(id) = next.pop() {
+        if !built.insert(id) {
+            continue;
+        }
+        for dependency in nodes[id]["deps"].as_array().unwrap() {
+            let not_only_dev = dependency["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|kind| kind["kind"] != "dev");
+            if not_only_dev {
+                next.push(dependency["pkg"].as_str().unwrap());
+            }
+        }
+    }
+    assert!(built.len() > 100, "the walk found {} packages", built.len());
+    let newer: Vec<String> = built
+        .iter()
+        .filter_map(|id| {
+            let package = packages[id];
+            let wanted = package["rust_version"].as_str()?;
+            (rust_version(wanted) > rust_version(declared)).then(|| {
+                format!(
+                    "{} {} needs Rust {wanted}",
+                    package["name"].as_str().unwrap(),
+                    package["version"].as_str().unwrap()
+                )
+            })
+        })
+        .collect();
+    assert!(
+        newer.is_empty(),
+        "Cargo.toml declares rust-version {declared}, but the locked build needs more: {newer:?}"
+    );
+    for doc in ["README.md", "CONTRIBUTING.md"] {
+        let text = std::fs::read_to_string(manifest_dir.join(doc)).unwrap();
+        assert!(
+            text.contains(&format!("Rust toolchain ({declared} or newer")),
+            "{doc} should ask for Rust {declared} or newer"
+        );
+    }
+}
+
 /// The layers from the bottom up; a module may use its own layer's module and
 /// any module of a lower layer, nothing else (`docs/architecture.md`).
 const LAYERS: &[&[&str]] = &[
