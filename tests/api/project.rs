@@ -857,7 +857,11 @@ async fn sigterm_under_new_connection_load_drops_no_request() {
             }
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The load is running before the SIGTERM.
+    crate::helpers::eventually("the load to get going", async || {
+        (answered.load(Ordering::Relaxed) >= 20).then_some(())
+    })
+    .await;
     let pid = server.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -911,14 +915,17 @@ async fn stalled_bodies_from_many_addresses_leave_a_normal_client_served() {
 
     // All at once, as an attacker would: each connection sends its headers
     // and one byte of the body, then holds on.
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let attackers: Vec<_> = (0..1_120u32)
         .map(|index| {
             let attacker =
                 std::net::Ipv4Addr::new(127, 0, 0, 2 + u8::try_from(index % 40).unwrap());
+            let sent = sent.clone();
             actix_web::rt::spawn(async move {
                 let socket = tokio::net::TcpSocket::new_v4().unwrap();
                 socket.bind((attacker, 0).into()).unwrap();
                 let Ok(mut stream) = socket.connect(target).await else {
+                    sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     return;
                 };
                 // A connection the node shut is as good as held for the attack.
@@ -927,13 +934,18 @@ async fn stalled_bodies_from_many_addresses_leave_a_normal_client_served() {
                         b"POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
                     )
                     .await;
-                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-                drop(stream);
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Held until the test ends (it aborts every attacker).
+                std::future::pending::<()>().await;
             })
         })
         .collect();
-    // Well within the body deadline (5 s): every stalled body is still held.
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    // Every attacker has connected (or been shut) and sent its byte; within
+    // the body deadline (5 s), their stalled bodies are held.
+    crate::helpers::eventually("every attacker to send its headers", async || {
+        (sent.load(std::sync::atomic::Ordering::SeqCst) == 1_120).then_some(())
+    })
+    .await;
 
     let client = crate::helpers::client();
     let started = std::time::Instant::now();
@@ -970,10 +982,16 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
     let Some(smtp) = crate::helpers::TestSmtp::start().await else {
         return;
     };
+    // Between the node and the mail server: frozen, it holds the greeting back
+    // (a mail server stuck mid-conversation) and counts the connections.
+    let proxy = crate::helpers::FreezableProxy::start(format!("127.0.0.1:{}", smtp.port)).await;
     let (mut server, address, _dir) = serve_binary(
         &[],
         &[
-            ("MAIL_URL", smtp.url()),
+            (
+                "MAIL_URL",
+                format!("smtp://127.0.0.1:{}?tls=off", proxy.port),
+            ),
             ("SHUTDOWN_READY_DELAY", "0".to_owned()),
             ("ARGON2_MEMORY_KIB", "4096".to_owned()),
             ("ARGON2_ITERATIONS", "1".to_owned()),
@@ -982,7 +1000,7 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
     )
     .await;
 
-    smtp.freeze();
+    proxy.freeze();
     // Registering queues a verification mail; the sender starts on it and
     // waits for the frozen server's greeting.
     let registered = crate::helpers::client()
@@ -992,7 +1010,10 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
         .await
         .unwrap();
     assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    crate::helpers::eventually("the sender to connect", async || {
+        (proxy.connections() >= 1).then_some(())
+    })
+    .await;
     let pid = server.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -1004,7 +1025,7 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
     // The node waits for the message rather than exiting.
     let early = tokio::time::timeout(std::time::Duration::from_secs(1), server.wait()).await;
     assert!(early.is_err(), "exited before its message went out");
-    smtp.thaw();
+    proxy.thaw();
     let status = tokio::time::timeout(std::time::Duration::from_secs(20), server.wait())
         .await
         .expect("the process exits once the message is out")

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     STRONG_PASSWORD, TestApp, TestSmtp, assert_problem, eventually, recipient_of, spawn_app_with,
-    token_in,
+    stop_mail_sender, token_in,
 };
 
 /// The message sent to `recipient`.
@@ -466,7 +466,7 @@ async fn two_nodes_on_one_database_deliver_each_message_once() {
         s.mail.email_verification = portcullis::config::EmailVerification::Optional;
     })
     .await;
-    let _other_node = app.another_node(|_| {}).await;
+    let (_, other_node) = app.another_node_with_state(|_| {}).await;
 
     for n in 0..8 {
         app.register(
@@ -477,8 +477,10 @@ async fn two_nodes_on_one_database_deliver_each_message_once() {
         .await;
     }
     let mail = smtp.wait_for(8).await;
-    // Give a double delivery, if there were one, the time to show.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Both senders stopped: whatever either had begun to send has arrived, so
+    // a double delivery, if there were one, shows now.
+    stop_mail_sender(&app.state).await;
+    stop_mail_sender(&other_node).await;
 
     let mut recipients: Vec<String> = smtp.messages().iter().map(|m| recipient_of(m)).collect();
     recipients.sort();
