@@ -31,155 +31,90 @@ use crate::service::passkeys::PasskeyError;
 use crate::service::recovery::RecoveryError;
 use crate::service::sessions::{AuthError, LoginError, RefreshError, RevokeError};
 
-/// Every error code an answer can carry: the one list the error mapping, the
-/// OpenAPI document (the `code` description) and the errors table of
-/// `docs/clients.md` (checked by a test) are made from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    MalformedRequest,
-    MissingToken,
-    InvalidToken,
-    TokenExpired,
-    InvalidCredentials,
-    RefreshTokenReused,
-    MfaRequired,
-    InvalidMfaCode,
-    Forbidden,
-    AccountDisabled,
-    WrongPassword,
-    EmailNotVerified,
-    MfaRequiredForAdmin,
-    CsrfRejected,
-    StepUpRequired,
-    InvalidOrExpiredToken,
-    RedirectNotAllowed,
-    NotFound,
-    MethodNotAllowed,
-    EmailTaken,
-    UsernameTaken,
-    LastAdmin,
-    MfaAlreadyEnabled,
-    TooManyPasskeys,
-    RequestTimeout,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    ValidationFailed,
-    RateLimited,
-    Overloaded,
-    ServiceUnavailable,
-    InternalError,
+/// Declares [`ErrorCode`] from one table: each line is a code's variant, the
+/// stable string clients branch on, its HTTP status and its default `detail`
+/// (`None` when every answer brings its own, or none). The enum, `ALL`,
+/// `as_str`, `status` and `default_detail` are all generated from it, so a new
+/// code is one line here (and the OpenAPI enum and the test on the errors table
+/// of `docs/clients.md` follow from `ALL`).
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal, $status:ident, $detail:expr;)+) => {
+        /// Every error code an answer can carry: the one list the error
+        /// mapping, the OpenAPI document (the `code` enum and description) and
+        /// the errors table of `docs/clients.md` (checked by a test) are made
+        /// from.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $(
+                #[doc = concat!("`", $code, "`")]
+                $variant,
+            )+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the table's order (the order of the OpenAPI enum).
+            pub const ALL: [Self; [$($code),+].len()] = [$(Self::$variant),+];
+
+            /// The stable snake_case string clients branch on.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)+
+                }
+            }
+
+            /// The HTTP status every answer with this code has.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$variant => StatusCode::$status,)+
+                }
+            }
+
+            /// The `detail` an answer with this code carries unless its
+            /// failure says more ([`ApiError::problem`]).
+            pub fn default_detail(self) -> Option<&'static str> {
+                match self {
+                    $(Self::$variant => $detail,)+
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub const ALL: [Self; 32] = [
-        Self::MalformedRequest,
-        Self::MissingToken,
-        Self::InvalidToken,
-        Self::TokenExpired,
-        Self::InvalidCredentials,
-        Self::RefreshTokenReused,
-        Self::MfaRequired,
-        Self::InvalidMfaCode,
-        Self::Forbidden,
-        Self::AccountDisabled,
-        Self::WrongPassword,
-        Self::EmailNotVerified,
-        Self::MfaRequiredForAdmin,
-        Self::CsrfRejected,
-        Self::StepUpRequired,
-        Self::InvalidOrExpiredToken,
-        Self::RedirectNotAllowed,
-        Self::NotFound,
-        Self::MethodNotAllowed,
-        Self::EmailTaken,
-        Self::UsernameTaken,
-        Self::LastAdmin,
-        Self::MfaAlreadyEnabled,
-        Self::TooManyPasskeys,
-        Self::RequestTimeout,
-        Self::PayloadTooLarge,
-        Self::UnsupportedMediaType,
-        Self::ValidationFailed,
-        Self::RateLimited,
-        Self::Overloaded,
-        Self::ServiceUnavailable,
-        Self::InternalError,
-    ];
-
-    /// The stable snake_case string clients branch on.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MalformedRequest => "malformed_request",
-            Self::MissingToken => "missing_token",
-            Self::InvalidToken => "invalid_token",
-            Self::TokenExpired => "token_expired",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::RefreshTokenReused => "refresh_token_reused",
-            Self::MfaRequired => "mfa_required",
-            Self::InvalidMfaCode => "invalid_mfa_code",
-            Self::MfaRequiredForAdmin => "mfa_required_for_admin",
-            Self::MfaAlreadyEnabled => "mfa_already_enabled",
-            Self::CsrfRejected => "csrf_rejected",
-            Self::StepUpRequired => "step_up_required",
-            Self::TooManyPasskeys => "too_many_passkeys",
-            Self::RequestTimeout => "request_timeout",
-            Self::Forbidden => "forbidden",
-            Self::AccountDisabled => "account_disabled",
-            Self::WrongPassword => "wrong_password",
-            Self::EmailNotVerified => "email_not_verified",
-            Self::InvalidOrExpiredToken => "invalid_or_expired_token",
-            Self::RedirectNotAllowed => "redirect_not_allowed",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::EmailTaken => "email_taken",
-            Self::UsernameTaken => "username_taken",
-            Self::LastAdmin => "last_admin",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::ValidationFailed => "validation_failed",
-            Self::RateLimited => "rate_limited",
-            Self::Overloaded => "overloaded",
-            Self::ServiceUnavailable => "service_unavailable",
-            Self::InternalError => "internal_error",
-        }
-    }
-
-    /// The HTTP status every answer with this code has.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::MalformedRequest | Self::InvalidOrExpiredToken | Self::RedirectNotAllowed => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::MissingToken
-            | Self::InvalidToken
-            | Self::TokenExpired
-            | Self::InvalidCredentials
-            | Self::RefreshTokenReused
-            | Self::MfaRequired
-            | Self::InvalidMfaCode => StatusCode::UNAUTHORIZED,
-            Self::Forbidden
-            | Self::AccountDisabled
-            | Self::WrongPassword
-            | Self::EmailNotVerified
-            | Self::MfaRequiredForAdmin
-            | Self::CsrfRejected
-            | Self::StepUpRequired => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::EmailTaken
-            | Self::UsernameTaken
-            | Self::LastAdmin
-            | Self::MfaAlreadyEnabled
-            | Self::TooManyPasskeys => StatusCode::CONFLICT,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::Overloaded | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+// One line per code: variant => string, status, default detail.
+#[rustfmt::skip]
+error_codes! {
+    MalformedRequest => "malformed_request", BAD_REQUEST, None; // the parser says what was wrong
+    MissingToken => "missing_token", UNAUTHORIZED, Some("This endpoint needs a token: an `Authorization: Bearer <access token>` header (for /token/refresh, a refresh token in the body or its cookie).");
+    InvalidToken => "invalid_token", UNAUTHORIZED, Some("The token is not valid here: malformed, wrongly signed, of the wrong kind, or its session has ended.");
+    TokenExpired => "token_expired", UNAUTHORIZED, Some("The token has expired; refresh it or log in again.");
+    InvalidCredentials => "invalid_credentials", UNAUTHORIZED, Some("The account or password is wrong.");
+    RefreshTokenReused => "refresh_token_reused", UNAUTHORIZED, Some("This refresh token was already used; the session has been revoked. Log in again.");
+    MfaRequired => "mfa_required", UNAUTHORIZED, Some("The password is right; finish the login with a second factor at POST /login/mfa, giving `mfa_token` and one of the `methods`.");
+    InvalidMfaCode => "invalid_mfa_code", UNAUTHORIZED, Some("The code is wrong, expired or already used.");
+    Forbidden => "forbidden", FORBIDDEN, Some("Your role does not allow this.");
+    AccountDisabled => "account_disabled", FORBIDDEN, Some("This account is disabled.");
+    WrongPassword => "wrong_password", FORBIDDEN, Some("The password is wrong.");
+    EmailNotVerified => "email_not_verified", FORBIDDEN, Some("Confirm your email address first: open the link in the verification mail.");
+    MfaRequiredForAdmin => "mfa_required_for_admin", FORBIDDEN, Some("Admin routes need a session opened with a second factor; log in again with TOTP or a passkey.");
+    CsrfRejected => "csrf_rejected", FORBIDDEN, Some("A call authenticated by the refresh cookie must come from an allowed origin and carry `X-Requested-With: portcullis`.");
+    StepUpRequired => "step_up_required", FORBIDDEN, Some("This account has a second factor and this session was opened without one; log in again with TOTP, a recovery code or a passkey, then retry.");
+    InvalidOrExpiredToken => "invalid_or_expired_token", BAD_REQUEST, Some("This link or token is unknown, already used or expired; ask for a new one (log in again for an `mfa_token`).");
+    RedirectNotAllowed => "redirect_not_allowed", BAD_REQUEST, Some("`redirect_to` is not on an allowed origin (LOGIN_REDIRECT_ALLOWLIST; by default the origins of APP_URL and CORS_ALLOWED_ORIGINS).");
+    NotFound => "not_found", NOT_FOUND, Some("Nothing here.");
+    MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED, Some("This path does not accept that method.");
+    EmailTaken => "email_taken", CONFLICT, Some("An account with this email already exists.");
+    UsernameTaken => "username_taken", CONFLICT, Some("This username is taken.");
+    LastAdmin => "last_admin", CONFLICT, Some("This is the last enabled admin; promote another admin first.");
+    MfaAlreadyEnabled => "mfa_already_enabled", CONFLICT, Some("Two-factor authentication is already on; turn it off first to set up a new authenticator.");
+    TooManyPasskeys => "too_many_passkeys", CONFLICT, Some("This account has the most passkeys allowed; remove one before adding another.");
+    RequestTimeout => "request_timeout", REQUEST_TIMEOUT, Some("The request body did not arrive in time.");
+    PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE, Some("The request body is too large.");
+    UnsupportedMediaType => "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, Some("Send the body as `Content-Type: application/json`.");
+    ValidationFailed => "validation_failed", UNPROCESSABLE_ENTITY, Some("Some fields are invalid; see `errors`.");
+    RateLimited => "rate_limited", TOO_MANY_REQUESTS, Some("Too many requests; wait before retrying.");
+    Overloaded => "overloaded", SERVICE_UNAVAILABLE, Some("The server is busy; retry shortly.");
+    ServiceUnavailable => "service_unavailable", SERVICE_UNAVAILABLE, Some("The database is unreachable; retry shortly.");
+    InternalError => "internal_error", INTERNAL_SERVER_ERROR, None; // opaque: the cause is logged
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -315,67 +250,16 @@ impl ApiError {
     }
 
     fn detail(&self) -> Option<String> {
-        let text = match self {
-            Self::MalformedRequest(why) => return Some(why.clone()),
-            Self::MissingToken => {
-                "This endpoint needs a token: an `Authorization: Bearer <access token>` header (for /token/refresh, a refresh token in the body or its cookie)."
+        match self {
+            Self::MalformedRequest(why) => Some(why.clone()),
+            Self::ShuttingDown => {
+                Some("This node is shutting down; send requests to another one.".to_owned())
             }
-            Self::InvalidToken => {
-                "The token is not valid here: malformed, wrongly signed, of the wrong kind, or its session has ended."
+            Self::StorageFull => {
+                Some("The database cannot take writes right now; retry shortly.".to_owned())
             }
-            Self::TokenExpired => "The token has expired; refresh it or log in again.",
-            Self::InvalidCredentials => "The account or password is wrong.",
-            Self::RefreshTokenReused => {
-                "This refresh token was already used; the session has been revoked. Log in again."
-            }
-            Self::MfaRequired { .. } => {
-                "The password is right; finish the login with a second factor at POST /login/mfa, giving `mfa_token` and one of the `methods`."
-            }
-            Self::InvalidMfaCode => "The code is wrong, expired or already used.",
-            Self::MfaRequiredForAdmin => {
-                "Admin routes need a session opened with a second factor; log in again with TOTP or a passkey."
-            }
-            Self::MfaAlreadyEnabled => {
-                "Two-factor authentication is already on; turn it off first to set up a new authenticator."
-            }
-            Self::StepUpRequired => {
-                "This account has a second factor and this session was opened without one; log in again with TOTP, a recovery code or a passkey, then retry."
-            }
-            Self::TooManyPasskeys => {
-                "This account has the most passkeys allowed; remove one before adding another."
-            }
-            Self::CsrfRejected => {
-                "A call authenticated by the refresh cookie must come from an allowed origin and carry `X-Requested-With: portcullis`."
-            }
-            Self::Forbidden => "Your role does not allow this.",
-            Self::AccountDisabled => "This account is disabled.",
-            Self::WrongPassword => "The password is wrong.",
-            Self::EmailNotVerified => {
-                "Confirm your email address first: open the link in the verification mail."
-            }
-            Self::InvalidOrExpiredToken => {
-                "This link or token is unknown, already used or expired; ask for a new one (log in again for an `mfa_token`)."
-            }
-            Self::RedirectNotAllowed => {
-                "`redirect_to` is not on an allowed origin (LOGIN_REDIRECT_ALLOWLIST; by default the origins of APP_URL and CORS_ALLOWED_ORIGINS)."
-            }
-            Self::NotFound => "Nothing here.",
-            Self::MethodNotAllowed { .. } => "This path does not accept that method.",
-            Self::EmailTaken => "An account with this email already exists.",
-            Self::UsernameTaken => "This username is taken.",
-            Self::LastAdmin => "This is the last enabled admin; promote another admin first.",
-            Self::RequestTimeout => "The request body did not arrive in time.",
-            Self::PayloadTooLarge => "The request body is too large.",
-            Self::UnsupportedMediaType => "Send the body as `Content-Type: application/json`.",
-            Self::Validation(_) => "Some fields are invalid; see `errors`.",
-            Self::RateLimited { .. } => "Too many requests; wait before retrying.",
-            Self::Overloaded => "The server is busy; retry shortly.",
-            Self::ServiceUnavailable => "The database is unreachable; retry shortly.",
-            Self::StorageFull => "The database cannot take writes right now; retry shortly.",
-            Self::ShuttingDown => "This node is shutting down; send requests to another one.",
-            Self::Internal(_) => return None,
-        };
-        Some(text.to_owned())
+            _ => self.code().default_detail().map(str::to_owned),
+        }
     }
 
     fn retry_after(&self) -> Option<u64> {

@@ -478,10 +478,38 @@ impl TestApp {
     /// configuration, or a second node behind a load balancer); returns its
     /// address.
     pub async fn another_node(&self, configure: impl FnOnce(&mut Settings)) -> String {
+        self.another_node_with_state(configure).await.0
+    }
+
+    /// [`TestApp::another_node`], with the node's state as well (to stop its
+    /// mail sender, for one).
+    pub async fn another_node_with_state(
+        &self,
+        configure: impl FnOnce(&mut Settings),
+    ) -> (String, web::Data<AppState>) {
         let mut settings = self.settings.clone();
         configure(&mut settings);
-        start(&settings, &self.clock).await.0
+        let (address, state, _) = start(&settings, &self.clock).await;
+        (address, state)
     }
+}
+
+/// Stops a node's mail sender as SIGTERM does and waits (up to 20 s) until it
+/// has stopped: every message it had begun to send is out by then, and it
+/// sends nothing more.
+pub async fn stop_mail_sender(state: &AppState) {
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    state.mail_wakeup.notify_one();
+    let mut stopped = state.mail_sender_stopped.subscribe();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stopped.wait_for(|stopped| *stopped),
+    )
+    .await
+    .expect("the mail sender stops")
+    .expect("the node is still there");
 }
 
 /// Runs the `portcullis` binary with `DATABASE_URL` set and optional stdin.
@@ -666,26 +694,6 @@ impl TestSmtp {
         format!("smtp://127.0.0.1:{}?tls=off", self.port)
     }
 
-    /// Freezes the server (SIGSTOP): the kernel still accepts connections,
-    /// but nothing answers until [`TestSmtp::thaw`]: a mail server stuck
-    /// mid-conversation.
-    pub fn freeze(&self) {
-        self.signal("-STOP");
-    }
-
-    pub fn thaw(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.process.as_ref().expect("the server runs").id();
-        let sent = std::process::Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "kill {signal} {pid}");
-    }
-
     /// Stops the server, as in an outage; [`TestSmtp::resume`] brings it back.
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {
@@ -784,6 +792,8 @@ pub fn recipient_of(message: &str) -> String {
 pub struct FreezableProxy {
     pub port: u16,
     frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Connections accepted so far.
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     accepting: tokio::task::JoinHandle<()>,
 }
 
@@ -796,8 +806,11 @@ impl FreezableProxy {
         let port = listener.local_addr().expect("address").port();
         let frozen = std::sync::Arc::new(AtomicBool::new(false));
         let relay_frozen = frozen.clone();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
         let accepting = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
                 let Ok(server) = tokio::net::TcpStream::connect(target.as_str()).await else {
                     continue;
                 };
@@ -835,8 +848,14 @@ impl FreezableProxy {
         Self {
             port,
             frozen,
+            accepted,
             accepting,
         }
+    }
+
+    /// How many connections have reached the proxy (frozen or not).
+    pub fn connections(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn freeze(&self) {

@@ -730,21 +730,73 @@ async fn a_disabled_account_is_told_so_after_the_passkey_proves_it() {
     assert_problem(refused, StatusCode::FORBIDDEN, "account_disabled").await;
 }
 
+/// The stored passkey row: its id, its owner and the sealed credential.
+async fn stored_passkey(app: &TestApp) -> (String, String, String) {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        user_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        credential_sealed: String,
+    }
+    let row = app
+        .state
+        .db
+        .run(|conn| {
+            use diesel::RunQueryDsl as _;
+            Ok::<_, portcullis::db::StoreError>(
+                diesel::sql_query("SELECT id, user_id, credential_sealed FROM passkeys")
+                    .get_result::<Row>(conn)?,
+            )
+        })
+        .await
+        .expect("one stored passkey");
+    (row.id, row.user_id, row.credential_sealed)
+}
+
 #[actix_web::test]
 async fn stored_passkeys_are_sealed() {
+    use base64::Engine as _;
     let app = spawn_app().await;
     let ada = app.signed_up("ada").await;
-    add_passkey(&app, &ada, &mut Authenticator::new()).await;
-    // Sealed values are "v1.<key id>.<base64>"; webauthn-rs's JSON would
-    // start with a brace.
-    assert_eq!(
-        app.count("passkeys", "credential_sealed LIKE 'v1.%'").await,
-        1
+    let mut authenticator = Authenticator::new();
+    add_passkey(&app, &ada, &mut authenticator).await;
+
+    let (id, user_id, sealed) = stored_passkey(&app).await;
+    // "v1.<key id>.<base64url>": only base64url letters and dots, so none of
+    // the braces or quotes webauthn-rs's JSON is made of (not a matter of
+    // chance, unlike looking for a word in random base64).
+    let body = sealed.strip_prefix("v1.").expect("the sealed format");
+    assert!(
+        body.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+        "{sealed}"
     );
-    assert_eq!(
-        app.count("passkeys", "credential_sealed LIKE '%cred%'")
-            .await,
-        0
+    // It opens with the data key, bound to this passkey, to the credential
+    // the authenticator made.
+    let context = format!("passkey:{user_id}:{id}");
+    let opened = app
+        .state
+        .cipher
+        .open(&context, &sealed)
+        .expect("the sealed credential opens");
+    let credential: Value = serde_json::from_slice(&opened.plaintext).expect("webauthn-rs JSON");
+    let credential_id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(authenticator.credentials.last().expect("a credential"));
+    assert!(
+        credential
+            .to_string()
+            .contains(&format!("\"{credential_id}\"")),
+        "{credential}"
+    );
+    assert!(
+        app.state
+            .cipher
+            .open(&format!("passkey:{user_id}:another"), &sealed)
+            .is_err(),
+        "bound to its passkey"
     );
 }
 

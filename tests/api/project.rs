@@ -44,6 +44,111 @@ fn the_committed_configuration_reference_matches_the_settings() {
     );
 }
 
+/// A Rust version (`1.95`, `1.88.0`) as numbers, for comparing.
+fn rust_version(text: &str) -> Vec<u64> {
+    let mut parts: Vec<u64> = text
+        .split('.')
+        .map(|part| {
+            part.parse()
+                .unwrap_or_else(|_| panic!("not a Rust version: {text}"))
+        })
+        .collect();
+    parts.resize(3, 0);
+    parts
+}
+
+/// The declared `rust-version` is true of the locked build: no normal or
+/// build dependency of this platform in `Cargo.lock` asks for a newer Rust
+/// (dev-dependencies are the contributors' affair), and the README and
+/// CONTRIBUTING.md say the same version.
+#[test]
+fn no_locked_dependency_needs_a_newer_rust_than_declared() {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
+    let rustc = String::from_utf8_lossy(&rustc.stdout);
+    let host = rustc
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("rustc names its host");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", host])
+        .current_dir(manifest_dir)
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let packages: std::collections::HashMap<&str, &serde_json::Value> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| (package["id"].as_str().unwrap(), package))
+        .collect();
+    let nodes: std::collections::HashMap<&str, &serde_json::Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| (node["id"].as_str().unwrap(), node))
+        .collect();
+    let root = metadata["resolve"]["root"].as_str().unwrap();
+    let declared = packages[root]["rust_version"]
+        .as_str()
+        .expect("Cargo.toml declares a rust-version");
+
+    // Everything the package builds with, through normal and build edges.
+    let mut built = BTreeSet::new();
+    let mut next = vec![root];
+    while let Some(id) = next.pop() {
+        if !built.insert(id) {
+            continue;
+        }
+        for dependency in nodes[id]["deps"].as_array().unwrap() {
+            let not_only_dev = dependency["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|kind| kind["kind"] != "dev");
+            if not_only_dev {
+                next.push(dependency["pkg"].as_str().unwrap());
+            }
+        }
+    }
+    assert!(built.len() > 100, "the walk found {} packages", built.len());
+    let newer: Vec<String> = built
+        .iter()
+        .filter_map(|id| {
+            let package = packages[id];
+            let wanted = package["rust_version"].as_str()?;
+            (rust_version(wanted) > rust_version(declared)).then(|| {
+                format!(
+                    "{} {} needs Rust {wanted}",
+                    package["name"].as_str().unwrap(),
+                    package["version"].as_str().unwrap()
+                )
+            })
+        })
+        .collect();
+    assert!(
+        newer.is_empty(),
+        "Cargo.toml declares rust-version {declared}, but the locked build needs more: {newer:?}"
+    );
+    for doc in ["README.md", "CONTRIBUTING.md"] {
+        let text = std::fs::read_to_string(manifest_dir.join(doc)).unwrap();
+        assert!(
+            text.contains(&format!("Rust toolchain ({declared} or newer")),
+            "{doc} should ask for Rust {declared} or newer"
+        );
+    }
+}
+
 /// The layers from the bottom up; a module may use its own layer's module and
 /// any module of a lower layer, nothing else (`docs/architecture.md`).
 const LAYERS: &[&[&str]] = &[
@@ -937,7 +1042,11 @@ async fn sigterm_under_new_connection_load_drops_no_request() {
             }
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The load is running before the SIGTERM.
+    crate::helpers::eventually("the load to get going", async || {
+        (answered.load(Ordering::Relaxed) >= 20).then_some(())
+    })
+    .await;
     let pid = server.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -991,14 +1100,17 @@ async fn stalled_bodies_from_many_addresses_leave_a_normal_client_served() {
 
     // All at once, as an attacker would: each connection sends its headers
     // and one byte of the body, then holds on.
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let attackers: Vec<_> = (0..1_120u32)
         .map(|index| {
             let attacker =
                 std::net::Ipv4Addr::new(127, 0, 0, 2 + u8::try_from(index % 40).unwrap());
+            let sent = sent.clone();
             actix_web::rt::spawn(async move {
                 let socket = tokio::net::TcpSocket::new_v4().unwrap();
                 socket.bind((attacker, 0).into()).unwrap();
                 let Ok(mut stream) = socket.connect(target).await else {
+                    sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     return;
                 };
                 // A connection the node shut is as good as held for the attack.
@@ -1007,13 +1119,18 @@ async fn stalled_bodies_from_many_addresses_leave_a_normal_client_served() {
                         b"POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
                     )
                     .await;
-                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-                drop(stream);
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Held until the test ends (it aborts every attacker).
+                std::future::pending::<()>().await;
             })
         })
         .collect();
-    // Well within the body deadline (5 s): every stalled body is still held.
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    // Every attacker has connected (or been shut) and sent its byte; within
+    // the body deadline (5 s), their stalled bodies are held.
+    crate::helpers::eventually("every attacker to send its headers", async || {
+        (sent.load(std::sync::atomic::Ordering::SeqCst) == 1_120).then_some(())
+    })
+    .await;
 
     let client = crate::helpers::client();
     let started = std::time::Instant::now();
@@ -1050,10 +1167,16 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
     let Some(smtp) = crate::helpers::TestSmtp::start().await else {
         return;
     };
+    // Between the node and the mail server: frozen, it holds the greeting back
+    // (a mail server stuck mid-conversation) and counts the connections.
+    let proxy = crate::helpers::FreezableProxy::start(format!("127.0.0.1:{}", smtp.port)).await;
     let (mut server, address, _dir) = serve_binary(
         &[],
         &[
-            ("MAIL_URL", smtp.url()),
+            (
+                "MAIL_URL",
+                format!("smtp://127.0.0.1:{}?tls=off", proxy.port),
+            ),
             ("SHUTDOWN_READY_DELAY", "0".to_owned()),
             ("ARGON2_MEMORY_KIB", "4096".to_owned()),
             ("ARGON2_ITERATIONS", "1".to_owned()),
@@ -1062,7 +1185,7 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
     )
     .await;
 
-    smtp.freeze();
+    proxy.freeze();
     // Registering queues a verification mail; the sender starts on it and
     // waits for the frozen server's greeting.
     let registered = crate::helpers::client()
@@ -1072,7 +1195,10 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
         .await
         .unwrap();
     assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    crate::helpers::eventually("the sender to connect", async || {
+        (proxy.connections() >= 1).then_some(())
+    })
+    .await;
     let pid = server.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -1084,7 +1210,7 @@ async fn sigterm_lets_the_mail_being_sent_go_out_first() {
     // The node waits for the message rather than exiting.
     let early = tokio::time::timeout(std::time::Duration::from_secs(1), server.wait()).await;
     assert!(early.is_err(), "exited before its message went out");
-    smtp.thaw();
+    proxy.thaw();
     let status = tokio::time::timeout(std::time::Duration::from_secs(20), server.wait())
         .await
         .expect("the process exits once the message is out")
