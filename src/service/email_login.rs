@@ -119,12 +119,7 @@ fn link_template(state: &AppState, redirect_to: Option<&str>) -> Result<String, 
     let allowed = matches!(url.scheme(), "http" | "https")
         && url.username().is_empty()
         && url.password().is_none()
-        && state
-            .policy
-            .email_login
-            .redirect_origins
-            .iter()
-            .any(|allowed| *allowed == origin);
+        && state.policy.email_login.redirect_origins.contains(&origin);
     if !allowed {
         return Err(EmailLoginError::RedirectNotAllowed);
     }

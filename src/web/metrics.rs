@@ -71,6 +71,9 @@ pub async fn serve_metrics(req: HttpRequest, state: web::Data<AppState>) -> Http
     }
 }
 
+/// One media range of `Accept`: its quality, its type and its parameters.
+type MediaRange<'a> = (f32, &'a str, Vec<(&'a str, &'a str)>);
+
 /// The format of a scrape, chosen as Prometheus's own client libraries do
 /// (`expfmt.Negotiate` of client_golang): the media types of `Accept` by
 /// preference (`q`, then the order given); the first that is
@@ -79,7 +82,7 @@ pub async fn serve_metrics(req: HttpRequest, state: web::Data<AppState>) -> Http
 /// anything else (no `Accept`, `*/*`, protobuf) gets the Prometheus text
 /// format too.
 pub fn negotiate<'a>(accept: impl Iterator<Item = &'a str>) -> Exposition {
-    let mut ranges: Vec<(f32, &str, Vec<(&str, &str)>)> = accept
+    let mut ranges: Vec<MediaRange<'_>> = accept
         .flat_map(|value| value.split(','))
         .filter_map(|range| {
             let mut parts = range.split(';').map(str::trim);
