@@ -1045,3 +1045,29 @@ pub fn migrated_until(database: &TestDatabase, last: &str) -> portcullis::db::Db
         }
     }
 }
+
+/// Checks `account`'s password, lets `meanwhile` change the account (add a
+/// second factor, say), then tries to open the session the check allowed:
+/// what `start_session` answers. (The hashing takes long enough for such a
+/// change to commit in between for real.)
+pub async fn start_session_after(
+    app: &TestApp,
+    account: &Account,
+    meanwhile: impl AsyncFnOnce(),
+) -> Result<(), portcullis::service::sessions::LoginError> {
+    use portcullis::service::ClientInfo;
+    use portcullis::service::sessions::{self, Identifier};
+    let client = ClientInfo::default();
+    let verified = sessions::verify_password(
+        &app.state,
+        Identifier::Email(account.email.clone()),
+        STRONG_PASSWORD.to_owned(),
+        &client,
+    )
+    .await
+    .expect("the password is right");
+    meanwhile().await;
+    sessions::start_session(&app.state, verified, false, &client)
+        .await
+        .map(|_| ())
+}

@@ -808,24 +808,13 @@ async fn a_password_change_ends_logins_waiting_for_their_code() {
 
 #[actix_web::test]
 async fn a_login_checked_before_totp_was_turned_on_gets_no_password_only_session() {
-    use portcullis::service::ClientInfo;
-    use portcullis::service::sessions::{self, Identifier, LoginError};
+    use portcullis::service::sessions::LoginError;
     let app = spawn_app().await;
     let ada = app.signed_up("ada").await;
-    let client = ClientInfo::default();
-
-    // The password is checked, then TOTP is confirmed before the session is
-    // opened (the hashing takes long enough for this to happen for real).
-    let verified = sessions::verify_password(
-        &app.state,
-        Identifier::Email(ada.email.clone()),
-        STRONG_PASSWORD.to_owned(),
-        &client,
-    )
-    .await
-    .unwrap();
-    enable_totp(&app, &ada).await;
-    let started = sessions::start_session(&app.state, verified, false, &client).await;
+    let started = crate::helpers::start_session_after(&app, &ada, async || {
+        enable_totp(&app, &ada).await;
+    })
+    .await;
 
     assert!(matches!(started, Err(LoginError::InvalidCredentials)));
     assert_eq!(app.count("sessions", "revoked_at IS NULL").await, 1);

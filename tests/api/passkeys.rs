@@ -1158,21 +1158,13 @@ async fn factors_change_only_from_a_session_that_proved_a_second_factor() {
 
 #[actix_web::test]
 async fn a_login_checked_before_a_passkey_was_added_gets_no_password_only_session() {
-    use portcullis::service::ClientInfo;
-    use portcullis::service::sessions::{self, Identifier, LoginError};
+    use portcullis::service::sessions::LoginError;
     let app = spawn_app().await;
     let ada = app.signed_up("ada").await;
-    let client = ClientInfo::default();
-    let verified = sessions::verify_password(
-        &app.state,
-        Identifier::Email(ada.email.clone()),
-        STRONG_PASSWORD.to_owned(),
-        &client,
-    )
-    .await
-    .unwrap();
-    add_passkey(&app, &ada, &mut Authenticator::new()).await;
-    let started = sessions::start_session(&app.state, verified, false, &client).await;
+    let started = crate::helpers::start_session_after(&app, &ada, async || {
+        add_passkey(&app, &ada, &mut Authenticator::new()).await;
+    })
+    .await;
 
     assert!(matches!(started, Err(LoginError::InvalidCredentials)));
     assert_eq!(app.count("sessions", "revoked_at IS NULL").await, 1);
