@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     STRONG_PASSWORD, TestApp, TestSmtp, assert_problem, events_of, jwt_parts, recipient_of,
-    spawn_app, spawn_app_with, token_in, totp_code,
+    spawn_app, token_in, totp_code,
 };
 
 /// An app with sign-in by email on, mailing to `smtp`.
@@ -16,11 +16,7 @@ async fn app_signing_in_by_email(
     smtp: &TestSmtp,
     configure: impl FnOnce(&mut portcullis::config::Settings),
 ) -> TestApp {
-    let url = smtp.url();
-    spawn_app_with(move |s| {
-        s.guards.rate_limit_per_minute = 0;
-        s.mail.mail_url = portcullis::config::MailUrl::parse(&url).unwrap();
-        s.mail.email_verification = portcullis::config::EmailVerification::Off;
+    crate::recovery::app_mailing(smtp, move |s| {
         s.email_login.email_login = Switch::On;
         configure(s);
     })

@@ -19,7 +19,7 @@ fn mail_to<'a>(messages: &'a [String], recipient: &str) -> &'a str {
 }
 
 /// An app whose mail goes to `smtp`, with the rate limits out of the way.
-async fn app_mailing(
+pub(crate) async fn app_mailing(
     smtp: &TestSmtp,
     configure: impl FnOnce(&mut portcullis::config::Settings),
 ) -> TestApp {
