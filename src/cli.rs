@@ -195,7 +195,7 @@ async fn seed_users(args: SeedArgs) -> anyhow::Result<()> {
         let (first, count) = (args.first + done, BATCH.min(args.count - done));
         let (prefix, hash) = (args.prefix.clone(), hash.clone());
         db.transaction(move |conn| {
-            Ok::<_, crate::db::StoreError>(crate::db::users::seed(
+            Ok::<_, crate::db::StoreError>(crate::db::seeding::seed(
                 conn, &prefix, first, count, &hash, newest,
             )?)
         })
@@ -253,13 +253,13 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<String> {
 
     let db = Database::connect_lazily(&args.database.database_url, &args.database.pool_options());
     tokio::task::spawn_blocking(move || db.migrate()).await??;
-    let state = crate::state::AppState::for_command(&args.database, &args.passwords)?;
+    let context = crate::state::CommandContext::new(&args.database, &args.passwords)?;
     let existing = if args.promote_existing {
         ExistingAccount::PromoteWithoutPassword
     } else {
         ExistingAccount::ProvePassword
     };
-    match accounts::create_or_promote_admin(&state, username, email, password, existing).await {
+    match accounts::create_or_promote_admin(&context, username, email, password, existing).await {
         Ok(AdminBootstrap::Created(name)) => Ok(format!("created admin {}", name.as_str())),
         Ok(AdminBootstrap::Promoted(name)) => Ok(format!("promoted {} to admin", name.as_str())),
         Ok(AdminBootstrap::AlreadyAdmin(name)) => {

@@ -15,7 +15,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::service::{accounts, audit, email_login, mail, mfa, passkeys};
+use crate::service::{accounts, audit, email_login, mfa, outbox, passkeys};
 use crate::state::AppState;
 use crate::web::fallback::{self, RouteTable};
 use crate::web::routes;
@@ -36,8 +36,8 @@ pub fn build_app(
     >,
 > {
     let openapi = docs.document.clone();
-    let cors_enabled = !state.policy.cors_allowed_origins.is_empty();
-    let cors = crate::web::cors::cors(&state.policy.cors_allowed_origins);
+    let cors_enabled = !state.edge.cors_allowed_origins.is_empty();
+    let cors = crate::web::cors::cors(&state.edge.cors_allowed_origins);
     let route_table = web::Data::from(docs.routes.clone());
     App::new()
         .into_utoipa_app()
@@ -159,9 +159,9 @@ pub fn serve(
         "connection limits"
     );
     let limits = Arc::new(crate::web::connections::ConnectionLimits::new(
-        state.policy.max_connections_per_client,
+        state.edge.max_connections_per_client,
         max_connections.saturating_mul(workers),
-        state.policy.trusted_proxies.clone(),
+        state.edge.trusted_proxies.clone(),
     ));
     let server = HttpServer::new(move || build_app(state.clone(), docs.clone()))
         .on_connect(move |connection, data| limits.on_connect(connection, data))
@@ -218,14 +218,14 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
             every_minute.tick().await;
             minutes += 1;
             if minutes.is_multiple_of(60) {
-                audit::prune(&state).await;
-                mail::prune(&state).await;
-                mfa::prune(&state).await;
+                audit::prune(state.get_ref()).await;
+                outbox::prune(state.get_ref()).await;
+                mfa::prune(state.get_ref()).await;
             }
             // Anyone may start a passkey login: unfinished ones go sooner.
             if minutes.is_multiple_of(5) {
-                passkeys::prune(&state).await;
-                email_login::prune(&state).await;
+                passkeys::prune(state.get_ref()).await;
+                email_login::prune(state.get_ref()).await;
             }
             state.limits.forget_idle_clients();
         }
@@ -273,7 +273,7 @@ fn spawn_mail_sender(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         let draining = || state.draining.load(std::sync::atomic::Ordering::Relaxed);
         while !draining() {
-            match mail::deliver_due(&state).await {
+            match outbox::deliver_due(state.get_ref()).await {
                 // A full batch: there may be more.
                 Ok(sent) if sent > 0 => continue,
                 Ok(_) => {}
@@ -284,7 +284,7 @@ fn spawn_mail_sender(state: web::Data<AppState>) {
             }
             tokio::select! {
                 () = state.mail_wakeup.notified() => {}
-                () = tokio::time::sleep(state.policy.mail_poll_interval) => {}
+                () = tokio::time::sleep(state.edge.mail_poll_interval) => {}
             }
         }
         state.mail_sender_stopped.send_replace(true);
@@ -348,10 +348,10 @@ impl Application {
             tracing::info!(%migration, "applied migration");
         }
         let state = web::Data::new(AppState::with_clock(settings, clock)?);
-        audit::prune(&state).await;
+        audit::prune(state.get_ref()).await;
         let checked = state.clone();
         actix_web::rt::spawn(async move {
-            if let Err(error) = accounts::normalise_stored_emails(&checked).await {
+            if let Err(error) = accounts::normalise_stored_emails(checked.get_ref()).await {
                 tracing::warn!(%error, "could not check the stored email addresses");
             }
         });

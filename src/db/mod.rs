@@ -12,11 +12,13 @@
 pub mod ceiling;
 pub mod email_logins;
 pub mod events;
-pub mod mail;
 pub mod mfa;
+pub mod outbox;
 pub mod passkeys;
 pub mod schema;
+pub mod seeding;
 pub mod sessions;
+pub mod user_search;
 pub mod users;
 
 use std::fmt;
@@ -57,6 +59,38 @@ impl From<diesel::result::Error> for StoreError {
             return Self::StorageFull;
         }
         Self::Failed(anyhow::Error::new(error).context("database query failed"))
+    }
+}
+
+/// A unique value a write collided with: the write did nothing. Returned
+/// inside `Ok` (`QueryResult<Result<T, Conflict>>`) by the writes a taken
+/// value can refuse, so that no layer above reads Diesel's error kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("the email address belongs to another account")]
+    Email,
+    #[error("the username belongs to another account")]
+    Username,
+    #[error("the passkey is already registered")]
+    Passkey,
+}
+
+/// `result`, with a unique-index violation turned into the [`Conflict`]
+/// `which` names from the index or constraint that refused the write.
+fn refused_as_conflict<T>(
+    result: diesel::QueryResult<T>,
+    which: impl FnOnce(&str) -> Conflict,
+) -> diesel::QueryResult<Result<T, Conflict>> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+            // PostgreSQL names the constraint; SQLite names it in the message
+            // ("UNIQUE constraint failed: users.email", "… index 'users_username_lower_key'").
+            let named = info.constraint_name().unwrap_or(info.message());
+            Ok(Err(which(named)))
+        }
+        Err(other) => Err(other),
     }
 }
 

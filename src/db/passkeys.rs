@@ -6,8 +6,8 @@ use chrono::NaiveDateTime;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use super::DbConnection;
 use super::schema::{passkeys, users, webauthn_ceremonies};
+use super::{Conflict, DbConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = passkeys)]
@@ -43,15 +43,18 @@ pub fn find_by_credential_id(
 }
 
 /// Adds a passkey; `false` if its credential id is registered already (to
-/// this account or another). Two racing inserts of one credential id end in
-/// a unique violation for the second.
+/// this account or another), found by the check or, for the second of two
+/// racing inserts, by the unique index.
 pub fn insert(conn: &mut DbConnection, row: &PasskeyRow) -> QueryResult<bool> {
     if find_by_credential_id(conn, &row.credential_id)?.is_some() {
         return Ok(false);
     }
-    diesel::insert_into(passkeys::table)
+    let inserted = diesel::insert_into(passkeys::table)
         .values(row)
-        .execute(conn)?;
+        .execute(conn);
+    if super::refused_as_conflict(inserted, |_| Conflict::Passkey)?.is_err() {
+        return Ok(false);
+    }
     refresh_count(conn, &row.user_id)?;
     Ok(true)
 }

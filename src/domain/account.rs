@@ -8,7 +8,6 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use validator::ValidateEmail;
 
 use super::violation::Violation;
@@ -24,7 +23,7 @@ pub const PASSWORD_MAX: usize = 128;
 pub const LOGIN_PASSWORD_MAX: usize = 1024;
 
 /// What an account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -66,6 +65,12 @@ impl UserId {
 
     pub fn as_uuid(self) -> uuid::Uuid {
         self.0
+    }
+}
+
+impl From<uuid::Uuid> for UserId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id)
     }
 }
 

@@ -1,10 +1,9 @@
 //! The kinds of audit event.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// Every kind of auth event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     UserRegistered,

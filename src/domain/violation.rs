@@ -4,18 +4,14 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 /// One broken rule. The message never repeats the submitted value (it may be
 /// a password).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(as = FieldError)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// Stable snake_case rule name, e.g. `too_short`.
-    #[schema(example = "too_short")]
     pub code: &'static str,
     /// Human-readable explanation.
-    #[schema(example = "must be at least 8 characters")]
     pub message: String,
 }
 

@@ -1,21 +1,23 @@
 //! Accounts: creating one (by sign-up or by the `create-admin` command),
 //! confirming and setting its password, deleting it.
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use chrono::NaiveDateTime;
 use serde_json::json;
 
+use super::account::Account;
 use super::audit::Event;
-use super::mail::{TokenPurpose, outbox_row};
-use super::sessions::Caller;
-use super::{Account, ClientInfo, carries_store_errors};
+use super::caller::{Caller, ClientInfo};
+use super::carries_store_errors;
+use super::links::LinkMail;
+use super::links::{TokenPurpose, outbox_row};
+use super::ports::{HasClock, HasHasher, HasLimits, HasMailer, HasPolicy, HasStore};
 use crate::auth::password::{HashError, Verification};
 use crate::config::EmailVerification;
-use crate::db::mail::{self, OutboxRow};
+use crate::db::outbox::{self, OutboxRow};
 use crate::db::users::{self, Guarded, UserRow};
 use crate::db::{DbConnection, StoreError, sessions};
 use crate::domain::{Email, EventType, NewPassword, Role, Username, Violations};
 use crate::mail::{MailContext, MailKind};
-use crate::state::AppState;
 
 /// A new account's values, each checked against its rules.
 #[derive(Debug, Clone)]
@@ -75,33 +77,61 @@ pub enum AccountError {
 }
 carries_store_errors!(AccountError);
 
-/// Who creates an account: someone signing up, or an operator at the console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    SignUp,
-    CreateAdminCommand,
+/// Creates a `user` account for someone signing up, with its verification
+/// mail unless `EMAIL_VERIFICATION=off`.
+pub async fn sign_up(
+    deps: &(impl HasStore + HasClock + HasHasher + HasMailer + HasPolicy),
+    new: NewAccount,
+    client: &ClientInfo,
+) -> Result<Account, AccountError> {
+    let mails = deps.policy().email_verification != EmailVerification::Off;
+    let event =
+        |row: &UserRow, now| Event::new(EventType::UserRegistered, client, now).user(&row.id);
+    let account = create(deps, new, Role::User, event, |row, now| {
+        Ok(if mails {
+            Some(super::links::verification_mail(deps, row, now)?)
+        } else {
+            None
+        })
+    })
+    .await?;
+    if mails {
+        deps.wake_mail_sender();
+    }
+    Ok(account)
 }
 
-/// Creates an account: `user` for a sign-up, `admin` from `create-admin`.
-pub async fn create_account(
-    state: &AppState,
+/// Creates an `admin` account as `create-admin` does: the operator vouches
+/// for its address, and no mail is sent.
+pub async fn create_admin(
+    deps: &(impl HasStore + HasClock + HasHasher),
     new: NewAccount,
-    origin: Origin,
-    client: &ClientInfo,
+) -> Result<Account, AccountError> {
+    let event = |row: &UserRow, now| {
+        Event::new(EventType::UserRegistered, &ClientInfo::default(), now)
+            .user(&row.id)
+            .detail(json!({"role": Role::Admin.as_str(), "via": "create-admin"}))
+    };
+    create(deps, new, Role::Admin, event, |_, _| Ok(None)).await
+}
+
+/// Inserts an account with `role` and the event `event` makes for it, plus
+/// the link mail `mail` makes for it, if any, in one transaction.
+async fn create(
+    deps: &(impl HasStore + HasClock + HasHasher),
+    new: NewAccount,
+    role: Role,
+    event: impl FnOnce(&UserRow, NaiveDateTime) -> Event,
+    mail: impl FnOnce(&UserRow, NaiveDateTime) -> Result<Option<LinkMail>, StoreError>,
 ) -> Result<Account, AccountError> {
     // Fail fast on a taken name before spending a hash on it.
     let (email, username) = (new.email.clone(), new.username.clone());
-    state
-        .db
+    deps.db()
         .run(move |conn| ensure_available(conn, &email, &username))
         .await?;
 
-    let password_hash = state.passwords.hash(new.password.into_inner()).await?;
-    let now = state.clock.now();
-    let role = match origin {
-        Origin::SignUp => Role::User,
-        Origin::CreateAdminCommand => Role::Admin,
-    };
+    let password_hash = deps.passwords().hash(new.password.into_inner()).await?;
+    let now = deps.now();
     let row = UserRow {
         id: uuid::Uuid::new_v4().to_string(),
         username: new.username.as_str().to_owned(),
@@ -113,48 +143,32 @@ pub async fn create_account(
         updated_at: now,
         last_login_at: None,
         // An operator vouches for the address of an account they create.
-        email_verified: origin == Origin::CreateAdminCommand,
+        email_verified: role == Role::Admin,
         totp_enabled: false,
         recovery_codes_left: 0,
         passkey_count: 0,
     };
-    let mut event = Event::new(EventType::UserRegistered, client, now).user(&row.id);
-    if origin == Origin::CreateAdminCommand {
-        event = event.detail(json!({"role": role.as_str(), "via": "create-admin"}));
-    }
-    let verification =
-        if origin == Origin::SignUp && state.policy.email_verification != EmailVerification::Off {
-            Some(super::recovery::verification_mail(state, &row, now)?)
-        } else {
-            None
-        };
-    let inserted = state
-        .db
+    let event = event(&row, now);
+    let mail = mail(&row, now)?;
+    let inserted = deps
+        .db()
         .transaction(move |conn| {
-            users::insert(conn, &row).map_err(|error| match error {
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    AccountError::EmailTaken
-                }
-                other => other.into(),
-            })?;
-            if let Some((token, message)) = &verification {
-                mail::insert_token(conn, token)?;
-                mail::enqueue(conn, message)?;
+            // Either name taken meanwhile: which one is told below.
+            users::insert(conn, &row)?.map_err(|_| AccountError::EmailTaken)?;
+            if let Some(LinkMail { token, message }) = &mail {
+                outbox::insert_token(conn, token)?;
+                outbox::enqueue(conn, message)?;
             }
             event.record(conn)?;
             Ok(row)
         })
         .await;
     match inserted {
-        Ok(row) => {
-            state.mail_wakeup.notify_one();
-            Ok(Account::from_row(&row)?)
-        }
+        Ok(row) => Ok(Account::from_row(&row)?),
         // Lost a race with a concurrent registration: say which name was taken.
         Err(AccountError::EmailTaken) => {
             let (email, username) = (new.email, new.username);
-            state
-                .db
+            deps.db()
                 .run(move |conn| ensure_available(conn, &email, &username))
                 .await?;
             Err(AccountError::EmailTaken)
@@ -203,15 +217,15 @@ pub enum ExistingAccount {
 /// waiting for an operator to promote their account (an unverified address
 /// proves nothing, and an account found by its username alone is anyone's).
 pub async fn create_or_promote_admin(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher),
     username: Username,
     email: Email,
     password: String,
     existing: ExistingAccount,
 ) -> Result<AdminBootstrap, CreateAdminError> {
     let (by_email, by_username) = (email.clone(), username.clone());
-    let found = state
-        .db
+    let found = deps
+        .db()
         .run(move |conn| {
             Ok::<_, StoreError>((
                 users::find_by_email(conn, by_email.as_str())?,
@@ -223,13 +237,7 @@ pub async fn create_or_promote_admin(
         (None, None) => {
             let new = NewAccount::parse(username.as_str(), email.as_str(), password)
                 .map_err(CreateAdminError::Invalid)?;
-            let created = create_account(
-                state,
-                new,
-                Origin::CreateAdminCommand,
-                &ClientInfo::default(),
-            )
-            .await?;
+            let created = create_admin(deps, new).await?;
             return Ok(AdminBootstrap::Created(created.username));
         }
         (None, Some(other)) => {
@@ -266,8 +274,8 @@ pub async fn create_or_promote_admin(
         )));
     }
     if existing == ExistingAccount::ProvePassword {
-        let verification = state
-            .passwords
+        let verification = deps
+            .passwords()
             .verify(password, Some(user.password_hash.clone()))
             .await?;
         if verification == Verification::Mismatch {
@@ -282,7 +290,7 @@ pub async fn create_or_promote_admin(
         return Ok(AdminBootstrap::AlreadyAdmin(name));
     }
     let client = ClientInfo::default();
-    let now = state.clock.now();
+    let now = deps.now();
     let id = user.id.clone();
     let event = Event::new(EventType::RoleChanged, &client, now)
         .user(&id)
@@ -293,8 +301,8 @@ pub async fn create_or_promote_admin(
             "password_proven": existing == ExistingAccount::ProvePassword,
         }));
     let expected_hash = user.password_hash.clone();
-    let promoted = state
-        .db
+    let promoted = deps
+        .db()
         .transaction(move |conn| {
             // Only the account as it was checked: not one whose address or
             // password changed meanwhile.
@@ -343,29 +351,29 @@ pub enum CreateAdminError {
 /// owner out of securing their account, and a stolen session still cannot test
 /// passwords at hashing speed. Every wrong guess is audited.
 pub async fn confirm_password(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits),
     caller: &Caller,
     password: String,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
     let budget = format!("session:{}", caller.session_id);
-    if let Some(retry_after_secs) = state.limits.login_attempt(&budget).await {
+    if let Some(retry_after_secs) = deps.limits().login_attempt(&budget).await {
         return Err(AccountError::HeldBack { retry_after_secs });
     }
-    let verification = state
-        .passwords
+    let verification = deps
+        .passwords()
         .verify(password, Some(caller.password_hash.clone()))
         .await?;
     match verification {
         Verification::Match { .. } => {
-            state.limits.reset_login_failures(&budget).await;
+            deps.limits().reset_login_failures(&budget).await;
             Ok(())
         }
         Verification::Mismatch => {
-            let event = Event::new(EventType::PasswordCheckFailed, client, state.clock.now())
+            let event = Event::new(EventType::PasswordCheckFailed, client, deps.now())
                 .user(&caller.account.id.to_string())
                 .detail(json!({"session_id": caller.session_id}));
-            super::audit::record_alone(state, event).await?;
+            super::audit::record_alone(deps, event).await?;
             Err(AccountError::WrongPassword)
         }
     }
@@ -375,13 +383,13 @@ pub async fn confirm_password(
 /// session of the account ends (a stolen session dies with the old password);
 /// the caller's own stays.
 pub async fn change_password(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasMailer),
     caller: &Caller,
     current_password: String,
     new_password: String,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
-    confirm_password(state, caller, current_password, client).await?;
+    confirm_password(deps, caller, current_password, client).await?;
     let new_password = NewPassword::parse(
         new_password,
         caller.account.username.as_str(),
@@ -395,7 +403,7 @@ pub async fn change_password(
     // wrong, instead of both being told "changed".
     let confirmed = PasswordChange::Replacing(caller.password_hash.clone());
     set_password(
-        state,
+        deps,
         &caller.account,
         new_password,
         confirmed,
@@ -417,18 +425,17 @@ pub enum PasswordChange {
 /// Sets an account's password, ends its sessions but `keep_session`, and
 /// records it: the one place a password changes (a change now, a reset later).
 pub async fn set_password(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasMailer),
     account: &Account,
     new_password: NewPassword,
     change: PasswordChange,
     keep_session: Option<&str>,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
-    let new_hash = state.passwords.hash(new_password.into_inner()).await?;
-    let now = state.clock.now();
-    let update = PasswordUpdate::new(state, account, new_hash, change, keep_session, client, now)?;
-    state
-        .db
+    let new_hash = deps.passwords().hash(new_password.into_inner()).await?;
+    let now = deps.now();
+    let update = PasswordUpdate::new(deps, account, new_hash, change, keep_session, client, now)?;
+    deps.db()
         .transaction(move |conn| {
             if update.apply(conn, now)? {
                 Ok(())
@@ -437,7 +444,7 @@ pub async fn set_password(
             }
         })
         .await?;
-    state.mail_wakeup.notify_one();
+    deps.wake_mail_sender();
     Ok(())
 }
 
@@ -455,7 +462,7 @@ pub(super) struct PasswordUpdate {
 
 impl PasswordUpdate {
     pub(super) fn new(
-        state: &AppState,
+        deps: &impl HasMailer,
         account: &Account,
         new_hash: String,
         change: PasswordChange,
@@ -470,7 +477,7 @@ impl PasswordUpdate {
             ..MailContext::default()
         };
         let notice = outbox_row(
-            state,
+            deps,
             account.email.as_str(),
             MailKind::PasswordChanged,
             &context,
@@ -515,7 +522,7 @@ impl PasswordUpdate {
         // A new password ends every pending link: a reset (or invitation)
         // link, and an email change someone with the old password may have
         // started (otherwise it would outlive the owner's recovery).
-        mail::void_tokens(
+        outbox::void_tokens(
             conn,
             &self.user_id,
             &[
@@ -526,7 +533,7 @@ impl PasswordUpdate {
         )?;
         // Logins that proved the old password and wait for their code end too.
         crate::db::mfa::void_challenges(conn, &self.user_id)?;
-        mail::enqueue(conn, &self.notice)?;
+        outbox::enqueue(conn, &self.notice)?;
         self.event.record(conn)?;
         Ok(true)
     }
@@ -535,18 +542,17 @@ impl PasswordUpdate {
 /// Deletes the caller's account with all its sessions after confirming the
 /// password. The last enabled admin cannot delete itself.
 pub async fn delete_account(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits),
     caller: &Caller,
     password: String,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
-    confirm_password(state, caller, password, client).await?;
+    confirm_password(deps, caller, password, client).await?;
     let user_id = caller.account.id.to_string();
-    let event = Event::new(EventType::UserDeleted, client, state.clock.now())
+    let event = Event::new(EventType::UserDeleted, client, deps.now())
         .user(&user_id)
         .detail(json!({"by": "self", "username": caller.account.username.as_str()}));
-    state
-        .db
+    deps.db()
         .transaction(
             move |conn| match users::delete_keeping_an_admin(conn, &user_id)? {
                 Guarded::Done(_) => Ok(event.record(conn)?),
@@ -573,10 +579,12 @@ pub struct StoredEmailReport {
 /// normalised form belongs to another account (a lookalike pair), or that is
 /// no longer valid, is left alone and reported in the log: the service cannot
 /// tell which account the mailbox's owner holds, so an operator decides.
-pub async fn normalise_stored_emails(state: &AppState) -> Result<StoredEmailReport, StoreError> {
-    let now = state.clock.now();
-    let (report, conflicts) = state
-        .db
+pub async fn normalise_stored_emails(
+    deps: &(impl HasStore + HasClock),
+) -> Result<StoredEmailReport, StoreError> {
+    let now = deps.now();
+    let (report, conflicts) = deps
+        .db()
         .transaction(move |conn| {
             let mut report = StoredEmailReport::default();
             let mut conflicts = Vec::new();

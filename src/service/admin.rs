@@ -2,19 +2,23 @@
 //! or state, deleting them. Every change that could leave no enabled admin
 //! goes through the last-admin guard in `db::users`.
 
+use chrono::NaiveDateTime;
 use serde_json::json;
 
+use super::account::Account;
 use super::audit::Event;
-use super::mail::{LinkMail, LinkMailTo, TokenPurpose, link_mail, new_token};
-use super::sessions::Caller;
-use super::{Account, ClientInfo, carries_store_errors};
-use crate::db::users::{self, AccountChange, Guarded, PageStart, UserFilter};
-use crate::db::{StoreError, events, mail as outbox, sessions};
+use super::caller::{Caller, ClientInfo};
+use super::carries_store_errors;
+use super::links::{LinkMail, LinkMailTo, TokenPurpose, link_mail};
+use super::one_time::new_token;
+use super::ports::{HasClock, HasHasher, HasLimits, HasMailer, HasPolicy, HasStore};
+use crate::db::user_search::{self, PageStart, UserFilter};
+use crate::db::users::{self, AccountChange, Guarded};
+use crate::db::{Conflict, DbConnection, StoreError, events, outbox, sessions};
 use crate::domain::{
     AccountCursor, Email, EventType, Pagination, Role, UserId, Username, Violations,
 };
 use crate::mail::MailKind;
-use crate::state::AppState;
 
 /// Figures at a glance.
 #[derive(Debug, Clone, Copy)]
@@ -37,15 +41,16 @@ pub struct Dashboard {
     pub mail_failing: i64,
 }
 
-pub async fn dashboard(state: &AppState) -> Result<Dashboard, StoreError> {
-    let now = state.clock.now();
+pub async fn dashboard(
+    deps: &(impl HasStore + HasClock + HasLimits),
+) -> Result<Dashboard, StoreError> {
+    let now = deps.now();
     let since = now - chrono::Duration::hours(24);
-    let rate_limit_store_errors = state.limits.store_errors();
-    state
-        .db
+    let rate_limit_store_errors = deps.limits().store_errors();
+    deps.db()
         .run(move |conn| {
-            let counts = users::counts(conn, since)?;
-            let backlog = crate::db::mail::backlog(conn)?;
+            let counts = user_search::counts(conn, since)?;
+            let backlog = crate::db::outbox::backlog(conn)?;
             Ok(Dashboard {
                 users: counts.users.count,
                 users_estimated: counts.users.estimated,
@@ -86,7 +91,7 @@ pub struct AccountQuery {
 
 /// One page of accounts, newest first, and how many match.
 pub async fn list_accounts(
-    state: &AppState,
+    deps: &impl HasStore,
     query: AccountQuery,
     pagination: Pagination,
     after: Option<AccountCursor>,
@@ -104,9 +109,9 @@ pub async fn list_accounts(
         None => PageStart::Offset(pagination.offset()),
     };
     let limit = pagination.limit();
-    let (rows, total) = state
-        .db
-        .run(move |conn| Ok::<_, StoreError>(users::page(conn, &filter, &start, limit)?))
+    let (rows, total) = deps
+        .db()
+        .run(move |conn| Ok::<_, StoreError>(user_search::page(conn, &filter, &start, limit)?))
         .await?;
     // A full page may have a next one.
     let next_after = (i64::try_from(rows.len()).unwrap_or(i64::MAX) == limit)
@@ -130,7 +135,7 @@ pub async fn list_accounts(
 /// A page of accounts, how many match, and where the next page starts.
 pub struct AccountPage {
     pub accounts: Vec<Account>,
-    pub total: users::Total,
+    pub total: user_search::Total,
     pub next_after: Option<AccountCursor>,
 }
 
@@ -171,9 +176,9 @@ carries_store_errors!(AdminError);
 /// started before its author was demoted, disabled or logged out must not
 /// complete.
 fn ensure_still_admin(
-    conn: &mut crate::db::DbConnection,
+    conn: &mut DbConnection,
     admin: &Caller,
-    now: chrono::NaiveDateTime,
+    now: NaiveDateTime,
 ) -> Result<(), AdminError> {
     users::lock_admin_changes(conn)?;
     let actor =
@@ -186,10 +191,46 @@ fn ensure_still_admin(
     }
 }
 
-pub async fn get_account(state: &AppState, id: UserId) -> Result<Account, AdminError> {
+/// Runs `work` in one transaction on behalf of `admin`, once
+/// [`ensure_still_admin`] has passed inside it: the one way every admin write
+/// begins. `work` gets the connection and the acting admin's id and time.
+async fn as_admin<T: Send + 'static>(
+    deps: &(impl HasStore + HasClock),
+    admin: &Caller,
+    work: impl FnOnce(&mut DbConnection, &AdminAct) -> Result<T, AdminError> + Send + 'static,
+) -> Result<T, AdminError> {
+    let act = AdminAct {
+        actor: admin.account.id.to_string(),
+        now: deps.now(),
+    };
+    let admin = admin.clone();
+    deps.db()
+        .transaction(move |conn| {
+            ensure_still_admin(conn, &admin, act.now)?;
+            work(conn, &act)
+        })
+        .await
+}
+
+/// Who acts in an admin write, and when.
+struct AdminAct {
+    actor: String,
+    now: NaiveDateTime,
+}
+
+impl AdminAct {
+    /// An event of this act about the account `user_id`.
+    fn event(&self, event_type: EventType, client: &ClientInfo, user_id: &str) -> Event {
+        Event::new(event_type, client, self.now)
+            .user(user_id)
+            .actor(&self.actor)
+    }
+}
+
+pub async fn get_account(deps: &impl HasStore, id: UserId) -> Result<Account, AdminError> {
     let id = id.to_string();
-    let row = state
-        .db
+    let row = deps
+        .db()
         .run(move |conn| Ok::<_, StoreError>(users::find_by_id(conn, &id)?))
         .await?
         .ok_or(AdminError::NotFound)?;
@@ -199,7 +240,7 @@ pub async fn get_account(state: &AppState, id: UserId) -> Result<Account, AdminE
 /// Changes an account's role and/or disabled state. A role change or
 /// disabling ends all of the account's sessions at once.
 pub async fn change_account(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock),
     admin: &Caller,
     id: UserId,
     role: Option<Role>,
@@ -208,123 +249,98 @@ pub async fn change_account(
 ) -> Result<Account, AdminError> {
     let id = id.to_string();
     let change = AccountChange { role, disabled };
-    let actor = admin.account.id.to_string();
-    let now = state.clock.now();
     let client = client.clone();
-    let admin = admin.clone();
-    let updated = state
-        .db
-        .transaction(move |conn| {
-            ensure_still_admin(conn, &admin, now)?;
-            let (before, after) = match users::change_keeping_an_admin(conn, &id, &change, now)? {
-                Guarded::Done(rows) => rows,
-                Guarded::NotFound => return Err(AdminError::NotFound),
-                Guarded::LastAdmin => return Err(AdminError::LastAdmin),
+    let updated = as_admin(deps, admin, move |conn, act| {
+        let now = act.now;
+        let (before, after) = match users::change_keeping_an_admin(conn, &id, &change, now)? {
+            Guarded::Done(rows) => rows,
+            Guarded::NotFound => return Err(AdminError::NotFound),
+            Guarded::LastAdmin => return Err(AdminError::LastAdmin),
+        };
+        let event = |event_type| act.event(event_type, &client, &after.id);
+        if before.role != after.role {
+            event(EventType::RoleChanged)
+                .detail(json!({"from": before.role, "to": after.role}))
+                .record(conn)?;
+        }
+        if before.disabled != after.disabled {
+            let toggled = if after.disabled {
+                EventType::UserDisabled
+            } else {
+                EventType::UserEnabled
             };
-            let event = |event_type| {
-                Event::new(event_type, &client, now)
-                    .user(&after.id)
-                    .actor(&actor)
-            };
-            if before.role != after.role {
-                event(EventType::RoleChanged)
-                    .detail(json!({"from": before.role, "to": after.role}))
-                    .record(conn)?;
-            }
-            if before.disabled != after.disabled {
-                let toggled = if after.disabled {
-                    EventType::UserDisabled
-                } else {
-                    EventType::UserEnabled
-                };
-                event(toggled).record(conn)?;
-            }
-            if before.role != after.role || (after.disabled && !before.disabled) {
-                sessions::revoke_all_for_user(conn, &after.id, now)?;
-            }
-            Ok(after)
-        })
-        .await?;
+            event(toggled).record(conn)?;
+        }
+        if before.role != after.role || (after.disabled && !before.disabled) {
+            sessions::revoke_all_for_user(conn, &after.id, now)?;
+        }
+        Ok(after)
+    })
+    .await?;
     Ok(Account::from_row(&updated)?)
 }
 
 /// Deletes an account and its sessions; its audit history stays.
 pub async fn delete_account(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock),
     admin: &Caller,
     id: UserId,
     client: &ClientInfo,
 ) -> Result<(), AdminError> {
     let id = id.to_string();
-    let actor = admin.account.id.to_string();
-    let now = state.clock.now();
     let client = client.clone();
-    let admin = admin.clone();
-    state
-        .db
-        .transaction(move |conn| {
-            ensure_still_admin(conn, &admin, now)?;
-            let deleted = match users::delete_keeping_an_admin(conn, &id)? {
-                Guarded::Done(row) => row,
-                Guarded::NotFound => return Err(AdminError::NotFound),
-                Guarded::LastAdmin => return Err(AdminError::LastAdmin),
-            };
-            Event::new(EventType::UserDeleted, &client, now)
-                .user(&deleted.id)
-                .actor(&actor)
-                .detail(json!({"by": "admin", "username": deleted.username}))
-                .record(conn)?;
-            Ok(())
-        })
-        .await
+    as_admin(deps, admin, move |conn, act| {
+        let deleted = match users::delete_keeping_an_admin(conn, &id)? {
+            Guarded::Done(row) => row,
+            Guarded::NotFound => return Err(AdminError::NotFound),
+            Guarded::LastAdmin => return Err(AdminError::LastAdmin),
+        };
+        act.event(EventType::UserDeleted, &client, &deleted.id)
+            .detail(json!({"by": "admin", "username": deleted.username}))
+            .record(conn)?;
+        Ok(())
+    })
+    .await
 }
 
 /// Removes every second factor of an account (for a user who lost their
 /// authenticator and their recovery codes) and ends its sessions. The user
 /// logs in with the password alone next time and can set TOTP up again.
 pub async fn reset_mfa(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock),
     admin: &Caller,
     id: UserId,
     client: &ClientInfo,
 ) -> Result<(), AdminError> {
     let id = id.to_string();
-    let actor = admin.account.id.to_string();
-    let now = state.clock.now();
     let client = client.clone();
-    let admin = admin.clone();
-    state
-        .db
-        .transaction(move |conn| {
-            ensure_still_admin(conn, &admin, now)?;
-            if users::find_by_id(conn, &id)?.is_none() {
-                return Err(AdminError::NotFound);
-            }
-            let had_totp = crate::db::mfa::remove_all(conn, &id)?;
-            let passkeys_removed = crate::db::passkeys::delete_all(conn, &id)?;
-            sessions::revoke_all_for_user(conn, &id, now)?;
-            Event::new(EventType::MfaDisabled, &client, now)
-                .user(&id)
-                .actor(&actor)
-                .detail(json!({
-                    "by": "admin",
-                    "had_totp": had_totp,
-                    "passkeys_removed": passkeys_removed,
-                }))
-                .record(conn)?;
-            Ok(())
-        })
-        .await
+    as_admin(deps, admin, move |conn, act| {
+        if users::find_by_id(conn, &id)?.is_none() {
+            return Err(AdminError::NotFound);
+        }
+        let had_totp = crate::db::mfa::remove_all(conn, &id)?;
+        let passkeys_removed = crate::db::passkeys::delete_all(conn, &id)?;
+        sessions::revoke_all_for_user(conn, &id, act.now)?;
+        act.event(EventType::MfaDisabled, &client, &id)
+            .detail(json!({
+                "by": "admin",
+                "had_totp": had_totp,
+                "passkeys_removed": passkeys_removed,
+            }))
+            .record(conn)?;
+        Ok(())
+    })
+    .await
 }
 
 /// Lets `caller` use the admin routes: the admin role (in the database, not
 /// only in the token) and, with `ADMIN_REQUIRE_MFA`, a session opened with a
 /// second factor.
-pub fn authorize(state: &AppState, caller: Caller) -> Result<Caller, AdminError> {
+pub fn authorize(deps: &impl HasPolicy, caller: Caller) -> Result<Caller, AdminError> {
     if caller.account.role != Role::Admin {
         return Err(AdminError::NoLongerAdmin);
     }
-    if state.policy.admin_require_mfa && !caller.has_second_factor() {
+    if deps.policy().admin_require_mfa && !caller.has_second_factor() {
         return Err(AdminError::SecondFactorRequired);
     }
     Ok(caller)
@@ -334,7 +350,7 @@ pub fn authorize(state: &AppState, caller: Caller) -> Result<Caller, AdminError>
 /// them an invitation whose link (a reset token valid `INVITATION_TTL`) sets
 /// the first one. The admin never sees or sets the password.
 pub async fn invite(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasMailer + HasPolicy),
     admin: &Caller,
     username: &str,
     email: &str,
@@ -354,8 +370,8 @@ pub async fn invite(
     // A password nobody knows, hashed like any other, so the account answers
     // a login exactly like one with a forgotten password.
     let (unknowable, _) = new_token()?;
-    let password_hash = state.passwords.hash(unknowable).await?;
-    let now = state.clock.now();
+    let password_hash = deps.passwords().hash(unknowable).await?;
+    let now = deps.now();
     let row = users::UserRow {
         id: uuid::Uuid::new_v4().to_string(),
         username: username.as_str().to_owned(),
@@ -375,7 +391,7 @@ pub async fn invite(
         token,
         message: invitation,
     } = link_mail(
-        state,
+        deps,
         MailKind::Invitation,
         TokenPurpose::PasswordReset,
         &LinkMailTo {
@@ -385,38 +401,30 @@ pub async fn invite(
             new_email: None,
             other_address: None,
         },
-        state.policy.invitation_ttl,
+        deps.policy().invitation_ttl,
         now,
     )?;
-    let event = Event::new(EventType::UserRegistered, client, now)
-        .user(&row.id)
-        .actor(&admin.account.id.to_string())
-        .detail(json!({"role": role.as_str(), "via": "invitation"}));
-    let admin = admin.clone();
-    let created = state
-        .db
-        .transaction(move |conn| {
-            ensure_still_admin(conn, &admin, now)?;
-            if users::email_exists(conn, &row.email)? {
-                return Err(AdminError::EmailTaken);
-            }
-            if users::username_exists(conn, &row.username)? {
-                return Err(AdminError::UsernameTaken);
-            }
-            users::insert(conn, &row).map_err(|error| match error {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => AdminError::EmailTaken,
-                other => other.into(),
-            })?;
-            outbox::insert_token(conn, &token)?;
-            outbox::enqueue(conn, &invitation)?;
-            event.record(conn)?;
-            Ok(row)
-        })
-        .await?;
-    state.mail_wakeup.notify_one();
+    let client = client.clone();
+    let created = as_admin(deps, admin, move |conn, act| {
+        if users::email_exists(conn, &row.email)? {
+            return Err(AdminError::EmailTaken);
+        }
+        if users::username_exists(conn, &row.username)? {
+            return Err(AdminError::UsernameTaken);
+        }
+        users::insert(conn, &row)?.map_err(|conflict| match conflict {
+            Conflict::Username => AdminError::UsernameTaken,
+            Conflict::Email | Conflict::Passkey => AdminError::EmailTaken,
+        })?;
+        outbox::insert_token(conn, &token)?;
+        outbox::enqueue(conn, &invitation)?;
+        act.event(EventType::UserRegistered, &client, &row.id)
+            .detail(json!({"role": role.as_str(), "via": "invitation"}))
+            .record(conn)?;
+        Ok(row)
+    })
+    .await?;
+    deps.wake_mail_sender();
     Ok(Account::from_row(&created)?)
 }
 
@@ -429,7 +437,7 @@ pub async fn invite(
 /// link never goes to an address the account has just left; an email change
 /// committed after the check waits for the lock and then voids the token.
 pub async fn send_password_reset(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasMailer + HasPolicy),
     admin: &Caller,
     id: UserId,
     client: &ClientInfo,
@@ -437,8 +445,8 @@ pub async fn send_password_reset(
     /// An address that moves between every read and every check is a fault.
     const ATTEMPTS: usize = 3;
     for _ in 0..ATTEMPTS {
-        if queue_password_reset(state, admin, id, client).await? {
-            state.mail_wakeup.notify_one();
+        if queue_password_reset(deps, admin, id, client).await? {
+            deps.wake_mail_sender();
             return Ok(());
         }
     }
@@ -450,17 +458,17 @@ pub async fn send_password_reset(
 /// One try of [`send_password_reset`]: `false` when the address changed
 /// between the read and the transaction (nothing was stored).
 async fn queue_password_reset(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasMailer + HasPolicy),
     admin: &Caller,
     id: UserId,
     client: &ClientInfo,
 ) -> Result<bool, AdminError> {
-    let user = get_account(state, id).await?;
-    let now = state.clock.now();
+    let user = get_account(deps, id).await?;
+    let now = deps.now();
     let user_id = user.id.to_string();
     let address = user.email.as_str().to_owned();
     let LinkMail { token, message } = link_mail(
-        state,
+        deps,
         MailKind::PasswordReset,
         TokenPurpose::PasswordReset,
         &LinkMailTo {
@@ -470,30 +478,25 @@ async fn queue_password_reset(
             new_email: None,
             other_address: None,
         },
-        state.policy.password_reset_ttl,
+        deps.policy().password_reset_ttl,
         now,
     )?;
-    let event = Event::new(EventType::PasswordResetRequested, client, now)
-        .user(&user_id)
-        .actor(&admin.account.id.to_string())
-        .detail(json!({"by": "admin"}));
-    let admin = admin.clone();
-    state
-        .db
-        .transaction(move |conn| {
-            ensure_still_admin(conn, &admin, now)?;
-            users::lock(conn, &user_id)?;
-            match users::find_by_id(conn, &user_id)? {
-                // Deleted since it was looked up: as unknown as any other id.
-                None => return Err(AdminError::NotFound),
-                Some(current) if current.email != address => return Ok(false),
-                Some(_) => {}
-            }
-            outbox::void_tokens(conn, &user_id, &[TokenPurpose::PasswordReset.as_str()])?;
-            outbox::insert_token(conn, &token)?;
-            outbox::enqueue(conn, &message)?;
-            event.record(conn)?;
-            Ok::<_, AdminError>(true)
-        })
-        .await
+    let client = client.clone();
+    as_admin(deps, admin, move |conn, act| {
+        users::lock(conn, &user_id)?;
+        match users::find_by_id(conn, &user_id)? {
+            // Deleted since it was looked up: as unknown as any other id.
+            None => return Err(AdminError::NotFound),
+            Some(current) if current.email != address => return Ok(false),
+            Some(_) => {}
+        }
+        outbox::void_tokens(conn, &user_id, &[TokenPurpose::PasswordReset.as_str()])?;
+        outbox::insert_token(conn, &token)?;
+        outbox::enqueue(conn, &message)?;
+        act.event(EventType::PasswordResetRequested, &client, &user_id)
+            .detail(json!({"by": "admin"}))
+            .record(conn)?;
+        Ok(true)
+    })
+    .await
 }

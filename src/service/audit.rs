@@ -4,11 +4,11 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::ClientInfo;
+use super::caller::ClientInfo;
+use super::ports::{HasClock, HasPolicy, HasStore};
 use crate::db::events::{self, EventFilter, EventRow};
 use crate::db::{DbConnection, StoreError};
 use crate::domain::{EventType, Pagination};
-use crate::state::AppState;
 
 /// An event about to be recorded.
 pub struct Event(EventRow);
@@ -54,9 +54,8 @@ impl Event {
 }
 
 /// Records an event that has no transaction of its own to join.
-pub async fn record_alone(state: &AppState, event: Event) -> Result<(), StoreError> {
-    state
-        .db
+pub async fn record_alone(deps: &impl HasStore, event: Event) -> Result<(), StoreError> {
+    deps.db()
         .transaction(move |conn| Ok(event.record(conn)?))
         .await
 }
@@ -92,7 +91,7 @@ impl RecordedEvent {
 
 /// One page of the audit trail, newest first, and how many events match.
 pub async fn list(
-    state: &AppState,
+    deps: &impl HasStore,
     user_id: Option<String>,
     event_type: Option<EventType>,
     pagination: Pagination,
@@ -101,8 +100,8 @@ pub async fn list(
         user_id,
         event_type: event_type.map(|kind| kind.as_str().to_owned()),
     };
-    let (rows, total) = state
-        .db
+    let (rows, total) = deps
+        .db()
         .run(move |conn| {
             Ok::<_, StoreError>(events::page(
                 conn,
@@ -122,14 +121,14 @@ pub async fn list(
 
 /// Deletes events older than `AUDIT_RETENTION_DAYS` (0 keeps them forever).
 /// Every node runs it now and then; the deletes are idempotent.
-pub async fn prune(state: &AppState) {
-    let retention_days = state.policy.audit_retention_days;
+pub async fn prune(deps: &(impl HasStore + HasClock + HasPolicy)) {
+    let retention_days = deps.policy().audit_retention_days;
     if retention_days == 0 {
         return;
     }
-    let before = state.clock.now() - chrono::Duration::days(i64::from(retention_days));
-    match state
-        .db
+    let before = deps.now() - chrono::Duration::days(i64::from(retention_days));
+    match deps
+        .db()
         .transaction(move |conn| Ok::<_, StoreError>(events::prune(conn, before)?))
         .await
     {

@@ -15,17 +15,22 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use super::audit::Event;
-use super::mail::{new_token, outbox_row, token_hash};
-use super::sessions::{IssuedTokens, Login, LoginError, open_session};
-use super::{ClientInfo, carries_store_errors};
+use super::caller::ClientInfo;
+use super::carries_store_errors;
+use super::links::outbox_row;
+use super::login::{IssuedTokens, Login, LoginError, LoginOutcome, open_session};
+use super::one_time::{new_token, token_hash};
+use super::ports::{
+    HasCipher, HasClock, HasHasher, HasLimits, HasMailer, HasPasskeys, HasPolicy, HasStore,
+    HasTokens,
+};
 use crate::clock::seconds;
 use crate::db::StoreError;
 use crate::db::email_logins::{self, EmailLoginRow};
-use crate::db::mail;
+use crate::db::outbox;
 use crate::db::users::{self, UserRow};
 use crate::domain::{Email, EventType, Username, Violations};
 use crate::mail::{MailContext, MailKind, fill, in_words};
-use crate::state::AppState;
 
 /// Tries one mailed code allows.
 pub const CODE_MAX_ATTEMPTS: i32 = 5;
@@ -56,6 +61,16 @@ pub enum EmailLoginError {
 }
 carries_store_errors!(EmailLoginError);
 
+/// Only a proof that reached the account is a login attempt.
+impl LoginOutcome for EmailLoginError {
+    fn login_outcome(&self) -> Option<&'static str> {
+        match self {
+            Self::Login(refused) => Some(refused.outcome()),
+            _ => None,
+        }
+    }
+}
+
 /// What proves the address: the link's token, or the address and its code.
 pub enum EmailProof {
     Link { token: String },
@@ -78,30 +93,25 @@ impl std::fmt::Debug for EmailProof {
 /// nothing: after the input is checked and counted, the answer is given and
 /// the rest happens in the background.
 pub async fn request(
-    state: Arc<AppState>,
+    deps: Arc<impl HasStore + HasClock + HasLimits + HasMailer + HasPolicy + Send + Sync + 'static>,
     email: &str,
     redirect_to: Option<&str>,
     client: &ClientInfo,
 ) -> Result<(), EmailLoginError> {
-    if !state.policy.email_login.enabled {
+    if !deps.policy().email_login.enabled {
         return Err(EmailLoginError::Disabled);
     }
     let email = Email::parse(email).map_err(|violation| {
         EmailLoginError::Invalid(Violations::from([("email", vec![violation])]))
     })?;
-    let link_template = link_template(&state, redirect_to)?;
-    super::recovery::count_mail_request(&state, &email)
+    let link_template = link_template(&*deps, redirect_to)?;
+    super::links::count_mail_request(&*deps, &email)
         .await
-        .map_err(|error| match error {
-            super::recovery::RecoveryError::HeldBack { retry_after_secs } => {
-                EmailLoginError::HeldBack { retry_after_secs }
-            }
-            other => EmailLoginError::Store(StoreError::Failed(anyhow::Error::new(other))),
-        })?;
-    let now = state.clock.now();
+        .map_err(|retry_after_secs| EmailLoginError::HeldBack { retry_after_secs })?;
+    let now = deps.now();
     let client = client.clone();
     tokio::spawn(async move {
-        if let Err(error) = queue(&state, email, &link_template, &client, now).await {
+        if let Err(error) = queue(&*deps, email, &link_template, &client, now).await {
             tracing::warn!(%error, "a sign-in by email could not be handled");
         }
     });
@@ -110,16 +120,19 @@ pub async fn request(
 
 /// The sign-in page's link: `MAGIC_LINK_URL`, or `redirect_to` (an origin on
 /// the allow-list) with the token added to its query.
-fn link_template(state: &AppState, redirect_to: Option<&str>) -> Result<String, EmailLoginError> {
+fn link_template(
+    deps: &impl HasPolicy,
+    redirect_to: Option<&str>,
+) -> Result<String, EmailLoginError> {
     let Some(redirect_to) = redirect_to else {
-        return Ok(state.policy.email_login.link.clone());
+        return Ok(deps.policy().email_login.link.clone());
     };
     let mut url = url::Url::parse(redirect_to).map_err(|_| EmailLoginError::RedirectNotAllowed)?;
     let origin = url.origin().ascii_serialization();
     let allowed = matches!(url.scheme(), "http" | "https")
         && url.username().is_empty()
         && url.password().is_none()
-        && state.policy.email_login.redirect_origins.contains(&origin);
+        && deps.policy().email_login.redirect_origins.contains(&origin);
     if !allowed {
         return Err(EmailLoginError::RedirectNotAllowed);
     }
@@ -141,26 +154,26 @@ fn link_template(state: &AppState, redirect_to: Option<&str>) -> Result<String, 
 }
 
 async fn queue(
-    state: &AppState,
+    deps: &(impl HasStore + HasMailer + HasPolicy),
     email: Email,
     link_template: &str,
     client: &ClientInfo,
     now: NaiveDateTime,
 ) -> Result<(), EmailLoginError> {
     let lookup = email.clone();
-    let user = state
-        .db
+    let user = deps
+        .db()
         .run(move |conn| Ok::<_, StoreError>(users::find_by_email(conn, lookup.as_str())?))
         .await?;
     let may_sign_in = match &user {
         Some(user) => !user.disabled,
-        None => state.policy.email_login.signup,
+        None => deps.policy().email_login.signup,
     };
     // Made for every address (and thrown away when it may not sign in), so
     // that each takes the same time.
     let (token, hash) = new_token()?;
     let code = new_code()?;
-    let ttl = state.policy.email_login.ttl;
+    let ttl = deps.policy().email_login.ttl;
     let row = EmailLoginRow {
         code_hash: code_hash(&hash, &code),
         token_hash: hash,
@@ -171,7 +184,7 @@ async fn queue(
         expires_at: now + seconds(ttl),
     };
     let message = outbox_row(
-        state,
+        deps,
         email.as_str(),
         MailKind::LoginLink,
         &MailContext {
@@ -185,15 +198,15 @@ async fn queue(
         },
         now,
     )?;
-    let min_interval = seconds(state.policy.mail_min_interval);
+    let min_interval = seconds(deps.policy().mail_min_interval);
     let client = client.clone();
-    let queued = state
-        .db
+    let queued = deps
+        .db()
         .transaction(move |conn| {
             if !may_sign_in {
                 return Ok::<_, StoreError>(false);
             }
-            if !mail::may_send(
+            if !outbox::may_send(
                 conn,
                 &row.email,
                 MailKind::LoginLink.as_str(),
@@ -203,7 +216,7 @@ async fn queue(
                 return Ok(false);
             }
             email_logins::replace(conn, &row)?;
-            mail::enqueue(conn, &message)?;
+            outbox::enqueue(conn, &message)?;
             let mut event = Event::new(EventType::EmailLoginRequested, &client, now);
             if let Some(user_id) = &row.user_id {
                 event = event.user(user_id);
@@ -213,7 +226,7 @@ async fn queue(
         })
         .await?;
     if queued {
-        state.mail_wakeup.notify_one();
+        deps.wake_mail_sender();
     }
     Ok(())
 }
@@ -222,20 +235,19 @@ async fn queue(
 /// account with a second factor answers with its challenge
 /// ([`LoginError::SecondFactorRequired`]) instead of a session.
 pub async fn verify(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasTokens + HasCipher + HasPasskeys + HasPolicy),
     proof: EmailProof,
     remember: bool,
     client: &ClientInfo,
 ) -> Result<IssuedTokens, EmailLoginError> {
-    if !state.policy.email_login.enabled {
+    if !deps.policy().email_login.enabled {
         return Err(EmailLoginError::Disabled);
     }
-    let now = state.clock.now();
+    let now = deps.now();
     let taken = match proof {
         EmailProof::Link { token } => {
             let hash = token_hash(&token);
-            state
-                .db
+            deps.db()
                 .run(move |conn| {
                     Ok::<_, StoreError>(email_logins::find_by_token(conn, &hash, now)?)
                 })
@@ -245,8 +257,8 @@ pub async fn verify(
             let Ok(email) = Email::parse(&email) else {
                 return Err(LoginError::ChallengeInvalid.into());
             };
-            let counted = state
-                .db
+            let counted = deps
+                .db()
                 .transaction(move |conn| {
                     Ok::<_, StoreError>(email_logins::count_code_try(
                         conn,
@@ -262,14 +274,19 @@ pub async fn verify(
     let Some(login) = taken else {
         return Err(LoginError::ChallengeInvalid.into());
     };
-    let user = claim_account(state, login, client, now).await?;
+    let user = claim_account(deps, login, client, now).await?;
     if user.disabled {
         return Err(LoginError::AccountDisabled.into());
     }
     if user.has_second_factor() {
-        let challenge =
-            super::mfa::challenge(state, &user, None, remember, super::mfa::FirstFactor::Email)
-                .await?;
+        let challenge = super::mfa::challenge(
+            deps,
+            &user,
+            None,
+            remember,
+            super::login::FirstFactor::Email,
+        )
+        .await?;
         return Err(LoginError::SecondFactorRequired(challenge).into());
     }
     let session = Login {
@@ -277,7 +294,7 @@ pub async fn verify(
         method: "email",
         remember,
     };
-    Ok(open_session(state, user, None, session, client, |_, _| Ok(())).await?)
+    Ok(open_session(deps, user, None, session, client, |_, _| Ok(())).await?)
 }
 
 /// Spends the sign-in and returns its account, with the address marked
@@ -285,18 +302,18 @@ pub async fn verify(
 /// made for a new account finds the address taken meanwhile: refused (ask
 /// again, and the new link signs in to that account).
 async fn claim_account(
-    state: &AppState,
+    deps: &(impl HasStore + HasHasher),
     login: EmailLoginRow,
     client: &ClientInfo,
     now: NaiveDateTime,
 ) -> Result<UserRow, EmailLoginError> {
     let new_account = match &login.user_id {
         Some(_) => None,
-        None => Some(new_account(state, &login.email, now).await?),
+        None => Some(new_account(deps, &login.email, now).await?),
     };
     let client = client.clone();
-    let claimed = state
-        .db
+    let claimed = deps
+        .db()
         .transaction(move |conn| {
             if !email_logins::finish(conn, &login.token_hash)? {
                 return Ok::<_, StoreError>(None);
@@ -336,13 +353,13 @@ async fn claim_account(
 /// local part, no password anyone knows (hashed like any other, so it
 /// answers a password login like a forgotten one), the address verified.
 async fn new_account(
-    state: &AppState,
+    deps: &impl HasHasher,
     email: &str,
     now: NaiveDateTime,
 ) -> Result<UserRow, EmailLoginError> {
     let (unknowable, _) = new_token()?;
-    let password_hash = state
-        .passwords
+    let password_hash = deps
+        .passwords()
         .hash(unknowable)
         .await
         .map_err(|error| EmailLoginError::Login(error.into()))?;
@@ -387,7 +404,9 @@ fn insert_with_free_username(
         if users::find_by_username(conn, &row.username)?.is_none()
             && Username::parse(&row.username).is_ok()
         {
-            users::insert(conn, &row)?;
+            // Checked just above; a name taken by a racing sign-up since
+            // then ends this transaction (PostgreSQL aborts it), to retry.
+            users::insert(conn, &row)?.map_err(|conflict| StoreError::Failed(conflict.into()))?;
             return Ok(row);
         }
         let (random, _) = new_token()?;
@@ -406,10 +425,10 @@ fn insert_with_free_username(
 
 /// Deletes sign-ins nobody finished within `MAGIC_LINK_TTL`. Every node runs
 /// it now and then.
-pub async fn prune(state: &AppState) {
-    let now = state.clock.now();
-    if let Err(error) = state
-        .db
+pub async fn prune(deps: &(impl HasStore + HasClock)) {
+    let now = deps.now();
+    if let Err(error) = deps
+        .db()
         .transaction(move |conn| Ok::<_, StoreError>(email_logins::prune(conn, now)?))
         .await
     {
@@ -440,7 +459,7 @@ fn new_code() -> Result<String, StoreError> {
 /// The stored form of a code: keyed by its sign-in's token hash, so equal
 /// codes of two sign-ins differ.
 fn code_hash(token_hash: &str, code: &str) -> String {
-    super::mail::token_hash(&format!("{token_hash}:{code}"))
+    super::one_time::token_hash(&format!("{token_hash}:{code}"))
 }
 
 fn code_matches(row: &EmailLoginRow, typed: &str) -> bool {

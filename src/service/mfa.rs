@@ -12,41 +12,17 @@ use serde_json::json;
 
 use super::accounts::{AccountError, confirm_password};
 use super::audit::Event;
-use super::mail::{new_token, token_hash};
-use super::sessions::{Caller, LoginError, MfaChallenge, StepUpRequired};
-use super::{ClientInfo, carries_store_errors};
+use super::caller::{Caller, ClientInfo, StepUpRequired};
+use super::carries_store_errors;
+use super::login::{FirstFactor, Proof};
+use super::login::{LoginError, MfaChallenge};
+use super::one_time::{new_token, token_hash};
+use super::ports::{HasCipher, HasClock, HasHasher, HasLimits, HasPasskeys, HasPolicy, HasStore};
 use crate::auth::{recovery_codes, totp};
 use crate::db::mfa::{self, ChallengeRow, TotpRow};
 use crate::db::users::{self, UserRow};
 use crate::db::{DbConnection, StoreError, sessions as session_rows};
 use crate::domain::EventType;
-use crate::state::AppState;
-
-/// How a login waiting for its second factor began.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstFactor {
-    Password,
-    /// A link or code mailed to the address.
-    Email,
-}
-
-impl FirstFactor {
-    /// As challenges store it, and as RFC 8176 names it in `amr`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Password => "pwd",
-            Self::Email => "email",
-        }
-    }
-
-    fn from_stored(stored: &str) -> Self {
-        if stored == Self::Email.as_str() {
-            Self::Email
-        } else {
-            Self::Password
-        }
-    }
-}
 
 /// Seconds an `mfa_token` lives.
 pub const MFA_TOKEN_TTL_SECS: u64 = 300;
@@ -135,7 +111,7 @@ pub struct Enrollment {
 /// Starts (or restarts) turning TOTP on: a new secret, pending until
 /// [`confirm_totp`] gets its first code. Needs the password.
 pub async fn begin_totp(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher + HasPolicy),
     caller: &Caller,
     password: String,
     client: &ClientInfo,
@@ -146,7 +122,7 @@ pub async fn begin_totp(
     if !caller.account.mfa.totp {
         caller.may_change_factors()?;
     }
-    confirm_password(state, caller, password, client).await?;
+    confirm_password(deps, caller, password, client).await?;
     if caller.account.mfa.totp {
         return Err(MfaError::AlreadyEnabled);
     }
@@ -154,19 +130,19 @@ pub async fn begin_totp(
     let secret = totp::generate_secret().map_err(MfaError::Failed)?;
     let otpauth_uri = totp::otpauth_uri(
         &secret,
-        &state.policy.mfa_issuer,
+        &deps.policy().mfa_issuer,
         caller.account.email.as_str(),
     )
     .map_err(MfaError::Failed)?;
     let row = TotpRow {
-        secret_sealed: seal(state, &user_id, &secret)?,
+        secret_sealed: seal(deps, &user_id, &secret)?,
         user_id,
-        created_at: state.clock.now(),
+        created_at: deps.now(),
         confirmed_at: None,
         last_used_step: None,
     };
-    let stored = state
-        .db
+    let stored = deps
+        .db()
         .transaction(move |conn| Ok::<_, StoreError>(mfa::put_pending_totp(conn, &row)?))
         .await?;
     if !stored {
@@ -182,7 +158,7 @@ pub async fn begin_totp(
 /// recovery codes (shown this once). Every other session of the account ends:
 /// whoever else was logged in did not prove the new factor.
 pub async fn confirm_totp(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasLimits + HasCipher),
     caller: &Caller,
     code: &str,
     client: &ClientInfo,
@@ -196,28 +172,26 @@ pub async fn confirm_totp(
     let user_id = caller.account.id.to_string();
     let pending = {
         let user_id = user_id.clone();
-        state
-            .db
+        deps.db()
             .run(move |conn| Ok::<_, StoreError>(mfa::find_totp(conn, &user_id)?))
             .await?
             .filter(|row| row.confirmed_at.is_none())
             .ok_or(MfaError::NoPendingEnrollment)?
     };
-    let budget = spend_session_budget(state, caller).await?;
-    let secret = open(state, &user_id, &pending.secret_sealed)?.0;
-    let Some(step) = totp::matching_step(&secret, code, unix_now(state)) else {
-        record_failed_challenge(state, &user_id, "totp", client).await?;
+    let budget = spend_session_budget(deps, caller).await?;
+    let secret = open(deps, &user_id, &pending.secret_sealed)?.0;
+    let Some(step) = totp::matching_step(&secret, code, unix_now(deps)) else {
+        record_failed_challenge(deps, &user_id, "totp", client).await?;
         return Err(MfaError::InvalidCode);
     };
     let codes = recovery_codes::generate_set().map_err(MfaError::Failed)?;
     let hashes = hash_all(&user_id, &codes)?;
-    let now = state.clock.now();
+    let now = deps.now();
     let session_id = caller.session_id.clone();
     let event = Event::new(EventType::MfaEnabled, client, now)
         .user(&user_id)
         .detail(json!({"method": "totp"}));
-    state
-        .db
+    deps.db()
         .transaction(move |conn| {
             let step = i64::try_from(step).map_err(|_| MfaError::InvalidCode)?;
             if !mfa::confirm_totp(conn, &user_id, &pending.secret_sealed, step, now)? {
@@ -229,20 +203,20 @@ pub async fn confirm_totp(
             Ok(())
         })
         .await?;
-    state.limits.reset_login_failures(&budget).await;
+    deps.limits().reset_login_failures(&budget).await;
     Ok(codes)
 }
 
 /// Turns TOTP off and voids the recovery codes. Needs the password and a
 /// current code (TOTP or recovery code).
 pub async fn disable_totp(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher),
     caller: &Caller,
     password: String,
     factor: SecondFactor,
     client: &ClientInfo,
 ) -> Result<(), MfaError> {
-    step_up(state, caller, password, factor, client, |conn, user_id| {
+    step_up(deps, caller, password, factor, client, |conn, user_id| {
         mfa::remove_all(conn, user_id)?;
         Ok(EventType::MfaDisabled)
     })
@@ -252,7 +226,7 @@ pub async fn disable_totp(
 /// Replaces the recovery codes by a new set (returned, shown this once).
 /// Needs the password and a current code (TOTP or recovery code).
 pub async fn regenerate_recovery_codes(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher),
     caller: &Caller,
     password: String,
     factor: SecondFactor,
@@ -261,7 +235,7 @@ pub async fn regenerate_recovery_codes(
     let codes = recovery_codes::generate_set().map_err(MfaError::Failed)?;
     let hashes = hash_all(&caller.account.id.to_string(), &codes)?;
     step_up(
-        state,
+        deps,
         caller,
         password,
         factor,
@@ -279,7 +253,7 @@ pub async fn regenerate_recovery_codes(
 /// factor, then `change` runs in the transaction that spends the code and
 /// records the event it names.
 async fn step_up(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher),
     caller: &Caller,
     password: String,
     factor: SecondFactor,
@@ -289,24 +263,24 @@ async fn step_up(
     let user_id = caller.account.id.to_string();
     // Counted before the password, so that neither a right password nor a
     // new session resets the count of wrong codes.
-    count_code_try(state, &user_id)
+    count_code_try(deps, &user_id)
         .await
         .map_err(|retry_after_secs| MfaError::HeldBack { retry_after_secs })?;
-    confirm_password(state, caller, password, client).await?;
+    confirm_password(deps, caller, password, client).await?;
     if !caller.account.mfa.totp {
         return Err(MfaError::NotEnabled);
     }
-    let Some(proof) = check(state, &user_id, &factor).await? else {
-        code_was_wrong(state, &user_id, factor.method(), client).await?;
+    let Some(proof) = check(deps, &user_id, &factor).await? else {
+        code_was_wrong(deps, &user_id, factor.method(), client).await?;
         return Err(MfaError::InvalidCode);
     };
-    let now = state.clock.now();
+    let now = deps.now();
     let used_event = Event::new(EventType::RecoveryCodeUsed, client, now).user(&user_id);
     let method = factor.method();
     let owner = user_id.clone();
     let event_client = client.clone();
-    let done = state
-        .db
+    let done = deps
+        .db()
         .transaction(move |conn| {
             if !proof.spend(conn, &owner)? {
                 return Err(MfaError::InvalidCode);
@@ -323,10 +297,10 @@ async fn step_up(
         })
         .await;
     if matches!(done, Err(MfaError::InvalidCode)) {
-        code_was_wrong(state, &user_id, method, client).await?;
+        code_was_wrong(deps, &user_id, method, client).await?;
     }
     done?;
-    code_was_right(state, &user_id).await;
+    code_was_right(deps, &user_id).await;
     Ok(())
 }
 
@@ -334,8 +308,8 @@ async fn step_up(
 /// every try counts before it is checked, only a right code resets it, and no
 /// address is exempt (only someone with the password, or a session, gets to
 /// try a code). Past the limit: the seconds to wait.
-pub(super) async fn count_code_try(state: &AppState, user_id: &str) -> Result<(), u64> {
-    match state.limits.login_attempt(&code_budget(user_id)).await {
+pub(super) async fn count_code_try(deps: &impl HasLimits, user_id: &str) -> Result<(), u64> {
+    match deps.limits().login_attempt(&code_budget(user_id)).await {
         Some(retry_after_secs) => Err(retry_after_secs),
         None => Ok(()),
     }
@@ -343,23 +317,22 @@ pub(super) async fn count_code_try(state: &AppState, user_id: &str) -> Result<()
 
 /// A wrong code: audited, and counted in the account's login backoff too.
 pub(super) async fn code_was_wrong(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasLimits),
     user_id: &str,
     method: &str,
     client: &ClientInfo,
 ) -> Result<(), StoreError> {
     // The count matters, not the verdict: the next attempt is refused by it.
-    let _ = state.limits.login_attempt(user_id).await;
-    record_failed_challenge(state, user_id, method, client).await
+    let _ = deps.limits().login_attempt(user_id).await;
+    record_failed_challenge(deps, user_id, method, client).await
 }
 
 /// A right code clears the account's counts of codes and passwords.
-pub(super) async fn code_was_right(state: &AppState, user_id: &str) {
-    state
-        .limits
+pub(super) async fn code_was_right(deps: &impl HasLimits, user_id: &str) {
+    deps.limits()
         .reset_login_failures(&code_budget(user_id))
         .await;
-    state.limits.reset_login_failures(user_id).await;
+    deps.limits().reset_login_failures(user_id).await;
 }
 
 fn code_budget(user_id: &str) -> String {
@@ -369,85 +342,11 @@ fn code_budget(user_id: &str) -> String {
 /// Guesses at a pending secret's first code through a session share the
 /// budget of its password guesses (see [`confirm_password`]). Returns the
 /// budget's name, to reset once a code is right.
-async fn spend_session_budget(state: &AppState, caller: &Caller) -> Result<String, MfaError> {
+async fn spend_session_budget(deps: &impl HasLimits, caller: &Caller) -> Result<String, MfaError> {
     let budget = format!("session:{}", caller.session_id);
-    match state.limits.login_attempt(&budget).await {
+    match deps.limits().login_attempt(&budget).await {
         Some(retry_after_secs) => Err(MfaError::HeldBack { retry_after_secs }),
         None => Ok(budget),
-    }
-}
-
-/// A second factor that matched, still to be spent (see [`Proof::spend`]).
-#[derive(Debug)]
-pub(super) enum Proof {
-    /// A TOTP code of this time step; `resealed` is the secret sealed again
-    /// under the current key when an older key had sealed it.
-    Totp { step: i64, resealed: Option<String> },
-    /// A recovery code with this hash (whether the account has it is decided
-    /// when it is spent).
-    RecoveryCode(String),
-    /// A passkey's valid answer: its signature counter (and the passkey
-    /// sealed again when webauthn-rs updated it) still to be recorded, which
-    /// refuses a counter that went back meanwhile.
-    Passkey {
-        passkey_id: String,
-        counter: i64,
-        resealed: Option<String>,
-        at: chrono::NaiveDateTime,
-    },
-}
-
-impl Proof {
-    /// Spends the code; `false` if it was already spent (a replayed TOTP
-    /// code, a used or unknown recovery code).
-    pub(super) fn spend(
-        &self,
-        conn: &mut DbConnection,
-        user_id: &str,
-    ) -> diesel::QueryResult<bool> {
-        match self {
-            Self::Totp { step, resealed } => {
-                mfa::spend_totp_step(conn, user_id, *step, resealed.as_deref())
-            }
-            Self::RecoveryCode(hash) => mfa::spend_recovery_code(conn, user_id, hash),
-            Self::Passkey {
-                passkey_id,
-                counter,
-                resealed,
-                at,
-            } => crate::db::passkeys::record_use(
-                conn,
-                passkey_id,
-                *counter,
-                resealed.as_deref(),
-                *at,
-            ),
-        }
-    }
-
-    /// RFC 8176 methods of a login begun with `first` and finished with
-    /// this factor.
-    pub(super) fn amr(&self, first: FirstFactor) -> &'static [&'static str] {
-        match (first, self) {
-            (FirstFactor::Password, Self::Totp { .. }) => &["pwd", "otp", "mfa"],
-            (FirstFactor::Password, Self::RecoveryCode(_)) => &["pwd", "mfa"],
-            (FirstFactor::Password, Self::Passkey { .. }) => &["pwd", "hwk", "mfa"],
-            (FirstFactor::Email, Self::Totp { .. }) => &["email", "otp", "mfa"],
-            (FirstFactor::Email, Self::RecoveryCode(_)) => &["email", "mfa"],
-            (FirstFactor::Email, Self::Passkey { .. }) => &["email", "hwk", "mfa"],
-        }
-    }
-
-    pub(super) fn method(&self) -> &'static str {
-        match self {
-            Self::Totp { .. } => "totp",
-            Self::RecoveryCode(_) => "recovery_code",
-            Self::Passkey { .. } => "passkey",
-        }
-    }
-
-    pub(super) fn is_recovery_code(&self) -> bool {
-        matches!(self, Self::RecoveryCode(_))
     }
 }
 
@@ -456,7 +355,7 @@ impl Proof {
 /// checked against its login challenge instead
 /// (`passkeys::check_second_factor`): offered here, it cannot be right.
 pub(super) async fn check(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasCipher),
     user_id: &str,
     factor: &SecondFactor,
 ) -> Result<Option<Proof>, StoreError> {
@@ -468,16 +367,16 @@ pub(super) async fn check(
         SecondFactor::Passkey(_) => return Ok(None),
     };
     let owner = user_id.to_owned();
-    let Some(row) = state
-        .db
+    let Some(row) = deps
+        .db()
         .run(move |conn| Ok::<_, StoreError>(mfa::find_totp(conn, &owner)?))
         .await?
         .filter(|row| row.confirmed_at.is_some())
     else {
         return Ok(None);
     };
-    let (secret, stale) = open(state, user_id, &row.secret_sealed).map_err(store_failure)?;
-    let Some(step) = totp::matching_step(&secret, code, unix_now(state)) else {
+    let (secret, stale) = open(deps, user_id, &row.secret_sealed).map_err(store_failure)?;
+    let Some(step) = totp::matching_step(&secret, code, unix_now(deps)) else {
         return Ok(None);
     };
     let Ok(step) = i64::try_from(step) else {
@@ -487,7 +386,7 @@ pub(super) async fn check(
         return Ok(None);
     }
     let resealed = if stale {
-        Some(seal(state, user_id, &secret).map_err(store_failure)?)
+        Some(seal(deps, user_id, &secret).map_err(store_failure)?)
     } else {
         None
     };
@@ -499,14 +398,14 @@ pub(super) async fn check(
 /// has. A password hash due for an upgrade is upgraded now: the password is
 /// proven, whatever becomes of the second step.
 pub(super) async fn challenge(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasCipher + HasPasskeys),
     row: &UserRow,
     upgraded_hash: Option<String>,
     remember: bool,
     first_factor: FirstFactor,
 ) -> Result<MfaChallenge, LoginError> {
     let (mfa_token, token_hash) = new_token()?;
-    let now = state.clock.now();
+    let now = deps.now();
     let challenge = ChallengeRow {
         token_hash,
         user_id: row.id.clone(),
@@ -517,8 +416,7 @@ pub(super) async fn challenge(
         first_factor: first_factor.as_str().to_owned(),
     };
     let (user_id, checked_hash) = (row.id.clone(), row.password_hash.clone());
-    state
-        .db
+    deps.db()
         .transaction(move |conn| {
             if let Some(upgraded) = upgraded_hash {
                 users::set_password_hash(conn, &user_id, &upgraded, Some(&checked_hash), now)?;
@@ -532,7 +430,7 @@ pub(super) async fn challenge(
         methods.extend(["totp", "recovery_code"]);
     }
     let passkey_options = if row.passkey_count > 0 {
-        super::passkeys::start_second_factor(state, &row.id, &mfa_token, now).await?
+        super::passkeys::start_second_factor(deps, &row.id, &mfa_token, now).await?
     } else {
         None
     };
@@ -555,13 +453,13 @@ pub(super) fn first_factor_of(challenge: &ChallengeRow) -> FirstFactor {
 /// Counts a try at the challenge of `mfa_token` and returns it with its
 /// account, unless it is unknown, expired or out of tries.
 pub(super) async fn spend_attempt(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock),
     mfa_token: &str,
 ) -> Result<(ChallengeRow, UserRow), LoginError> {
     let hash = token_hash(mfa_token);
-    let now = state.clock.now();
-    let found = state
-        .db
+    let now = deps.now();
+    let found = deps
+        .db()
         .transaction(move |conn| {
             let Some(challenge) = mfa::spend_attempt(conn, &hash, MFA_TOKEN_MAX_ATTEMPTS, now)?
             else {
@@ -580,10 +478,10 @@ pub(super) async fn spend_attempt(
 
 /// Deletes logins that waited for their code past `MFA_TOKEN_TTL_SECS`
 /// (they can no longer finish). Every node runs it now and then.
-pub async fn prune(state: &AppState) {
-    let now = state.clock.now();
-    if let Err(error) = state
-        .db
+pub async fn prune(deps: &(impl HasStore + HasClock)) {
+    let now = deps.now();
+    if let Err(error) = deps
+        .db()
         .transaction(move |conn| Ok::<_, StoreError>(mfa::prune_challenges(conn, now)?))
         .await
     {
@@ -593,15 +491,15 @@ pub async fn prune(state: &AppState) {
 
 /// Audits a wrong second-factor code.
 async fn record_failed_challenge(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock),
     user_id: &str,
     method: &str,
     client: &ClientInfo,
 ) -> Result<(), StoreError> {
-    let event = Event::new(EventType::MfaChallengeFailed, client, state.clock.now())
+    let event = Event::new(EventType::MfaChallengeFailed, client, deps.now())
         .user(user_id)
         .detail(json!({"method": method}));
-    super::audit::record_alone(state, event).await
+    super::audit::record_alone(deps, event).await
 }
 
 /// What TOTP secrets of `user_id` are sealed for: a sealed secret copied to
@@ -610,17 +508,16 @@ fn sealing_context(user_id: &str) -> String {
     format!("totp:{user_id}")
 }
 
-fn seal(state: &AppState, user_id: &str, secret: &[u8]) -> Result<String, MfaError> {
-    state
-        .cipher
+fn seal(deps: &impl HasCipher, user_id: &str, secret: &[u8]) -> Result<String, MfaError> {
+    deps.cipher()
         .seal(&sealing_context(user_id), secret)
         .map_err(MfaError::Failed)
 }
 
 /// The secret, and whether an older key sealed it.
-fn open(state: &AppState, user_id: &str, sealed: &str) -> Result<(Vec<u8>, bool), MfaError> {
-    let opened = state
-        .cipher
+fn open(deps: &impl HasCipher, user_id: &str, sealed: &str) -> Result<(Vec<u8>, bool), MfaError> {
+    let opened = deps
+        .cipher()
         .open(&sealing_context(user_id), sealed)
         .map_err(|error| MfaError::Failed(anyhow::Error::new(error)))?;
     Ok((opened.plaintext, opened.stale))
@@ -643,6 +540,6 @@ fn hash_all(user_id: &str, codes: &[String]) -> Result<Vec<String>, MfaError> {
         .collect()
 }
 
-fn unix_now(state: &AppState) -> u64 {
-    u64::try_from(state.clock.now().and_utc().timestamp()).unwrap_or_default()
+fn unix_now(deps: &impl HasClock) -> u64 {
+    u64::try_from(deps.now().and_utc().timestamp()).unwrap_or_default()
 }

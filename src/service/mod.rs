@@ -1,89 +1,33 @@
 //! The use-cases: what Portcullis does, with no HTTP in it. Each function
-//! takes the [`AppState`](crate::state::AppState), values already parsed by the
-//! domain, and who is asking ([`ClientInfo`]); it composes queries, hashing,
-//! tokens and audit events, and returns a value or its own error enum. The web
-//! layer only translates requests into these calls and their results into
-//! answers, so a second entry point (the CLI, a second login step) reuses the
-//! same flow.
+//! takes the capabilities it uses ([`ports`]), values already parsed by the
+//! domain, and who is asking ([`caller::ClientInfo`], [`caller::Caller`]); it
+//! composes queries, hashing, tokens and audit events, and returns a value or
+//! its own error enum. The web layer only translates requests into these
+//! calls and their results into answers, so a second entry point (the CLI, a
+//! second login step) reuses the same flow.
+//!
+//! Inside this layer, dependencies point one way: the shared modules below
+//! import none of the use-cases, and no use-case imports one that imports it
+//! (`tests/api/project.rs` checks both).
 
+// Shared by the use-cases, depending on none of them.
+pub mod account;
+pub mod audit;
+pub mod caller;
+pub mod links;
+pub mod login;
+pub mod one_time;
+pub mod ports;
+
+// The use-cases.
 pub mod accounts;
 pub mod admin;
-pub mod audit;
 pub mod email_login;
-pub mod mail;
 pub mod mfa;
+pub mod outbox;
 pub mod passkeys;
 pub mod recovery;
 pub mod sessions;
-
-use chrono::{DateTime, NaiveDateTime, Utc};
-
-use crate::db::StoreError;
-use crate::db::users::UserRow;
-use crate::domain::{Email, Role, UserId, Username};
-
-/// Who is calling, as recorded on sessions and audit events and as counted by
-/// the rate limits: the client address and user agent. Empty for the CLI.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-/// An account as the use-cases hand it out: typed, and never with its
-/// password hash.
-#[derive(Debug, Clone)]
-pub struct Account {
-    pub id: UserId,
-    pub username: Username,
-    pub email: Email,
-    pub role: Role,
-    pub disabled: bool,
-    /// The owner proved the address.
-    pub email_verified: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub last_login_at: Option<DateTime<Utc>>,
-    pub mfa: MfaStatus,
-}
-
-/// Which second factors an account has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MfaStatus {
-    /// TOTP is confirmed: logins need a code.
-    pub totp: bool,
-    pub passkeys: u32,
-    pub recovery_codes_left: u32,
-}
-
-impl Account {
-    /// Reads a stored row; a row this version cannot read (an unknown role, an
-    /// id that is not a UUID) is a storage failure, never a silent default.
-    fn from_row(row: &UserRow) -> Result<Self, StoreError> {
-        let unreadable =
-            |what: &str| StoreError::Failed(anyhow::anyhow!("account {}: {what}", row.id));
-        Ok(Self {
-            id: UserId::parse(&row.id).ok_or_else(|| unreadable("id is not a UUID"))?,
-            username: Username::from_stored(row.username.clone()),
-            email: Email::from_stored(row.email.clone()),
-            role: Role::from_stored(&row.role).ok_or_else(|| unreadable("unknown role"))?,
-            disabled: row.disabled,
-            email_verified: row.email_verified,
-            created_at: utc(row.created_at),
-            updated_at: utc(row.updated_at),
-            last_login_at: row.last_login_at.map(utc),
-            mfa: MfaStatus {
-                totp: row.totp_enabled,
-                passkeys: u32::try_from(row.passkey_count).unwrap_or_default(),
-                recovery_codes_left: u32::try_from(row.recovery_codes_left).unwrap_or_default(),
-            },
-        })
-    }
-}
-
-fn utc(at: NaiveDateTime) -> DateTime<Utc> {
-    at.and_utc()
-}
 
 /// Lets a use-case error carry a storage failure: `?` on a query inside a
 /// transaction, and the pool's "connection lost" check, both work with it.

@@ -9,24 +9,23 @@
 //! encryption key, bound to their account (or ceremony).
 
 use chrono::NaiveDateTime;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::json;
 
 use super::accounts::{AccountError, confirm_password};
 use super::audit::Event;
-use super::mail::{new_token, token_hash};
-use super::mfa::Proof;
-use super::sessions::{
-    Caller, Identifier, IssuedTokens, Login, LoginError, StepUpRequired, open_session,
+use super::caller::{Caller, ClientInfo, StepUpRequired};
+use super::carries_store_errors;
+use super::login::{Identifier, IssuedTokens, Login, LoginError, Proof, open_session};
+use super::one_time::{new_token, token_hash};
+use super::ports::{
+    HasCipher, HasClock, HasHasher, HasLimits, HasPasskeys, HasPolicy, HasStore, HasTokens,
 };
-use super::{ClientInfo, carries_store_errors};
 use crate::auth::passkeys::{CEREMONY_TTL_SECS, Identified, Started};
 use crate::config::{EmailVerification, Secret};
 use crate::db::StoreError;
 use crate::db::passkeys::{self, CeremonyRow, PasskeyRow};
 use crate::db::users::{self, UserRow};
 use crate::domain::{EventType, Violation};
-use crate::state::AppState;
 
 /// The `amr` of a passkey login (RFC 8176: a hardware-bound key, and the
 /// user verified on the authenticator): a second factor in itself.
@@ -100,21 +99,20 @@ impl From<PasskeyRow> for PasskeyInfo {
 /// Starts adding a passkey to the caller's account; needs the password, and
 /// on an account that has a second factor a session that proved one.
 pub async fn begin_registration(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher + HasPasskeys),
     caller: &Caller,
     password: String,
     client: &ClientInfo,
 ) -> Result<Ceremony, PasskeyError> {
     caller.may_change_factors()?;
-    confirm_password(state, caller, password, client).await?;
+    confirm_password(deps, caller, password, client).await?;
     if caller.account.mfa.passkeys as usize >= MAX_PASSKEYS {
         return Err(PasskeyError::TooMany);
     }
     let user_id = caller.account.id.to_string();
     let existing = {
         let user_id = user_id.clone();
-        state
-            .db
+        deps.db()
             .run(move |conn| Ok::<_, StoreError>(passkeys::list_for_user(conn, &user_id)?))
             .await?
     };
@@ -124,8 +122,8 @@ pub async fn begin_registration(
         .map(|row| from_base64url(&row.credential_id))
         .collect::<Result<Vec<_>, _>>()?;
     let account = &caller.account;
-    let started = state
-        .passkeys
+    let started = deps
+        .passkeys()
         .start_registration(
             account.id.as_uuid(),
             account.email.as_str(),
@@ -133,7 +131,7 @@ pub async fn begin_registration(
             existing,
         )
         .map_err(PasskeyError::Failed)?;
-    store_ceremony(state, REGISTRATION, Some(user_id), started)
+    store_ceremony(deps, REGISTRATION, Some(user_id), started)
         .await
         .map_err(PasskeyError::from)
 }
@@ -141,7 +139,7 @@ pub async fn begin_registration(
 /// Finishes adding a passkey: checks the authenticator's answer to the
 /// ceremony and stores the passkey under `name`.
 pub async fn finish_registration(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasCipher + HasPasskeys),
     caller: &Caller,
     ceremony_id: &str,
     name: &str,
@@ -151,13 +149,13 @@ pub async fn finish_registration(
     caller.may_change_factors()?;
     let name = valid_name(name)?;
     let user_id = caller.account.id.to_string();
-    let ceremony = take_ceremony(state, ceremony_id, REGISTRATION).await?;
+    let ceremony = take_ceremony(deps, ceremony_id, REGISTRATION).await?;
     if ceremony.user_id.as_deref() != Some(user_id.as_str()) {
         return Err(PasskeyError::CeremonyInvalid);
     }
-    let ceremony_state = open_ceremony(state, &ceremony)?;
-    let registered = state
-        .passkeys
+    let ceremony_state = open_ceremony(deps, &ceremony)?;
+    let registered = deps
+        .passkeys()
         .finish_registration(credential, &ceremony_state)
         .map_err(|rejected| {
             tracing::info!(%rejected, "a passkey registration was refused");
@@ -170,9 +168,9 @@ pub async fn finish_registration(
             )
         })?;
     let id = uuid::Uuid::new_v4().to_string();
-    let now = state.clock.now();
+    let now = deps.now();
     let row = PasskeyRow {
-        credential_sealed: seal_passkey(state, &user_id, &id, &registered.passkey)?,
+        credential_sealed: seal_passkey(deps, &user_id, &id, &registered.passkey)?,
         id,
         user_id: user_id.clone(),
         credential_id: base64url(&registered.credential_id),
@@ -185,20 +183,15 @@ pub async fn finish_registration(
         .user(&user_id)
         .detail(json!({"passkey_id": row.id, "name": row.name}));
     let info = PasskeyInfo::from(row.clone());
-    let added = state
-        .db
+    let added = deps
+        .db()
         .transaction(move |conn| {
             // Counted in the transaction that adds one, so that registrations
             // racing each other cannot pass the limit together.
             if passkeys::list_for_user(conn, &row.user_id)?.len() >= MAX_PASSKEYS {
                 return Err(PasskeyError::TooMany);
             }
-            // A racing registration of the same credential loses on the
-            // unique index rather than on the check.
-            let inserted = passkeys::insert(conn, &row).or_else(|error| match error {
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Ok(false),
-                other => Err(other),
-            })?;
+            let inserted = passkeys::insert(conn, &row)?;
             if inserted {
                 event.record(conn)?;
             }
@@ -218,10 +211,10 @@ pub async fn finish_registration(
 }
 
 /// The caller's passkeys, oldest first.
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<PasskeyInfo>, StoreError> {
+pub async fn list(deps: &impl HasStore, caller: &Caller) -> Result<Vec<PasskeyInfo>, StoreError> {
     let user_id = caller.account.id.to_string();
-    let rows = state
-        .db
+    let rows = deps
+        .db()
         .run(move |conn| Ok::<_, StoreError>(passkeys::list_for_user(conn, &user_id)?))
         .await?;
     Ok(rows.into_iter().map(PasskeyInfo::from).collect())
@@ -230,7 +223,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<PasskeyInfo>,
 /// Removes one of the caller's passkeys, from a session that proved a
 /// second factor (the account has one: this passkey).
 pub async fn remove(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock),
     caller: &Caller,
     id: &str,
     client: &ClientInfo,
@@ -238,11 +231,10 @@ pub async fn remove(
     caller.may_change_factors()?;
     let user_id = caller.account.id.to_string();
     let id = id.to_owned();
-    let event = Event::new(EventType::PasskeyRemoved, client, state.clock.now())
+    let event = Event::new(EventType::PasskeyRemoved, client, deps.now())
         .user(&user_id)
         .detail(json!({"passkey_id": id}));
-    state
-        .db
+    deps.db()
         .transaction(move |conn| {
             if !passkeys::delete(conn, &user_id, &id)? {
                 return Err(PasskeyError::NotFound);
@@ -258,16 +250,16 @@ pub async fn remove(
 /// of the same shape that nothing can finish. Without one, any discoverable
 /// passkey may answer and names its account itself.
 pub async fn begin_login(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasCipher + HasPasskeys),
     identifier: Option<Identifier>,
 ) -> Result<Ceremony, LoginError> {
     let Some(identifier) = identifier.map(|named| named.normalised()) else {
-        let started = state.passkeys.start_discoverable_login().map_err(failed)?;
-        return Ok(store_ceremony(state, LOGIN, None, started).await?);
+        let started = deps.passkeys().start_discoverable_login().map_err(failed)?;
+        return Ok(store_ceremony(deps, LOGIN, None, started).await?);
     };
     let lookup = identifier.clone();
-    let found = state
-        .db
+    let found = deps
+        .db()
         .run(move |conn| {
             let user = match &lookup {
                 Identifier::Email(email) => users::find_by_email(conn, email)?,
@@ -285,46 +277,45 @@ pub async fn begin_login(
         Some((user_id, rows)) => {
             let stored = rows
                 .iter()
-                .map(|row| open_passkey(state, row))
+                .map(|row| open_passkey(deps, row))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| LoginError::Store(store_failure(error)))?;
-            let started = state.passkeys.start_login(&stored).map_err(failed)?;
+            let started = deps.passkeys().start_login(&stored).map_err(failed)?;
             (Some(user_id), started)
         }
         None => (
             None,
-            state
-                .passkeys
+            deps.passkeys()
                 .start_decoy_login(identifier.as_str())
                 .map_err(failed)?,
         ),
     };
-    Ok(store_ceremony(state, LOGIN, user_id, started).await?)
+    Ok(store_ceremony(deps, LOGIN, user_id, started).await?)
 }
 
 /// Finishes a passkey login: the authenticator's answer to the ceremony,
 /// checked against the passkey it names. A session like a password login's,
 /// whose tokens carry `amr: ["hwk","user"]` (a second factor in itself).
 pub async fn finish_login(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasTokens + HasCipher + HasPasskeys + HasPolicy),
     ceremony_id: &str,
     credential: serde_json::Value,
     remember: bool,
     client: &ClientInfo,
 ) -> Result<IssuedTokens, LoginError> {
-    let ceremony = take_ceremony(state, ceremony_id, LOGIN)
+    let ceremony = take_ceremony(deps, ceremony_id, LOGIN)
         .await
         .map_err(|error| match error {
             PasskeyError::Store(error) => LoginError::Store(error),
             _ => LoginError::ChallengeInvalid,
         })?;
-    let answer = state.passkeys.identify(&credential).map_err(|rejected| {
+    let answer = deps.passkeys().identify(&credential).map_err(|rejected| {
         tracing::info!(%rejected, "a passkey login answer does not parse");
         LoginError::InvalidCredentials
     })?;
     let credential_id = base64url(&answer.credential_id);
-    let found = state
-        .db
+    let found = deps
+        .db()
         .run(move |conn| {
             let Some(passkey) = passkeys::find_by_credential_id(conn, &credential_id)? else {
                 return Ok::<_, StoreError>(None);
@@ -336,44 +327,44 @@ pub async fn finish_login(
     let Some((passkey, user)) =
         found.filter(|(passkey, _)| names_its_account(&ceremony, &answer, passkey))
     else {
-        let event = Event::new(EventType::LoginFailed, client, state.clock.now())
+        let event = Event::new(EventType::LoginFailed, client, deps.now())
             .detail(json!({"reason": "unknown_passkey", "method": "passkey"}));
-        super::audit::record_alone(state, event).await?;
+        super::audit::record_alone(deps, event).await?;
         return Err(LoginError::InvalidCredentials);
     };
     let ceremony_state =
-        open_ceremony(state, &ceremony).map_err(|error| LoginError::Store(store_failure(error)))?;
+        open_ceremony(deps, &ceremony).map_err(|error| LoginError::Store(store_failure(error)))?;
     let stored =
-        open_passkey(state, &passkey).map_err(|error| LoginError::Store(store_failure(error)))?;
-    let asserted = match state
-        .passkeys
+        open_passkey(deps, &passkey).map_err(|error| LoginError::Store(store_failure(error)))?;
+    let asserted = match deps
+        .passkeys()
         .finish_login(&answer, &ceremony_state, &stored)
     {
         Ok(asserted) => asserted,
         Err(rejected) => {
             tracing::info!(%rejected, user_id = %user.id, "a passkey login was refused");
-            let event = Event::new(EventType::LoginFailed, client, state.clock.now())
+            let event = Event::new(EventType::LoginFailed, client, deps.now())
                 .user(&user.id)
                 .detail(json!({"reason": "passkey_rejected", "passkey_id": passkey.id}));
-            super::audit::record_alone(state, event).await?;
+            super::audit::record_alone(deps, event).await?;
             return Err(LoginError::InvalidCredentials);
         }
     };
-    refuse_unless_allowed(state, &user, client).await?;
+    refuse_unless_allowed(deps, &user, client).await?;
     let resealed = asserted
         .updated_passkey
         .as_deref()
-        .map(|updated| seal_passkey(state, &user.id, &passkey.id, updated))
+        .map(|updated| seal_passkey(deps, &user.id, &passkey.id, updated))
         .transpose()
         .map_err(|error| LoginError::Store(store_failure(error)))?;
-    let now = state.clock.now();
+    let now = deps.now();
     let counter = i64::from(asserted.counter);
     let login = Login {
         amr: AMR_PASSKEY,
         method: "passkey",
         remember,
     };
-    open_session(state, user, None, login, client, move |conn, _| {
+    open_session(deps, user, None, login, client, move |conn, _| {
         if !passkeys::record_use(conn, &passkey.id, counter, resealed.as_deref(), now)? {
             return Err(LoginError::InvalidCredentials);
         }
@@ -387,14 +378,14 @@ pub async fn finish_login(
 /// login's `mfa_token` (see [`check_second_factor`]). `None` if the account
 /// has no passkey left.
 pub(super) async fn start_second_factor(
-    state: &AppState,
+    deps: &(impl HasStore + HasCipher + HasPasskeys),
     user_id: &str,
     mfa_token: &str,
     now: NaiveDateTime,
 ) -> Result<Option<serde_json::Value>, LoginError> {
     let owner = user_id.to_owned();
-    let rows = state
-        .db
+    let rows = deps
+        .db()
         .run(move |conn| Ok::<_, StoreError>(passkeys::list_for_user(conn, &owner)?))
         .await?;
     if rows.is_empty() {
@@ -402,14 +393,14 @@ pub(super) async fn start_second_factor(
     }
     let stored = rows
         .iter()
-        .map(|row| open_passkey(state, row))
+        .map(|row| open_passkey(deps, row))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| LoginError::Store(store_failure(error)))?;
-    let started = state.passkeys.start_login(&stored).map_err(failed)?;
+    let started = deps.passkeys().start_login(&stored).map_err(failed)?;
     let id_hash = token_hash(&second_factor_ceremony_id(mfa_token));
     let row = CeremonyRow {
-        state_sealed: state
-            .cipher
+        state_sealed: deps
+            .cipher()
             .seal(&ceremony_context(&id_hash), started.state.as_bytes())
             .map_err(failed)?,
         id_hash,
@@ -418,8 +409,7 @@ pub(super) async fn start_second_factor(
         created_at: now,
         expires_at: now + crate::clock::seconds(CEREMONY_TTL_SECS),
     };
-    state
-        .db
+    deps.db()
         .transaction(move |conn| Ok::<_, StoreError>(passkeys::insert_ceremony(conn, &row)?))
         .await?;
     Ok(Some(started.options))
@@ -431,13 +421,13 @@ pub(super) async fn start_second_factor(
 /// wrong (WebAuthn challenges are single-use); `None` when the answer cannot
 /// be right. The signature counter is recorded when the proof is spent.
 pub(super) async fn check_second_factor(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasCipher + HasPasskeys),
     mfa_token: &str,
     user_id: &str,
     credential: &serde_json::Value,
 ) -> Result<Option<Proof>, StoreError> {
     let ceremony =
-        match take_ceremony(state, &second_factor_ceremony_id(mfa_token), SECOND_FACTOR).await {
+        match take_ceremony(deps, &second_factor_ceremony_id(mfa_token), SECOND_FACTOR).await {
             Ok(ceremony) => ceremony,
             Err(PasskeyError::Store(error)) => return Err(error),
             Err(_) => return Ok(None),
@@ -445,12 +435,12 @@ pub(super) async fn check_second_factor(
     if ceremony.user_id.as_deref() != Some(user_id) {
         return Ok(None);
     }
-    let Ok(answer) = state.passkeys.identify(credential) else {
+    let Ok(answer) = deps.passkeys().identify(credential) else {
         return Ok(None);
     };
     let credential_id = base64url(&answer.credential_id);
-    let Some(passkey) = state
-        .db
+    let Some(passkey) = deps
+        .db()
         .run(move |conn| {
             Ok::<_, StoreError>(passkeys::find_by_credential_id(conn, &credential_id)?)
         })
@@ -459,10 +449,10 @@ pub(super) async fn check_second_factor(
     else {
         return Ok(None);
     };
-    let ceremony_state = open_ceremony(state, &ceremony).map_err(store_failure)?;
-    let stored = open_passkey(state, &passkey).map_err(store_failure)?;
-    let asserted = match state
-        .passkeys
+    let ceremony_state = open_ceremony(deps, &ceremony).map_err(store_failure)?;
+    let stored = open_passkey(deps, &passkey).map_err(store_failure)?;
+    let asserted = match deps
+        .passkeys()
         .finish_login(&answer, &ceremony_state, &stored)
     {
         Ok(asserted) => asserted,
@@ -474,14 +464,14 @@ pub(super) async fn check_second_factor(
     let resealed = asserted
         .updated_passkey
         .as_deref()
-        .map(|updated| seal_passkey(state, user_id, &passkey.id, updated))
+        .map(|updated| seal_passkey(deps, user_id, &passkey.id, updated))
         .transpose()
         .map_err(store_failure)?;
     Ok(Some(Proof::Passkey {
         passkey_id: passkey.id,
         counter: i64::from(asserted.counter),
         resealed,
-        at: state.clock.now(),
+        at: deps.now(),
     }))
 }
 
@@ -493,10 +483,10 @@ fn second_factor_ceremony_id(mfa_token: &str) -> String {
 
 /// Deletes ceremonies nobody finished within `CEREMONY_TTL_SECS`. Every node
 /// runs it now and then.
-pub async fn prune(state: &AppState) {
-    let now = state.clock.now();
-    if let Err(error) = state
-        .db
+pub async fn prune(deps: &(impl HasStore + HasClock)) {
+    let now = deps.now();
+    if let Err(error) = deps
+        .db()
         .transaction(move |conn| Ok::<_, StoreError>(passkeys::prune_ceremonies(conn, now)?))
         .await
     {
@@ -520,36 +510,37 @@ fn names_its_account(ceremony: &CeremonyRow, answer: &Identified, passkey: &Pass
 /// `EMAIL_VERIFICATION=required`) an unproven address: told now, as after a
 /// right password.
 async fn refuse_unless_allowed(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasPolicy),
     user: &UserRow,
     client: &ClientInfo,
 ) -> Result<(), LoginError> {
     let (reason, error) = if user.disabled {
         ("account_disabled", LoginError::AccountDisabled)
-    } else if state.policy.email_verification == EmailVerification::Required && !user.email_verified
+    } else if deps.policy().email_verification == EmailVerification::Required
+        && !user.email_verified
     {
         ("email_not_verified", LoginError::EmailNotVerified)
     } else {
         return Ok(());
     };
-    let event = Event::new(EventType::LoginFailed, client, state.clock.now())
+    let event = Event::new(EventType::LoginFailed, client, deps.now())
         .user(&user.id)
         .detail(json!({"reason": reason, "method": "passkey"}));
-    super::audit::record_alone(state, event).await?;
+    super::audit::record_alone(deps, event).await?;
     Err(error)
 }
 
 async fn store_ceremony(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasCipher),
     purpose: &'static str,
     user_id: Option<String>,
     started: Started,
 ) -> Result<Ceremony, StoreError> {
     let (ceremony_id, id_hash) = new_token()?;
-    let now = state.clock.now();
+    let now = deps.now();
     let row = CeremonyRow {
-        state_sealed: state
-            .cipher
+        state_sealed: deps
+            .cipher()
             .seal(&ceremony_context(&id_hash), started.state.as_bytes())
             .map_err(StoreError::Failed)?,
         id_hash,
@@ -558,8 +549,7 @@ async fn store_ceremony(
         created_at: now,
         expires_at: now + crate::clock::seconds(CEREMONY_TTL_SECS),
     };
-    state
-        .db
+    deps.db()
         .transaction(move |conn| Ok::<_, StoreError>(passkeys::insert_ceremony(conn, &row)?))
         .await?;
     Ok(Ceremony {
@@ -569,14 +559,13 @@ async fn store_ceremony(
 }
 
 async fn take_ceremony(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock),
     ceremony_id: &str,
     purpose: &'static str,
 ) -> Result<CeremonyRow, PasskeyError> {
     let id_hash = token_hash(ceremony_id);
-    let now = state.clock.now();
-    state
-        .db
+    let now = deps.now();
+    deps.db()
         .transaction(move |conn| {
             Ok::<_, StoreError>(passkeys::take_ceremony(conn, &id_hash, purpose, now)?)
         })
@@ -584,9 +573,9 @@ async fn take_ceremony(
         .ok_or(PasskeyError::CeremonyInvalid)
 }
 
-fn open_ceremony(state: &AppState, ceremony: &CeremonyRow) -> Result<String, PasskeyError> {
-    let opened = state
-        .cipher
+fn open_ceremony(deps: &impl HasCipher, ceremony: &CeremonyRow) -> Result<String, PasskeyError> {
+    let opened = deps
+        .cipher()
         .open(&ceremony_context(&ceremony.id_hash), &ceremony.state_sealed)
         .map_err(|error| PasskeyError::Failed(anyhow::Error::new(error)))?;
     String::from_utf8(opened.plaintext).map_err(|error| PasskeyError::Failed(error.into()))
@@ -603,22 +592,21 @@ fn ceremony_context(id_hash: &str) -> String {
 }
 
 fn seal_passkey(
-    state: &AppState,
+    deps: &impl HasCipher,
     user_id: &str,
     passkey_id: &str,
     passkey: &str,
 ) -> Result<String, PasskeyError> {
-    state
-        .cipher
+    deps.cipher()
         .seal(&passkey_context(user_id, passkey_id), passkey.as_bytes())
         .map_err(PasskeyError::Failed)
 }
 
 /// The stored passkey's JSON. One sealed by an older data key opens too; it
 /// is sealed again with the current key when its counter next moves.
-fn open_passkey(state: &AppState, row: &PasskeyRow) -> Result<String, PasskeyError> {
-    let opened = state
-        .cipher
+fn open_passkey(deps: &impl HasCipher, row: &PasskeyRow) -> Result<String, PasskeyError> {
+    let opened = deps
+        .cipher()
         .open(
             &passkey_context(&row.user_id, &row.id),
             &row.credential_sealed,

@@ -9,22 +9,23 @@
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use super::account::Account;
 use super::accounts::{AccountError, PasswordChange, PasswordUpdate, confirm_password};
 use super::audit::Event;
-use super::mail::{LinkMail, LinkMailTo, TokenPurpose, link_mail, outbox_row, token_hash};
-use super::sessions::Caller;
-use super::{Account, ClientInfo, carries_store_errors};
+use super::caller::{Caller, ClientInfo};
+use super::carries_store_errors;
+use super::links::{LinkMail, LinkMailTo, TokenPurpose, link_mail, outbox_row};
+use super::links::{count_mail_request, verification_mail};
+use super::one_time::token_hash;
+use super::ports::{HasClock, HasHasher, HasLimits, HasMailer, HasPolicy, HasStore};
 use crate::auth::password::HashError;
 use crate::clock::seconds;
 use crate::db::StoreError;
-use crate::db::mail::{self, MailTokenRow, OutboxRow};
+use crate::db::outbox::{self, OutboxRow};
 use crate::db::users::{self, UserRow};
 use crate::domain::{Email, EventType, NewPassword, Username, Violations};
-use crate::limits::UNKNOWN_PREFIX;
 use crate::mail::{MailContext, MailKind};
-use crate::state::AppState;
 
 /// Why a recovery step did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -72,43 +73,6 @@ fn invalid(field: &'static str, violation: crate::domain::Violation) -> Recovery
     RecoveryError::Invalid(Violations::from([(field, vec![violation])]))
 }
 
-/// The verification token and message for a new (or unverified) account.
-pub(super) fn verification_mail(
-    state: &AppState,
-    user: &UserRow,
-    now: NaiveDateTime,
-) -> Result<(MailTokenRow, OutboxRow), StoreError> {
-    let LinkMail { token, message } = link_mail(
-        state,
-        MailKind::EmailVerification,
-        TokenPurpose::EmailVerification,
-        &LinkMailTo {
-            user_id: &user.id,
-            username: &user.username,
-            recipient: &user.email,
-            new_email: None,
-            other_address: None,
-        },
-        state.policy.email_verification_ttl,
-        now,
-    )?;
-    Ok((token, message))
-}
-
-/// Counts a mail request for `email` against its per-address budget (the
-/// login backoff's `LOGIN_BACKOFF_FAILURES` per `LOGIN_BACKOFF_WINDOW`), for
-/// existing and unknown addresses alike.
-pub(super) async fn count_mail_request(
-    state: &AppState,
-    email: &Email,
-) -> Result<(), RecoveryError> {
-    let counter = format!("{UNKNOWN_PREFIX}mail:{}", email.as_str());
-    match state.limits.login_attempt(&counter).await {
-        Some(retry_after_secs) => Err(RecoveryError::HeldBack { retry_after_secs }),
-        None => Ok(()),
-    }
-}
-
 /// Mails a reset link to the account with this address, if there is one and
 /// it is enabled, at most once per `MAIL_MIN_INTERVAL`. The caller learns
 /// nothing: after the address is parsed and counted, the answer is given and
@@ -116,16 +80,18 @@ pub(super) async fn count_mail_request(
 /// happens in the background, so neither the answer nor its timing depends on
 /// whether the account exists.
 pub async fn request_password_reset(
-    state: Arc<AppState>,
+    deps: Arc<impl HasStore + HasClock + HasLimits + HasMailer + HasPolicy + Send + Sync + 'static>,
     email: &str,
     client: &ClientInfo,
 ) -> Result<(), RecoveryError> {
     let email = Email::parse(email).map_err(|violation| invalid("email", violation))?;
-    count_mail_request(&state, &email).await?;
-    let now = state.clock.now();
+    count_mail_request(&*deps, &email)
+        .await
+        .map_err(|retry_after_secs| RecoveryError::HeldBack { retry_after_secs })?;
+    let now = deps.now();
     let client = client.clone();
     tokio::spawn(async move {
-        if let Err(error) = queue_password_reset(&state, email, &client, now).await {
+        if let Err(error) = queue_password_reset(&*deps, email, &client, now).await {
             tracing::warn!(%error, "a password-reset request could not be handled");
         }
     });
@@ -133,22 +99,22 @@ pub async fn request_password_reset(
 }
 
 async fn queue_password_reset(
-    state: &AppState,
+    deps: &(impl HasStore + HasMailer + HasPolicy),
     email: Email,
     client: &ClientInfo,
     now: NaiveDateTime,
 ) -> Result<(), RecoveryError> {
-    let min_interval = seconds(state.policy.mail_min_interval);
+    let min_interval = seconds(deps.policy().mail_min_interval);
     let lookup = email.clone();
-    let user = state
-        .db
+    let user = deps
+        .db()
         .run(move |conn| Ok::<_, StoreError>(users::find_by_email(conn, lookup.as_str())?))
         .await?
         .filter(|user| !user.disabled);
     // Made for an unknown address too (and thrown away), so both take the
     // same time.
     let LinkMail { token, message } = link_mail(
-        state,
+        deps,
         MailKind::PasswordReset,
         TokenPurpose::PasswordReset,
         &LinkMailTo {
@@ -158,14 +124,14 @@ async fn queue_password_reset(
             new_email: None,
             other_address: None,
         },
-        state.policy.password_reset_ttl,
+        deps.policy().password_reset_ttl,
         now,
     )?;
     let client = client.clone();
-    let queued = state
-        .db
+    let queued = deps
+        .db()
         .transaction(move |conn| {
-            let may_send = mail::may_send(
+            let may_send = outbox::may_send(
                 conn,
                 email.as_str(),
                 MailKind::PasswordReset.as_str(),
@@ -186,9 +152,9 @@ async fn queue_password_reset(
             if !still_there {
                 return Ok(false);
             }
-            mail::void_tokens(conn, &user.id, &[TokenPurpose::PasswordReset.as_str()])?;
-            mail::insert_token(conn, &token)?;
-            mail::enqueue(conn, &message)?;
+            outbox::void_tokens(conn, &user.id, &[TokenPurpose::PasswordReset.as_str()])?;
+            outbox::insert_token(conn, &token)?;
+            outbox::enqueue(conn, &message)?;
             Event::new(EventType::PasswordResetRequested, &client, now)
                 .user(&user.id)
                 .record(conn)?;
@@ -196,7 +162,7 @@ async fn queue_password_reset(
         })
         .await?;
     if queued {
-        state.mail_wakeup.notify_one();
+        deps.wake_mail_sender();
     }
     Ok(())
 }
@@ -210,19 +176,19 @@ async fn queue_password_reset(
 /// address, and may have registered it before its owner to wait for them
 /// (pre-hijacking). An account whose address was proven keeps its factors.
 pub async fn reset_password(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasMailer),
     token: &str,
     new_password: String,
     client: &ClientInfo,
 ) -> Result<(), RecoveryError> {
     let hash = token_hash(token);
-    let now = state.clock.now();
+    let now = deps.now();
     let lookup = hash.clone();
-    let user = state
-        .db
+    let user = deps
+        .db()
         .run(move |conn| {
             let Some(token) =
-                mail::find_token(conn, &lookup, &[TokenPurpose::PasswordReset.as_str()], now)?
+                outbox::find_token(conn, &lookup, &[TokenPurpose::PasswordReset.as_str()], now)?
             else {
                 return Ok::<_, StoreError>(None);
             };
@@ -235,11 +201,11 @@ pub async fn reset_password(
         NewPassword::parse(new_password, &user.username, &user.email).map_err(|violations| {
             RecoveryError::Invalid(Violations::from([("new_password", violations)]))
         })?;
-    let new_hash = state.passwords.hash(new_password.into_inner()).await?;
-    let now = state.clock.now();
+    let new_hash = deps.passwords().hash(new_password.into_inner()).await?;
+    let now = deps.now();
     let event = Event::new(EventType::PasswordReset, client, now).user(&user.id);
     let update = PasswordUpdate::new(
-        state,
+        deps,
         &account,
         new_hash,
         PasswordChange::Regardless,
@@ -252,7 +218,7 @@ pub async fn reset_password(
     // unspent means the address is the one it was mailed to: moving the
     // account to another address voids its reset links.)
     let factors_notice = outbox_row(
-        state,
+        deps,
         &user.email,
         MailKind::FactorsRemoved,
         &MailContext {
@@ -262,10 +228,9 @@ pub async fn reset_password(
         now,
     )?;
     let client = client.clone();
-    state
-        .db
+    deps.db()
         .transaction(move |conn| {
-            if mail::consume_token(conn, &hash, &[TokenPurpose::PasswordReset.as_str()], now)?
+            if outbox::consume_token(conn, &hash, &[TokenPurpose::PasswordReset.as_str()], now)?
                 .is_none()
             {
                 return Err(RecoveryError::InvalidOrExpiredToken);
@@ -284,7 +249,7 @@ pub async fn reset_password(
             Ok(())
         })
         .await?;
-    state.mail_wakeup.notify_one();
+    deps.wake_mail_sender();
     Ok(())
 }
 
@@ -316,7 +281,7 @@ fn remove_unproven_factors(
                 "recovery_codes_removed": account.recovery_codes_left,
             }))
             .record(conn)?;
-        mail::enqueue(conn, notice)?;
+        outbox::enqueue(conn, notice)?;
     }
     Ok(())
 }
@@ -325,21 +290,21 @@ fn remove_unproven_factors(
 /// token, the account moves to the new address (409 if it was taken
 /// meanwhile) and the old address gets a notice.
 pub async fn verify_email(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasMailer),
     token: &str,
     client: &ClientInfo,
 ) -> Result<(), RecoveryError> {
     let hash = token_hash(token);
-    let now = state.clock.now();
+    let now = deps.now();
     let purposes = [
         TokenPurpose::EmailVerification.as_str(),
         TokenPurpose::EmailChange.as_str(),
     ];
     let lookup = hash.clone();
-    let found = state
-        .db
+    let found = deps
+        .db()
         .run(move |conn| {
-            let Some(token) = mail::find_token(conn, &lookup, &purposes, now)? else {
+            let Some(token) = outbox::find_token(conn, &lookup, &purposes, now)? else {
                 return Ok::<_, StoreError>(None);
             };
             Ok(users::find_by_id(conn, &token.user_id)?.map(|user| (token, user)))
@@ -349,7 +314,7 @@ pub async fn verify_email(
     // The notice to the address being left, prepared outside the transaction.
     let notice = match &found_token.new_email {
         Some(_) => Some(outbox_row(
-            state,
+            deps,
             &user.email,
             MailKind::EmailChanged,
             &MailContext {
@@ -361,25 +326,18 @@ pub async fn verify_email(
         None => None,
     };
     let client = client.clone();
-    state
-        .db
+    deps.db()
         .transaction(move |conn| {
-            let Some(token) = mail::consume_token(conn, &hash, &purposes, now)? else {
+            let Some(token) = outbox::consume_token(conn, &hash, &purposes, now)? else {
                 return Err(RecoveryError::InvalidOrExpiredToken);
             };
             match (&token.new_email, notice) {
                 (Some(new_email), Some(notice)) => {
-                    users::change_email(conn, &token.user_id, new_email, now).map_err(|error| {
-                        match error {
-                            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                                RecoveryError::EmailTaken
-                            }
-                            other => other.into(),
-                        }
-                    })?;
+                    users::change_email(conn, &token.user_id, new_email, now)?
+                        .map_err(|_| RecoveryError::EmailTaken)?;
                     // Links already mailed to the address being left must not
                     // work for whoever still reads it.
-                    mail::void_tokens(
+                    outbox::void_tokens(
                         conn,
                         &token.user_id,
                         &[
@@ -388,7 +346,7 @@ pub async fn verify_email(
                             TokenPurpose::EmailVerification.as_str(),
                         ],
                     )?;
-                    mail::enqueue(conn, &notice)?;
+                    outbox::enqueue(conn, &notice)?;
                     Event::new(EventType::EmailChanged, &client, now)
                         .user(&token.user_id)
                         .record(conn)?;
@@ -403,33 +361,38 @@ pub async fn verify_email(
             Ok(())
         })
         .await?;
-    state.mail_wakeup.notify_one();
+    deps.wake_mail_sender();
     Ok(())
 }
 
 /// Mails the caller a new verification link, unless the address is already
 /// proven (or one went out within `MAIL_MIN_INTERVAL`).
-pub async fn send_verification(state: &AppState, caller: &Caller) -> Result<(), RecoveryError> {
+pub async fn send_verification(
+    deps: &(impl HasStore + HasClock + HasLimits + HasMailer + HasPolicy),
+    caller: &Caller,
+) -> Result<(), RecoveryError> {
     if caller.account.email_verified {
         return Ok(());
     }
-    count_mail_request(state, &caller.account.email).await?;
-    let now = state.clock.now();
+    count_mail_request(deps, &caller.account.email)
+        .await
+        .map_err(|retry_after_secs| RecoveryError::HeldBack { retry_after_secs })?;
+    let now = deps.now();
     let user_id = caller.account.id.to_string();
     let lookup = user_id.clone();
-    let Some(user) = state
-        .db
+    let Some(user) = deps
+        .db()
         .run(move |conn| Ok::<_, StoreError>(users::find_by_id(conn, &lookup)?))
         .await?
     else {
         return Ok(());
     };
-    let (token, message) = verification_mail(state, &user, now)?;
-    let min_interval = seconds(state.policy.mail_min_interval);
-    let queued = state
-        .db
+    let LinkMail { token, message } = verification_mail(deps, &user, now)?;
+    let min_interval = seconds(deps.policy().mail_min_interval);
+    let queued = deps
+        .db()
         .transaction(move |conn| {
-            if !mail::may_send(
+            if !outbox::may_send(
                 conn,
                 &user.email,
                 MailKind::EmailVerification.as_str(),
@@ -442,14 +405,14 @@ pub async fn send_verification(state: &AppState, caller: &Caller) -> Result<(), 
             if users::find_by_id(conn, &user_id)?.is_none() {
                 return Ok(false);
             }
-            mail::void_tokens(conn, &user_id, &[TokenPurpose::EmailVerification.as_str()])?;
-            mail::insert_token(conn, &token)?;
-            mail::enqueue(conn, &message)?;
+            outbox::void_tokens(conn, &user_id, &[TokenPurpose::EmailVerification.as_str()])?;
+            outbox::insert_token(conn, &token)?;
+            outbox::enqueue(conn, &message)?;
             Ok(true)
         })
         .await?;
     if queued {
-        state.mail_wakeup.notify_one();
+        deps.wake_mail_sender();
     }
     Ok(())
 }
@@ -464,25 +427,27 @@ pub async fn send_verification(state: &AppState, caller: &Caller) -> Result<(), 
 /// notice): within it the answer is the same, nothing is sent, and the link
 /// already mailed stays the one that works.
 pub async fn change_email(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasMailer + HasPolicy),
     caller: &Caller,
     new_email: &str,
     password: String,
     client: &ClientInfo,
 ) -> Result<(), RecoveryError> {
     let new_email = Email::parse(new_email).map_err(|violation| invalid("new_email", violation))?;
-    confirm_password(state, caller, password, client).await?;
+    confirm_password(deps, caller, password, client).await?;
     let taken = new_email.clone();
-    if state
-        .db
+    if deps
+        .db()
         .run(move |conn| Ok::<_, StoreError>(users::email_exists(conn, taken.as_str())?))
         .await?
     {
         return Err(RecoveryError::EmailTaken);
     }
-    count_mail_request(state, &new_email).await?;
-    let now = state.clock.now();
-    let min_interval = seconds(state.policy.mail_min_interval);
+    count_mail_request(deps, &new_email)
+        .await
+        .map_err(|retry_after_secs| RecoveryError::HeldBack { retry_after_secs })?;
+    let now = deps.now();
+    let min_interval = seconds(deps.policy().mail_min_interval);
     let user_id = caller.account.id.to_string();
     let username = caller.account.username.as_str();
     let current = caller.account.email.as_str();
@@ -490,7 +455,7 @@ pub async fn change_email(
         token,
         message: confirm,
     } = link_mail(
-        state,
+        deps,
         MailKind::EmailChange,
         TokenPurpose::EmailChange,
         &LinkMailTo {
@@ -500,11 +465,11 @@ pub async fn change_email(
             new_email: Some(new_email.as_str()),
             other_address: Some(current),
         },
-        state.policy.email_verification_ttl,
+        deps.policy().email_verification_ttl,
         now,
     )?;
     let notice = outbox_row(
-        state,
+        deps,
         current,
         MailKind::EmailChanged,
         &MailContext {
@@ -515,11 +480,11 @@ pub async fn change_email(
         now,
     )?;
     let event = Event::new(EventType::EmailChangeRequested, client, now).user(&user_id);
-    let queued = state
-        .db
+    let queued = deps
+        .db()
         .transaction(move |conn| {
             event.record(conn)?;
-            if !mail::may_send(
+            if !outbox::may_send(
                 conn,
                 &confirm.recipient,
                 MailKind::EmailChange.as_str(),
@@ -528,23 +493,23 @@ pub async fn change_email(
             )? {
                 return Ok::<_, StoreError>(false);
             }
-            mail::void_tokens(conn, &user_id, &[TokenPurpose::EmailChange.as_str()])?;
-            mail::insert_token(conn, &token)?;
-            mail::enqueue(conn, &confirm)?;
-            if mail::may_send(
+            outbox::void_tokens(conn, &user_id, &[TokenPurpose::EmailChange.as_str()])?;
+            outbox::insert_token(conn, &token)?;
+            outbox::enqueue(conn, &confirm)?;
+            if outbox::may_send(
                 conn,
                 &notice.recipient,
                 MailKind::EmailChanged.as_str(),
                 now,
                 min_interval,
             )? {
-                mail::enqueue(conn, &notice)?;
+                outbox::enqueue(conn, &notice)?;
             }
             Ok(true)
         })
         .await?;
     if queued {
-        state.mail_wakeup.notify_one();
+        deps.wake_mail_sender();
     }
     Ok(())
 }
@@ -553,17 +518,17 @@ pub async fn change_email(
 /// audited (`username_changed`, with the old and the new name), so a squatter
 /// taking a name such as `root` is seen.
 pub async fn change_username(
-    state: &AppState,
+    deps: &(impl HasStore + HasClock),
     caller: &Caller,
     username: &str,
     client: &ClientInfo,
 ) -> Result<Account, RecoveryError> {
     let username = Username::parse(username).map_err(|violation| invalid("username", violation))?;
-    let now = state.clock.now();
+    let now = deps.now();
     let user_id = caller.account.id.to_string();
     let client = client.clone();
-    let row = state
-        .db
+    let row = deps
+        .db()
         .transaction(move |conn| {
             let taken = users::find_by_username(conn, username.as_str())?
                 .is_some_and(|other| other.id != user_id);
@@ -574,14 +539,8 @@ pub async fn change_username(
             let Some(before) = users::find_by_id(conn, &user_id)? else {
                 return Ok(None);
             };
-            users::set_username(conn, &user_id, username.as_str(), now).map_err(
-                |error| match error {
-                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                        RecoveryError::UsernameTaken
-                    }
-                    other => other.into(),
-                },
-            )?;
+            users::set_username(conn, &user_id, username.as_str(), now)?
+                .map_err(|_| RecoveryError::UsernameTaken)?;
             if before.username != username.as_str() {
                 Event::new(EventType::UsernameChanged, &client, now)
                     .user(&user_id)

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, web};
 
 use super::problem::ApiError;
 use crate::config::ForwardedHeader;
-use crate::service::ClientInfo;
+use crate::service::caller::ClientInfo;
 use crate::state::AppState;
 
 /// [`ClientInfo`] as an extractor: a handler that takes it knows who is calling.
@@ -42,7 +42,7 @@ pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Some(peer);
     };
-    let trusted = state.policy.trusted_proxies.as_slice();
+    let trusted = state.edge.trusted_proxies.as_slice();
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|network| network.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
@@ -50,7 +50,7 @@ pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
     // The chain runs client → … → last proxy; walk back from our side. An
     // entry that is not an address ends the walk: what lies beyond it was not
     // written by a proxy we trust.
-    let chain = forwarded_chain(req.headers(), state.policy.forwarded_header);
+    let chain = forwarded_chain(req.headers(), state.edge.forwarded_header);
     let mut nearest = peer;
     for entry in chain.iter().rev() {
         match entry {

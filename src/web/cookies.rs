@@ -16,7 +16,7 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 
 use crate::config::CookieSameSite;
-use crate::service::sessions::IssuedTokens;
+use crate::service::login::IssuedTokens;
 use crate::state::AppState;
 use crate::web::dto::{TokenDelivery, TokenPair};
 use crate::web::problem::ApiError;
@@ -62,7 +62,7 @@ pub fn cleared_cookie(state: &AppState) -> Cookie<'static> {
 }
 
 fn base_cookie(state: &AppState, value: String) -> Cookie<'static> {
-    let policy = &state.policy.cookie;
+    let policy = &state.edge.cookie;
     let mut cookie = Cookie::new(policy.name.clone(), value);
     cookie.set_http_only(true);
     cookie.set_secure(policy.secure);
@@ -81,7 +81,7 @@ pub fn refresh_token_from_cookie(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Option<String>, ApiError> {
-    let Some(cookie) = req.cookie(&state.policy.cookie.name) else {
+    let Some(cookie) = req.cookie(&state.edge.cookie.name) else {
         return Ok(None);
     };
     check_origin(req, state)?;
@@ -105,7 +105,7 @@ fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let allowed = !origin.is_empty()
         && (origin.eq_ignore_ascii_case(&own)
             || state
-                .policy
+                .edge
                 .cors_allowed_origins
                 .iter()
                 .any(|allowed| allowed != "*" && allowed.eq_ignore_ascii_case(origin)));

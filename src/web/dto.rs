@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::{EventType, Pagination, Role};
-use crate::service::Account;
+use crate::service::account::Account;
 use crate::service::audit::RecordedEvent;
-use crate::service::sessions::{IssuedTokens, LiveSession};
+use crate::service::login::IssuedTokens;
+use crate::service::sessions::LiveSession;
 
 fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()

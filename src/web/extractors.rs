@@ -10,7 +10,8 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::problem::ApiError;
 use crate::service::admin;
-use crate::service::sessions::{self, Caller};
+use crate::service::caller::Caller;
+use crate::service::sessions;
 use crate::state::AppState;
 
 /// The caller, authenticated by an access token whose session is still active
@@ -35,7 +36,9 @@ impl FromRequest for AuthUser {
             let state = state.ok_or_else(|| {
                 ApiError::Internal(anyhow::anyhow!("application state is not configured"))
             })?;
-            Ok(Self(sessions::authenticate(&state, &token?).await?))
+            Ok(Self(
+                sessions::authenticate(state.get_ref(), &token?).await?,
+            ))
         })
     }
 }
@@ -52,7 +55,7 @@ impl FromRequest for AdminCaller {
             let state = state.ok_or_else(|| {
                 ApiError::Internal(anyhow::anyhow!("application state is not configured"))
             })?;
-            Ok(Self(admin::authorize(&state, caller)?))
+            Ok(Self(admin::authorize(state.get_ref(), caller)?))
         })
     }
 }

@@ -11,7 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::metrics::{Exposition, Snapshot, UNMATCHED_ROUTE};
-use crate::service::mail;
+use crate::service::outbox;
 use crate::state::AppState;
 
 /// How long a scrape waits for the outbox count; past it the gauge keeps its
@@ -48,7 +48,7 @@ pub async fn serve_metrics(req: HttpRequest, state: web::Data<AppState>) -> Http
             .filter_map(|value| value.to_str().ok()),
     );
     let (idle, in_use) = state.db.pool_connections();
-    let pending = tokio::time::timeout(OUTBOX_COUNT_TIMEOUT, mail::backlog(&state))
+    let pending = tokio::time::timeout(OUTBOX_COUNT_TIMEOUT, outbox::backlog(state.get_ref()))
         .await
         .ok()
         .and_then(Result::ok)

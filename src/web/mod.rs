@@ -15,4 +15,6 @@ pub mod openapi;
 pub mod parsing;
 pub mod problem;
 pub mod request_log;
+pub mod responses;
 pub mod routes;
+pub mod schemas;

@@ -8,7 +8,9 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 
-use super::problem::{ApiError, FieldError};
+use super::problem::{ApiError, FieldError, FieldErrors};
+use crate::domain::{EMAIL_MAX, USERNAME_MAX, Violation};
+use crate::service::login::Identifier;
 use crate::state::AppState;
 
 /// Reads a request's body, once its headers have arrived, within
@@ -25,7 +27,7 @@ pub async fn read_body_in_time(
         let timeout = req
             .app_data::<web::Data<AppState>>()
             .map_or(std::time::Duration::from_secs(5), |state| {
-                state.policy.request_body_timeout
+                state.edge.request_body_timeout
             });
         let payload = req.extract::<web::Payload>().await?;
         let read = tokio::time::timeout(timeout, payload.to_bytes_limited(JSON_BODY_LIMIT)).await;
@@ -280,5 +282,59 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Option
         }
         let json = web::Json::<T>::from_request(req, payload);
         Box::pin(async move { Ok(Self(Some(json.await?.into_inner()))) })
+    }
+}
+
+/// Whether a request must name an account or may leave it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// A password login: exactly one of `email` and `username`.
+    Required,
+    /// A passkey login: a discoverable passkey names the account itself.
+    Optional,
+}
+
+/// The account a login names by `email` or `username`, each within its
+/// length and free of control characters; every broken rule goes into
+/// `errors` (the one way every login route reads an identifier).
+pub fn login_identifier(
+    email: Option<String>,
+    username: Option<String>,
+    naming: Naming,
+    errors: &mut FieldErrors,
+) -> Option<Identifier> {
+    for (field, value, max) in [
+        ("email", &email, EMAIL_MAX),
+        ("username", &username, USERNAME_MAX),
+    ] {
+        let Some(value) = value else { continue };
+        if value.chars().count() > max {
+            errors
+                .entry(field)
+                .or_default()
+                .push(Violation::too_long(max));
+        }
+        if let Err(violation) = Violation::check_no_control_characters(value) {
+            errors.entry(field).or_default().push(violation);
+        }
+    }
+    let mut one_of = |rule: &str| {
+        errors
+            .entry("email")
+            .or_default()
+            .push(Violation::new("one_of", rule));
+    };
+    match (email, username) {
+        (Some(email), None) => Some(Identifier::Email(email)),
+        (None, Some(username)) => Some(Identifier::Username(username)),
+        (None, None) if naming == Naming::Optional => None,
+        (None, None) | (Some(_), Some(_)) if naming == Naming::Required => {
+            one_of("give exactly one of `email` and `username`");
+            None
+        }
+        _ => {
+            one_of("give at most one of `email` and `username`");
+            None
+        }
     }
 }

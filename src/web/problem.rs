@@ -26,10 +26,11 @@ use crate::limits::Limited;
 use crate::service::accounts::AccountError;
 use crate::service::admin::AdminError;
 use crate::service::email_login::EmailLoginError;
+use crate::service::login::LoginError;
 use crate::service::mfa::MfaError;
 use crate::service::passkeys::PasskeyError;
 use crate::service::recovery::RecoveryError;
-use crate::service::sessions::{AuthError, LoginError, RefreshError, RevokeError};
+use crate::service::sessions::{AuthError, RefreshError, RevokeError};
 
 /// Declares [`ErrorCode`] from one table: each line is a code's variant, the
 /// stable string clients branch on, its HTTP status and its default `detail`

@@ -245,11 +245,11 @@ async fn the_sweep_prunes_events_once_time_has_moved_past_the_retention() {
     let app = spawn_app_with(|s| s.audit_retention_days = 30).await;
     app.signed_up("ada").await;
     let events = app.count("auth_events", "1 = 1").await;
-    portcullis::service::audit::prune(&app.state).await;
+    portcullis::service::audit::prune(app.state.get_ref()).await;
     assert_eq!(app.count("auth_events", "1 = 1").await, events, "too young");
 
     app.clock.advance(chrono::Duration::days(31));
-    portcullis::service::audit::prune(&app.state).await;
+    portcullis::service::audit::prune(app.state.get_ref()).await;
 
     assert_eq!(app.count("auth_events", "1 = 1").await, 0);
 }
@@ -265,7 +265,7 @@ async fn a_retention_of_zero_days_keeps_events_forever() {
 
     app.another_node(|_| {}).await;
     app.clock.advance(chrono::Duration::days(36_500));
-    portcullis::service::audit::prune(&app.state).await;
+    portcullis::service::audit::prune(app.state.get_ref()).await;
 
     assert_eq!(app.count("auth_events", "id = 'old-event'").await, 1);
 }

@@ -107,13 +107,14 @@ async fn of_two_password_changes_at_once_exactly_one_wins() {
 async fn an_admin_demoted_while_a_request_is_under_way_cannot_complete_it() {
     use portcullis::domain::{Role, UserId};
     use portcullis::service::admin::{self, AdminError};
-    use portcullis::service::{ClientInfo, sessions};
+    use portcullis::service::caller::ClientInfo;
+    use portcullis::service::sessions;
     let app = spawn_app().await;
     let root = app.signed_in_admin("root").await;
     let bob = app.signed_in_admin("bob").await;
     let ada = app.signed_up("ada").await;
     // Bob's request has been authenticated (the extractor ran) …
-    let bob_in_flight = sessions::authenticate(&app.state, &bob.access_token)
+    let bob_in_flight = sessions::authenticate(app.state.get_ref(), &bob.access_token)
         .await
         .unwrap();
     // … when root demotes him.
@@ -128,7 +129,7 @@ async fn an_admin_demoted_while_a_request_is_under_way_cannot_complete_it() {
     assert_eq!(demoted.status(), StatusCode::OK);
 
     let promotion = admin::change_account(
-        &app.state,
+        app.state.get_ref(),
         &bob_in_flight,
         UserId::parse(&ada.id).unwrap(),
         Some(Role::Admin),
@@ -137,7 +138,7 @@ async fn an_admin_demoted_while_a_request_is_under_way_cannot_complete_it() {
     )
     .await;
     let deletion = admin::delete_account(
-        &app.state,
+        app.state.get_ref(),
         &bob_in_flight,
         UserId::parse(&ada.id).unwrap(),
         &ClientInfo::default(),
@@ -169,12 +170,13 @@ async fn an_admin_demoted_while_a_request_is_under_way_cannot_complete_it() {
 async fn an_admin_who_is_no_longer_one_is_refused_even_with_a_live_session() {
     use portcullis::domain::{Role, UserId};
     use portcullis::service::admin::{self, AdminError};
-    use portcullis::service::{ClientInfo, sessions};
+    use portcullis::service::caller::ClientInfo;
+    use portcullis::service::sessions;
     let app = spawn_app().await;
     let _root = app.signed_in_admin("root").await;
     let bob = app.signed_in_admin("bob").await;
     let ada = app.signed_up("ada").await;
-    let bob_in_flight = sessions::authenticate(&app.state, &bob.access_token)
+    let bob_in_flight = sessions::authenticate(app.state.get_ref(), &bob.access_token)
         .await
         .unwrap();
     // Demoted by a path that leaves the session alive (a direct change).
@@ -185,7 +187,7 @@ async fn an_admin_who_is_no_longer_one_is_refused_even_with_a_live_session() {
     .await;
 
     let promotion = admin::change_account(
-        &app.state,
+        app.state.get_ref(),
         &bob_in_flight,
         UserId::parse(&ada.id).unwrap(),
         Some(Role::Admin),
@@ -509,7 +511,7 @@ async fn addresses_stored_before_the_rule_are_normalised_or_reported() {
     ))
     .await;
 
-    let report = portcullis::service::accounts::normalise_stored_emails(&app.state)
+    let report = portcullis::service::accounts::normalise_stored_emails(app.state.get_ref())
         .await
         .unwrap();
 

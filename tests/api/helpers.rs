@@ -19,8 +19,8 @@ use clap::Parser;
 use diesel::{Connection as _, PgConnection, RunQueryDsl as _};
 use portcullis::clock::ManualClock;
 use portcullis::config::Settings;
-use portcullis::service::ClientInfo;
-use portcullis::service::accounts::{self, NewAccount, Origin};
+use portcullis::service::accounts::{self, NewAccount};
+use portcullis::service::caller::ClientInfo;
 use portcullis::startup::Application;
 use portcullis::state::AppState;
 use reqwest::{Response, StatusCode};
@@ -367,19 +367,20 @@ impl TestApp {
     /// Inserts a user (email `username@example.com`, [`STRONG_PASSWORD`])
     /// through the application's own use-case, without HTTP; returns its id.
     pub async fn seed_user(&self, username: &str) -> String {
-        self.seed(username, Origin::SignUp).await
+        accounts::sign_up(
+            self.state.get_ref(),
+            seed_account(username),
+            &ClientInfo::default(),
+        )
+        .await
+        .expect("the account is created")
+        .id
+        .to_string()
     }
 
     /// Inserts an admin as `create-admin` does, without running the binary.
     pub async fn seed_admin(&self, username: &str) -> String {
-        self.seed(username, Origin::CreateAdminCommand).await
-    }
-
-    async fn seed(&self, username: &str, origin: Origin) -> String {
-        let email = format!("{username}@example.com");
-        let new = NewAccount::parse(username, &email, STRONG_PASSWORD.to_owned())
-            .expect("valid seed account");
-        accounts::create_account(&self.state, new, origin, &ClientInfo::default())
+        accounts::create_admin(self.state.get_ref(), seed_account(username))
             .await
             .expect("the account is created")
             .id
@@ -1054,12 +1055,13 @@ pub async fn start_session_after(
     app: &TestApp,
     account: &Account,
     meanwhile: impl AsyncFnOnce(),
-) -> Result<(), portcullis::service::sessions::LoginError> {
-    use portcullis::service::ClientInfo;
-    use portcullis::service::sessions::{self, Identifier};
+) -> Result<(), portcullis::service::login::LoginError> {
+    use portcullis::service::caller::ClientInfo;
+    use portcullis::service::login::Identifier;
+    use portcullis::service::sessions;
     let client = ClientInfo::default();
     let verified = sessions::verify_password(
-        &app.state,
+        app.state.get_ref(),
         Identifier::Email(account.email.clone()),
         STRONG_PASSWORD.to_owned(),
         &client,
@@ -1067,7 +1069,13 @@ pub async fn start_session_after(
     .await
     .expect("the password is right");
     meanwhile().await;
-    sessions::start_session(&app.state, verified, false, &client)
+    sessions::start_session(app.state.get_ref(), verified, false, &client)
         .await
         .map(|_| ())
+}
+
+/// A seed account's values: email `username@example.com`, [`STRONG_PASSWORD`].
+fn seed_account(username: &str) -> NewAccount {
+    let email = format!("{username}@example.com");
+    NewAccount::parse(username, &email, STRONG_PASSWORD.to_owned()).expect("valid seed account")
 }

@@ -808,7 +808,7 @@ async fn a_password_change_ends_logins_waiting_for_their_code() {
 
 #[actix_web::test]
 async fn a_login_checked_before_totp_was_turned_on_gets_no_password_only_session() {
-    use portcullis::service::sessions::LoginError;
+    use portcullis::service::login::LoginError;
     let app = spawn_app().await;
     let ada = app.signed_up("ada").await;
     let started = crate::helpers::start_session_after(&app, &ada, async || {
@@ -935,11 +935,11 @@ async fn expired_login_challenges_are_pruned() {
     let ada = app.signed_up("ada").await;
     enable_totp(&app, &ada).await;
     mfa_token(&app, &ada.email).await;
-    portcullis::service::mfa::prune(&app.state).await;
+    portcullis::service::mfa::prune(app.state.get_ref()).await;
     assert_eq!(app.count("mfa_challenges", "1 = 1").await, 1, "still live");
 
     app.clock.advance(chrono::Duration::seconds(301));
-    portcullis::service::mfa::prune(&app.state).await;
+    portcullis::service::mfa::prune(app.state.get_ref()).await;
     assert_eq!(app.count("mfa_challenges", "1 = 1").await, 0);
 }
 

@@ -1158,7 +1158,7 @@ async fn factors_change_only_from_a_session_that_proved_a_second_factor() {
 
 #[actix_web::test]
 async fn a_login_checked_before_a_passkey_was_added_gets_no_password_only_session() {
-    use portcullis::service::sessions::LoginError;
+    use portcullis::service::login::LoginError;
     let app = spawn_app().await;
     let ada = app.signed_up("ada").await;
     let started = crate::helpers::start_session_after(&app, &ada, async || {

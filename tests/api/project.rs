@@ -156,8 +156,8 @@ const LAYERS: &[&[&str]] = &[
     &["db"],
     &["config"],
     &["auth", "limits", "mail"],
-    &["state"],
     &["service"],
+    &["state"],
     &["web"],
     &["startup", "telemetry"],
     &["cli"],
@@ -179,22 +179,162 @@ fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// The module a source file defines: `src/service/sessions.rs` is
+/// `service::sessions`, `src/web/routes/mod.rs` is `web::routes`.
+fn module_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|part| part.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|last| last == "mod") {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// The paths a line names from `crate::` or `super::` (with `use` groups
+/// expanded one name per path), as written.
+fn named_paths(line: &str) -> Vec<String> {
+    fn expand(prefix: &str, rest: &str, found: &mut Vec<String>) {
+        let rest = rest.trim_start();
+        if let Some(group) = rest.strip_prefix('{') {
+            // Split the group at top-level commas.
+            let (mut depth, mut start) = (0usize, 0usize);
+            for (index, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        expand(prefix, &group[start..index], found);
+                        return;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        expand(prefix, &group[start..index], found);
+                        start = index + 1;
+                    }
+                    _ => {}
+                }
+            }
+            expand(prefix, &group[start..], found);
+            return;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            if !prefix.is_empty() {
+                found.push(prefix.trim_end_matches("::").to_owned());
+            }
+            return;
+        }
+        let after = &rest[name.len()..];
+        let path = format!("{prefix}{name}");
+        match after.strip_prefix("::") {
+            Some(deeper) => expand(&format!("{path}::"), deeper, found),
+            None => found.push(path),
+        }
+    }
+    let mut found = Vec::new();
+    for root in ["crate::", "super::"] {
+        for (index, _) in line.match_indices(root) {
+            let before = line[..index].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            expand(root, &line[index + root.len()..], &mut found);
+        }
+    }
+    found
+}
+
+/// The module a path leads to: the longest known module it starts with,
+/// `super::` taken from `module`'s parent.
+fn target_module(module: &str, path: &str, modules: &BTreeSet<String>) -> Option<String> {
+    let absolute = if let Some(rest) = path.strip_prefix("crate::") {
+        rest.to_owned()
+    } else {
+        let mut base: Vec<&str> = module.split("::").collect();
+        let mut rest = path;
+        while let Some(deeper) = rest.strip_prefix("super::") {
+            base.pop();
+            rest = deeper;
+        }
+        base.push(rest);
+        base.join("::")
+    };
+    let parts: Vec<&str> = absolute.split("::").collect();
+    (1..=parts.len())
+        .rev()
+        .map(|length| parts[..length].join("::"))
+        .find(|candidate| modules.contains(candidate))
+}
+
+/// A cycle in `edges` (module → modules it uses), as the modules along it,
+/// if there is one.
+fn find_cycle(edges: &std::collections::BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &std::collections::BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|on_path| on_path == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|node| visit(node, edges, &mut Vec::new(), &mut done))
+}
+
+/// Crates that speak or describe HTTP, and the modules that must not use
+/// them: nothing below the web layer speaks HTTP, and the domain and the
+/// use-cases do not describe it (the JWKS's schema stays with the keys).
+const WEB_ONLY_CRATES: &[(&str, &[&str])] = &[
+    (
+        "actix",
+        &[
+            "domain", "clock", "metrics", "db", "config", "auth", "limits", "mail", "service",
+            "state",
+        ],
+    ),
+    (
+        "utoipa",
+        &[
+            "domain", "clock", "metrics", "db", "config", "limits", "mail", "service",
+        ],
+    ),
+];
+
 #[test]
 fn the_dependency_rule_holds() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
+    let modules: BTreeSet<String> = files.iter().map(|file| module_of(&src, file)).collect();
+    let mut edges: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
     let mut violations = Vec::new();
     for file in &files {
         let relative = file.strip_prefix(&src).unwrap();
-        let top = relative
-            .components()
-            .next()
-            .unwrap()
-            .as_os_str()
-            .to_string_lossy()
-            .trim_end_matches(".rs")
-            .to_owned();
+        let module = module_of(&src, file);
+        let top = module.split("::").next().unwrap().to_owned();
         if top == "lib" || top == "main" {
             continue;
         }
@@ -203,42 +343,94 @@ fn the_dependency_rule_holds() {
         });
         let text = std::fs::read_to_string(file).unwrap();
         for (number, line) in text.lines().enumerate() {
-            for used in line.split("crate::").skip(1) {
-                let module: String = used
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if module.is_empty() || module == top {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let at = || format!("src/{}:{}", relative.display(), number + 1);
+            for path in named_paths(line) {
+                let Some(target) = target_module(&module, &path, &modules) else {
                     continue;
+                };
+                let target_top = target.split("::").next().unwrap_or_default();
+                if target_top != top && layer_of(target_top).is_none_or(|layer| layer >= own) {
+                    violations.push(format!("{}: {top} uses crate::{target_top}", at()));
                 }
-                let allowed = layer_of(&module).is_some_and(|layer| layer < own);
-                if !allowed {
-                    violations.push(format!(
-                        "src/{}:{}: {top} uses crate::{module}",
-                        relative.display(),
-                        number + 1
-                    ));
+                // A module naming its own ancestor (an item its parent
+                // declares) is how Rust nests modules, not a dependency.
+                let is_ancestor = module.starts_with(&format!("{target}::"));
+                if target != module && !is_ancestor {
+                    edges.entry(module.clone()).or_default().insert(target);
                 }
             }
-            // Below the web layer nothing speaks HTTP.
-            if own < layer_of("web").unwrap() && line.contains("actix") {
-                violations.push(format!(
-                    "src/{}:{}: {top} uses actix",
-                    relative.display(),
-                    number + 1
-                ));
+            for (web_crate, kept_out) in WEB_ONLY_CRATES {
+                if kept_out.contains(&top.as_str()) && line.contains(web_crate) {
+                    violations.push(format!("{}: {top} uses {web_crate}", at()));
+                }
             }
         }
     }
     assert!(violations.is_empty(), "{}", violations.join("\n"));
+    assert_eq!(
+        find_cycle(&edges),
+        None,
+        "modules must not depend on each other in a circle (docs/architecture.md)"
+    );
 }
 
 #[test]
-fn the_dependency_check_would_see_an_upward_import() {
+fn the_dependency_check_would_see_an_upward_import_a_cycle_and_a_web_crate() {
     // The rule above must be able to fail: a lower layer naming a higher one.
     assert!(layer_of("db").unwrap() < layer_of("service").unwrap());
     assert!(layer_of("service").unwrap() < layer_of("web").unwrap());
     assert!(layer_of("nonexistent").is_none());
+    // `use actix_web` or `utoipa` in the domain or a use-case is refused.
+    for (_, kept_out) in WEB_ONLY_CRATES {
+        assert!(kept_out.contains(&"service") && kept_out.contains(&"domain"));
+    }
+    // Paths are read as written, groups and `super::` included.
+    let modules: BTreeSet<String> = ["service::mfa", "service::sessions", "service::login"]
+        .map(str::to_owned)
+        .into();
+    let named = named_paths("use super::{login::{Login, open_session}, mfa};");
+    assert_eq!(
+        named,
+        [
+            "super::login::Login",
+            "super::login::open_session",
+            "super::mfa"
+        ]
+    );
+    let targets: Vec<_> = named
+        .iter()
+        .filter_map(|path| target_module("service::sessions", path, &modules))
+        .collect();
+    assert_eq!(
+        targets,
+        ["service::login", "service::login", "service::mfa"]
+    );
+    // Two modules using each other are a cycle; a chain is not.
+    let mut edges: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    edges
+        .entry("service::sessions".into())
+        .or_default()
+        .insert("service::mfa".into());
+    edges
+        .entry("service::mfa".into())
+        .or_default()
+        .insert("service::login".into());
+    assert_eq!(find_cycle(&edges), None);
+    edges
+        .entry("service::mfa".into())
+        .or_default()
+        .insert("service::sessions".into());
+    assert_eq!(
+        find_cycle(&edges),
+        Some(vec![
+            "service::mfa".to_owned(),
+            "service::sessions".to_owned(),
+            "service::mfa".to_owned()
+        ])
+    );
 }
 
 #[test]

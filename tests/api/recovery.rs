@@ -479,7 +479,7 @@ async fn two_nodes_on_one_database_deliver_each_message_once() {
     let mail = smtp.wait_for(8).await;
     // Both senders stopped: whatever either had begun to send has arrived, so
     // a double delivery, if there were one, shows now.
-    stop_mail_sender(&app.state).await;
+    stop_mail_sender(app.state.get_ref()).await;
     stop_mail_sender(&other_node).await;
 
     let mut recipients: Vec<String> = smtp.messages().iter().map(|m| recipient_of(m)).collect();
@@ -863,7 +863,7 @@ async fn spent_or_expired_links_and_old_send_times_are_pruned() {
     assert_eq!(app.count("mail_tokens", "1 = 1").await, 2);
     assert_eq!(app.count("mail_sent", "1 = 1").await, 2);
 
-    portcullis::service::mail::prune(&app.state).await;
+    portcullis::service::outbox::prune(app.state.get_ref()).await;
     assert_eq!(
         app.count("mail_tokens", "1 = 1").await,
         1,
@@ -876,7 +876,7 @@ async fn spent_or_expired_links_and_old_send_times_are_pruned() {
     );
 
     app.clock.advance(chrono::Duration::seconds(61));
-    portcullis::service::mail::prune(&app.state).await;
+    portcullis::service::outbox::prune(app.state.get_ref()).await;
     assert_eq!(
         app.count("mail_sent", "1 = 1").await,
         0,
@@ -889,7 +889,7 @@ async fn spent_or_expired_links_and_old_send_times_are_pruned() {
     );
 
     app.clock.advance(chrono::Duration::hours(1));
-    portcullis::service::mail::prune(&app.state).await;
+    portcullis::service::outbox::prune(app.state.get_ref()).await;
     assert_eq!(
         app.count("mail_tokens", "1 = 1").await,
         0,

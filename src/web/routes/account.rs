@@ -2,17 +2,17 @@
 
 use actix_web::{HttpResponse, delete, get, put, web};
 
-use crate::service::ClientInfo;
+use crate::service::caller::ClientInfo;
 use crate::service::{accounts, sessions};
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
 use crate::web::dto::{ChangePasswordRequest, DeleteAccountRequest, Session, User};
 use crate::web::extractors::AuthUser;
-use crate::web::openapi::responses::{
+use crate::web::problem::{ApiError, Problem, ValidationProblem};
+use crate::web::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, LastAdmin, MalformedBody, NotJson,
     RateLimited, Unauthenticated,
 };
-use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
 /// The account behind the access token.
 #[utoipa::path(
@@ -59,7 +59,7 @@ pub async fn delete_account(
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let password = body.into_inner().password;
-    accounts::delete_account(&state, &caller, password, &client).await?;
+    accounts::delete_account(state.get_ref(), &caller, password, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -94,7 +94,14 @@ pub async fn change_password(
         current_password,
         new_password,
     } = body.into_inner();
-    accounts::change_password(&state, &caller, current_password, new_password, &client).await?;
+    accounts::change_password(
+        state.get_ref(),
+        &caller,
+        current_password,
+        new_password,
+        &client,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -115,7 +122,7 @@ pub async fn list_sessions(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let live = sessions::list(&state, &caller).await?;
+    let live = sessions::list(state.get_ref(), &caller).await?;
     let listed: Vec<Session> = live.into_iter().filter_map(Session::from_live).collect();
     Ok(HttpResponse::Ok().json(listed))
 }
@@ -139,10 +146,9 @@ pub async fn delete_session(
     state: web::Data<AppState>,
     client: ClientInfo,
     AuthUser(caller): AuthUser,
-    id: web::Path<String>,
+    id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     // Not a session id at all: as unknown as any other id that is not the caller's.
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    sessions::revoke(&state, &caller, id.to_string(), &client).await?;
+    sessions::revoke(state.get_ref(), &caller, id.to_string(), &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,19 +4,20 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 
 use crate::domain::{AccountCursor, EMAIL_MAX, Pagination, Role, UserId, Violation};
 use crate::service::admin::{self, AccountQuery};
-use crate::service::{ClientInfo, audit};
+use crate::service::audit;
+use crate::service::caller::ClientInfo;
 use crate::state::AppState;
 use crate::web::dto::{
     AdminUser as AdminUserView, AuthEvent, CreateUserRequest, Dashboard, EventListQuery, EventPage,
     UpdateUserRequest, UserListQuery, UserPage,
 };
 use crate::web::extractors::AdminCaller;
-use crate::web::openapi::responses::{
+use crate::web::parsing::Query;
+use crate::web::problem::{ApiError, Problem, ValidationProblem};
+use crate::web::responses::{
     BadQuery, BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, LastAdmin, MalformedBody,
     NotAdmin, NotFound, NotJson, Unauthenticated,
 };
-use crate::web::parsing::Query;
-use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
 /// Figures at a glance: accounts, admins, disabled accounts, live sessions,
 /// sign-ups and failed logins in the last 24 hours.
@@ -36,7 +37,7 @@ pub async fn get_dashboard(
     state: web::Data<AppState>,
     _admin: AdminCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let figures = admin::dashboard(&state).await?;
+    let figures = admin::dashboard(state.get_ref()).await?;
     Ok(HttpResponse::Ok().json(Dashboard::from(figures)))
 }
 
@@ -96,7 +97,7 @@ pub async fn list_users(
         role,
         disabled,
     };
-    let listed = admin::list_accounts(&state, query, pagination, after).await?;
+    let listed = admin::list_accounts(state.get_ref(), query, pagination, after).await?;
     Ok(HttpResponse::Ok().json(UserPage {
         items: listed.accounts.iter().map(AdminUserView::from).collect(),
         page: pagination.page,
@@ -125,10 +126,10 @@ pub async fn list_users(
 pub async fn get_user(
     state: web::Data<AppState>,
     _admin: AdminCaller,
-    id: web::Path<String>,
+    id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = UserId::parse(&id).ok_or(ApiError::NotFound)?;
-    let account = admin::get_account(&state, id).await?;
+    let id = UserId::from(id.into_inner());
+    let account = admin::get_account(state.get_ref(), id).await?;
     Ok(HttpResponse::Ok().json(AdminUserView::from(&account)))
 }
 
@@ -158,12 +159,13 @@ pub async fn update_user(
     state: web::Data<AppState>,
     client: ClientInfo,
     AdminCaller(caller): AdminCaller,
-    id: web::Path<String>,
+    id: web::Path<uuid::Uuid>,
     body: web::Json<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = UserId::parse(&id).ok_or(ApiError::NotFound)?;
+    let id = UserId::from(id.into_inner());
     let UpdateUserRequest { role, disabled } = body.into_inner();
-    let account = admin::change_account(&state, &caller, id, role, disabled, &client).await?;
+    let account =
+        admin::change_account(state.get_ref(), &caller, id, role, disabled, &client).await?;
     Ok(HttpResponse::Ok().json(AdminUserView::from(&account)))
 }
 
@@ -188,10 +190,10 @@ pub async fn delete_user(
     state: web::Data<AppState>,
     client: ClientInfo,
     AdminCaller(caller): AdminCaller,
-    id: web::Path<String>,
+    id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = UserId::parse(&id).ok_or(ApiError::NotFound)?;
-    admin::delete_account(&state, &caller, id, &client).await?;
+    let id = UserId::from(id.into_inner());
+    admin::delete_account(state.get_ref(), &caller, id, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -223,7 +225,7 @@ pub async fn list_events(
     } = query.into_inner();
     let pagination = Pagination::parse(page, per_page).map_err(ApiError::Validation)?;
     let user_id = user_id.map(|id| id.to_string());
-    let (events, total) = audit::list(&state, user_id, event_type, pagination).await?;
+    let (events, total) = audit::list(state.get_ref(), user_id, event_type, pagination).await?;
     let items: Vec<AuthEvent> = events
         .into_iter()
         .filter_map(AuthEvent::from_recorded)
@@ -264,7 +266,7 @@ pub async fn create_user(
         role,
     } = body.into_inner();
     let role = role.unwrap_or(Role::User);
-    let account = admin::invite(&state, &caller, &username, &email, role, &client).await?;
+    let account = admin::invite(state.get_ref(), &caller, &username, &email, role, &client).await?;
     Ok(HttpResponse::Created().json(AdminUserView::from(&account)))
 }
 
@@ -288,9 +290,9 @@ pub async fn send_password_reset(
     state: web::Data<AppState>,
     client: ClientInfo,
     AdminCaller(caller): AdminCaller,
-    id: web::Path<String>,
+    id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = UserId::parse(&id).ok_or(ApiError::NotFound)?;
-    admin::send_password_reset(&state, &caller, id, &client).await?;
+    let id = UserId::from(id.into_inner());
+    admin::send_password_reset(state.get_ref(), &caller, id, &client).await?;
     Ok(HttpResponse::Accepted().finish())
 }

@@ -3,16 +3,17 @@
 use actix_web::{HttpResponse, post, web};
 
 use crate::domain::Violation;
-use crate::service::ClientInfo;
+use crate::service::caller::ClientInfo;
 use crate::service::email_login::{self, EmailProof};
+use crate::service::login;
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
 use crate::web::cookies;
 use crate::web::dto::{EmailLoginRequest, EmailLoginVerifyRequest, TokenPair};
-use crate::web::openapi::responses::{
+use crate::web::problem::{ApiError, Problem, ValidationProblem};
+use crate::web::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, NotJson, RateLimited,
 };
-use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
 /// Mails a sign-in link and a 6-digit code to the address, if it may sign in
 /// (an enabled account; with `EMAIL_LOGIN_SIGNUP=on`, any address). The
@@ -93,11 +94,7 @@ pub async fn verify_email_login(
             ));
         }
     };
-    let logged_in = email_login::verify(&state, proof, remember, &client).await;
-    if let Err(email_login::EmailLoginError::Login(refused)) = &logged_in {
-        state.metrics.login(refused.outcome());
-    } else if logged_in.is_ok() {
-        state.metrics.login("success");
-    }
+    let logged_in = email_login::verify(state.get_ref(), proof, remember, &client).await;
+    login::count_login(state.get_ref(), &logged_in);
     Ok(cookies::token_response(&state, logged_in?, token_delivery))
 }

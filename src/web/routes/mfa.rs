@@ -4,8 +4,9 @@
 use actix_web::{HttpResponse, delete, post, web};
 
 use crate::domain::UserId;
+use crate::service::caller::ClientInfo;
 use crate::service::mfa::{self, SecondFactor};
-use crate::service::{ClientInfo, admin, sessions};
+use crate::service::{admin, login, sessions};
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
 use crate::web::cookies;
@@ -14,11 +15,11 @@ use crate::web::dto::{
     TotpEnrollRequest, TotpEnrollment,
 };
 use crate::web::extractors::{AdminCaller, AuthUser};
-use crate::web::openapi::responses::{
+use crate::web::problem::{ApiError, Problem, ValidationProblem};
+use crate::web::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotAdmin, NotFound,
     NotJson, RateLimited, Unauthenticated,
 };
-use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
 /// Starts turning TOTP on: a new secret for the authenticator app, pending
 /// until `POST /me/mfa/totp/confirm` gets its first code. A new call replaces
@@ -50,7 +51,7 @@ pub async fn enroll_totp(
     body: web::Json<TotpEnrollRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let password = body.into_inner().password;
-    let enrollment = mfa::begin_totp(&state, &caller, password, &client).await?;
+    let enrollment = mfa::begin_totp(state.get_ref(), &caller, password, &client).await?;
     Ok(HttpResponse::Ok().json(TotpEnrollment {
         secret: enrollment.secret,
         otpauth_uri: enrollment.otpauth_uri,
@@ -87,7 +88,7 @@ pub async fn confirm_totp(
     body: web::Json<TotpConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = body.into_inner().code;
-    let recovery_codes = mfa::confirm_totp(&state, &caller, &code, &client).await?;
+    let recovery_codes = mfa::confirm_totp(state.get_ref(), &caller, &code, &client).await?;
     Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes }))
 }
 
@@ -120,7 +121,7 @@ pub async fn disable_totp(
 ) -> Result<HttpResponse, ApiError> {
     let StepUpRequest { password, code } = body.into_inner();
     let factor = SecondFactor::typed(code);
-    mfa::disable_totp(&state, &caller, password, factor, &client).await?;
+    mfa::disable_totp(state.get_ref(), &caller, password, factor, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -155,7 +156,7 @@ pub async fn regenerate_recovery_codes(
     let StepUpRequest { password, code } = body.into_inner();
     let factor = SecondFactor::typed(code);
     let recovery_codes =
-        mfa::regenerate_recovery_codes(&state, &caller, password, factor, &client).await?;
+        mfa::regenerate_recovery_codes(state.get_ref(), &caller, password, factor, &client).await?;
     Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes }))
 }
 
@@ -223,8 +224,8 @@ pub async fn login_mfa(
             ));
         }
     };
-    let logged_in = sessions::finish_login(&state, &mfa_token, factor, &client).await;
-    sessions::count_login(&state, &logged_in);
+    let logged_in = sessions::finish_login(state.get_ref(), &mfa_token, factor, &client).await;
+    login::count_login(state.get_ref(), &logged_in);
     Ok(cookies::token_response(&state, logged_in?, token_delivery))
 }
 
@@ -249,9 +250,9 @@ pub async fn reset_user_mfa(
     state: web::Data<AppState>,
     client: ClientInfo,
     AdminCaller(admin_caller): AdminCaller,
-    id: web::Path<String>,
+    id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = UserId::parse(&id).ok_or(ApiError::NotFound)?;
-    admin::reset_mfa(&state, &admin_caller, id, &client).await?;
+    let id = UserId::from(id.into_inner());
+    admin::reset_mfa(state.get_ref(), &admin_caller, id, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,10 +2,9 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 
-use crate::domain::{EMAIL_MAX, USERNAME_MAX, Violation};
-use crate::service::ClientInfo;
+use crate::service::caller::ClientInfo;
+use crate::service::login;
 use crate::service::passkeys::{self, Ceremony};
-use crate::service::sessions::{self, Identifier};
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
 use crate::web::cookies;
@@ -14,12 +13,12 @@ use crate::web::dto::{
     PasskeyRegistrationRequest, PasskeyView, TokenPair,
 };
 use crate::web::extractors::AuthUser;
-use crate::web::openapi::responses::{
+use crate::web::parsing::{Naming, OptionalJson, login_identifier};
+use crate::web::problem::{ApiError, FieldErrors, Problem, ValidationProblem};
+use crate::web::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotJson, RateLimited,
     Unauthenticated,
 };
-use crate::web::parsing::OptionalJson;
-use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
 /// Starts adding a passkey to the caller's account (the password again; on
 /// an account that already has a second factor, from a session opened with
@@ -52,7 +51,8 @@ pub async fn start_passkey_registration(
     body: web::Json<PasskeyRegistrationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let password = body.into_inner().password;
-    let ceremony = passkeys::begin_registration(&state, &caller, password, &client).await?;
+    let ceremony =
+        passkeys::begin_registration(state.get_ref(), &caller, password, &client).await?;
     Ok(ceremony_response(ceremony))
 }
 
@@ -89,9 +89,15 @@ pub async fn create_passkey(
         name,
         credential,
     } = body.into_inner();
-    let added =
-        passkeys::finish_registration(&state, &caller, &ceremony_id, &name, credential, &client)
-            .await?;
+    let added = passkeys::finish_registration(
+        state.get_ref(),
+        &caller,
+        &ceremony_id,
+        &name,
+        credential,
+        &client,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(PasskeyView::from(added)))
 }
 
@@ -111,7 +117,7 @@ pub async fn list_passkeys(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let listed: Vec<PasskeyView> = passkeys::list(&state, &caller)
+    let listed: Vec<PasskeyView> = passkeys::list(state.get_ref(), &caller)
         .await?
         .into_iter()
         .map(PasskeyView::from)
@@ -139,10 +145,9 @@ pub async fn delete_passkey(
     state: web::Data<AppState>,
     client: ClientInfo,
     AuthUser(caller): AuthUser,
-    id: web::Path<String>,
+    id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    passkeys::remove(&state, &caller, &id.to_string(), &client).await?;
+    passkeys::remove(state.get_ref(), &caller, &id.to_string(), &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -172,30 +177,12 @@ pub async fn start_passkey_login(
     body: OptionalJson<PasskeyChallengeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let PasskeyChallengeRequest { email, username } = body.0.unwrap_or_default();
-    for (field, value, max) in [
-        ("email", &email, EMAIL_MAX),
-        ("username", &username, USERNAME_MAX),
-    ] {
-        if let Some(value) = value {
-            if value.chars().count() > max {
-                return Err(ApiError::invalid_field(field, Violation::too_long(max)));
-            }
-            Violation::check_no_control_characters(value)
-                .map_err(|violation| ApiError::invalid_field(field, violation))?;
-        }
+    let mut errors = FieldErrors::new();
+    let identifier = login_identifier(email, username, Naming::Optional, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
     }
-    let identifier = match (email, username) {
-        (None, None) => None,
-        (Some(email), None) => Some(Identifier::Email(email)),
-        (None, Some(username)) => Some(Identifier::Username(username)),
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid_field(
-                "email",
-                Violation::new("one_of", "give at most one of `email` and `username`"),
-            ));
-        }
-    };
-    let ceremony = passkeys::begin_login(&state, identifier).await?;
+    let ceremony = passkeys::begin_login(state.get_ref(), identifier).await?;
     Ok(ceremony_response(ceremony))
 }
 
@@ -236,8 +223,8 @@ pub async fn login_passkey(
         token_delivery,
     } = body.into_inner();
     let logged_in =
-        passkeys::finish_login(&state, &ceremony_id, credential, remember, &client).await;
-    sessions::count_login(&state, &logged_in);
+        passkeys::finish_login(state.get_ref(), &ceremony_id, credential, remember, &client).await;
+    login::count_login(state.get_ref(), &logged_in);
     Ok(cookies::token_response(&state, logged_in?, token_delivery))
 }
 

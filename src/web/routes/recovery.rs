@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, patch, post, put, web};
 
-use crate::service::ClientInfo;
+use crate::service::caller::ClientInfo;
 use crate::service::recovery;
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
@@ -11,11 +11,11 @@ use crate::web::dto::{
     VerifyEmailRequest,
 };
 use crate::web::extractors::AuthUser;
-use crate::web::openapi::responses::{
+use crate::web::problem::{ApiError, Problem, ValidationProblem};
+use crate::web::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotJson, RateLimited,
     Unauthenticated,
 };
-use crate::web::problem::{ApiError, Problem, ValidationProblem};
 
 /// Mails a reset link to the account with this address, if there is one
 /// (and it is enabled). The answer is the same, in about the same time,
@@ -73,7 +73,7 @@ pub async fn reset_password(
         token,
         new_password,
     } = body.into_inner();
-    recovery::reset_password(&state, &token, new_password, &client).await?;
+    recovery::reset_password(state.get_ref(), &token, new_password, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -100,7 +100,7 @@ pub async fn verify_email(
     client: ClientInfo,
     body: web::Json<VerifyEmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    recovery::verify_email(&state, &body.token, &client).await?;
+    recovery::verify_email(state.get_ref(), &body.token, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -122,7 +122,7 @@ pub async fn send_email_verification(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    recovery::send_verification(&state, &caller).await?;
+    recovery::send_verification(state.get_ref(), &caller).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -159,7 +159,7 @@ pub async fn change_email(
         new_email,
         password,
     } = body.into_inner();
-    recovery::change_email(&state, &caller, &new_email, password, &client).await?;
+    recovery::change_email(state.get_ref(), &caller, &new_email, password, &client).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -187,6 +187,7 @@ pub async fn update_me(
     AuthUser(caller): AuthUser,
     body: web::Json<UpdateMeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let account = recovery::change_username(&state, &caller, &body.username, &client).await?;
+    let account =
+        recovery::change_username(state.get_ref(), &caller, &body.username, &client).await?;
     Ok(HttpResponse::Ok().json(User::from(&account)))
 }

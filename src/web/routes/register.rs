@@ -2,15 +2,13 @@
 
 use actix_web::{HttpResponse, post, web};
 
-use crate::service::ClientInfo;
-use crate::service::accounts::{self, NewAccount, Origin};
+use crate::service::accounts::{self, NewAccount};
+use crate::service::caller::ClientInfo;
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
 use crate::web::dto::{RegisterRequest, User};
-use crate::web::openapi::responses::{
-    BodyTooLarge, BusyOrUnavailable, MalformedBody, NotJson, RateLimited,
-};
 use crate::web::problem::{ApiError, Problem, ValidationProblem};
+use crate::web::responses::{BodyTooLarge, BusyOrUnavailable, MalformedBody, NotJson, RateLimited};
 
 /// Creates an account with the `user` role.
 #[utoipa::path(
@@ -41,6 +39,6 @@ pub async fn register_user(
         password,
     } = body.into_inner();
     let new = NewAccount::parse(&username, &email, password).map_err(ApiError::Validation)?;
-    let account = accounts::create_account(&state, new, Origin::SignUp, &client).await?;
+    let account = accounts::sign_up(state.get_ref(), new, &client).await?;
     Ok(HttpResponse::Created().json(User::from(&account)))
 }

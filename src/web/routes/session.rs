@@ -2,9 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _, post, web};
 
-use crate::domain::{EMAIL_MAX, LOGIN_PASSWORD_MAX, USERNAME_MAX, Violation};
-use crate::service::ClientInfo;
-use crate::service::sessions::{self, Identifier};
+use crate::domain::{LOGIN_PASSWORD_MAX, Violation};
+use crate::service::caller::ClientInfo;
+use crate::service::login::{self, Identifier};
+use crate::service::sessions;
 use crate::state::AppState;
 use crate::web::client::IpRateLimit;
 use crate::web::cookies;
@@ -12,12 +13,12 @@ use crate::web::dto::{
     LoginRequest, LoginRequestSchema, LogoutRequest, RefreshRequest, TokenDelivery, TokenPair,
 };
 use crate::web::extractors::AuthUser;
-use crate::web::openapi::responses::{
+use crate::web::parsing::{Naming, OptionalJson, login_identifier};
+use crate::web::problem::{ApiError, FieldErrors, Problem, ValidationProblem};
+use crate::web::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotJson, RateLimited,
     Unauthenticated,
 };
-use crate::web::parsing::OptionalJson;
-use crate::web::problem::{ApiError, FieldErrors, Problem, ValidationProblem};
 
 /// Logs in by email or username and starts a session. An unknown account and a
 /// wrong password get the same answer in the same time; a disabled account is
@@ -58,11 +59,12 @@ pub async fn login_user(
     } = body.into_inner();
     let identifier = parse_login(email, username, &password)?;
     let logged_in = async {
-        let verified = sessions::verify_password(&state, identifier, password, &client).await?;
-        sessions::start_session(&state, verified, remember, &client).await
+        let verified =
+            sessions::verify_password(state.get_ref(), identifier, password, &client).await?;
+        sessions::start_session(state.get_ref(), verified, remember, &client).await
     }
     .await;
-    sessions::count_login(&state, &logged_in);
+    login::count_login(state.get_ref(), &logged_in);
     Ok(cookies::token_response(&state, logged_in?, token_delivery))
 }
 
@@ -74,36 +76,13 @@ fn parse_login(
     password: &str,
 ) -> Result<Identifier, ApiError> {
     let mut errors = FieldErrors::new();
-    if email
-        .as_ref()
-        .is_some_and(|email| email.chars().count() > EMAIL_MAX)
-    {
-        errors.insert("email", vec![Violation::too_long(EMAIL_MAX)]);
-    }
-    if username
-        .as_ref()
-        .is_some_and(|username| username.chars().count() > USERNAME_MAX)
-    {
-        errors.insert("username", vec![Violation::too_long(USERNAME_MAX)]);
-    }
+    let identifier = login_identifier(email, username, Naming::Required, &mut errors);
     if password.chars().count() > LOGIN_PASSWORD_MAX {
         errors.insert("password", vec![Violation::too_long(LOGIN_PASSWORD_MAX)]);
     }
-    for (field, value) in [("email", &email), ("username", &username)] {
-        if let Some(Err(violation)) = value.as_deref().map(Violation::check_no_control_characters) {
-            errors.entry(field).or_default().push(violation);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    match (email, username) {
-        (Some(email), None) => Ok(Identifier::Email(email)),
-        (None, Some(username)) => Ok(Identifier::Username(username)),
-        _ => Err(ApiError::invalid_field(
-            "email",
-            Violation::new("one_of", "give exactly one of `email` and `username`"),
-        )),
+    match identifier {
+        Some(identifier) if errors.is_empty() => Ok(identifier),
+        _ => Err(ApiError::Validation(errors)),
     }
 }
 
@@ -156,7 +135,7 @@ pub async fn refresh_token_pair(
             (token, TokenDelivery::Cookie)
         }
     };
-    match sessions::refresh(&state, &refresh_token, &client).await {
+    match sessions::refresh(state.get_ref(), &refresh_token, &client).await {
         Ok(tokens) => Ok(cookies::token_response(&state, tokens, delivery)),
         // A dead cookie is dropped, so the browser stops sending it.
         Err(refused) if delivery == TokenDelivery::Cookie => {
@@ -196,7 +175,7 @@ pub async fn logout_session(
     body: OptionalJson<LogoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let all = body.0.is_some_and(|request| request.all);
-    sessions::end(&state, &caller, all, &client).await?;
+    sessions::end(state.get_ref(), &caller, all, &client).await?;
     // A browser session's cookie goes with it (harmless without one).
     Ok(HttpResponse::NoContent()
         .cookie(cookies::cleared_cookie(&state))
