@@ -259,7 +259,9 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<String> {
     } else {
         ExistingAccount::ProvePassword
     };
-    match accounts::create_or_promote_admin(&context, username, email, password, existing).await {
+    match accounts::create_or_promote_admin(&context, username, email, password.into(), existing)
+        .await
+    {
         Ok(AdminBootstrap::Created(name)) => Ok(format!("created admin {}", name.as_str())),
         Ok(AdminBootstrap::Promoted(name)) => Ok(format!("promoted {} to admin", name.as_str())),
         Ok(AdminBootstrap::AlreadyAdmin(name)) => {

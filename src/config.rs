@@ -156,34 +156,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// A secret that never shows in `Debug` output or logs.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(secret: String) -> Self {
-        Self(secret)
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
+/// Settings that are secrets (database passwords in URLs, HS256 keys).
+pub use crate::domain::Secret;
 
 /// Signing keys and token lifetimes.
 #[derive(Debug, Clone, Args)]
@@ -610,12 +584,6 @@ pub enum MailUrl {
     },
 }
 
-impl PartialEq for Secret {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-
 impl Eq for Secret {}
 
 /// How an SMTP connection is protected.
@@ -672,7 +640,7 @@ impl MailUrl {
         let credentials = (!url.username().is_empty()).then(|| {
             (
                 decode(url.username()),
-                Secret(decode(url.password().unwrap_or_default())),
+                Secret::from(decode(url.password().unwrap_or_default())),
             )
         });
         Ok(Self::Smtp {
@@ -1001,7 +969,7 @@ mod tests {
                 host,
                 port,
                 security,
-                credentials.map(|(user, pass)| (user, pass.0)),
+                credentials.map(|(user, pass)| (user, pass.expose().to_owned())),
             ),
             other => panic!("{other:?}"),
         };

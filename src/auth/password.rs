@@ -14,6 +14,7 @@ use argon2_rust::{Algorithm, Argon2, Decoded, Hasher, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordSettings;
+use crate::domain::Secret;
 
 /// Why a hash or a verification did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -96,17 +97,19 @@ impl PasswordHasher {
         admitted.saturating_sub(self.concurrency)
     }
 
-    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+    pub async fn hash(&self, password: Secret) -> Result<String, HashError> {
         let params = self.params;
-        self.run_bounded(move || hash_blocking(&params, &password).map_err(HashError::Failed))
-            .await
+        self.run_bounded(move || {
+            hash_blocking(&params, password.expose()).map_err(HashError::Failed)
+        })
+        .await
     }
 
     /// Checks `password` against `stored_hash`, or against a dummy hash when
     /// there is no account, so both failures take the same time.
     pub async fn verify(
         &self,
-        password: String,
+        password: Secret,
         stored_hash: Option<String>,
     ) -> Result<Verification, HashError> {
         let params = self.params;
@@ -115,14 +118,14 @@ impl PasswordHasher {
         self.run_bounded(move || {
             let stored = decode(&stored_hash)
                 .map_err(|error| anyhow::anyhow!("stored password hash is unreadable: {error}"))?;
-            let matches = verify_decoded(&stored, &password);
+            let matches = verify_decoded(&stored, password.expose());
             if !(matches && account_exists) {
                 return Ok(Verification::Mismatch);
             }
             let upgraded_hash = if uses_params(&stored, &params) {
                 None
             } else {
-                Some(hash_blocking(&params, &password)?)
+                Some(hash_blocking(&params, password.expose())?)
             };
             Ok(Verification::Match { upgraded_hash })
         })

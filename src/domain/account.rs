@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 use validator::ValidateEmail;
 
+use super::secret::Secret;
 use super::violation::Violation;
 
 pub const USERNAME_MIN: usize = 3;
@@ -180,20 +181,20 @@ static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 /// A password a user chose, checked against the rules. Its `Debug` output
 /// never shows it.
 #[derive(Clone)]
-pub struct NewPassword(String);
+pub struct NewPassword(Secret);
 
 impl NewPassword {
     /// Checks `password` for an account with this username and email.
-    pub fn parse(password: String, username: &str, email: &str) -> Result<Self, Vec<Violation>> {
-        check_new_password(&password, username, email)?;
+    pub fn parse(password: Secret, username: &str, email: &str) -> Result<Self, Vec<Violation>> {
+        check_new_password(password.expose(), username, email)?;
         Ok(Self(password))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 
-    pub fn into_inner(self) -> String {
+    pub fn into_inner(self) -> Secret {
         self.0
     }
 }

@@ -16,7 +16,7 @@ use crate::config::EmailVerification;
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::users::{self, Guarded, UserRow};
 use crate::db::{DbConnection, StoreError, sessions};
-use crate::domain::{Email, EventType, NewPassword, Role, Username, Violations};
+use crate::domain::{Email, EventType, NewPassword, Role, Secret, Username, Violations};
 use crate::mail::{MailContext, MailKind};
 
 /// A new account's values, each checked against its rules.
@@ -29,7 +29,7 @@ pub struct NewAccount {
 
 impl NewAccount {
     /// Checks every field at once, so the answer names every broken rule.
-    pub fn parse(username: &str, email: &str, password: String) -> Result<Self, Violations> {
+    pub fn parse(username: &str, email: &str, password: Secret) -> Result<Self, Violations> {
         let mut errors = Violations::new();
         let parsed_username = Username::parse(username)
             .map_err(|error| errors.entry("username").or_default().push(error))
@@ -220,7 +220,7 @@ pub async fn create_or_promote_admin(
     deps: &(impl HasStore + HasClock + HasHasher),
     username: Username,
     email: Email,
-    password: String,
+    password: Secret,
     existing: ExistingAccount,
 ) -> Result<AdminBootstrap, CreateAdminError> {
     let (by_email, by_username) = (email.clone(), username.clone());
@@ -353,7 +353,7 @@ pub enum CreateAdminError {
 pub async fn confirm_password(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits),
     caller: &Caller,
-    password: String,
+    password: Secret,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
     let budget = format!("session:{}", caller.session_id);
@@ -385,8 +385,8 @@ pub async fn confirm_password(
 pub async fn change_password(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasMailer),
     caller: &Caller,
-    current_password: String,
-    new_password: String,
+    current_password: Secret,
+    new_password: Secret,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
     confirm_password(deps, caller, current_password, client).await?;
@@ -544,7 +544,7 @@ impl PasswordUpdate {
 pub async fn delete_account(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits),
     caller: &Caller,
-    password: String,
+    password: Secret,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
     confirm_password(deps, caller, password, client).await?;

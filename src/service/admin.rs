@@ -370,7 +370,7 @@ pub async fn invite(
     // A password nobody knows, hashed like any other, so the account answers
     // a login exactly like one with a forgotten password.
     let (unknowable, _) = new_token()?;
-    let password_hash = deps.passwords().hash(unknowable).await?;
+    let password_hash = deps.passwords().hash(unknowable.into()).await?;
     let now = deps.now();
     let row = users::UserRow {
         id: uuid::Uuid::new_v4().to_string(),

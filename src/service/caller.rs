@@ -4,6 +4,7 @@
 //! but the account they describe.
 
 use super::account::Account;
+use crate::domain::Amr;
 
 /// Who is calling, as recorded on sessions and audit events and as counted by
 /// the rate limits: the client address and user agent. Empty for the CLI.
@@ -20,7 +21,7 @@ pub struct Caller {
     pub account: Account,
     pub session_id: String,
     /// How the session was authenticated (the access token's `amr`).
-    pub amr: Vec<String>,
+    pub amr: Amr,
     /// For confirming the caller's password; never leaves the service layer.
     pub(in crate::service) password_hash: String,
 }
@@ -29,9 +30,7 @@ impl Caller {
     /// The session was opened with a second factor (a TOTP code, a recovery
     /// code or a passkey), not a password alone.
     pub fn has_second_factor(&self) -> bool {
-        self.amr
-            .iter()
-            .any(|method| method == "mfa" || method == "hwk")
+        self.amr.has_second_factor()
     }
 
     /// The factor rule for adding or removing a factor: an account that has a

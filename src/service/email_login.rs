@@ -29,7 +29,7 @@ use crate::db::StoreError;
 use crate::db::email_logins::{self, EmailLoginRow};
 use crate::db::outbox;
 use crate::db::users::{self, UserRow};
-use crate::domain::{Email, EventType, Username, Violations};
+use crate::domain::{Email, EventType, Secret, Username, Violations};
 use crate::mail::{MailContext, MailKind, fill, in_words};
 
 /// Tries one mailed code allows.
@@ -38,7 +38,7 @@ pub const CODE_MAX_ATTEMPTS: i32 = 5;
 pub const CODE_DIGITS: usize = 6;
 
 /// The `amr` of a session opened by a mailed link or code alone.
-const AMR_EMAIL: &[&str] = &["email"];
+const AMR_EMAIL: &[crate::domain::AuthMethod] = &[crate::domain::AuthMethod::Email];
 
 /// Why a sign-in by email did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +73,8 @@ impl LoginOutcome for EmailLoginError {
 
 /// What proves the address: the link's token, or the address and its code.
 pub enum EmailProof {
-    Link { token: String },
-    Code { email: String, code: String },
+    Link { token: Secret },
+    Code { email: String, code: Secret },
 }
 
 /// Names the kind only: neither a token nor a code reaches a log.
@@ -246,7 +246,7 @@ pub async fn verify(
     let now = deps.now();
     let taken = match proof {
         EmailProof::Link { token } => {
-            let hash = token_hash(&token);
+            let hash = token_hash(token.expose());
             deps.db()
                 .run(move |conn| {
                     Ok::<_, StoreError>(email_logins::find_by_token(conn, &hash, now)?)
@@ -268,7 +268,7 @@ pub async fn verify(
                     )?)
                 })
                 .await?;
-            counted.filter(|row| code_matches(row, &code))
+            counted.filter(|row| code_matches(row, code.expose()))
         }
     };
     let Some(login) = taken else {
@@ -291,7 +291,7 @@ pub async fn verify(
     }
     let session = Login {
         amr: AMR_EMAIL,
-        method: "email",
+        method: crate::domain::LoginMethod::Email,
         remember,
     };
     Ok(open_session(deps, user, None, session, client, |_, _| Ok(())).await?)
@@ -360,7 +360,7 @@ async fn new_account(
     let (unknowable, _) = new_token()?;
     let password_hash = deps
         .passwords()
-        .hash(unknowable)
+        .hash(unknowable.into())
         .await
         .map_err(|error| EmailLoginError::Login(error.into()))?;
     Ok(UserRow {

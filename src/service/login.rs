@@ -19,7 +19,7 @@ use crate::db::mfa;
 use crate::db::sessions::{self, SessionRow};
 use crate::db::users::{self, UserRow};
 use crate::db::{DbConnection, StoreError};
-use crate::domain::{Email, EventType};
+use crate::domain::{Amr, AuthMethod, Email, EventType, LoginMethod};
 
 /// How a user names their account at login.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ pub struct MfaChallenge {
     /// Opaque, single-use; only its hash is stored.
     pub mfa_token: crate::config::Secret,
     /// The factors that can finish it.
-    pub methods: Vec<&'static str>,
+    pub methods: Vec<LoginMethod>,
     /// With `passkey` among the methods: WebAuthn request options naming the
     /// account's passkeys, for `navigator.credentials.get`.
     pub passkey_options: Option<serde_json::Value>,
@@ -151,9 +151,9 @@ pub struct IssuedTokens {
 /// How a login was proven, as its session and audit event record it.
 pub(super) struct Login {
     /// RFC 8176 methods, carried by the session's access tokens.
-    pub amr: &'static [&'static str],
+    pub amr: &'static [AuthMethod],
     /// The last factor, as the `login_succeeded` event names it.
-    pub method: &'static str,
+    pub method: LoginMethod,
     pub remember: bool,
 }
 
@@ -186,11 +186,11 @@ pub(super) async fn open_session(
         revoked_at: None,
         user_agent: client.user_agent.clone(),
         ip: client.ip.clone(),
-        amr: login.amr.join(","),
+        amr: Amr::of(login.amr).to_stored(),
     };
     let event = Event::new(EventType::LoginSucceeded, client, now)
         .user(&row.id)
-        .detail(json!({"session_id": session.id, "method": login.method}));
+        .detail(json!({"session_id": session.id, "method": login.method.as_str()}));
     let inserted = session.clone();
     let logged_in = deps
         .db()
@@ -219,7 +219,7 @@ pub(super) fn issue<E: From<TokenError> + From<StoreError>>(
     session: &SessionRow,
     now: NaiveDateTime,
 ) -> Result<IssuedTokens, E> {
-    let amr: Vec<String> = session.amr.split(',').map(str::to_owned).collect();
+    let amr = Amr::from_stored(&session.amr).names();
     let access_token = deps.tokens().issue_access(
         &user.id,
         &session.id,
@@ -256,12 +256,17 @@ pub enum FirstFactor {
 }
 
 impl FirstFactor {
-    /// As challenges store it, and as RFC 8176 names it in `amr`.
-    pub fn as_str(self) -> &'static str {
+    /// As RFC 8176 names it in `amr`.
+    pub fn auth_method(self) -> AuthMethod {
         match self {
-            Self::Password => "pwd",
-            Self::Email => "email",
+            Self::Password => AuthMethod::Password,
+            Self::Email => AuthMethod::Email,
         }
+    }
+
+    /// As challenges store it: its `amr` name.
+    pub fn as_str(self) -> &'static str {
+        self.auth_method().as_str()
     }
 
     pub(super) fn from_stored(stored: &str) -> Self {
@@ -323,22 +328,27 @@ impl Proof {
 
     /// RFC 8176 methods of a login begun with `first` and finished with
     /// this factor.
-    pub(super) fn amr(&self, first: FirstFactor) -> &'static [&'static str] {
+    pub(super) fn amr(&self, first: FirstFactor) -> &'static [AuthMethod] {
+        use AuthMethod::{Email, HardwareKey, MultipleFactors, OneTimePassword, Password};
         match (first, self) {
-            (FirstFactor::Password, Self::Totp { .. }) => &["pwd", "otp", "mfa"],
-            (FirstFactor::Password, Self::RecoveryCode(_)) => &["pwd", "mfa"],
-            (FirstFactor::Password, Self::Passkey { .. }) => &["pwd", "hwk", "mfa"],
-            (FirstFactor::Email, Self::Totp { .. }) => &["email", "otp", "mfa"],
-            (FirstFactor::Email, Self::RecoveryCode(_)) => &["email", "mfa"],
-            (FirstFactor::Email, Self::Passkey { .. }) => &["email", "hwk", "mfa"],
+            (FirstFactor::Password, Self::Totp { .. }) => {
+                &[Password, OneTimePassword, MultipleFactors]
+            }
+            (FirstFactor::Password, Self::RecoveryCode(_)) => &[Password, MultipleFactors],
+            (FirstFactor::Password, Self::Passkey { .. }) => {
+                &[Password, HardwareKey, MultipleFactors]
+            }
+            (FirstFactor::Email, Self::Totp { .. }) => &[Email, OneTimePassword, MultipleFactors],
+            (FirstFactor::Email, Self::RecoveryCode(_)) => &[Email, MultipleFactors],
+            (FirstFactor::Email, Self::Passkey { .. }) => &[Email, HardwareKey, MultipleFactors],
         }
     }
 
-    pub(super) fn method(&self) -> &'static str {
+    pub(super) fn method(&self) -> LoginMethod {
         match self {
-            Self::Totp { .. } => "totp",
-            Self::RecoveryCode(_) => "recovery_code",
-            Self::Passkey { .. } => "passkey",
+            Self::Totp { .. } => LoginMethod::Totp,
+            Self::RecoveryCode(_) => LoginMethod::RecoveryCode,
+            Self::Passkey { .. } => LoginMethod::Passkey,
         }
     }
 

@@ -22,7 +22,7 @@ use crate::auth::{recovery_codes, totp};
 use crate::db::mfa::{self, ChallengeRow, TotpRow};
 use crate::db::users::{self, UserRow};
 use crate::db::{DbConnection, StoreError, sessions as session_rows};
-use crate::domain::EventType;
+use crate::domain::{EventType, LoginMethod, Secret};
 
 /// Seconds an `mfa_token` lives.
 pub const MFA_TOKEN_TTL_SECS: u64 = 300;
@@ -33,8 +33,8 @@ pub const MFA_TOKEN_MAX_ATTEMPTS: i32 = 5;
 /// user typed, and which kind it claims to be, or a passkey's answer.
 #[derive(Clone)]
 pub enum SecondFactor {
-    Totp(String),
-    RecoveryCode(String),
+    Totp(Secret),
+    RecoveryCode(Secret),
     /// `navigator.credentials.get`'s answer to a login challenge's
     /// `passkey_options` (`AuthenticationResponseJSON`).
     Passkey(serde_json::Value),
@@ -43,17 +43,18 @@ pub enum SecondFactor {
 /// Names the kind only: a code never reaches a log.
 impl std::fmt::Debug for SecondFactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecondFactor::{}(***)", self.method())
+        write!(f, "SecondFactor::{}(***)", self.method().as_str())
     }
 }
 
 impl SecondFactor {
     /// A code typed where either kind is accepted: six digits (spaces
     /// ignored) are a TOTP code, anything else a recovery code.
-    pub fn typed(code: String) -> Self {
-        let digits = code.chars().filter(|c| !c.is_whitespace()).count();
+    pub fn typed(code: Secret) -> Self {
+        let digits = code.expose().chars().filter(|c| !c.is_whitespace()).count();
         let totp_shaped = digits == crate::auth::totp::DIGITS
             && code
+                .expose()
                 .chars()
                 .all(|c| c.is_ascii_digit() || c.is_whitespace());
         if totp_shaped {
@@ -64,11 +65,11 @@ impl SecondFactor {
     }
 
     /// The method as challenges list it and audit events name it.
-    pub fn method(&self) -> &'static str {
+    pub fn method(&self) -> LoginMethod {
         match self {
-            Self::Totp(_) => "totp",
-            Self::RecoveryCode(_) => "recovery_code",
-            Self::Passkey(_) => "passkey",
+            Self::Totp(_) => LoginMethod::Totp,
+            Self::RecoveryCode(_) => LoginMethod::RecoveryCode,
+            Self::Passkey(_) => LoginMethod::Passkey,
         }
     }
 }
@@ -113,7 +114,7 @@ pub struct Enrollment {
 pub async fn begin_totp(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher + HasPolicy),
     caller: &Caller,
-    password: String,
+    password: Secret,
     client: &ClientInfo,
 ) -> Result<Enrollment, MfaError> {
     // Before the password: a session that may not change factors spends
@@ -181,7 +182,7 @@ pub async fn confirm_totp(
     let budget = spend_session_budget(deps, caller).await?;
     let secret = open(deps, &user_id, &pending.secret_sealed)?.0;
     let Some(step) = totp::matching_step(&secret, code, unix_now(deps)) else {
-        record_failed_challenge(deps, &user_id, "totp", client).await?;
+        record_failed_challenge(deps, &user_id, LoginMethod::Totp, client).await?;
         return Err(MfaError::InvalidCode);
     };
     let codes = recovery_codes::generate_set().map_err(MfaError::Failed)?;
@@ -190,7 +191,7 @@ pub async fn confirm_totp(
     let session_id = caller.session_id.clone();
     let event = Event::new(EventType::MfaEnabled, client, now)
         .user(&user_id)
-        .detail(json!({"method": "totp"}));
+        .detail(json!({"method": LoginMethod::Totp.as_str()}));
     deps.db()
         .transaction(move |conn| {
             let step = i64::try_from(step).map_err(|_| MfaError::InvalidCode)?;
@@ -212,7 +213,7 @@ pub async fn confirm_totp(
 pub async fn disable_totp(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher),
     caller: &Caller,
-    password: String,
+    password: Secret,
     factor: SecondFactor,
     client: &ClientInfo,
 ) -> Result<(), MfaError> {
@@ -228,7 +229,7 @@ pub async fn disable_totp(
 pub async fn regenerate_recovery_codes(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher),
     caller: &Caller,
-    password: String,
+    password: Secret,
     factor: SecondFactor,
     client: &ClientInfo,
 ) -> Result<Vec<String>, MfaError> {
@@ -255,7 +256,7 @@ pub async fn regenerate_recovery_codes(
 async fn step_up(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher),
     caller: &Caller,
-    password: String,
+    password: Secret,
     factor: SecondFactor,
     client: &ClientInfo,
     change: impl FnOnce(&mut DbConnection, &str) -> Result<EventType, MfaError> + Send + 'static,
@@ -291,7 +292,7 @@ async fn step_up(
             let kind = change(conn, &owner)?;
             Event::new(kind, &event_client, now)
                 .user(&owner)
-                .detail(json!({"method": method}))
+                .detail(json!({"method": method.as_str()}))
                 .record(conn)?;
             Ok(())
         })
@@ -319,7 +320,7 @@ pub(super) async fn count_code_try(deps: &impl HasLimits, user_id: &str) -> Resu
 pub(super) async fn code_was_wrong(
     deps: &(impl HasStore + HasClock + HasLimits),
     user_id: &str,
-    method: &str,
+    method: LoginMethod,
     client: &ClientInfo,
 ) -> Result<(), StoreError> {
     // The count matters, not the verdict: the next attempt is refused by it.
@@ -361,7 +362,7 @@ pub(super) async fn check(
 ) -> Result<Option<Proof>, StoreError> {
     let code = match factor {
         SecondFactor::RecoveryCode(typed) => {
-            return Ok(recovery_codes::hash(user_id, typed).map(Proof::RecoveryCode));
+            return Ok(recovery_codes::hash(user_id, typed.expose()).map(Proof::RecoveryCode));
         }
         SecondFactor::Totp(code) => code,
         SecondFactor::Passkey(_) => return Ok(None),
@@ -376,7 +377,7 @@ pub(super) async fn check(
         return Ok(None);
     };
     let (secret, stale) = open(deps, user_id, &row.secret_sealed).map_err(store_failure)?;
-    let Some(step) = totp::matching_step(&secret, code, unix_now(deps)) else {
+    let Some(step) = totp::matching_step(&secret, code.expose(), unix_now(deps)) else {
         return Ok(None);
     };
     let Ok(step) = i64::try_from(step) else {
@@ -427,7 +428,7 @@ pub(super) async fn challenge(
         .await?;
     let mut methods = Vec::new();
     if row.totp_enabled {
-        methods.extend(["totp", "recovery_code"]);
+        methods.extend([LoginMethod::Totp, LoginMethod::RecoveryCode]);
     }
     let passkey_options = if row.passkey_count > 0 {
         super::passkeys::start_second_factor(deps, &row.id, &mfa_token, now).await?
@@ -435,7 +436,7 @@ pub(super) async fn challenge(
         None
     };
     if passkey_options.is_some() {
-        methods.push("passkey");
+        methods.push(LoginMethod::Passkey);
     }
     Ok(MfaChallenge {
         mfa_token: mfa_token.into(),
@@ -493,12 +494,12 @@ pub async fn prune(deps: &(impl HasStore + HasClock)) {
 async fn record_failed_challenge(
     deps: &(impl HasStore + HasClock),
     user_id: &str,
-    method: &str,
+    method: LoginMethod,
     client: &ClientInfo,
 ) -> Result<(), StoreError> {
     let event = Event::new(EventType::MfaChallengeFailed, client, deps.now())
         .user(user_id)
-        .detail(json!({"method": method}));
+        .detail(json!({"method": method.as_str()}));
     super::audit::record_alone(deps, event).await
 }
 

@@ -25,11 +25,11 @@ use crate::config::{EmailVerification, Secret};
 use crate::db::StoreError;
 use crate::db::passkeys::{self, CeremonyRow, PasskeyRow};
 use crate::db::users::{self, UserRow};
-use crate::domain::{EventType, Violation};
+use crate::domain::{AuthMethod, EventType, LoginMethod, Violation};
 
 /// The `amr` of a passkey login (RFC 8176: a hardware-bound key, and the
 /// user verified on the authenticator): a second factor in itself.
-const AMR_PASSKEY: &[&str] = &["hwk", "user"];
+const AMR_PASSKEY: &[AuthMethod] = &[AuthMethod::HardwareKey, AuthMethod::UserPresence];
 
 /// Longest passkey name, in characters.
 pub const NAME_MAX_CHARS: usize = 64;
@@ -101,7 +101,7 @@ impl From<PasskeyRow> for PasskeyInfo {
 pub async fn begin_registration(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher + HasPasskeys),
     caller: &Caller,
-    password: String,
+    password: Secret,
     client: &ClientInfo,
 ) -> Result<Ceremony, PasskeyError> {
     caller.may_change_factors()?;
@@ -328,7 +328,7 @@ pub async fn finish_login(
         found.filter(|(passkey, _)| names_its_account(&ceremony, &answer, passkey))
     else {
         let event = Event::new(EventType::LoginFailed, client, deps.now())
-            .detail(json!({"reason": "unknown_passkey", "method": "passkey"}));
+            .detail(json!({"reason": "unknown_passkey", "method": LoginMethod::Passkey.as_str()}));
         super::audit::record_alone(deps, event).await?;
         return Err(LoginError::InvalidCredentials);
     };
@@ -361,7 +361,7 @@ pub async fn finish_login(
     let counter = i64::from(asserted.counter);
     let login = Login {
         amr: AMR_PASSKEY,
-        method: "passkey",
+        method: LoginMethod::Passkey,
         remember,
     };
     open_session(deps, user, None, login, client, move |conn, _| {
@@ -525,7 +525,7 @@ async fn refuse_unless_allowed(
     };
     let event = Event::new(EventType::LoginFailed, client, deps.now())
         .user(&user.id)
-        .detail(json!({"reason": reason, "method": "passkey"}));
+        .detail(json!({"reason": reason, "method": LoginMethod::Passkey.as_str()}));
     super::audit::record_alone(deps, event).await?;
     Err(error)
 }

@@ -24,7 +24,7 @@ use crate::clock::seconds;
 use crate::db::StoreError;
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::users::{self, UserRow};
-use crate::domain::{Email, EventType, NewPassword, Username, Violations};
+use crate::domain::{Email, EventType, NewPassword, Secret, Username, Violations};
 use crate::mail::{MailContext, MailKind};
 
 /// Why a recovery step did not happen.
@@ -178,7 +178,7 @@ async fn queue_password_reset(
 pub async fn reset_password(
     deps: &(impl HasStore + HasClock + HasHasher + HasMailer),
     token: &str,
-    new_password: String,
+    new_password: Secret,
     client: &ClientInfo,
 ) -> Result<(), RecoveryError> {
     let hash = token_hash(token);
@@ -430,7 +430,7 @@ pub async fn change_email(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasMailer + HasPolicy),
     caller: &Caller,
     new_email: &str,
-    password: String,
+    password: Secret,
     client: &ClientInfo,
 ) -> Result<(), RecoveryError> {
     let new_email = Email::parse(new_email).map_err(|violation| invalid("new_email", violation))?;

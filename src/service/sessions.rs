@@ -24,7 +24,7 @@ use crate::config::EmailVerification;
 use crate::db::StoreError;
 use crate::db::sessions::{self, SessionRow};
 use crate::db::users::{self, UserRow};
-use crate::domain::EventType;
+use crate::domain::{AuthMethod, EventType, LoginMethod, Secret};
 use crate::limits::UNKNOWN_PREFIX;
 
 /// An account whose password was just checked; only [`verify_password`] makes
@@ -42,7 +42,7 @@ pub struct VerifiedUser {
 pub async fn verify_password(
     deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasPolicy),
     identifier: Identifier,
-    password: String,
+    password: Secret,
     client: &ClientInfo,
 ) -> Result<VerifiedUser, LoginError> {
     let identifier = identifier.normalised();
@@ -164,14 +164,14 @@ pub async fn start_session(
     }
     let login = Login {
         amr: AMR_PASSWORD,
-        method: "password",
+        method: LoginMethod::Password,
         remember,
     };
     open_session(deps, row, upgraded_hash, login, client, |_, _| Ok(())).await
 }
 
 /// The `amr` of a session opened with a password alone.
-const AMR_PASSWORD: &[&str] = &["pwd"];
+const AMR_PASSWORD: &[AuthMethod] = &[AuthMethod::Password];
 
 /// Finishes a login waiting for its second factor: `mfa_token` from the
 /// challenge and a TOTP code, a recovery code or a passkey's answer to the
@@ -397,7 +397,7 @@ pub async fn authenticate(
     Ok(Caller {
         account: Account::from_row(&row)?,
         session_id: claims.sid,
-        amr: claims.amr,
+        amr: crate::domain::Amr::from_names(claims.amr.iter().map(String::as_str)),
         password_hash: row.password_hash,
     })
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{EventType, Pagination, Role};
+use crate::domain::{EventType, Pagination, Role, Secret};
 use crate::service::account::Account;
 use crate::service::audit::RecordedEvent;
 use crate::service::login::IssuedTokens;
@@ -81,8 +81,8 @@ pub struct RegisterRequest {
     #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// 8–128 characters, not the username or email, not a common password.
-    #[schema(min_length = 8, max_length = 128)]
-    pub password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
+    pub password: Secret,
 }
 
 /// Log in by `email` or by `username` (exactly one of them). The server reads
@@ -92,7 +92,7 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub email: Option<String>,
     pub username: Option<String>,
-    pub password: String,
+    pub password: Secret,
     /// `true` keeps the session for `REFRESH_TOKEN_TTL` (30 days by default);
     /// otherwise it lasts at most a day.
     #[serde(default)]
@@ -196,8 +196,8 @@ impl From<IssuedTokens> for TokenPair {
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccountRequest {
     /// The account's current password, to confirm.
-    #[schema(max_length = 1024)]
-    pub password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub password: Secret,
 }
 
 /// Figures for operators, counted in the database.
@@ -281,11 +281,11 @@ pub struct LogoutRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
-    #[schema(max_length = 1024)]
-    pub current_password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub current_password: Secret,
     /// Same rules as at registration.
-    #[schema(min_length = 8, max_length = 128)]
-    pub new_password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
+    pub new_password: Secret,
 }
 
 /// One live session of the caller.
@@ -546,8 +546,8 @@ pub struct EmailLoginVerifyRequest {
     #[schema(format = "email", max_length = 254)]
     pub email: Option<String>,
     /// With `email`: the 6-digit code from the mail (at most 5 tries).
-    #[schema(max_length = 32)]
-    pub code: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 32)]
+    pub code: Option<Secret>,
     /// `true` keeps the session for `REFRESH_TOKEN_TTL`, otherwise at most a day.
     #[serde(default)]
     pub remember: bool,
@@ -562,8 +562,8 @@ pub struct ResetPasswordRequest {
     #[schema(max_length = 256)]
     pub token: String,
     /// Same rules as at registration.
-    #[schema(min_length = 8, max_length = 128)]
-    pub new_password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
+    pub new_password: Secret,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -581,8 +581,8 @@ pub struct ChangeEmailRequest {
     #[schema(format = "email", max_length = 254)]
     pub new_email: String,
     /// The account's current password, to confirm.
-    #[schema(max_length = 1024)]
-    pub password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub password: Secret,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -611,8 +611,8 @@ pub struct CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct TotpEnrollRequest {
     /// The account's current password, to confirm.
-    #[schema(max_length = 1024)]
-    pub password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub password: Secret,
 }
 
 /// A new TOTP secret, pending until confirmed with its first code.
@@ -635,8 +635,8 @@ pub struct TotpEnrollment {
 #[schema(example = json!({"code": "123456"}))]
 pub struct TotpConfirmRequest {
     /// The 6-digit code the app shows now.
-    #[schema(max_length = 32)]
-    pub code: String,
+    #[schema(value_type = String, max_length = 32)]
+    pub code: Secret,
 }
 
 /// Recovery codes, shown only now: each logs in once in place of a TOTP code.
@@ -657,11 +657,11 @@ pub struct RecoveryCodes {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"password": "correct horse battery staple", "code": "123456"}))]
 pub struct StepUpRequest {
-    #[schema(max_length = 1024)]
-    pub password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub password: Secret,
     /// A 6-digit TOTP code, or one of the recovery codes (which is then spent).
-    #[schema(max_length = 64)]
-    pub code: String,
+    #[schema(value_type = String, max_length = 64)]
+    pub code: Secret,
 }
 
 /// The second step of a login: the `mfa_token` of the `mfa_required` answer
@@ -674,11 +674,11 @@ pub struct LoginMfaRequest {
     #[schema(max_length = 128)]
     pub mfa_token: String,
     /// The 6-digit code the authenticator app shows.
-    #[schema(max_length = 32)]
-    pub code: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 32)]
+    pub code: Option<Secret>,
     /// One of the account's recovery codes; it is spent.
-    #[schema(max_length = 64)]
-    pub recovery_code: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 64)]
+    pub recovery_code: Option<Secret>,
     /// With `passkey` among the challenge's `methods`: what
     /// `navigator.credentials.get({publicKey: passkey_options})` returned, as
     /// `AuthenticationResponseJSON` (`credential.toJSON()`). One answer per
@@ -694,8 +694,8 @@ pub struct LoginMfaRequest {
 #[serde(deny_unknown_fields)]
 pub struct PasskeyRegistrationRequest {
     /// The account's current password, to confirm.
-    #[schema(max_length = 1024)]
-    pub password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub password: Secret,
 }
 
 /// The first half of a WebAuthn ceremony: pass `options` to the browser

@@ -20,6 +20,7 @@ const RETRY_AFTER_OVERLOADED: u64 = 1;
 
 use crate::auth::password::HashError;
 use crate::db::StoreError;
+use crate::domain::LoginMethod;
 pub use crate::domain::Violation as FieldError;
 pub use crate::domain::Violations as FieldErrors;
 use crate::limits::Limited;
@@ -463,7 +464,11 @@ impl From<LoginError> for ApiError {
             LoginError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
             LoginError::SecondFactorRequired(challenge) => Self::MfaRequired {
                 mfa_token: challenge.mfa_token,
-                methods: challenge.methods,
+                methods: challenge
+                    .methods
+                    .into_iter()
+                    .map(LoginMethod::as_str)
+                    .collect(),
                 passkey_options: challenge.passkey_options,
             },
             LoginError::ChallengeInvalid => Self::InvalidOrExpiredToken,

@@ -1063,7 +1063,7 @@ pub async fn start_session_after(
     let verified = sessions::verify_password(
         app.state.get_ref(),
         Identifier::Email(account.email.clone()),
-        STRONG_PASSWORD.to_owned(),
+        STRONG_PASSWORD.into(),
         &client,
     )
     .await
@@ -1077,5 +1077,5 @@ pub async fn start_session_after(
 /// A seed account's values: email `username@example.com`, [`STRONG_PASSWORD`].
 fn seed_account(username: &str) -> NewAccount {
     let email = format!("{username}@example.com");
-    NewAccount::parse(username, &email, STRONG_PASSWORD.to_owned()).expect("valid seed account")
+    NewAccount::parse(username, &email, STRONG_PASSWORD.into()).expect("valid seed account")
 }

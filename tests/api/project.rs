@@ -35,6 +35,35 @@ fn the_committed_openapi_document_matches_the_code() {
 }
 
 #[test]
+/// The texts state limits the code enforces; when a constant changes, this
+/// names the text to change with it.
+fn the_documents_numbers_are_the_constants_that_enforce_them() {
+    let generated = portcullis::web::openapi::document_json();
+    let stated = [
+        format!(
+            "older than {} s or out of its {} tries",
+            portcullis::service::mfa::MFA_TOKEN_TTL_SECS,
+            portcullis::service::mfa::MFA_TOKEN_MAX_ATTEMPTS
+        ),
+        format!(
+            "within {} s. At most {} per account",
+            portcullis::auth::passkeys::CEREMONY_TTL_SECS,
+            portcullis::service::passkeys::MAX_PASSKEYS
+        ),
+        format!(
+            "out of its {} tries (ask for a new one)",
+            portcullis::service::email_login::CODE_MAX_ATTEMPTS
+        ),
+    ];
+    for text in stated {
+        assert!(
+            generated.contains(&text),
+            "the document should say {text:?}"
+        );
+    }
+}
+
+#[test]
 fn the_committed_configuration_reference_matches_the_settings() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();

@@ -85,7 +85,9 @@ pub async fn verify_email_login(
         token_delivery,
     } = body.into_inner();
     let proof = match (token, email, code) {
-        (Some(token), None, None) => EmailProof::Link { token },
+        (Some(token), None, None) => EmailProof::Link {
+            token: token.into(),
+        },
         (None, Some(email), Some(code)) => EmailProof::Code { email, code },
         _ => {
             return Err(ApiError::invalid_field(

@@ -88,7 +88,8 @@ pub async fn confirm_totp(
     body: web::Json<TotpConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = body.into_inner().code;
-    let recovery_codes = mfa::confirm_totp(state.get_ref(), &caller, &code, &client).await?;
+    let recovery_codes =
+        mfa::confirm_totp(state.get_ref(), &caller, code.expose(), &client).await?;
     Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes }))
 }
 

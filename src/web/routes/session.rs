@@ -57,7 +57,7 @@ pub async fn login_user(
         remember,
         token_delivery,
     } = body.into_inner();
-    let identifier = parse_login(email, username, &password)?;
+    let identifier = parse_login(email, username, password.expose())?;
     let logged_in = async {
         let verified =
             sessions::verify_password(state.get_ref(), identifier, password, &client).await?;
