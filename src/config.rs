@@ -707,6 +707,10 @@ pub struct Settings {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
+    /// `on` serves the built-in web interface under `/ui/` (login, registration, password reset, email verification, the account console and the admin console; see docs/ui.md); `off` answers 404 to every `/ui` path.
+    #[arg(long, env = "UI", value_enum, default_value = "on")]
+    pub ui: Switch,
+
     /// Audit events older than this many days are pruned; 0 keeps them forever.
     #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub audit_retention_days: u32,

@@ -39,6 +39,7 @@ pub fn build_app(
     let cors_enabled = !state.edge.cors_allowed_origins.is_empty();
     let cors = crate::web::cors::cors(&state.edge.cors_allowed_origins);
     let route_table = web::Data::from(docs.routes.clone());
+    let ui_enabled = state.edge.ui;
     App::new()
         .into_utoipa_app()
         .app_data(state)
@@ -50,6 +51,7 @@ pub fn build_app(
         .into_app()
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
         .route("/docs", web::get().to(fallback::redirect_to_docs))
+        .configure(|config| crate::web::ui::configure(config, ui_enabled))
         .default_service(web::to(fallback::no_such_route))
         // Innermost: its 408 gets the headers and the log line of every answer.
         .wrap(from_fn(parsing::read_body_in_time))

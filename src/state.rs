@@ -64,6 +64,8 @@ pub struct EdgePolicy {
     pub request_body_timeout: Duration,
     /// See `MAX_CONNECTIONS_PER_CLIENT`.
     pub max_connections_per_client: usize,
+    /// `UI=on`: the built-in web interface is served under `/ui/`.
+    pub ui: bool,
 }
 
 /// `LOGIN_REDIRECT_ALLOWLIST`, by default the origins of `APP_URL` and
@@ -177,6 +179,7 @@ impl AppState {
                 request_body_timeout: Duration::from_secs(guards.request_body_timeout),
                 max_connections_per_client: usize::try_from(guards.max_connections_per_client)
                     .unwrap_or(usize::MAX),
+                ui: settings.ui == Switch::On,
             },
         })
     }

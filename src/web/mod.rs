@@ -18,3 +18,4 @@ pub mod request_log;
 pub mod responses;
 pub mod routes;
 pub mod schemas;
+pub mod ui;

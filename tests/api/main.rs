@@ -23,3 +23,4 @@ mod project;
 mod recovery;
 mod register;
 mod sessions;
+mod ui;
