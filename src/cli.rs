@@ -213,7 +213,7 @@ async fn seed_users(args: SeedArgs) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
-    let application = Application::build(&settings).await?;
+    let mut application = Application::build(&settings).await?;
     application.drain_on_termination();
     print_welcome(&settings, application.port());
     application.run_until_stopped().await?;

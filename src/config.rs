@@ -402,7 +402,7 @@ pub struct GuardSettings {
     #[arg(long, env = "REQUEST_BODY_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub request_body_timeout: u64,
 
-    /// Open connections one client address may hold while the node is busy (over half the connections it can take): past it, a new connection from that address is shut at once, so a few addresses holding connections open cannot starve everyone. Proxies in TRUSTED_PROXIES are exempt.
+    /// Open connections one client (an IPv4 address or an IPv6 /64, as the rate limits count; an IPv6 /48 may hold 16 times as many) may hold while the node is busy (over half the connections it can take): past it, a new connection from that client is shut at once, so a few clients holding connections open cannot starve everyone. Proxies in TRUSTED_PROXIES are exempt.
     #[arg(long, env = "MAX_CONNECTIONS_PER_CLIENT", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_connections_per_client: u64,
 

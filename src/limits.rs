@@ -110,10 +110,7 @@ impl Limits {
         if self.per_minute == 0 {
             return Ok(());
         }
-        let (client, wider) = match ip {
-            IpAddr::V6(v6) => (IpAddr::V6(prefix(v6, 64)), Some(IpAddr::V6(prefix(v6, 48)))),
-            v4 => (v4, None),
-        };
+        let ClientNetworks { client, wider } = client_networks(ip);
         self.check_budget(route, "ip", client, &self.local_per_ip, self.per_minute)
             .await?;
         if let Some(network) = wider {
@@ -256,6 +253,37 @@ impl Limits {
                 None
             }
         }
+    }
+}
+
+/// What a client is counted as: an IPv4 address by itself, an IPv6 address
+/// by its /64 (one host usually holds a whole /64 and can pick any address in
+/// it), and an IPv6 client also by its /48, which one customer often holds.
+/// The per-IP request limit and the per-client connection cap
+/// (`web::connections`) both count by this one keying, so that changing
+/// addresses within a /64 escapes neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientNetworks {
+    /// The IPv4 address, or the IPv6 /64's network address.
+    pub client: IpAddr,
+    /// The /48's network address of an IPv6 client: it gets
+    /// [`IPV6_48_FACTOR`] times a client's budget.
+    pub wider: Option<IpAddr>,
+}
+
+/// The networks `ip` is counted by; an IPv4 client seen through an IPv6
+/// socket (`::ffff:a.b.c.d`) counts as its IPv4 address, not as one /64
+/// shared by every IPv4 client.
+pub fn client_networks(ip: IpAddr) -> ClientNetworks {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => ClientNetworks {
+            client: IpAddr::V6(prefix(v6, 64)),
+            wider: Some(IpAddr::V6(prefix(v6, 48))),
+        },
+        v4 => ClientNetworks {
+            client: v4,
+            wider: None,
+        },
     }
 }
 

@@ -303,6 +303,137 @@ pub struct Application {
     state: web::Data<AppState>,
     ready_delay: Duration,
     shutdown_timeout: Duration,
+    /// The public listener's accept queue, drained before it closes; taken
+    /// by [`Application::drain_on_termination`].
+    accept_queue: Option<AcceptQueue>,
+}
+
+/// How often the accept queue is looked at while it drains.
+const ACCEPT_QUEUE_POLL: Duration = Duration::from_millis(10);
+/// How long the accept queue must stay empty before the listener closes:
+/// handshakes the kernel answered before new ones were refused complete one
+/// round trip later, into the queue.
+const ACCEPT_QUEUE_SETTLE: Duration = Duration::from_millis(200);
+
+/// The public listener's accept queue, seen through a duplicate of its
+/// descriptor.
+///
+/// Closing a listening socket resets every connection the kernel completed
+/// but the server has not accepted yet: clients that had every reason to
+/// think they were connected, and may have sent a request. actix-server
+/// offers nothing between accepting and closing (`ServerHandle::pause` leaves
+/// the queue waiting; `stop` closes the listener at once, and a smaller
+/// backlog cannot be set on a listening socket to refuse new connections). So
+/// the drain happens beside it: first a socket filter makes the listener drop
+/// new handshakes (a new client's SYN goes unanswered; it retries and then
+/// finds the port closed: refused, never accepted), then the server keeps
+/// accepting until the kernel reports the queue empty (`TCP_INFO`), and only
+/// then is it told to stop.
+struct AcceptQueue {
+    socket: socket2::Socket,
+}
+
+impl AcceptQueue {
+    /// Watches `listener`'s queue. The duplicate must be dropped before the
+    /// server stops: while it is open, the socket keeps listening.
+    fn of(listener: &TcpListener) -> std::io::Result<Self> {
+        Ok(Self {
+            socket: socket2::Socket::from(listener.try_clone()?),
+        })
+    }
+
+    /// From now on incoming SYNs (SYN without ACK) are dropped; the final ACK
+    /// of a handshake already answered still completes it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn refuse_new_handshakes(&self) -> std::io::Result<()> {
+        use socket2::SockFilter;
+        // Classic BPF instruction codes (linux/filter.h); they fit in 16 bits.
+        const LOAD_BYTE: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16;
+        const AND: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
+        const JUMP_IF_EQUAL: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+        const RETURN: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+        // A filter on a TCP socket sees the TCP header at offset 0; byte 13
+        // holds the flags (SYN 0x02, ACK 0x10). Returning 0 drops the packet.
+        let filter = [
+            SockFilter::new(LOAD_BYTE, 0, 0, 13),
+            SockFilter::new(AND, 0, 0, 0x12),
+            // SYN alone: on to the drop; anything else: skip to the keep.
+            SockFilter::new(JUMP_IF_EQUAL, 0, 1, 0x02),
+            SockFilter::new(RETURN, 0, 0, 0),
+            SockFilter::new(RETURN, 0, 0, u32::MAX),
+        ];
+        self.socket.attach_filter(&filter)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn refuse_new_handshakes(&self) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    /// Connections completed by the kernel and not accepted yet.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn queued(&self) -> std::io::Result<u32> {
+        use std::os::fd::AsRawFd as _;
+        let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+        let mut length = libc::socklen_t::try_from(std::mem::size_of::<libc::tcp_info>())
+            .map_err(std::io::Error::other)?;
+        // SAFETY: the kernel writes at most `length` bytes into `info`, which
+        // is that large, and the descriptor is open while `self` lives.
+        let result = unsafe {
+            libc::getsockopt(
+                self.socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                info.as_mut_ptr().cast(),
+                &raw mut length,
+            )
+        };
+        if result != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: all-zero is a valid tcp_info (integers only), and the
+        // kernel filled in what it wrote. For a listening socket
+        // `tcpi_unacked` is the length of its accept queue.
+        Ok(unsafe { info.assume_init() }.tcpi_unacked)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn queued(&self) -> std::io::Result<u32> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    /// Refuses new handshakes, then waits (at most `within`) until every
+    /// connection already queued has been accepted and the queue has stayed
+    /// empty for [`ACCEPT_QUEUE_SETTLE`]. Where the queue cannot be watched,
+    /// returns at once: the listener then closes as it did before.
+    async fn drain(self, within: Duration) {
+        if let Err(error) = self.refuse_new_handshakes() {
+            tracing::warn!(%error, "cannot refuse new connections before closing the listener");
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        let mut empty_since = None;
+        loop {
+            let now = tokio::time::Instant::now();
+            match self.queued() {
+                Ok(0) => {
+                    let since = *empty_since.get_or_insert(now);
+                    if now.duration_since(since) >= ACCEPT_QUEUE_SETTLE {
+                        return;
+                    }
+                }
+                Ok(_) => empty_since = None,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot see the accept queue; closing the listener now");
+                    return;
+                }
+            }
+            if now >= deadline {
+                tracing::warn!("the accept queue did not drain in time; closing the listener");
+                return;
+            }
+            tokio::time::sleep(ACCEPT_QUEUE_POLL).await;
+        }
+    }
 }
 
 /// SIGTERM or SIGINT, whichever comes first.
@@ -360,6 +491,9 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
+        let accept_queue = AcceptQueue::of(&listener)
+            .inspect_err(|error| tracing::warn!(%error, "cannot watch the accept queue; it will not be drained at shutdown"))
+            .ok();
         tracing::info!(address = %settings.bind_addr, database = ?settings.database.database_url, "serving");
         let metrics = match &settings.metrics_bind_addr {
             Some(address) => {
@@ -379,18 +513,22 @@ impl Application {
             state,
             ready_delay: Duration::from_secs(settings.guards.shutdown_ready_delay),
             shutdown_timeout: Duration::from_secs(settings.guards.shutdown_timeout),
+            accept_queue,
         })
     }
 
     /// On SIGTERM (or Ctrl-C): first `/readyz` answers 503 for
     /// `SHUTDOWN_READY_DELAY` while everything is still served, so load
-    /// balancers take the node out before it stops listening (connections
-    /// already in the listen backlog when a listener closes are reset); then
-    /// the listener closes and requests in flight get `SHUTDOWN_TIMEOUT` to
-    /// finish. Mail being sent at that moment is not lost: its lease lapses
-    /// and the outbox sends it again from another node or after a restart.
-    pub fn drain_on_termination(&self) {
+    /// balancers take the node out before it stops listening; then new
+    /// connections are refused, the ones already in the listen backlog are
+    /// accepted and answered (a listener that closes resets them; see
+    /// [`AcceptQueue`]), the listener closes and requests in flight get
+    /// `SHUTDOWN_TIMEOUT` to finish. Mail being sent at that moment is not
+    /// lost: its lease lapses and the outbox sends it again from another node
+    /// or after a restart.
+    pub fn drain_on_termination(&mut self) {
         let (state, handle, delay) = (self.state.clone(), self.server.handle(), self.ready_delay);
+        let (accept_queue, shutdown_timeout) = (self.accept_queue.take(), self.shutdown_timeout);
         actix_web::rt::spawn(async move {
             termination().await;
             tracing::info!(
@@ -403,6 +541,13 @@ impl Application {
             // The mail sender finishes the message it is on and stops.
             state.mail_wakeup.notify_one();
             actix_web::rt::time::sleep(delay).await;
+            if let Some(accept_queue) = accept_queue {
+                tracing::info!(
+                    "shutting down: refusing new connections, answering those queued before closing the listener"
+                );
+                // Dropped by `drain`, before the server closes its listener.
+                accept_queue.drain(shutdown_timeout).await;
+            }
             tracing::info!("shutting down: listener closed, finishing requests in flight");
             handle.stop(true).await;
         });
@@ -427,6 +572,9 @@ impl Application {
     /// waits (at most `SHUTDOWN_TIMEOUT`) for the mail sender to finish the
     /// message it is sending; the metrics listener stops last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // Without `drain_on_termination` nothing drains the queue: drop the
+        // duplicate, or the socket would go on listening after the server stops.
+        drop(self.accept_queue);
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();
             actix_web::rt::spawn(server);

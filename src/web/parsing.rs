@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, web};
 
+use super::connections::ConnectionTicket;
 use super::problem::{ApiError, FieldError, FieldErrors};
 use crate::domain::{EMAIL_MAX, USERNAME_MAX, Violation};
 use crate::service::login::Identifier;
@@ -19,6 +20,10 @@ use crate::state::AppState;
 /// of holding a connection (and a file descriptor) for as long as it likes.
 /// Bodies are small here (`JSON_BODY_LIMIT`), so reading them whole first
 /// costs nothing; a longer one is refused with `413` at once.
+///
+/// While it waits for the body, the connection may also be closed (with the
+/// same `408`) to make room for new connections when the node is near
+/// capacity (`connections`): stalled bodies cannot fill it within the deadline.
 pub async fn read_body_in_time(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -29,18 +34,35 @@ pub async fn read_body_in_time(
             .map_or(std::time::Duration::from_secs(5), |state| {
                 state.edge.request_body_timeout
             });
+        let waiting = req
+            .conn_data::<ConnectionTicket>()
+            .map(ConnectionTicket::wait_for_body);
+        let closed_to_make_room = async {
+            match &waiting {
+                Some(waiting) => waiting.closed_to_make_room().await,
+                None => std::future::pending().await,
+            }
+        };
         let payload = req.extract::<web::Payload>().await?;
-        let read = tokio::time::timeout(timeout, payload.to_bytes_limited(JSON_BODY_LIMIT)).await;
+        let read = tokio::select! {
+            // A body that has arrived is taken, even if room is wanted.
+            biased;
+            read = tokio::time::timeout(timeout, payload.to_bytes_limited(JSON_BODY_LIMIT)) => Some(read),
+            () = closed_to_make_room => None,
+        };
+        // No longer waiting: from here on the connection is not closed for room.
+        drop(waiting);
         let refusal = match read {
-            Ok(Ok(Ok(body))) => {
+            None => Some(ApiError::RequestTimeout),
+            Some(Ok(Ok(Ok(body)))) => {
                 req.set_payload(actix_web::dev::Payload::from(body));
                 None
             }
-            Ok(Ok(Err(error))) => Some(ApiError::MalformedRequest(format!(
+            Some(Ok(Ok(Err(error)))) => Some(ApiError::MalformedRequest(format!(
                 "the body could not be read: {error}"
             ))),
-            Ok(Err(_too_long)) => Some(ApiError::PayloadTooLarge),
-            Err(_elapsed) => Some(ApiError::RequestTimeout),
+            Some(Ok(Err(_too_long))) => Some(ApiError::PayloadTooLarge),
+            Some(Err(_elapsed)) => Some(ApiError::RequestTimeout),
         };
         if let Some(refusal) = refusal {
             return Ok(req.error_response(refusal).map_into_right_body());

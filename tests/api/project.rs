@@ -762,6 +762,15 @@ async fn serve_binary(
     wrapper: &[&str],
     env: &[(&str, String)],
 ) -> (tokio::process::Child, String, tempfile::TempDir) {
+    serve_binary_logging(wrapper, env, std::process::Stdio::inherit()).await
+}
+
+/// [`serve_binary`] with the server's log (its standard error) going to `logs`.
+async fn serve_binary_logging(
+    wrapper: &[&str],
+    env: &[(&str, String)],
+    logs: std::process::Stdio,
+) -> (tokio::process::Child, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let binary = env!("CARGO_BIN_EXE_portcullis");
     let (program, args) = match wrapper.split_first() {
@@ -777,6 +786,7 @@ async fn serve_binary(
         .env("BIND_ADDR", "127.0.0.1:0")
         .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
         .stdout(std::process::Stdio::piped())
+        .stderr(logs)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -1292,12 +1302,177 @@ async fn sigterm_under_new_connection_load_drops_no_request() {
     assert!(answered.load(Ordering::Relaxed) > 50, "the load ran");
 }
 
+/// The length of the accept queue of the IPv4 listener on `port` (the
+/// kernel's count of connections it completed and the server has not
+/// accepted), or `None` once nothing listens there.
+fn accept_queue_length(port: u16) -> Option<u32> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let local_port = fields.get(1)?.rsplit(':').next()?;
+        let listening = fields.get(3) == Some(&"0A");
+        let queues = fields.get(4)?;
+        (listening && u16::from_str_radix(local_port, 16).ok()? == port)
+            .then(|| u32::from_str_radix(queues.rsplit(':').next()?, 16).ok())
+            .flatten()
+    })
+}
+
+/// SIGTERM while connections wait in the accept queue, completed by the
+/// kernel but not accepted (every slot of the node is held by an idle
+/// keep-alive connection): each of them is accepted and answered before the
+/// listener closes, none is reset (issue 28, item 11).
+#[actix_web::test]
+async fn sigterm_answers_the_connections_already_queued() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    if prlimit_is_missing() {
+        return;
+    }
+    // A small node: 300 descriptors leave it the least connections per worker.
+    let (mut server, address, _dir) = serve_binary_logging(
+        &["prlimit", "--nofile=300:300"],
+        &[
+            ("SHUTDOWN_READY_DELAY", "0".to_owned()),
+            // One client address holds every slot here.
+            ("MAX_CONNECTIONS_PER_CLIENT", "100000".to_owned()),
+            ("LOG_FORMAT", "json".to_owned()),
+            // Only the start-up and shutdown lines: unread, the log would
+            // fill its pipe and stall the server.
+            ("RUST_LOG", "warn,portcullis::startup=info".to_owned()),
+        ],
+        std::process::Stdio::piped(),
+    )
+    .await;
+    let mut logs = tokio::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let mut next_line_with = async |text: &str| loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), logs.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no log line with {text}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the log ended before a line with {text}"));
+        if line.contains(text) {
+            return line;
+        }
+    };
+    let limits: serde_json::Value =
+        serde_json::from_str(&next_line_with("connection limits").await).unwrap();
+    let capacity = limits["workers"].as_u64().unwrap()
+        * limits["max_connections_per_worker"].as_u64().unwrap();
+    let target: std::net::SocketAddr = address
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+
+    // Every slot held: each holder has been answered once and keeps its
+    // connection open.
+    let mut holders = Vec::new();
+    for _ in 0..capacity {
+        let mut holder = tokio::net::TcpStream::connect(target).await.unwrap();
+        holder
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0; 12];
+        holder.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        holders.push(holder);
+    }
+    // These are completed by the kernel and wait in the queue with their
+    // requests sent.
+    let mut queued = Vec::new();
+    for _ in 0..8 {
+        let mut waiting = tokio::net::TcpStream::connect(target).await.unwrap();
+        waiting
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        queued.push(waiting);
+    }
+    crate::helpers::eventually("eight connections in the accept queue", async || {
+        (accept_queue_length(target.port()) == Some(8)).then_some(())
+    })
+    .await;
+
+    let pid = server.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The node is closing its listener (or, refusing new connections, about
+    // to once its queue is empty): only then do the held slots free.
+    let closing = next_line_with("shutting down: ").await;
+    let closing = if closing.contains("listener") {
+        closing
+    } else {
+        next_line_with("listener").await
+    };
+    if closing.contains("listener closed") {
+        crate::helpers::eventually("the listener to close", async || {
+            accept_queue_length(target.port()).is_none().then_some(())
+        })
+        .await;
+    }
+    drop(holders);
+
+    for (index, mut waiting) in queued.into_iter().enumerate() {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            waiting.read_to_end(&mut answer),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("queued connection {index} got no answer"));
+        assert!(
+            read.is_ok() && answer.starts_with(b"HTTP/1.1 200"),
+            "queued connection {index}: {read:?}, {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), server.wait())
+        .await
+        .expect("the process exits once its queue is answered")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
 /// The slow-body attack of issue 11: 1,120 connections from 40 addresses
 /// (28 each, under the per-address rate limit), each sending headers that
 /// declare a 100-byte body and then one byte, against a node with the common
 /// 1,024 open-file limit. A normal client is still served within a second.
 #[actix_web::test]
 async fn stalled_bodies_from_many_addresses_leave_a_normal_client_served() {
+    stalled_bodies_from_40_addresses_leave_a_normal_client_served(
+        std::net::Ipv4Addr::new(127, 0, 0, 2),
+        |index| index % 40,
+    )
+    .await;
+}
+
+/// The same attack from 127.0.1.2–41 as issue 28 (item 10) made it: one
+/// address after another opens its 28 connections, so the first addresses
+/// take 28 each before the node is busy enough for the per-client shares, and
+/// the rest, 16 each, then fill it (14 × 28 + 26 × 16 = 808 of 768). The node
+/// makes room by closing the oldest connections still waiting for a body, so
+/// the normal client on 127.0.0.1 is served all the same.
+#[actix_web::test]
+async fn stalled_bodies_opened_address_by_address_leave_a_normal_client_served() {
+    stalled_bodies_from_40_addresses_leave_a_normal_client_served(
+        std::net::Ipv4Addr::new(127, 0, 1, 2),
+        |index| index / 28,
+    )
+    .await;
+}
+
+/// 1,120 stalled bodies from the 40 addresses from `first` on (connection
+/// `index` from the `address_of(index)`th), then a normal client on 127.0.0.1.
+async fn stalled_bodies_from_40_addresses_leave_a_normal_client_served(
+    first: std::net::Ipv4Addr,
+    address_of: fn(u32) -> u32,
+) {
     use tokio::io::AsyncWriteExt as _;
     if prlimit_is_missing() {
         return;
@@ -1324,8 +1499,7 @@ async fn stalled_bodies_from_many_addresses_leave_a_normal_client_served() {
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let attackers: Vec<_> = (0..1_120u32)
         .map(|index| {
-            let attacker =
-                std::net::Ipv4Addr::new(127, 0, 0, 2 + u8::try_from(index % 40).unwrap());
+            let attacker = std::net::Ipv4Addr::from(u32::from(first) + address_of(index));
             let sent = sent.clone();
             actix_web::rt::spawn(async move {
                 let socket = tokio::net::TcpSocket::new_v4().unwrap();
