@@ -485,7 +485,6 @@ mod tests {
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(rename_all = "snake_case")]
-    #[expect(dead_code, reason = "only deserialized")]
     enum Delivery {
         Body,
         Cookie,
