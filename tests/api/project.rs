@@ -752,11 +752,13 @@ async fn serve_binary(
         .spawn()
         .unwrap();
     let welcome = read_welcome(server.stdout.take().unwrap()).await;
+    // The welcome names the loopback as localhost; the server listens on
+    // 127.0.0.1, which the callers connect to (and parse) directly.
     let address = welcome
         .split_whitespace()
         .find(|word| word.starts_with("http://"))
         .unwrap()
-        .to_owned();
+        .replacen("http://localhost:", "http://127.0.0.1:", 1);
     (server, address, dir)
 }
 
