@@ -220,23 +220,93 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a newcomer needs once the server is ready: where it is and how to get
-/// the first admin. On standard output; the logs go to standard error, so a
-/// log collector reading JSON lines never sees it mixed in.
+/// What a newcomer needs once the server is ready: where it is (as
+/// `localhost` when it listens on the loopback or every address: the name a
+/// page in development should use too), which pages may call it, and how to
+/// get the first admin, as a command for the way this process was started.
+/// On standard output; the logs go to standard error, so a log collector
+/// reading JSON lines never sees it mixed in.
 fn print_welcome(settings: &Settings, port: u16) {
-    let host = settings
-        .bind_addr
-        .rsplit_once(':')
-        .map_or("127.0.0.1", |(host, _)| host);
-    let host = match host {
-        "0.0.0.0" | "[::]" | "::" => "127.0.0.1",
-        other => other,
+    let host = welcome_host(&settings.bind_addr);
+    let base = format!("http://{host}:{port}");
+    let origins = &settings.guards.cors_allowed_origins;
+    let pages = if origins.is_empty() {
+        format!("none but {base} itself (set CORS_ALLOWED_ORIGINS to the page's origin)")
+    } else {
+        origins.join(", ")
     };
+    let cookie = &settings.cookie;
+    let same_site = match cookie.cookie_samesite {
+        crate::config::CookieSameSite::Strict => "Strict",
+        crate::config::CookieSameSite::Lax => "Lax",
+        crate::config::CookieSameSite::None => "None",
+    };
+    let secure = if cookie.cookie_secure { "; Secure" } else { "" };
     println!(
-        "\nPortcullis is ready at http://{host}:{port}\n  \
-         API explorer (Swagger UI): http://{host}:{port}/docs/\n  \
-         First admin:  cargo run --release -- create-admin --username root --email root@example.com --password-stdin\n"
+        "\nPortcullis is ready at {base}\n  \
+         API explorer (Swagger UI): {base}/docs/\n  \
+         Browser pages allowed (CORS_ALLOWED_ORIGINS): {pages}\n  \
+         Refresh cookie: {name}; SameSite={same_site}{secure} (a page must be on the same site as the API: localhost and 127.0.0.1 are two sites)\n  \
+         First admin:  {command} create-admin --username root --email root@example.com --password-stdin\n",
+        name = cookie.cookie_name,
+        command = own_command(),
     );
+}
+
+/// The host to show for a bind address: `localhost` for the loopback and
+/// the unspecified addresses, otherwise the address itself.
+fn welcome_host(bind_addr: &str) -> &str {
+    let host = bind_addr
+        .rsplit_once(':')
+        .map_or(bind_addr, |(host, _)| host);
+    match host {
+        "127.0.0.1" | "0.0.0.0" | "[::1]" | "[::]" | "::" | "::1" | "" | "localhost" => "localhost",
+        other => other,
+    }
+}
+
+/// How to run this binary again: `cargo run --release --` under Cargo (it
+/// sets `CARGO` for what it runs), else the program path the process was
+/// started with (`portcullis` when found on `PATH`); `DATABASE_URL` first
+/// when it came from the environment, so the command reaches this database
+/// (a PostgreSQL one as `"$DATABASE_URL"`: it may hold a password).
+fn own_command() -> String {
+    let under_cargo = std::env::var_os("CARGO").is_some()
+        && std::env::var_os("CARGO_PKG_NAME").is_some_and(|name| name == "portcullis");
+    let program = if under_cargo {
+        if cfg!(debug_assertions) {
+            "cargo run --".to_owned()
+        } else {
+            "cargo run --release --".to_owned()
+        }
+    } else {
+        std::env::args_os()
+            .next()
+            .and_then(|program| program.into_string().ok())
+            .filter(|program| program.contains('/'))
+            .map_or_else(|| "portcullis".to_owned(), |program| shell_word(&program))
+    };
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("sqlite:") => {
+            format!("DATABASE_URL={} {program}", shell_word(&url))
+        }
+        // A PostgreSQL URL may hold a password: not on the screen.
+        Ok(_) => format!("DATABASE_URL=\"$DATABASE_URL\" {program}"),
+        Err(_) => program,
+    }
+}
+
+/// `word` as one shell word: as it is when plain, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = word.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '/' | '.' | '_' | '-' | ':' | '=' | '+' | '@' | ',')
+    });
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<String> {

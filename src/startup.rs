@@ -266,6 +266,30 @@ fn check_private_files(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many seconds before expiry the TypeScript client refreshes by default
+/// (`refreshLeewaySeconds`; it takes at most a quarter of the lifetime).
+pub const CLIENT_DEFAULT_REFRESH_LEEWAY_SECS: u64 = 30;
+
+/// Access tokens shorter-lived than four times the client's default leeway
+/// make browsers refresh often (every three quarters of the lifetime, per
+/// tab), against the per-address limit on `/token/refresh`: a warning says so.
+fn warn_of_short_access_tokens(settings: &Settings) {
+    let ttl = settings.tokens.access_token_ttl;
+    if ttl >= 4 * CLIENT_DEFAULT_REFRESH_LEEWAY_SECS {
+        return;
+    }
+    let every = (ttl * 3 / 4).max(1);
+    tracing::warn!(
+        access_token_ttl = ttl,
+        "ACCESS_TOKEN_TTL={ttl} s is shorter than 4 x the TypeScript client's default refresh \
+         leeway ({CLIENT_DEFAULT_REFRESH_LEEWAY_SECS} s): each open tab refreshes about every \
+         {every} s, and /token/refresh allows RATE_LIMIT_PER_MINUTE ({}) per client address; \
+         use at least {} s unless tokens must be this short",
+        settings.guards.rate_limit_per_minute,
+        4 * CLIENT_DEFAULT_REFRESH_LEEWAY_SECS,
+    );
+}
+
 /// The mail sender of this node: delivers what is due whenever a message is
 /// queued here, and every `MAIL_POLL_INTERVAL_MS` otherwise (for retries, and
 /// for mail queued by other nodes). Once the node is draining it finishes
@@ -470,6 +494,7 @@ impl Application {
             .check_production()
             .map_err(|refusal| anyhow::anyhow!(refusal))?;
         check_private_files(settings)?;
+        warn_of_short_access_tokens(settings);
         let db = crate::db::Database::connect_lazily(
             &settings.database.database_url,
             &settings.database.pool_options(),

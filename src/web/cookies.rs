@@ -8,6 +8,12 @@
 //! `X-Requested-With: portcullis`, a header no form or simple request can
 //! send: a cross-origin page cannot send it without a CORS preflight, which
 //! only the allowed origins pass.
+//!
+//! Beside it goes a hint that a page may read, `{COOKIE_NAME}_hint=1`
+//! (`Path=/`, not `HttpOnly`, no secret in it, living and dying with the
+//! refresh cookie): a signed-out page can tell that there is no session
+//! without a refresh that would answer `401` (and log an error in the
+//! browser's console). It is only a hint: the refresh cookie decides.
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
@@ -19,6 +25,7 @@ use crate::config::CookieSameSite;
 use crate::service::login::IssuedTokens;
 use crate::state::AppState;
 use crate::web::dto::{TokenDelivery, TokenPair};
+use crate::web::origins;
 use crate::web::problem::ApiError;
 
 /// The header (and value) a cookie-authenticated call must carry.
@@ -38,9 +45,10 @@ pub fn token_response(
         TokenDelivery::Body => HttpResponse::Ok().json(TokenPair::from(tokens)),
         TokenDelivery::Cookie => {
             let cookie = refresh_cookie(state, &tokens.refresh_token, tokens.refresh_expires_in);
+            let hint = hint_cookie(state, tokens.refresh_expires_in);
             let mut pair = TokenPair::from(tokens);
             pair.refresh_token = None;
-            HttpResponse::Ok().cookie(cookie).json(pair)
+            HttpResponse::Ok().cookie(cookie).cookie(hint).json(pair)
         }
     }
 }
@@ -67,12 +75,98 @@ fn base_cookie(state: &AppState, value: String) -> Cookie<'static> {
     cookie.set_http_only(true);
     cookie.set_secure(policy.secure);
     cookie.set_path(COOKIE_PATH);
-    cookie.set_same_site(match policy.same_site {
+    cookie.set_same_site(same_site(policy.same_site));
+    cookie
+}
+
+fn same_site(setting: CookieSameSite) -> SameSite {
+    match setting {
         CookieSameSite::Strict => SameSite::Strict,
         CookieSameSite::Lax => SameSite::Lax,
         CookieSameSite::None => SameSite::None,
-    });
+    }
+}
+
+/// The name of the hint cookie: the refresh cookie's name with `_hint`.
+pub fn hint_cookie_name(state: &AppState) -> String {
+    format!("{}_hint", state.edge.cookie.name)
+}
+
+/// The hint that a refresh cookie is set: `1`, readable by the page's
+/// scripts (on every path of the API's host name, which pages on the same
+/// host name see whatever their port), as long-lived as the refresh cookie.
+fn hint_cookie(state: &AppState, max_age_secs: u64) -> Cookie<'static> {
+    let policy = &state.edge.cookie;
+    let mut cookie = Cookie::new(hint_cookie_name(state), "1");
+    cookie.set_http_only(false);
+    cookie.set_secure(policy.secure);
+    cookie.set_path("/");
+    cookie.set_same_site(same_site(policy.same_site));
+    cookie.set_max_age(CookieDuration::seconds(
+        i64::try_from(max_age_secs).unwrap_or(i64::MAX),
+    ));
     cookie
+}
+
+/// The `Set-Cookie` that makes the browser forget the hint.
+pub fn cleared_hint_cookie(state: &AppState) -> Cookie<'static> {
+    let mut cookie = hint_cookie(state, 0);
+    cookie.set_value("");
+    cookie.make_removal();
+    cookie
+}
+
+/// `401 missing_token` for a refresh that has neither a body token nor the
+/// refresh cookie, saying what the browser did not send and the likeliest
+/// reason: a page on another site (the cookie is `SameSite`), a `Secure`
+/// cookie over plain HTTP, or simply no cookie login yet.
+pub fn missing_cookie(req: &HttpRequest, state: &AppState) -> ApiError {
+    let policy = &state.edge.cookie;
+    let name = &policy.name;
+    let info = req.connection_info();
+    let own_origin = format!("{}://{}", info.scheme(), info.host());
+    let own = origins::shown(&own_origin).unwrap_or("this API");
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+        .and_then(origins::shown);
+    let same_site_setting = match policy.same_site {
+        CookieSameSite::Strict => "Strict",
+        CookieSameSite::Lax => "Lax",
+        CookieSameSite::None => "None",
+    };
+    let unsent = format!(
+        "No refresh token: the body has no `refresh_token` and the request carried no `{name}` cookie."
+    );
+    let why = match origin {
+        Some(origin)
+            if policy.same_site != CookieSameSite::None
+                && !origins::same_site(origin, &own_origin) =>
+        {
+            format!(
+                "{unsent} The page at {origin} and this API at {own} are different sites \
+                 (localhost and 127.0.0.1 are two sites, whatever the ports), and the cookie is \
+                 SameSite={same_site_setting}, so the browser does not send it with a request \
+                 that page makes. Open the page and the API under the same host name (both on \
+                 localhost, say, or behind one origin); an app that must live on another site \
+                 needs HTTPS and COOKIE_SAMESITE=None."
+            )
+        }
+        _ if policy.secure && info.scheme() == "http" && !info.host().starts_with("localhost") => {
+            format!(
+                "{unsent} The cookie is Secure, and browsers keep a Secure cookie only over \
+                 HTTPS (or on localhost): in development use http://localhost, or set \
+                 COOKIE_SECURE=false."
+            )
+        }
+        _ => format!(
+            "{unsent} Log in with \"token_delivery\": \"cookie\" first (a logout or a refused \
+             refresh removes the cookie), and send the refresh from the page with \
+             `credentials: \"include\"`."
+        ),
+    };
+    ApiError::MissingRefreshCookie { why }
 }
 
 /// The refresh token of the request's cookie, once the request proved it

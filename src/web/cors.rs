@@ -2,10 +2,16 @@
 //! the refresh cookie), and the headers that say so, only to them.
 
 use actix_cors::Cors;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web;
+
+use crate::state::AppState;
+use crate::web::origins;
+use crate::web::problem::ApiError;
 
 /// Browsers from the listed origins may call the API with a bearer token, and
 /// with the refresh cookie; any other origin gets no CORS headers (and so no
@@ -47,14 +53,24 @@ pub fn cors(origins: &[String]) -> Cors {
 /// allows its origin. And every answer may depend on `Origin` (the CORS
 /// headers, a refused preflight, the refresh cookie's origin check), so each
 /// says so in `Vary`: no cache hands one origin's answer to another.
+///
+/// A preflight from an origin that may not call answers here, before
+/// actix-cors: `403` naming the origin and the setting that would allow it
+/// (and a warning in the log), where the page itself only sees "Failed to
+/// fetch".
 pub async fn only_allowed_origins_get_cors_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+) -> actix_web::Result<ServiceResponse<EitherBody<impl MessageBody>>> {
+    if let Some(refusal) = refused_preflight(&req) {
+        let mut response = req.error_response(refusal);
+        tidy(response.headers_mut());
+        return Ok(response.map_into_right_body());
+    }
     match next.call(req).await {
         Ok(mut response) => {
             tidy(response.headers_mut());
-            Ok(response)
+            Ok(response.map_into_left_body())
         }
         // The answer is made from the error later: tidy it then.
         Err(mut error) => {
@@ -65,6 +81,50 @@ pub async fn only_allowed_origins_get_cors_headers(
             Err(error)
         }
     }
+}
+
+/// The refusal of a CORS preflight (`OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`) from an origin outside
+/// `CORS_ALLOWED_ORIGINS`; `None` for anything else.
+fn refused_preflight(req: &ServiceRequest) -> Option<ApiError> {
+    let headers = req.headers();
+    if req.method() != Method::OPTIONS
+        || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return None;
+    }
+    let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or_default();
+    let allowed_origins = &req
+        .app_data::<web::Data<AppState>>()?
+        .edge
+        .cors_allowed_origins;
+    if origins::allowed(origin, allowed_origins) {
+        return None;
+    }
+    let shown = origins::shown(origin);
+    let page = shown.map_or_else(
+        || "This page".to_owned(),
+        |origin| format!("The page at {origin}"),
+    );
+    let example = shown.unwrap_or("http://localhost:5173");
+    let listed = if allowed_origins.is_empty() {
+        "CORS_ALLOWED_ORIGINS is empty".to_owned()
+    } else {
+        "its origin is not in CORS_ALLOWED_ORIGINS".to_owned()
+    };
+    tracing::warn!(
+        origin = shown.unwrap_or("(not a web origin)"),
+        allowed = %allowed_origins.join(","),
+        "refused a CORS preflight: the origin is not in CORS_ALLOWED_ORIGINS"
+    );
+    Some(ApiError::OriginNotAllowed {
+        why: format!(
+            "{page} may not call this API from a browser: {listed}. Add the page's origin to \
+             CORS_ALLOWED_ORIGINS (comma-separated, each scheme://host:port exactly as the \
+             address bar shows it; localhost and 127.0.0.1 differ), e.g. \
+             CORS_ALLOWED_ORIGINS={example}, and restart the server."
+        ),
+    })
 }
 
 fn tidy(headers: &mut HeaderMap) {

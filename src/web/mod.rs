@@ -12,6 +12,7 @@ pub mod extractors;
 pub mod fallback;
 pub mod metrics;
 pub mod openapi;
+pub mod origins;
 pub mod parsing;
 pub mod problem;
 pub mod request_log;

@@ -6,7 +6,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpMessage as _, HttpRequest, web};
 
 use super::connections::ConnectionTicket;
 use super::problem::{ApiError, FieldError, FieldErrors};
@@ -55,6 +55,9 @@ pub async fn read_body_in_time(
         let refusal = match read {
             None => Some(ApiError::RequestTimeout),
             Some(Ok(Ok(Ok(body)))) => {
+                // Kept (the same buffer) so that a body that does not fit its
+                // type can be told by field name: see `json_error`.
+                req.extensions_mut().insert(RawBody(body.clone()));
                 req.set_payload(actix_web::dev::Payload::from(body));
                 None
             }
@@ -82,31 +85,42 @@ fn declares_body(headers: &header::HeaderMap) -> bool {
             .is_some_and(|length| length.trim() != "0")
 }
 
+/// The request's body as it arrived, kept in the request's extensions by
+/// [`read_body_in_time`].
+#[derive(Clone)]
+struct RawBody(actix_web::web::Bytes);
+
 /// Largest JSON body accepted.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024;
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(JSON_BODY_LIMIT)
         .content_type_required(true)
-        .error_handler(|error, _| json_error(error).into())
+        .error_handler(|error, req| json_error(error, req).into())
 }
 
-fn json_error(error: JsonPayloadError) -> ApiError {
+fn json_error(error: JsonPayloadError, req: &HttpRequest) -> ApiError {
     match error {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
             ApiError::PayloadTooLarge
         }
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
         JsonPayloadError::Deserialize(error) => {
-            ApiError::MalformedRequest(describe_json_error(&error))
+            let body = req.extensions().get::<RawBody>().cloned();
+            ApiError::MalformedRequest(describe_json_error(
+                &error,
+                body.as_ref().map(|body| body.0.as_ref()),
+            ))
         }
         other => ApiError::MalformedRequest(format!("the body could not be read: {other}")),
     }
 }
 
 /// Says what is wrong with a body without quoting it: serde's messages for
-/// wrong types include the value, which may be a password.
-fn describe_json_error(error: &serde_json::Error) -> String {
+/// wrong types include the value, which may be a password. A field of the
+/// wrong value is named (found in `body` at the error's position) with what
+/// it accepts: "`token_delivery` must be `body` or `cookie`".
+fn describe_json_error(error: &serde_json::Error, body: Option<&[u8]>) -> String {
     let message = error.to_string();
     let position = format!("line {}, column {}", error.line(), error.column());
     match error.classify() {
@@ -116,10 +130,136 @@ fn describe_json_error(error: &serde_json::Error) -> String {
             message
         }
         serde_json::error::Category::Data => {
-            format!("a field has the wrong type or format ({position})")
+            let field = body.and_then(|body| field_at(body, error.line(), error.column()));
+            let message = message
+                .strip_suffix(&format!(
+                    " at line {} column {}",
+                    error.line(),
+                    error.column()
+                ))
+                .unwrap_or(&message);
+            match (field, expectation(message)) {
+                (Some(field), Some(expected)) => format!("`{field}` {expected} ({position})"),
+                (Some(field), None) => {
+                    format!("`{field}` has the wrong type or format ({position})")
+                }
+                (None, _) => format!("a field has the wrong type or format ({position})"),
+            }
         }
         _ => format!("the body is not valid JSON ({position})"),
     }
+}
+
+/// What a field accepts, from serde's message about it without the part
+/// that quotes the value: "must be `body` or `cookie`", "must be a boolean".
+fn expectation(message: &str) -> Option<String> {
+    if message.starts_with("unknown variant") {
+        let accepted = accepted_values(message);
+        return (accepted != "is not a valid value").then_some(accepted);
+    }
+    if !(message.starts_with("invalid type:") || message.starts_with("invalid value:")) {
+        return None;
+    }
+    let (_, expected) = message.rsplit_once(", expected ")?;
+    let expected = match expected {
+        // An enum given something other than a string.
+        "variant identifier" => "a string",
+        other => other,
+    };
+    let plain = expected.len() <= 80
+        && expected
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '`' | '_' | '-' | '.'));
+    plain.then(|| format!("must be {expected}"))
+}
+
+/// The field (`a.b[2].c`) whose value ends at `line`/`column` (serde_json's
+/// 1-based line and byte column) in `body`, if its name is a plain
+/// identifier: the body is walked up to that point, keeping track of the
+/// objects and arrays it is in and the key each object is at.
+fn field_at(body: &[u8], line: usize, column: usize) -> Option<String> {
+    enum Frame {
+        Object(Option<String>),
+        Array(usize),
+    }
+    let line_start = if line <= 1 {
+        0
+    } else {
+        body.iter()
+            .enumerate()
+            .filter(|(_, byte)| **byte == b'\n')
+            .nth(line - 2)?
+            .0
+            + 1
+    };
+    let end = (line_start + column).min(body.len());
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut expecting_key = false;
+    let mut i = 0;
+    while i < end {
+        match body[i] {
+            b'{' => {
+                stack.push(Frame::Object(None));
+                expecting_key = true;
+            }
+            b'[' => stack.push(Frame::Array(0)),
+            b'}' | b']' => {
+                stack.pop();
+                expecting_key = false;
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object(key)) => {
+                    *key = None;
+                    expecting_key = true;
+                }
+                Some(Frame::Array(index)) => *index += 1,
+                None => {}
+            },
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                let mut escaped = false;
+                while j < body.len() {
+                    match body[j] {
+                        _ if escaped => escaped = false,
+                        b'\\' => escaped = true,
+                        b'"' => break,
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                if expecting_key && let Some(Frame::Object(key)) = stack.last_mut() {
+                    *key = Some(String::from_utf8_lossy(&body[start..j]).into_owned());
+                    expecting_key = false;
+                }
+                i = j;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut path = String::new();
+    for frame in &stack {
+        match frame {
+            Frame::Object(Some(key)) => {
+                let plain = !key.is_empty()
+                    && key.len() <= 64
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+                if !plain {
+                    return None;
+                }
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            Frame::Array(index) => path.push_str(&format!("[{index}]")),
+            Frame::Object(None) => {}
+        }
+    }
+    (!path.is_empty()).then_some(path)
 }
 
 pub fn path_config() -> web::PathConfig {
@@ -358,5 +498,57 @@ pub fn login_identifier(
             one_of("give at most one of `email` and `username`");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Delivery {
+        Body,
+        Cookie,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[expect(dead_code, reason = "only deserialized")]
+    struct Login {
+        email: String,
+        remember: Option<bool>,
+        token_delivery: Option<Delivery>,
+        nested: Option<Vec<Inner>>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[expect(dead_code, reason = "only deserialized")]
+    struct Inner {
+        count: u32,
+    }
+
+    fn described(body: &str) -> String {
+        let error = serde_json::from_str::<Login>(body).unwrap_err();
+        describe_json_error(&error, Some(body.as_bytes()))
+    }
+
+    #[test]
+    fn a_wrong_enum_value_names_its_field_and_the_allowed_values_but_not_the_value() {
+        let said = described(r#"{"email": "a@example.com", "token_delivery": "cookies"}"#);
+        assert!(
+            said.starts_with("`token_delivery` must be `body` or `cookie`"),
+            "{said}"
+        );
+        assert!(!said.contains("cookies"), "{said}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_field_and_the_type_expected() {
+        let said = described("{\"email\": \"a@example.com\",\n \"remember\": \"yes please\"}");
+        assert!(said.starts_with("`remember` must be a boolean"), "{said}");
+        assert!(!said.contains("please"), "{said}");
+        let said = described(r#"{"email": "x", "nested": [{"count": 1}, {"count": "many"}]}"#);
+        assert!(said.starts_with("`nested[1].count` must be"), "{said}");
+        assert!(!said.contains("many"), "{said}");
     }
 }

@@ -125,6 +125,15 @@ pub enum ApiError {
     MalformedRequest(String),
     #[error("no bearer token")]
     MissingToken,
+    /// `missing_token` at a refresh with no body token and no refresh cookie:
+    /// `why` says what the browser did not send, and why it may not have.
+    #[error("no refresh token and no refresh cookie")]
+    MissingRefreshCookie { why: String },
+    /// A CORS preflight from an origin outside `CORS_ALLOWED_ORIGINS`
+    /// (`forbidden`: the contract has no code of its own for it, and
+    /// `csrf_rejected` is the refresh cookie's).
+    #[error("origin not allowed")]
+    OriginNotAllowed { why: String },
     #[error("invalid token")]
     InvalidToken,
     #[error("token expired")]
@@ -215,7 +224,8 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::MalformedRequest(_) => ErrorCode::MalformedRequest,
-            Self::MissingToken => ErrorCode::MissingToken,
+            Self::MissingToken | Self::MissingRefreshCookie { .. } => ErrorCode::MissingToken,
+            Self::OriginNotAllowed { .. } => ErrorCode::Forbidden,
             Self::InvalidToken => ErrorCode::InvalidToken,
             Self::TokenExpired => ErrorCode::TokenExpired,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
@@ -253,7 +263,9 @@ impl ApiError {
 
     fn detail(&self) -> Option<String> {
         match self {
-            Self::MalformedRequest(why) => Some(why.clone()),
+            Self::MalformedRequest(why)
+            | Self::MissingRefreshCookie { why }
+            | Self::OriginNotAllowed { why } => Some(why.clone()),
             Self::ShuttingDown => {
                 Some("This node is shutting down; send requests to another one.".to_owned())
             }
@@ -278,7 +290,9 @@ impl ApiError {
     /// RFC 6750 challenge for failures where a bearer token was expected.
     fn bearer_challenge(&self) -> Option<&'static str> {
         match self {
-            Self::MissingToken => Some(r#"Bearer realm="portcullis""#),
+            Self::MissingToken | Self::MissingRefreshCookie { .. } => {
+                Some(r#"Bearer realm="portcullis""#)
+            }
             Self::InvalidToken | Self::RefreshTokenReused => Some(
                 r#"Bearer realm="portcullis", error="invalid_token", error_description="the token is invalid""#,
             ),

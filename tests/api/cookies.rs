@@ -250,6 +250,139 @@ async fn cors_answers_allowed_origins_with_credentials_and_the_csrf_header() {
             .get("access-control-allow-credentials")
             .is_none()
     );
+    // The refusal says which origin and which setting.
+    let problem = assert_problem(other, StatusCode::FORBIDDEN, "forbidden").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("https://evil.example.net") && detail.contains("CORS_ALLOWED_ORIGINS"),
+        "{detail}"
+    );
+}
+
+#[actix_web::test]
+async fn a_preflight_to_a_service_without_allowed_origins_says_the_setting_is_empty() {
+    let app = spawn_app().await;
+    let refused = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/login"))
+        .header("Origin", "http://localhost:5173")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(refused, StatusCode::FORBIDDEN, "forbidden").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("CORS_ALLOWED_ORIGINS is empty")
+            && detail.contains("CORS_ALLOWED_ORIGINS=http://localhost:5173"),
+        "{detail}"
+    );
+}
+
+#[actix_web::test]
+async fn a_missing_cookie_from_a_page_of_another_site_says_why_it_was_not_sent() {
+    let app = spawn_app_with(|s| {
+        s.guards.rate_limit_per_minute = 0;
+        s.guards.cors_allowed_origins = vec!["http://localhost:5173".to_owned()];
+        s.cookie.cookie_secure = false;
+    })
+    .await;
+    // The API at 127.0.0.1, the page at localhost: two sites.
+    let refused = app
+        .client
+        .post(app.url("/token/refresh"))
+        .header("Origin", "http://localhost:5173")
+        .header("X-Requested-With", "portcullis")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(refused, StatusCode::UNAUTHORIZED, "missing_token").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("http://localhost:5173")
+            && detail.contains("different sites")
+            && detail.contains("SameSite=Strict"),
+        "{detail}"
+    );
+
+    // From a page of the same site, the advice is to log in in cookie mode.
+    let same_site = app
+        .client
+        .post(app.url("/token/refresh"))
+        .header("Origin", app.address.as_str())
+        .header("X-Requested-With", "portcullis")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(same_site, StatusCode::UNAUTHORIZED, "missing_token").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("token_delivery") && !detail.contains("different sites"),
+        "{detail}"
+    );
+
+    // A Secure cookie over plain HTTP to an address (not localhost): said too.
+    let secure = spawn_app().await;
+    let refused = secure
+        .client
+        .post(secure.url("/token/refresh"))
+        .header("Origin", secure.address.as_str())
+        .header("X-Requested-With", "portcullis")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(refused, StatusCode::UNAUTHORIZED, "missing_token").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("COOKIE_SECURE=false"), "{detail}");
+}
+
+/// The `Set-Cookie` header for the hint cookie.
+fn hint_set_cookie(headers: &HeaderMap) -> String {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("portcullis_refresh_hint="))
+        .unwrap_or_else(|| panic!("no hint cookie in {headers:?}"))
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn a_readable_hint_cookie_comes_and_goes_with_the_refresh_cookie() {
+    let app = app_for_browsers().await;
+    app.signed_up("ada").await;
+    let response = app
+        .login(&json!({
+            "email": "ada@example.com",
+            "password": STRONG_PASSWORD,
+            "token_delivery": "cookie"
+        }))
+        .await;
+    let hint = hint_set_cookie(response.headers());
+    assert!(hint.starts_with("portcullis_refresh_hint=1;"), "{hint}");
+    assert!(
+        hint.contains("Path=/;") || hint.ends_with("Path=/"),
+        "{hint}"
+    );
+    assert!(!hint.contains("HttpOnly"), "{hint}");
+    assert!(hint.contains("Max-Age="), "{hint}");
+    let body: Value = response.json().await.unwrap();
+
+    // A body login sets no cookie at all.
+    let plain = app
+        .login(&json!({"email": "ada@example.com", "password": STRONG_PASSWORD}))
+        .await;
+    assert!(plain.headers().get(SET_COOKIE).is_none());
+
+    let out = app.logout(body["access_token"].as_str().unwrap()).await;
+    let cleared = hint_set_cookie(out.headers());
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+
+    // A refused cookie refresh drops the hint with the cookie.
+    let refused = cookie_refresh(&app, "not-a-token", Some(APP_ORIGIN), true).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let cleared = hint_set_cookie(refused.headers());
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
 }
 
 #[actix_web::test]
@@ -324,4 +457,24 @@ async fn a_second_factor_login_can_deliver_a_cookie() {
             .status(),
         StatusCode::OK
     );
+}
+
+#[actix_web::test]
+async fn a_mistyped_token_delivery_names_the_field_and_its_values_not_the_typo() {
+    let app = app_for_browsers().await;
+    app.signed_up("ada").await;
+    let response = app
+        .login(&json!({
+            "email": "ada@example.com",
+            "password": STRONG_PASSWORD,
+            "token_delivery": "cookies"
+        }))
+        .await;
+    let problem = assert_problem(response, StatusCode::BAD_REQUEST, "malformed_request").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("`token_delivery` must be `body` or `cookie`"),
+        "{detail}"
+    );
+    assert!(!detail.contains("cookies"), "{detail}");
 }

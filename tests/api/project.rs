@@ -791,11 +791,13 @@ async fn serve_binary_logging(
         .spawn()
         .unwrap();
     let welcome = read_welcome(server.stdout.take().unwrap()).await;
+    // The welcome names the loopback as localhost; the server listens on
+    // 127.0.0.1, which the callers connect to (and parse) directly.
     let address = welcome
         .split_whitespace()
         .find(|word| word.starts_with("http://"))
         .unwrap()
-        .to_owned();
+        .replacen("http://localhost:", "http://127.0.0.1:", 1);
     (server, address, dir)
 }
 
@@ -840,6 +842,11 @@ async fn json_logs_have_one_line_per_request_with_its_id_and_no_secrets() {
         .env("RUST_LOG", "info")
         .env("ARGON2_MEMORY_KIB", "4096")
         .env("ARGON2_ITERATIONS", "1")
+        .env("CORS_ALLOWED_ORIGINS", "http://localhost:5173")
+        // Shorter than four times the client's refresh leeway: a warning.
+        .env("ACCESS_TOKEN_TTL", "60")
+        // Started as a binary, not by `cargo run`.
+        .env_remove("CARGO")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -847,13 +854,25 @@ async fn json_logs_have_one_line_per_request_with_its_id_and_no_secrets() {
         .unwrap();
     // Once ready, the server says where it is and what to do next (on stdout,
     // apart from the JSON log lines).
+    // The loopback address is shown as localhost (the name a page in
+    // development must use too), with the pages allowed to call and a
+    // create-admin command for the binary that was started.
     let welcome = read_welcome(server.stdout.take().unwrap()).await;
+    let shown = format!("http://localhost:{port}");
+    assert!(welcome.contains(&format!("ready at {shown}")), "{welcome}");
+    assert!(welcome.contains(&format!("{shown}/docs/")), "{welcome}");
     assert!(
-        welcome.contains(&format!("ready at {address}")),
+        welcome.contains("(CORS_ALLOWED_ORIGINS): http://localhost:5173"),
         "{welcome}"
     );
-    assert!(welcome.contains(&format!("{address}/docs/")), "{welcome}");
-    assert!(welcome.contains("create-admin --username"), "{welcome}");
+    assert!(
+        welcome.contains(&format!(
+            "{} create-admin --username",
+            env!("CARGO_BIN_EXE_portcullis")
+        )),
+        "{welcome}"
+    );
+    assert!(!welcome.contains("cargo run"), "{welcome}");
     let client = crate::helpers::client();
     let body =
         serde_json::json!({"username": "ada", "email": "ada@example.com", "password": password});
@@ -900,6 +919,14 @@ async fn json_logs_have_one_line_per_request_with_its_id_and_no_secrets() {
         .find(|line| line.to_string().contains("trace-me-123"))
         .expect("the /me request is logged with its id");
     assert!(me.to_string().contains("\"status\":200"), "{me}");
+    let warning = lines
+        .iter()
+        .find(|line| {
+            line.to_string()
+                .contains("ACCESS_TOKEN_TTL=60 s is shorter")
+        })
+        .expect("a short ACCESS_TOKEN_TTL is warned of");
+    assert_eq!(warning["level"], "WARN", "{warning}");
     for secret in [
         password,
         tokens["access_token"].as_str().unwrap(),

@@ -79,6 +79,32 @@ export declare class MemoryStorage implements TokenStorage {
  * ```ts
  * const auth = createClient({ baseUrl: "http://localhost:8080", mode: "cookie" });
  * ```
+ *
+ * @example
+ * ```ts
+ * // Every option, for a browser app:
+ * const auth = createClient({
+ *   baseUrl: "https://auth.example.com",
+ *   mode: "cookie",
+ *   refreshLeewaySeconds: 60,                       // refresh a minute ahead
+ *   onSessionEnd: (reason) => showLogin(reason),    // "logout", "refresh_token_reused", …
+ *   sessionHintCookie: "portcullis_refresh_hint",   // COOKIE_NAME + "_hint"; false: always ask
+ *   fetch: (input, init) => fetch(input, { ...init, keepalive: true }),
+ * });
+ * // A mobile app keeps the refresh token itself (body mode):
+ * const mobile = createClient({
+ *   baseUrl: "https://auth.example.com",
+ *   mode: "body",
+ *   storage: {
+ *     get: () => SecureStore.getItemAsync("refresh_token"),
+ *     set: (token) => token === null
+ *       ? SecureStore.deleteItemAsync("refresh_token")
+ *       : SecureStore.setItemAsync("refresh_token", token),
+ *   },
+ *   webauthn: nativePasskeys,                       // where navigator.credentials is missing
+ *   now: () => Date.now(),
+ * });
+ * ```
  */
 export interface ClientOptions {
     /** The API's origin, e.g. `https://auth.example.com`. */
@@ -105,6 +131,15 @@ export interface ClientOptions {
     onSessionEnd?: (reason: ErrorCode | "logout") => void;
     /** Passkey ceremonies; defaults to the browser's (`browserWebAuthn`). */
     webauthn?: WebAuthnDriver;
+    /**
+     * Cookie mode: the name of the server's readable hint cookie,
+     * `{COOKIE_NAME}_hint` (default `portcullis_refresh_hint`), which says a
+     * refresh cookie is set; `false` to always ask the server. {@link
+     * PortcullisClient.restore} reads it when the page and the API share a host
+     * name (the only case where the page can see it), so a signed-out page load
+     * makes no request and logs no `401`.
+     */
+    sessionHintCookie?: string | false;
 }
 /** A password login: the password and exactly one of `email` and `username`. */
 export type LoginRequest = {
@@ -169,21 +204,63 @@ export declare const browserWebAuthn: WebAuthnDriver;
 export declare class PortcullisClient {
     #private;
     constructor(options: ClientOptions);
-    /** The current access token, if any (for calls to your own resource servers, use `accessToken()`). */
+    /**
+     * The current access token, if any (for calls to your own resource servers, use `accessToken()`).
+     *
+     * @example
+     * ```ts
+     * const token = auth.currentAccessToken; // null before login or after logout
+     * ```
+     */
     get currentAccessToken(): string | null;
-    /** Creates an account (`username`, `email`, `password`); log in afterwards. */
+    /**
+     * Creates an account (`username`, `email`, `password`); log in afterwards.
+     *
+     * @example
+     * ```ts
+     * const user = await auth.register({ username: "ada", email: "ada@example.com", password });
+     * // then: await auth.login({ email: "ada@example.com", password });
+     * ```
+     */
     register(body: Schemas["RegisterRequest"]): Promise<User>;
-    /** Logs in; throws `MfaRequired` when the account has a second factor. */
+    /**
+     * Logs in; throws `MfaRequired` when the account has a second factor.
+     *
+     * @example
+     * ```ts
+     * try {
+     *   const user = await auth.login({ email: "ada@example.com", password, remember: true });
+     * } catch (error) {
+     *   if (error instanceof MfaRequired) askForCode(error);          // second step
+     *   else if (error instanceof PortcullisError && error.code === "invalid_credentials") showWrongPassword();
+     *   else throw error;
+     * }
+     * ```
+     */
     login(request: LoginRequest): Promise<User>;
     /**
      * The second step after `MfaRequired`: a TOTP code, a recovery code, or a
      * passkey's answer to `passkeyOptions` (see `loginMfaWithPasskey`).
+     *
+     * @example
+     * ```ts
+     * // error: the MfaRequired that login() threw
+     * const user = await auth.loginMfa(error.mfaToken, { code: "492039" });
+     * // or: await auth.loginMfa(error.mfaToken, { recovery_code: "7k2m-q9xe-4h1d-c0vr" });
+     * ```
      */
     loginMfa(mfaToken: string, factor: SecondFactor): Promise<User>;
     /**
      * The second step after `MfaRequired` with `passkey` in its `methods`: the
      * browser asks for one of the account's passkeys, and its answer finishes
      * the login (`amr` `["pwd","hwk","mfa"]`). One passkey answer per challenge.
+     *
+     * @example
+     * ```ts
+     * if (error instanceof MfaRequired && error.methods.includes("passkey")) {
+     *   const user = await auth.loginMfaWithPasskey(error);
+     * }
+     * ```
      */
     loginMfaWithPasskey(challenge: MfaRequired): Promise<User>;
     /**
@@ -191,12 +268,25 @@ export declare class PortcullisClient {
      * `EMAIL_LOGIN=on`). The answer is the same whether or not the address has
      * an account. `redirectTo`: a page of an allowed origin the link leads to
      * (with `?token=…` added); by default the server's `MAGIC_LINK_URL`.
+     *
+     * @example
+     * ```ts
+     * await auth.requestEmailLogin("ada@example.com", "https://app.example.com/magic");
+     * ```
      */
     requestEmailLogin(email: string, redirectTo?: string): Promise<void>;
     /**
      * Signs in with a mailed link's `token` (from the sign-in page's query) or
      * the address and its mailed `code`. Throws `MfaRequired` when the account
      * has a second factor, as `login` does.
+     *
+     * @example
+     * ```ts
+     * const token = new URLSearchParams(location.search).get("token");
+     * const user = token
+     *   ? await auth.loginWithEmail({ token })
+     *   : await auth.loginWithEmail({ email: "ada@example.com", code: "493027" });
+     * ```
      */
     loginWithEmail(proof: {
         token: string;
@@ -207,74 +297,258 @@ export declare class PortcullisClient {
     /**
      * Adds a passkey to the logged-in account: the password again, then the
      * browser asks the user to create it. Resolves to the stored passkey.
+     *
+     * @example
+     * ```ts
+     * const passkey = await auth.addPasskey(password, "MacBook");   // { id, name, created_at, last_used_at }
+     * ```
      */
     addPasskey(password: string, name: string): Promise<Passkey>;
-    /** The account's passkeys. */
+    /**
+     * The account's passkeys.
+     *
+     * @example
+     * ```ts
+     * for (const passkey of await auth.passkeys()) console.log(passkey.name, passkey.last_used_at);
+     * ```
+     */
     passkeys(): Promise<Passkey[]>;
-    /** Removes one of the account's passkeys. */
+    /**
+     * Removes one of the account's passkeys.
+     *
+     * @example
+     * ```ts
+     * await auth.removePasskey(passkey.id);
+     * ```
+     */
     removePasskey(id: string): Promise<void>;
     /**
      * Logs in with a passkey: the account's (`{ email }` or `{ username }`), or
      * without a hint any discoverable passkey on the device. A passkey login is
      * a two-factor login: no `MfaRequired` follows.
+     *
+     * @example
+     * ```ts
+     * const user = await auth.loginWithPasskey({ email: "ada@example.com" });
+     * // or, usernameless: await auth.loginWithPasskey();
+     * ```
      */
     loginWithPasskey(hint?: PasskeyLoginHint, remember?: boolean): Promise<User>;
-    /** Changes the username (`PATCH /me`); `409 username_taken` if another account has it. */
+    /**
+     * Changes the username (`PATCH /me`); `409 username_taken` if another account has it.
+     *
+     * @example
+     * ```ts
+     * const user = await auth.changeUsername("ada.lovelace");
+     * ```
+     */
     changeUsername(username: string): Promise<User>;
-    /** Changes the password; the user's other sessions end. `403 wrong_password`. */
+    /**
+     * Changes the password; the user's other sessions end. `403 wrong_password`.
+     *
+     * @example
+     * ```ts
+     * await auth.changePassword(currentPassword, "a different long passphrase");
+     * ```
+     */
     changePassword(currentPassword: string, newPassword: string): Promise<void>;
     /**
      * Asks to move the account to `newEmail`: a link goes to the new address
      * (nothing changes until it is opened) and a notice to the old one.
+     *
+     * @example
+     * ```ts
+     * await auth.changeEmail("ada@new.example", password);
+     * // the link mailed to ada@new.example goes to your page, which calls auth.verifyEmail(token)
+     * ```
      */
     changeEmail(newEmail: string, password: string): Promise<void>;
-    /** Mails a new verification link (none if the address is verified already). */
+    /**
+     * Mails a new verification link (none if the address is verified already).
+     *
+     * @example
+     * ```ts
+     * await auth.resendVerification();
+     * ```
+     */
     resendVerification(): Promise<void>;
-    /** Deletes the account, its sessions and tokens; `409 last_admin` for the last admin. */
+    /**
+     * Deletes the account, its sessions and tokens; `409 last_admin` for the last admin.
+     *
+     * @example
+     * ```ts
+     * await auth.deleteAccount(password);   // onSessionEnd("logout") follows
+     * ```
+     */
     deleteAccount(password: string): Promise<void>;
-    /** The user's live sessions, newest first (`current` marks this one). */
+    /**
+     * The user's live sessions, newest first (`current` marks this one).
+     *
+     * @example
+     * ```ts
+     * const others = (await auth.sessions()).filter((session) => !session.current);
+     * ```
+     */
     sessions(): Promise<Session[]>;
-    /** Ends one of the user's sessions (a lost phone's, say). */
+    /**
+     * Ends one of the user's sessions (a lost phone's, say).
+     *
+     * @example
+     * ```ts
+     * await auth.revokeSession(others[0].id);
+     * ```
+     */
     revokeSession(id: string): Promise<void>;
     /**
      * Starts turning TOTP on (the password again): show `otpauth_uri` as a QR
      * code or `secret` for typing, then call `confirmTotp` with the app's first
      * code. `StepUpRequired` if the account has a passkey and this session was
      * opened without a second factor.
+     *
+     * @example
+     * ```ts
+     * const { secret, otpauth_uri } = await auth.enrollTotp(password);
+     * showQrCode(otpauth_uri);   // or show `secret` for typing
+     * ```
      */
     enrollTotp(password: string): Promise<TotpEnrollment>;
     /**
      * Turns TOTP on with the authenticator app's first code. Resolves to the
      * ten recovery codes, shown only now; the user's other sessions end.
+     *
+     * @example
+     * ```ts
+     * const recoveryCodes = await auth.confirmTotp(codeFromTheApp);
+     * showOnce(recoveryCodes);
+     * ```
      */
     confirmTotp(code: string): Promise<string[]>;
-    /** Turns TOTP off: the password and a current code (TOTP or a recovery code). */
+    /**
+     * Turns TOTP off: the password and a current code (TOTP or a recovery code).
+     *
+     * @example
+     * ```ts
+     * await auth.disableTotp(password, codeFromTheApp);
+     * ```
+     */
     disableTotp(password: string, code: string): Promise<void>;
-    /** Ten new recovery codes (the old set stops working): the password and a current code. */
+    /**
+     * Ten new recovery codes (the old set stops working): the password and a current code.
+     *
+     * @example
+     * ```ts
+     * const recoveryCodes = await auth.regenerateRecoveryCodes(password, codeFromTheApp);
+     * ```
+     */
     regenerateRecoveryCodes(password: string, code: string): Promise<string[]>;
-    /** Mails a reset link if the address has an account (the answer is the same either way). */
+    /**
+     * Mails a reset link if the address has an account (the answer is the same either way).
+     *
+     * @example
+     * ```ts
+     * await auth.forgotPassword("ada@example.com");   // "check your mail", whatever the address
+     * ```
+     */
     forgotPassword(email: string): Promise<void>;
-    /** Sets a new password with the token of a reset link; every session of the account ends. */
+    /**
+     * Sets a new password with the token of a reset link; every session of the account ends.
+     *
+     * @example
+     * ```ts
+     * const token = new URLSearchParams(location.search).get("token") ?? "";
+     * await auth.resetPassword(token, "a fresh long passphrase");
+     * // every session has ended: log in with the new password
+     * ```
+     */
     resetPassword(token: string, newPassword: string): Promise<void>;
-    /** Proves the address with the token of a verification (or email-change) link. */
+    /**
+     * Proves the address with the token of a verification (or email-change) link.
+     *
+     * @example
+     * ```ts
+     * await auth.verifyEmail(new URLSearchParams(location.search).get("token") ?? "");
+     * ```
+     */
     verifyEmail(token: string): Promise<void>;
     /**
      * Trades the refresh token (the cookie, or the stored one) for a new pair.
      * Calls made while a refresh is under way share it: ten parallel calls make
      * one request.
+     *
+     * @example
+     * ```ts
+     * const pair = await auth.refresh();   // { access_token, expires_in, user, … }
+     * ```
      */
     refresh(): Promise<TokenPair>;
-    /** An access token valid for at least the leeway, refreshing first if needed. */
+    /**
+     * After a page load (or an app start): the signed-in user, or `null` when
+     * there is no session. Never throws for "no session", and in cookie mode,
+     * when the page is on the API's host name, asks nothing of the server when
+     * signed out: the server's readable hint cookie (see
+     * `ClientOptions.sessionHintCookie`) says whether there is a refresh cookie.
+     * Otherwise it refreshes, and a `401` answers `null`.
+     *
+     * @example
+     * ```ts
+     * const user = await auth.restore();
+     * if (user === null) showLogin();
+     * else showApp(user);
+     * ```
+     */
+    restore(): Promise<User | null>;
+    /**
+     * An access token valid for at least the leeway, refreshing first if needed.
+     *
+     * @example
+     * ```ts
+     * const response = await fetch("https://api.example.com/orders", {
+     *   headers: { Authorization: `Bearer ${await auth.accessToken()}` },
+     * });
+     * ```
+     */
     accessToken(): Promise<string>;
-    /** The logged-in user (`GET /me`). */
+    /**
+     * The logged-in user (`GET /me`).
+     *
+     * @example
+     * ```ts
+     * const { username, email, mfa } = await auth.me();
+     * ```
+     */
     me(): Promise<User>;
-    /** Ends this session (or, with `all`, every session of the user). */
+    /**
+     * Ends this session (or, with `all`, every session of the user).
+     *
+     * @example
+     * ```ts
+     * await auth.logout();       // this session
+     * await auth.logout(true);   // every session of the user
+     * ```
+     */
     logout(all?: boolean): Promise<void>;
     /**
      * A call with the access token, refreshed ahead of expiry; a `401
      * token_expired` (a clock off, a token revoked early) refreshes once and retries.
+     *
+     * @example
+     * ```ts
+     * const events = await auth.request<unknown[]>("GET", "/me/sessions");
+     * await auth.request("DELETE", `/me/sessions/${id}`);
+     * ```
      */
     request<T>(method: string, path: string, body?: unknown): Promise<T>;
 }
-/** A client for one Portcullis service; see {@link ClientOptions}. */
+/**
+ * A client for one Portcullis service; see {@link ClientOptions}.
+ *
+ * @example
+ * ```ts
+ * const auth = createClient({
+ *   baseUrl: "http://localhost:8080",
+ *   mode: "cookie",
+ *   onSessionEnd: () => showLogin(),
+ * });
+ * ```
+ */
 export declare function createClient(options: ClientOptions): PortcullisClient;

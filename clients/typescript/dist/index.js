@@ -114,15 +114,43 @@ export class PortcullisClient {
         this.#storage = options.storage ?? new MemoryStorage();
         this.#now = options.now ?? Date.now;
     }
-    /** The current access token, if any (for calls to your own resource servers, use `accessToken()`). */
+    /**
+     * The current access token, if any (for calls to your own resource servers, use `accessToken()`).
+     *
+     * @example
+     * ```ts
+     * const token = auth.currentAccessToken; // null before login or after logout
+     * ```
+     */
     get currentAccessToken() {
         return this.#accessToken;
     }
-    /** Creates an account (`username`, `email`, `password`); log in afterwards. */
+    /**
+     * Creates an account (`username`, `email`, `password`); log in afterwards.
+     *
+     * @example
+     * ```ts
+     * const user = await auth.register({ username: "ada", email: "ada@example.com", password });
+     * // then: await auth.login({ email: "ada@example.com", password });
+     * ```
+     */
     async register(body) {
         return this.#call("POST", "/register", body);
     }
-    /** Logs in; throws `MfaRequired` when the account has a second factor. */
+    /**
+     * Logs in; throws `MfaRequired` when the account has a second factor.
+     *
+     * @example
+     * ```ts
+     * try {
+     *   const user = await auth.login({ email: "ada@example.com", password, remember: true });
+     * } catch (error) {
+     *   if (error instanceof MfaRequired) askForCode(error);          // second step
+     *   else if (error instanceof PortcullisError && error.code === "invalid_credentials") showWrongPassword();
+     *   else throw error;
+     * }
+     * ```
+     */
     async login(request) {
         const pair = await this.#call("POST", "/login", {
             ...request,
@@ -133,6 +161,13 @@ export class PortcullisClient {
     /**
      * The second step after `MfaRequired`: a TOTP code, a recovery code, or a
      * passkey's answer to `passkeyOptions` (see `loginMfaWithPasskey`).
+     *
+     * @example
+     * ```ts
+     * // error: the MfaRequired that login() threw
+     * const user = await auth.loginMfa(error.mfaToken, { code: "492039" });
+     * // or: await auth.loginMfa(error.mfaToken, { recovery_code: "7k2m-q9xe-4h1d-c0vr" });
+     * ```
      */
     async loginMfa(mfaToken, factor) {
         const pair = await this.#call("POST", "/login/mfa", {
@@ -146,6 +181,13 @@ export class PortcullisClient {
      * The second step after `MfaRequired` with `passkey` in its `methods`: the
      * browser asks for one of the account's passkeys, and its answer finishes
      * the login (`amr` `["pwd","hwk","mfa"]`). One passkey answer per challenge.
+     *
+     * @example
+     * ```ts
+     * if (error instanceof MfaRequired && error.methods.includes("passkey")) {
+     *   const user = await auth.loginMfaWithPasskey(error);
+     * }
+     * ```
      */
     async loginMfaWithPasskey(challenge) {
         if (challenge.passkeyOptions === undefined) {
@@ -159,6 +201,11 @@ export class PortcullisClient {
      * `EMAIL_LOGIN=on`). The answer is the same whether or not the address has
      * an account. `redirectTo`: a page of an allowed origin the link leads to
      * (with `?token=…` added); by default the server's `MAGIC_LINK_URL`.
+     *
+     * @example
+     * ```ts
+     * await auth.requestEmailLogin("ada@example.com", "https://app.example.com/magic");
+     * ```
      */
     async requestEmailLogin(email, redirectTo) {
         await this.#call("POST", "/login/email", {
@@ -170,6 +217,14 @@ export class PortcullisClient {
      * Signs in with a mailed link's `token` (from the sign-in page's query) or
      * the address and its mailed `code`. Throws `MfaRequired` when the account
      * has a second factor, as `login` does.
+     *
+     * @example
+     * ```ts
+     * const token = new URLSearchParams(location.search).get("token");
+     * const user = token
+     *   ? await auth.loginWithEmail({ token })
+     *   : await auth.loginWithEmail({ email: "ada@example.com", code: "493027" });
+     * ```
      */
     async loginWithEmail(proof, remember = false) {
         const pair = await this.#call("POST", "/login/email/verify", {
@@ -182,6 +237,11 @@ export class PortcullisClient {
     /**
      * Adds a passkey to the logged-in account: the password again, then the
      * browser asks the user to create it. Resolves to the stored passkey.
+     *
+     * @example
+     * ```ts
+     * const passkey = await auth.addPasskey(password, "MacBook");   // { id, name, created_at, last_used_at }
+     * ```
      */
     async addPasskey(password, name) {
         const ceremony = await this.request("POST", "/me/passkeys/registration", { password });
@@ -192,11 +252,25 @@ export class PortcullisClient {
             credential,
         });
     }
-    /** The account's passkeys. */
+    /**
+     * The account's passkeys.
+     *
+     * @example
+     * ```ts
+     * for (const passkey of await auth.passkeys()) console.log(passkey.name, passkey.last_used_at);
+     * ```
+     */
     async passkeys() {
         return this.request("GET", "/me/passkeys");
     }
-    /** Removes one of the account's passkeys. */
+    /**
+     * Removes one of the account's passkeys.
+     *
+     * @example
+     * ```ts
+     * await auth.removePasskey(passkey.id);
+     * ```
+     */
     async removePasskey(id) {
         await this.request("DELETE", `/me/passkeys/${encodeURIComponent(id)}`);
     }
@@ -204,6 +278,12 @@ export class PortcullisClient {
      * Logs in with a passkey: the account's (`{ email }` or `{ username }`), or
      * without a hint any discoverable passkey on the device. A passkey login is
      * a two-factor login: no `MfaRequired` follows.
+     *
+     * @example
+     * ```ts
+     * const user = await auth.loginWithPasskey({ email: "ada@example.com" });
+     * // or, usernameless: await auth.loginWithPasskey();
+     * ```
      */
     async loginWithPasskey(hint = {}, remember = false) {
         const ceremony = await this.#call("POST", "/login/passkey/challenge", hint);
@@ -217,11 +297,25 @@ export class PortcullisClient {
         return this.#accept(pair);
     }
     // ---- The account, for a logged-in user.
-    /** Changes the username (`PATCH /me`); `409 username_taken` if another account has it. */
+    /**
+     * Changes the username (`PATCH /me`); `409 username_taken` if another account has it.
+     *
+     * @example
+     * ```ts
+     * const user = await auth.changeUsername("ada.lovelace");
+     * ```
+     */
     async changeUsername(username) {
         return this.request("PATCH", "/me", { username });
     }
-    /** Changes the password; the user's other sessions end. `403 wrong_password`. */
+    /**
+     * Changes the password; the user's other sessions end. `403 wrong_password`.
+     *
+     * @example
+     * ```ts
+     * await auth.changePassword(currentPassword, "a different long passphrase");
+     * ```
+     */
     async changePassword(currentPassword, newPassword) {
         await this.request("PUT", "/me/password", {
             current_password: currentPassword,
@@ -231,6 +325,12 @@ export class PortcullisClient {
     /**
      * Asks to move the account to `newEmail`: a link goes to the new address
      * (nothing changes until it is opened) and a notice to the old one.
+     *
+     * @example
+     * ```ts
+     * await auth.changeEmail("ada@new.example", password);
+     * // the link mailed to ada@new.example goes to your page, which calls auth.verifyEmail(token)
+     * ```
      */
     async changeEmail(newEmail, password) {
         await this.request("PUT", "/me/email", {
@@ -238,22 +338,50 @@ export class PortcullisClient {
             password,
         });
     }
-    /** Mails a new verification link (none if the address is verified already). */
+    /**
+     * Mails a new verification link (none if the address is verified already).
+     *
+     * @example
+     * ```ts
+     * await auth.resendVerification();
+     * ```
+     */
     async resendVerification() {
         await this.request("POST", "/me/email/verification");
     }
-    /** Deletes the account, its sessions and tokens; `409 last_admin` for the last admin. */
+    /**
+     * Deletes the account, its sessions and tokens; `409 last_admin` for the last admin.
+     *
+     * @example
+     * ```ts
+     * await auth.deleteAccount(password);   // onSessionEnd("logout") follows
+     * ```
+     */
     async deleteAccount(password) {
         await this.request("DELETE", "/account", {
             password,
         });
         await this.#forget("logout");
     }
-    /** The user's live sessions, newest first (`current` marks this one). */
+    /**
+     * The user's live sessions, newest first (`current` marks this one).
+     *
+     * @example
+     * ```ts
+     * const others = (await auth.sessions()).filter((session) => !session.current);
+     * ```
+     */
     async sessions() {
         return this.request("GET", "/me/sessions");
     }
-    /** Ends one of the user's sessions (a lost phone's, say). */
+    /**
+     * Ends one of the user's sessions (a lost phone's, say).
+     *
+     * @example
+     * ```ts
+     * await auth.revokeSession(others[0].id);
+     * ```
+     */
     async revokeSession(id) {
         await this.request("DELETE", `/me/sessions/${encodeURIComponent(id)}`);
     }
@@ -263,6 +391,12 @@ export class PortcullisClient {
      * code or `secret` for typing, then call `confirmTotp` with the app's first
      * code. `StepUpRequired` if the account has a passkey and this session was
      * opened without a second factor.
+     *
+     * @example
+     * ```ts
+     * const { secret, otpauth_uri } = await auth.enrollTotp(password);
+     * showQrCode(otpauth_uri);   // or show `secret` for typing
+     * ```
      */
     async enrollTotp(password) {
         return this.request("POST", "/me/mfa/totp", {
@@ -272,6 +406,12 @@ export class PortcullisClient {
     /**
      * Turns TOTP on with the authenticator app's first code. Resolves to the
      * ten recovery codes, shown only now; the user's other sessions end.
+     *
+     * @example
+     * ```ts
+     * const recoveryCodes = await auth.confirmTotp(codeFromTheApp);
+     * showOnce(recoveryCodes);
+     * ```
      */
     async confirmTotp(code) {
         const answer = await this.request("POST", "/me/mfa/totp/confirm", {
@@ -279,14 +419,28 @@ export class PortcullisClient {
         });
         return answer.recovery_codes;
     }
-    /** Turns TOTP off: the password and a current code (TOTP or a recovery code). */
+    /**
+     * Turns TOTP off: the password and a current code (TOTP or a recovery code).
+     *
+     * @example
+     * ```ts
+     * await auth.disableTotp(password, codeFromTheApp);
+     * ```
+     */
     async disableTotp(password, code) {
         await this.request("DELETE", "/me/mfa/totp", {
             password,
             code,
         });
     }
-    /** Ten new recovery codes (the old set stops working): the password and a current code. */
+    /**
+     * Ten new recovery codes (the old set stops working): the password and a current code.
+     *
+     * @example
+     * ```ts
+     * const recoveryCodes = await auth.regenerateRecoveryCodes(password, codeFromTheApp);
+     * ```
+     */
     async regenerateRecoveryCodes(password, code) {
         const answer = await this.request("POST", "/me/mfa/recovery-codes", {
             password,
@@ -295,20 +449,43 @@ export class PortcullisClient {
         return answer.recovery_codes;
     }
     // ---- Without a session: recovery and verification links.
-    /** Mails a reset link if the address has an account (the answer is the same either way). */
+    /**
+     * Mails a reset link if the address has an account (the answer is the same either way).
+     *
+     * @example
+     * ```ts
+     * await auth.forgotPassword("ada@example.com");   // "check your mail", whatever the address
+     * ```
+     */
     async forgotPassword(email) {
         await this.#call("POST", "/password/forgot", {
             email,
         });
     }
-    /** Sets a new password with the token of a reset link; every session of the account ends. */
+    /**
+     * Sets a new password with the token of a reset link; every session of the account ends.
+     *
+     * @example
+     * ```ts
+     * const token = new URLSearchParams(location.search).get("token") ?? "";
+     * await auth.resetPassword(token, "a fresh long passphrase");
+     * // every session has ended: log in with the new password
+     * ```
+     */
     async resetPassword(token, newPassword) {
         await this.#call("POST", "/password/reset", {
             token,
             new_password: newPassword,
         });
     }
-    /** Proves the address with the token of a verification (or email-change) link. */
+    /**
+     * Proves the address with the token of a verification (or email-change) link.
+     *
+     * @example
+     * ```ts
+     * await auth.verifyEmail(new URLSearchParams(location.search).get("token") ?? "");
+     * ```
+     */
     async verifyEmail(token) {
         await this.#call("POST", "/email/verify", {
             token,
@@ -321,6 +498,11 @@ export class PortcullisClient {
      * Trades the refresh token (the cookie, or the stored one) for a new pair.
      * Calls made while a refresh is under way share it: ten parallel calls make
      * one request.
+     *
+     * @example
+     * ```ts
+     * const pair = await auth.refresh();   // { access_token, expires_in, user, … }
+     * ```
      */
     refresh() {
         this.#refreshing ??= this.#refreshOnce().finally(() => {
@@ -328,7 +510,57 @@ export class PortcullisClient {
         });
         return this.#refreshing;
     }
-    /** An access token valid for at least the leeway, refreshing first if needed. */
+    /**
+     * After a page load (or an app start): the signed-in user, or `null` when
+     * there is no session. Never throws for "no session", and in cookie mode,
+     * when the page is on the API's host name, asks nothing of the server when
+     * signed out: the server's readable hint cookie (see
+     * `ClientOptions.sessionHintCookie`) says whether there is a refresh cookie.
+     * Otherwise it refreshes, and a `401` answers `null`.
+     *
+     * @example
+     * ```ts
+     * const user = await auth.restore();
+     * if (user === null) showLogin();
+     * else showApp(user);
+     * ```
+     */
+    async restore() {
+        if (!(await this.#mightHaveSession()))
+            return null;
+        try {
+            return (await this.refresh()).user;
+        }
+        catch (error) {
+            if (error instanceof PortcullisError && error.status === 401)
+                return null;
+            throw error;
+        }
+    }
+    async #mightHaveSession() {
+        if (this.#options.mode === "body")
+            return (await this.#storage.get()) !== null;
+        const hint = this.#options.sessionHintCookie ?? "portcullis_refresh_hint";
+        const page = globalThis;
+        if (hint === false || page.document?.cookie === undefined || page.location === undefined) {
+            return true;
+        }
+        // A cookie of another host name is not the page's to read.
+        if (new URL(this.#options.baseUrl, page.location.href).hostname !== page.location.hostname) {
+            return true;
+        }
+        return page.document.cookie.split(/;\s*/).some((pair) => pair.startsWith(`${hint}=`));
+    }
+    /**
+     * An access token valid for at least the leeway, refreshing first if needed.
+     *
+     * @example
+     * ```ts
+     * const response = await fetch("https://api.example.com/orders", {
+     *   headers: { Authorization: `Bearer ${await auth.accessToken()}` },
+     * });
+     * ```
+     */
     async accessToken() {
         const leeway = Math.min(this.#options.refreshLeewaySeconds * 1000, this.#lifetime / 4);
         if (this.#accessToken === null || this.#now() >= this.#expiresAt - leeway) {
@@ -339,11 +571,26 @@ export class PortcullisClient {
         }
         return this.#accessToken;
     }
-    /** The logged-in user (`GET /me`). */
+    /**
+     * The logged-in user (`GET /me`).
+     *
+     * @example
+     * ```ts
+     * const { username, email, mfa } = await auth.me();
+     * ```
+     */
     async me() {
         return this.request("GET", "/me");
     }
-    /** Ends this session (or, with `all`, every session of the user). */
+    /**
+     * Ends this session (or, with `all`, every session of the user).
+     *
+     * @example
+     * ```ts
+     * await auth.logout();       // this session
+     * await auth.logout(true);   // every session of the user
+     * ```
+     */
     async logout(all = false) {
         try {
             await this.request("POST", "/logout", all ? { all: true } : undefined);
@@ -355,6 +602,12 @@ export class PortcullisClient {
     /**
      * A call with the access token, refreshed ahead of expiry; a `401
      * token_expired` (a clock off, a token revoked early) refreshes once and retries.
+     *
+     * @example
+     * ```ts
+     * const events = await auth.request<unknown[]>("GET", "/me/sessions");
+     * await auth.request("DELETE", `/me/sessions/${id}`);
+     * ```
      */
     async request(method, path, body) {
         const token = await this.accessToken();
@@ -447,7 +700,18 @@ async function toError(response) {
     const retryAfter = response.headers.get("Retry-After");
     return new PortcullisError(response.status, problem, retryAfter === null ? undefined : Number(retryAfter));
 }
-/** A client for one Portcullis service; see {@link ClientOptions}. */
+/**
+ * A client for one Portcullis service; see {@link ClientOptions}.
+ *
+ * @example
+ * ```ts
+ * const auth = createClient({
+ *   baseUrl: "http://localhost:8080",
+ *   mode: "cookie",
+ *   onSessionEnd: () => showLogin(),
+ * });
+ * ```
+ */
 export function createClient(options) {
     return new PortcullisClient(options);
 }

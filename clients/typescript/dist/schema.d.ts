@@ -3316,7 +3316,7 @@ export interface operations {
             /** @description Logged out. */
             204: {
                 headers: {
-                    /** @description Clears the refresh cookie of a browser session. */
+                    /** @description Clears the refresh cookie of a browser session and its hint. */
                     "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
@@ -5233,7 +5233,7 @@ export interface operations {
                 headers: {
                     /** @description `no-store` */
                     "Cache-Control"?: string;
-                    /** @description With the refresh cookie or `"token_delivery": "cookie"`: the new refresh cookie (`refresh_token` is then absent from the body). */
+                    /** @description With the refresh cookie or `"token_delivery": "cookie"`: the new refresh cookie (`refresh_token` is then absent from the body), and its hint `{COOKIE_NAME}_hint=1` (`Path=/`, readable by scripts: a page can tell there is a session without a refresh). */
                     "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
@@ -5250,7 +5250,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `token_expired`; `invalid_token` (bad token, an access token, ended session, disabled account); `refresh_token_reused` (the session is now revoked); `missing_token` (neither a body token nor the cookie). A refused cookie is cleared. */
+            /** @description `token_expired`; `invalid_token` (bad token, an access token, ended session, disabled account); `refresh_token_reused` (the session is now revoked); `missing_token` (neither a body token nor the cookie; `detail` says why a browser may not have sent it: a page on another site, a `Secure` cookie over HTTP). A refused cookie is cleared, and its hint with it. */
             401: {
                 headers: {
                     /** @description Bearer challenge */

@@ -375,3 +375,45 @@ describe("sign in by email", () => {
     expect(client.currentAccessToken).toBe("access-2");
   });
 });
+
+describe("restore", () => {
+  const page = globalThis as { document?: unknown; location?: unknown };
+
+  it("answers null without a request when the page on the API's host has no hint cookie", async () => {
+    const { calls, fetch } = scripted(() => json(200, pair(1, false)));
+    page.document = { cookie: "theme=dark" };
+    page.location = { href: "http://localhost:5173/", hostname: "localhost" };
+    try {
+      const auth = createClient({ baseUrl: "http://localhost:8080", mode: "cookie", fetch });
+      expect(await auth.restore()).toBeNull();
+      expect(calls).toHaveLength(0);
+      page.document = { cookie: "theme=dark; portcullis_refresh_hint=1" };
+      expect((await auth.restore())?.username).toBe("ada");
+      expect(calls).toHaveLength(1);
+    } finally {
+      delete page.document;
+      delete page.location;
+    }
+  });
+
+  it("asks the server when the hint cannot be seen (another host) and turns a 401 into null", async () => {
+    const { calls, fetch } = scripted(() => json(401, problem(401, "missing_token")));
+    page.document = { cookie: "" };
+    page.location = { href: "https://app.example.com/", hostname: "app.example.com" };
+    try {
+      const auth = createClient({ baseUrl: "https://auth.example.net", mode: "cookie", fetch });
+      expect(await auth.restore()).toBeNull();
+      expect(calls).toHaveLength(1);
+    } finally {
+      delete page.document;
+      delete page.location;
+    }
+  });
+
+  it("in body mode, answers null without a request when nothing is stored", async () => {
+    const { calls, fetch } = scripted(() => json(200, pair(1)));
+    const auth = createClient({ baseUrl: "http://localhost:8080", mode: "body", fetch });
+    expect(await auth.restore()).toBeNull();
+    expect(calls).toHaveLength(0);
+  });
+});

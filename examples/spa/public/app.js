@@ -1,6 +1,6 @@
 // The demo app: every call goes through the TypeScript client in cookie mode,
 // so the refresh token lives in an HttpOnly cookie this script never sees and
-// the access token only in memory. A reload restores the session by refreshing.
+// the access token only in memory. A reload restores the session (auth.restore()).
 import { API } from "/config.js";
 import { MfaRequired, PortcullisError, StepUpRequired, createClient } from "/client/index.js";
 
@@ -214,11 +214,9 @@ if (signInToken) {
     status(explain(error));
   }
 } else {
-  try {
-    await auth.refresh();
-    await show(await auth.me());
-  } catch {
-    await show(null);
-    status("Not logged in");
-  }
+  // restore(): the user, or null without a request (and so without a 401 in
+  // the console) when the hint cookie says there is no session.
+  const user = await auth.restore().catch(() => null);
+  await show(user);
+  if (user === null) status("Not logged in");
 }

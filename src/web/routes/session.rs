@@ -103,10 +103,10 @@ fn parse_login(
         (status = 200, description = "A new token pair; the presented refresh token is spent.", body = TokenPair,
             headers(
                 ("Cache-Control" = String, description = "`no-store`"),
-                ("Set-Cookie" = String, description = "With the refresh cookie or `\"token_delivery\": \"cookie\"`: the new refresh cookie (`refresh_token` is then absent from the body)."),
+                ("Set-Cookie" = String, description = "With the refresh cookie or `\"token_delivery\": \"cookie\"`: the new refresh cookie (`refresh_token` is then absent from the body), and its hint `{COOKIE_NAME}_hint=1` (`Path=/`, readable by scripts: a page can tell there is a session without a refresh)."),
             )),
         MalformedBody,
-        (status = 401, description = "`token_expired`; `invalid_token` (bad token, an access token, ended session, disabled account); `refresh_token_reused` (the session is now revoked); `missing_token` (neither a body token nor the cookie). A refused cookie is cleared.", body = Problem, content_type = "application/problem+json",
+        (status = 401, description = "`token_expired`; `invalid_token` (bad token, an access token, ended session, disabled account); `refresh_token_reused` (the session is now revoked); `missing_token` (neither a body token nor the cookie; `detail` says why a browser may not have sent it: a page on another site, a `Secure` cookie over HTTP). A refused cookie is cleared, and its hint with it.", body = Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "Bearer challenge"))),
         (status = 403, description = "`csrf_rejected`: the refresh cookie came without an allowed `Origin` or without `X-Requested-With: portcullis`.", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
@@ -130,8 +130,8 @@ pub async fn refresh_token_pair(
     let (refresh_token, delivery) = match refresh_token {
         Some(token) => (token, token_delivery),
         None => {
-            let token =
-                cookies::refresh_token_from_cookie(&req, &state)?.ok_or(ApiError::MissingToken)?;
+            let token = cookies::refresh_token_from_cookie(&req, &state)?
+                .ok_or_else(|| cookies::missing_cookie(&req, &state))?;
             (token, TokenDelivery::Cookie)
         }
     };
@@ -140,9 +140,14 @@ pub async fn refresh_token_pair(
         // A dead cookie is dropped, so the browser stops sending it.
         Err(refused) if delivery == TokenDelivery::Cookie => {
             let mut answer = ApiError::from(refused).error_response();
-            answer
-                .add_cookie(&cookies::cleared_cookie(&state))
-                .map_err(|error| ApiError::Internal(error.into()))?;
+            for cleared in [
+                cookies::cleared_cookie(&state),
+                cookies::cleared_hint_cookie(&state),
+            ] {
+                answer
+                    .add_cookie(&cleared)
+                    .map_err(|error| ApiError::Internal(error.into()))?;
+            }
             Ok(answer)
         }
         Err(refused) => Err(refused.into()),
@@ -159,7 +164,7 @@ pub async fn refresh_token_pair(
     request_body(content = Option<LogoutRequest>, description = "Optional; an empty body ends only this session."),
     responses(
         (status = 204, description = "Logged out.",
-            headers(("Set-Cookie" = String, description = "Clears the refresh cookie of a browser session."))),
+            headers(("Set-Cookie" = String, description = "Clears the refresh cookie of a browser session and its hint."))),
         MalformedBody,
         Unauthenticated,
         BodyTooLarge,
@@ -179,5 +184,6 @@ pub async fn logout_session(
     // A browser session's cookie goes with it (harmless without one).
     Ok(HttpResponse::NoContent()
         .cookie(cookies::cleared_cookie(&state))
+        .cookie(cookies::cleared_hint_cookie(&state))
         .finish())
 }
