@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./support.mjs";
 
 import { serve } from "../../examples/spa/serve.mjs";
 
@@ -63,10 +63,7 @@ before(async () => {
   });
   // The same site as the page (localhost), so the SameSite=Strict cookie flows.
   api = `http://localhost:${port}`;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -12,7 +12,6 @@
 //   PORTCULLIS_BIN=target/release/portcullis npm test
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -20,7 +19,7 @@ import { dirname, extname, join, normalize } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
+import { launchChromium, totp } from "./support.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const clientDir = join(here, "../../clients/typescript");
@@ -34,21 +33,6 @@ let trapOrigin;
 let api;
 let service;
 let browser;
-
-/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, for the step `at` falls in. */
-function totp(secret, at = Date.now()) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const char of secret.replace(/=+$/, "").toUpperCase()) {
-    bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-  }
-  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
-  const mac = createHmac("sha1", key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
-}
 
 const INDEX = `<!doctype html>
 <html lang="en">
@@ -148,10 +132,7 @@ before(async () => {
     service.on("exit", (code) => reject(new Error(`portcullis exited with ${code}`)));
   });
   assert.match(api, /^http:\/\/localhost:\d+$/);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

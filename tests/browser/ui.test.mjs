@@ -7,7 +7,6 @@
 //   PORTCULLIS_BIN=target/release/portcullis npm test
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { createRequire } from "node:module";
@@ -16,7 +15,7 @@ import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
+import { launchChromium, totp } from "./support.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -79,10 +78,7 @@ before(async () => {
     });
     service.on("exit", (code) => reject(new Error(`portcullis exited with ${code}`)));
   });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -175,21 +171,6 @@ function linkIn(message, page) {
   const link = new RegExp(`(${origin}/ui/${page}\\?token=[A-Za-z0-9_%-]+)`).exec(message)?.[1];
   assert.ok(link, `a /ui/${page} link in ${message}`);
   return link;
-}
-
-/** RFC 6238 (SHA-1, 6 digits, 30 s) for a base32 secret, at `at` milliseconds. */
-function totp(secret, at = Date.now()) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const char of secret.replace(/=+$/, "").toUpperCase()) {
-    bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-  }
-  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30_000)));
-  const mac = createHmac("sha1", key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
 
 async function api(method, path, body, token) {
