@@ -14,12 +14,18 @@ const APP_ORIGIN: &str = "https://app.example.com";
 
 /// The `Set-Cookie` header for the refresh cookie.
 fn refresh_set_cookie(headers: &HeaderMap) -> String {
+    set_cookie_named(headers, "portcullis_refresh")
+}
+
+/// The `Set-Cookie` header that sets the cookie `name`.
+fn set_cookie_named(headers: &HeaderMap, name: &str) -> String {
+    let prefix = format!("{name}=");
     headers
         .get_all(SET_COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .find(|value| value.starts_with("portcullis_refresh="))
-        .unwrap_or_else(|| panic!("no refresh cookie in {headers:?}"))
+        .find(|value| value.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {name} cookie in {headers:?}"))
         .to_owned()
 }
 
@@ -338,13 +344,7 @@ async fn a_missing_cookie_from_a_page_of_another_site_says_why_it_was_not_sent()
 
 /// The `Set-Cookie` header for the hint cookie.
 fn hint_set_cookie(headers: &HeaderMap) -> String {
-    headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find(|value| value.starts_with("portcullis_refresh_hint="))
-        .unwrap_or_else(|| panic!("no hint cookie in {headers:?}"))
-        .to_owned()
+    set_cookie_named(headers, "portcullis_refresh_hint")
 }
 
 #[actix_web::test]
