@@ -211,8 +211,12 @@ async fn seed_users(args: SeedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
+    settings
+        .providers
+        .read_definitions(|name| std::env::var(name).ok())
+        .map_err(anyhow::Error::msg)?;
     let mut application = Application::build(&settings).await?;
     application.drain_on_termination();
     print_welcome(&settings, application.port());

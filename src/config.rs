@@ -571,6 +571,182 @@ pub struct EmailLoginSettings {
     pub login_redirect_allowlist: Vec<String>,
 }
 
+/// Signing in with another provider (`PROVIDERS` and `PROVIDER_<ID>_*`).
+#[derive(Debug, Clone, Args)]
+pub struct ProviderSettings {
+    /// Comma-separated ids of the providers users may sign in with (e.g. `google,github,corp`); each is configured by `PROVIDER_<ID>_ISSUER`, `_CLIENT_ID`, `_CLIENT_SECRET` or `_CLIENT_SECRET_FILE`, `_SCOPES` (default `openid email profile`), `_NAME` and `_KIND` (`oidc` default, or `github`), with `<ID>` the id in upper case (see docs/providers.md).
+    #[arg(long, env = "PROVIDERS", value_delimiter = ',')]
+    pub providers: Vec<String>,
+
+    /// The address this service is reached at by browsers, without a trailing slash; a provider sends users back to `{PUBLIC_URL}/login/providers/{id}/callback` (default: `http://{BIND_ADDR}`).
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+
+    /// `closed` stops a provider's sign-in from creating accounts (only accounts that exist, or that an admin invites, sign in); `open` lets a provider's verified address create one.
+    #[arg(long, env = "SIGNUP", value_enum, default_value = "open")]
+    pub signup: Signup,
+
+    /// Seconds a call to a provider (discovery, keys, code exchange, user info) may take before the sign-in is refused as the provider being unavailable.
+    #[arg(long, env = "PROVIDER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub provider_timeout: u64,
+
+    /// Seconds after a login during which its session may confirm a change (a factor, the address, deleting the account) on an account that has no password of its own (made by a provider or a mailed link), in place of the password.
+    #[arg(long, env = "REAUTH_WINDOW", default_value_t = 600, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub reauth_window: u64,
+
+    /// The providers' definitions, read from `PROVIDER_<ID>_*` by
+    /// [`ProviderSettings::read_definitions`] (tests set them directly).
+    #[arg(skip)]
+    pub definitions: Vec<ProviderDefinition>,
+}
+
+/// Whether sign-in through a provider may create accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Signup {
+    Open,
+    Closed,
+}
+
+/// How a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenID Connect with discovery.
+    Oidc,
+    /// GitHub's OAuth 2.0 and its user and email APIs.
+    Github,
+}
+
+/// One provider of `PROVIDERS`. Its `Debug` never shows the client secret.
+#[derive(Debug, Clone)]
+pub struct ProviderDefinition {
+    /// Lower-case letters, digits and `_`: the id in URLs and in stored identities.
+    pub id: String,
+    /// Shown to users ("Sign in with {name}").
+    pub name: String,
+    pub kind: ProviderKind,
+    /// OpenID Connect: the issuer, whose discovery document names the rest.
+    /// GitHub: `https://github.com` (or a GitHub Enterprise server).
+    pub issuer: url::Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+}
+
+impl ProviderSettings {
+    /// Reads each provider's `PROVIDER_<ID>_*` variables through `lookup`
+    /// (the environment, `.env` included). Every fault at once, each naming
+    /// its variable.
+    pub fn read_definitions(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), String> {
+        let mut definitions = Vec::new();
+        let mut faults = Vec::new();
+        for id in self
+            .providers
+            .iter()
+            .map(|id| id.trim())
+            .filter(|id| !id.is_empty())
+        {
+            match ProviderDefinition::read(id, &lookup) {
+                Ok(definition) => definitions.push(definition),
+                Err(mut fault) => faults.append(&mut fault),
+            }
+        }
+        if !faults.is_empty() {
+            return Err(faults.join("\n"));
+        }
+        self.definitions = definitions;
+        Ok(())
+    }
+}
+
+impl ProviderDefinition {
+    fn read(id: &str, lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let valid_id = !id.is_empty()
+            && id.len() <= 32
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid_id {
+            return Err(vec![format!(
+                "PROVIDERS: {id:?} is not a provider id (1 to 32 lower-case letters, digits or _)"
+            )]);
+        }
+        let prefix = format!("PROVIDER_{}_", id.to_ascii_uppercase());
+        let var = |name: &str| {
+            lookup(&format!("{prefix}{name}"))
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let mut faults = Vec::new();
+        let kind = match var("KIND").as_deref() {
+            None | Some("oidc") => ProviderKind::Oidc,
+            Some("github") => ProviderKind::Github,
+            Some(_) => {
+                faults.push(format!("{prefix}KIND must be oidc or github"));
+                ProviderKind::Oidc
+            }
+        };
+        let issuer = match (var("ISSUER"), kind) {
+            (Some(issuer), _) => url::Url::parse(&issuer)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+                .ok_or_else(|| format!("{prefix}ISSUER must be an http(s) URL")),
+            (None, ProviderKind::Github) => {
+                url::Url::parse("https://github.com").map_err(|error| error.to_string())
+            }
+            (None, ProviderKind::Oidc) => Err(format!("{prefix}ISSUER is not set")),
+        };
+        let client_id = var("CLIENT_ID").ok_or_else(|| format!("{prefix}CLIENT_ID is not set"));
+        let client_secret = match (var("CLIENT_SECRET"), var("CLIENT_SECRET_FILE")) {
+            (Some(secret), None) => Ok(Secret::from(secret)),
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map(|secret| Secret::from(secret.trim().to_owned()))
+                .map_err(|error| format!("{prefix}CLIENT_SECRET_FILE {path}: {error}")),
+            (Some(_), Some(_)) => Err(format!(
+                "{prefix}CLIENT_SECRET and {prefix}CLIENT_SECRET_FILE are both set: keep one"
+            )),
+            (None, None) => Err(format!(
+                "{prefix}CLIENT_SECRET or {prefix}CLIENT_SECRET_FILE is not set"
+            )),
+        };
+        let scopes = var("SCOPES").map_or_else(
+            || match kind {
+                ProviderKind::Oidc => vec!["openid".into(), "email".into(), "profile".into()],
+                ProviderKind::Github => vec!["read:user".into(), "user:email".into()],
+            },
+            |scopes| {
+                scopes
+                    .split([' ', ','])
+                    .filter(|scope| !scope.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            },
+        );
+        let (issuer, client_id, client_secret) = match (issuer, client_id, client_secret) {
+            (Ok(issuer), Ok(client_id), Ok(client_secret)) if faults.is_empty() => {
+                (issuer, client_id, client_secret)
+            }
+            (issuer, client_id, client_secret) => {
+                faults.extend(issuer.err());
+                faults.extend(client_id.err());
+                faults.extend(client_secret.err());
+                return Err(faults);
+            }
+        };
+        Ok(Self {
+            id: id.to_owned(),
+            name: var("NAME").unwrap_or_else(|| id.to_owned()),
+            kind,
+            issuer,
+            client_id,
+            client_secret,
+            scopes,
+        })
+    }
+}
+
 /// Where mail goes, parsed from `MAIL_URL`. Its `Debug` never shows a password.
 #[derive(Clone, PartialEq, Eq)]
 pub enum MailUrl {
@@ -744,6 +920,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub email_login: EmailLoginSettings,
+
+    #[command(flatten)]
+    pub providers: ProviderSettings,
 }
 
 impl Settings {
@@ -756,6 +935,15 @@ impl Settings {
             settings: Settings,
         }
         <EnvOnly as clap::Parser>::try_parse_from(["portcullis"]).map(|parsed| parsed.settings)
+    }
+
+    /// The address browsers reach this service at (`PUBLIC_URL`, by default
+    /// `http://{BIND_ADDR}`), without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.providers.public_url.as_ref().map_or_else(
+            || format!("http://{}", self.bind_addr),
+            |url| url.as_str().trim_end_matches('/').to_owned(),
+        )
     }
 
     /// Refuses configurations that cannot work, and in production those that
@@ -795,6 +983,20 @@ impl Settings {
                 "COOKIE_SAMESITE=None needs COOKIE_SECURE=true: browsers refuse a SameSite=None cookie without Secure"
                     .to_owned(),
             );
+        }
+        let defined: Vec<&str> = self
+            .providers
+            .definitions
+            .iter()
+            .map(|definition| definition.id.as_str())
+            .collect();
+        for id in &self.providers.providers {
+            if !id.trim().is_empty() && !defined.contains(&id.trim()) {
+                refused.push(format!(
+                    "PROVIDERS names {id:?}, whose PROVIDER_{}_* settings were not read",
+                    id.trim().to_ascii_uppercase()
+                ));
+            }
         }
         if self.portcullis_env != Environment::Production {
             return refused;
@@ -851,6 +1053,21 @@ impl Settings {
                 );
             }
             _ => {}
+        }
+        for provider in &self.providers.definitions {
+            if provider.issuer.scheme() != "https" {
+                refused.push(format!(
+                    "PORTCULLIS_ENV=production needs an https issuer for provider {} (PROVIDER_{}_ISSUER)",
+                    provider.id,
+                    provider.id.to_ascii_uppercase()
+                ));
+            }
+        }
+        if !self.providers.definitions.is_empty() && !self.public_url().starts_with("https://") {
+            refused.push(
+                "PORTCULLIS_ENV=production with PROVIDERS needs an https PUBLIC_URL (the callback providers send users back to)"
+                    .to_owned(),
+            );
         }
         if self.encryption.data_encryption_key_file.is_none() {
             refused.push(

@@ -15,7 +15,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::service::{accounts, audit, email_login, mfa, outbox, passkeys};
+use crate::service::{accounts, audit, email_login, federation, mfa, outbox, passkeys};
 use crate::state::AppState;
 use crate::web::fallback::{self, RouteTable};
 use crate::web::routes;
@@ -228,6 +228,7 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
             if minutes.is_multiple_of(5) {
                 passkeys::prune(state.get_ref()).await;
                 email_login::prune(state.get_ref()).await;
+                federation::prune(state.get_ref()).await;
             }
             state.limits.forget_idle_clients();
         }

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use crate::auth::encryption::DataCipher;
 use crate::auth::passkeys::PasskeyVerifier;
 use crate::auth::password::PasswordHasher;
+use crate::auth::providers::Providers;
 use crate::auth::tokens::TokenService;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CookieSameSite, CookieSettings, ForwardedHeader, Switch};
@@ -21,7 +22,7 @@ use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::service::ports::{
     EmailLoginPolicy, HasCipher, HasClock, HasHasher, HasLimits, HasMailer, HasMetrics,
-    HasPasskeys, HasPolicy, HasStore, HasTokens, Policy,
+    HasPasskeys, HasPolicy, HasProviders, HasStore, HasTokens, Policy,
 };
 
 /// Everything a request handler may need, shared by all workers.
@@ -32,6 +33,8 @@ pub struct AppState {
     /// Seals the secrets kept in the database (TOTP secrets).
     pub cipher: DataCipher,
     pub passkeys: PasskeyVerifier,
+    /// The other providers users sign in with (`PROVIDERS`).
+    pub providers: Providers,
     pub metrics: Metrics,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
@@ -66,13 +69,15 @@ pub struct EdgePolicy {
     pub max_connections_per_client: usize,
     /// `UI=on`: the built-in web interface is served under `/ui/`.
     pub ui: bool,
+    /// Where browsers reach this service (`PUBLIC_URL`), without a trailing slash.
+    pub public_url: String,
 }
 
 /// `LOGIN_REDIRECT_ALLOWLIST`, by default the origins of `APP_URL` and
 /// `CORS_ALLOWED_ORIGINS`.
-fn email_login_policy(settings: &Settings) -> EmailLoginPolicy {
+fn redirect_origins(settings: &Settings) -> Vec<String> {
     let email_login = &settings.email_login;
-    let redirect_origins = if email_login.login_redirect_allowlist.is_empty() {
+    if email_login.login_redirect_allowlist.is_empty() {
         let app = settings.passkeys.app_url.origin().ascii_serialization();
         std::iter::once(app)
             .chain(settings.guards.cors_allowed_origins.iter().cloned())
@@ -80,13 +85,16 @@ fn email_login_policy(settings: &Settings) -> EmailLoginPolicy {
             .collect()
     } else {
         email_login.login_redirect_allowlist.clone()
-    };
+    }
+}
+
+fn email_login_policy(settings: &Settings) -> EmailLoginPolicy {
+    let email_login = &settings.email_login;
     EmailLoginPolicy {
         enabled: email_login.email_login == Switch::On,
         signup: email_login.email_login_signup == Switch::On,
         link: email_login.magic_link_url.clone(),
         ttl: email_login.magic_link_ttl,
-        redirect_origins,
     }
 }
 
@@ -135,6 +143,13 @@ impl AppState {
             &relying_party,
             &tokens.derive_secret("portcullis passkey decoys"),
         )?;
+        let providers = Providers::new(
+            &settings.providers.definitions,
+            &settings.public_url(),
+            Duration::from_secs(settings.providers.provider_timeout),
+            settings.portcullis_env == crate::config::Environment::Production,
+        )
+        .context("could not set up the sign-in providers")?;
         let guards = &settings.guards;
         let limits = Limits::new(
             guards.rate_limit_per_minute,
@@ -152,6 +167,7 @@ impl AppState {
             tokens,
             cipher,
             passkeys,
+            providers,
             limits,
             clock,
             mailer: Mailer::new(&settings.mail)?,
@@ -169,6 +185,9 @@ impl AppState {
                 mfa_issuer: settings.mfa.mfa_issuer.clone(),
                 admin_require_mfa: settings.mfa.admin_require_mfa,
                 email_login: email_login_policy(settings),
+                redirect_origins: redirect_origins(settings),
+                signup_open: settings.providers.signup == crate::config::Signup::Open,
+                reauth_window: settings.providers.reauth_window,
             },
             edge: EdgePolicy {
                 trusted_proxies: guards.trusted_proxies.clone(),
@@ -180,6 +199,7 @@ impl AppState {
                 max_connections_per_client: usize::try_from(guards.max_connections_per_client)
                     .unwrap_or(usize::MAX),
                 ui: settings.ui == Switch::On,
+                public_url: settings.public_url(),
             },
         })
     }
@@ -218,6 +238,12 @@ impl HasLimits for AppState {
 impl HasCipher for AppState {
     fn cipher(&self) -> &DataCipher {
         &self.cipher
+    }
+}
+
+impl HasProviders for AppState {
+    fn providers(&self) -> &Providers {
+        &self.providers
     }
 }
 

@@ -6,6 +6,7 @@ pub mod encryption;
 mod key_files;
 pub mod passkeys;
 pub mod password;
+pub mod providers;
 pub mod recovery_codes;
 pub mod tokens;
 pub mod totp;

@@ -12,9 +12,11 @@
 pub mod ceiling;
 pub mod email_logins;
 pub mod events;
+pub mod identities;
 pub mod mfa;
 pub mod outbox;
 pub mod passkeys;
+pub mod provider_logins;
 pub mod schema;
 pub mod seeding;
 pub mod sessions;
@@ -73,6 +75,8 @@ pub enum Conflict {
     Username,
     #[error("the passkey is already registered")]
     Passkey,
+    #[error("the provider identity belongs to an account")]
+    Identity,
 }
 
 /// `result`, with a unique-index violation turned into the [`Conflict`]

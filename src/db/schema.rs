@@ -26,6 +26,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    identities (id) {
+        id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    link_tickets (ticket_hash) {
+        ticket_hash -> Text,
+        user_id -> Text,
+        provider -> Text,
+        redirect_to -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     locks (name) {
         name -> Text,
         version -> BigInt,
@@ -45,6 +68,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        provider -> Text,
+        code_challenge -> Nullable<Text>,
+        remember -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     passkeys (id) {
         id -> Text,
         user_id -> Text,
@@ -54,6 +89,21 @@ diesel::table! {
         sign_count -> BigInt,
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    provider_attempts (state_hash) {
+        state_hash -> Text,
+        provider -> Text,
+        browser_hash -> Text,
+        sealed_secrets -> Text,
+        redirect_to -> Text,
+        code_challenge -> Nullable<Text>,
+        remember -> Bool,
+        link_user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 
@@ -157,13 +207,18 @@ diesel::table! {
         totp_enabled -> Bool,
         recovery_codes_left -> Integer,
         passkey_count -> Integer,
+        has_password -> Bool,
     }
 }
 
 diesel::joinable!(email_logins -> users (user_id));
+diesel::joinable!(identities -> users (user_id));
+diesel::joinable!(link_tickets -> users (user_id));
+diesel::joinable!(login_codes -> users (user_id));
 diesel::joinable!(mail_tokens -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
+diesel::joinable!(provider_attempts -> users (link_user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(totp_credentials -> users (user_id));
@@ -172,12 +227,16 @@ diesel::joinable!(webauthn_ceremonies -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     auth_events,
     email_logins,
+    identities,
+    link_tickets,
     locks,
+    login_codes,
     mail_outbox,
     mail_sent,
     mail_tokens,
     mfa_challenges,
     passkeys,
+    provider_attempts,
     recovery_codes,
     sessions,
     totp_credentials,

@@ -51,14 +51,14 @@ pub fn find_live_user(
     session_id: &str,
     user_id: &str,
     now: NaiveDateTime,
-) -> QueryResult<Option<UserRow>> {
+) -> QueryResult<Option<(UserRow, NaiveDateTime)>> {
     sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(session_id))
         .filter(sessions::user_id.eq(user_id))
         .filter(live(now))
         .filter(users::disabled.eq(false))
-        .select(users::all_columns)
+        .select((users::all_columns, sessions::created_at))
         .get_result(conn)
         .optional()
 }
@@ -179,7 +179,7 @@ struct RotatedSession {
 /// The user's columns but `id` (which is the session's `user_id`), as
 /// [`UserRow`] reads them by name. SQLite's RETURNING may not name a joined
 /// table, so there each is a lookup of the user by primary key.
-const USER_COLUMNS_BUT_ID: [&str; 12] = [
+const USER_COLUMNS_BUT_ID: [&str; 13] = [
     "username",
     "email",
     "password_hash",
@@ -192,6 +192,7 @@ const USER_COLUMNS_BUT_ID: [&str; 12] = [
     "totp_enabled",
     "recovery_codes_left",
     "passkey_count",
+    "has_password",
 ];
 
 /// The statement [`Rotation::run`] runs. A query type of its own rather than

@@ -36,6 +36,9 @@ pub struct UserRow {
     pub totp_enabled: bool,
     pub recovery_codes_left: i32,
     pub passkey_count: i32,
+    /// The owner chose a password (accounts made by a provider, a mailed
+    /// link or an invitation start with a random one nobody knows).
+    pub has_password: bool,
 }
 
 impl UserRow {
@@ -215,7 +218,11 @@ pub fn set_password_hash(
 ) -> QueryResult<usize> {
     // The condition is on the row itself, so PostgreSQL re-checks it against a
     // row a concurrent transaction changed while this one waited for its lock.
-    let changes = (users::password_hash.eq(hash), users::updated_at.eq(at));
+    let changes = (
+        users::password_hash.eq(hash),
+        users::has_password.eq(true),
+        users::updated_at.eq(at),
+    );
     match expected {
         Some(expected) => diesel::update(
             users::table

@@ -9,6 +9,8 @@ pub enum LoginMethod {
     Password,
     /// A link or code mailed to the address.
     Email,
+    /// Another provider (OpenID Connect, GitHub).
+    Provider,
     Passkey,
     Totp,
     RecoveryCode,
@@ -19,6 +21,7 @@ impl LoginMethod {
         match self {
             Self::Password => "password",
             Self::Email => "email",
+            Self::Provider => "provider",
             Self::Passkey => "passkey",
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
@@ -43,16 +46,19 @@ pub enum AuthMethod {
     /// `email`: a link or code mailed to the address (not in RFC 8176's
     /// registry; registered names are not exhaustive, §2).
     Email,
+    /// `fed`: a federated login, at another provider (RFC 8176 §2).
+    Federated,
 }
 
 impl AuthMethod {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Password,
         Self::OneTimePassword,
         Self::MultipleFactors,
         Self::HardwareKey,
         Self::UserPresence,
         Self::Email,
+        Self::Federated,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -63,6 +69,7 @@ impl AuthMethod {
             Self::HardwareKey => "hwk",
             Self::UserPresence => "user",
             Self::Email => "email",
+            Self::Federated => "fed",
         }
     }
 

@@ -41,10 +41,13 @@ pub enum EventType {
     PasskeyRemoved,
     /// A sign-in link and code were mailed (`POST /login/email`).
     EmailLoginRequested,
+    /// An identity at another provider was linked to the account.
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl EventType {
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 30] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -73,6 +76,8 @@ impl EventType {
         Self::PasskeyAdded,
         Self::PasskeyRemoved,
         Self::EmailLoginRequested,
+        Self::IdentityLinked,
+        Self::IdentityUnlinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +110,8 @@ impl EventType {
             Self::PasskeyAdded => "passkey_added",
             Self::PasskeyRemoved => "passkey_removed",
             Self::EmailLoginRequested => "email_login_requested",
+            Self::IdentityLinked => "identity_linked",
+            Self::IdentityUnlinked => "identity_unlinked",
         }
     }
 

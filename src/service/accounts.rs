@@ -61,6 +61,10 @@ pub enum AccountError {
     /// The confirming password is wrong.
     #[error("wrong password")]
     WrongPassword,
+    /// An account without a password confirms with a login newer than
+    /// `REAUTH_WINDOW`; this session's is older.
+    #[error("a fresh login is required")]
+    FreshLoginRequired,
     /// Too many wrong passwords for this account recently.
     #[error("held back")]
     HeldBack { retry_after_secs: u64 },
@@ -147,6 +151,7 @@ async fn create(
         totp_enabled: false,
         recovery_codes_left: 0,
         passkey_count: 0,
+        has_password: true,
     };
     let event = event(&row, now);
     let mail = mail(&row, now)?;
@@ -344,18 +349,29 @@ pub enum CreateAdminError {
     Store(#[from] StoreError),
 }
 
-/// Fails with `WrongPassword` unless `password` is the caller's.
+/// Fails with `WrongPassword` unless `password` is the caller's. An account
+/// whose owner never chose a password (made by a provider or a mailed link)
+/// confirms with its session instead: one opened within `REAUTH_WINDOW`.
 ///
 /// A session's guesses have a budget of their own (`LOGIN_BACKOFF_FAILURES`
 /// per `LOGIN_BACKOFF_WINDOW`): failed logins from elsewhere cannot lock the
 /// owner out of securing their account, and a stolen session still cannot test
 /// passwords at hashing speed. Every wrong guess is audited.
 pub async fn confirm_password(
-    deps: &(impl HasStore + HasClock + HasHasher + HasLimits),
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasPolicy),
     caller: &Caller,
     password: Secret,
     client: &ClientInfo,
 ) -> Result<(), AccountError> {
+    if !caller.has_password {
+        let age = deps.now() - caller.session_started_at;
+        let window = i64::try_from(deps.policy().reauth_window).unwrap_or(i64::MAX);
+        return if age.num_seconds() <= window {
+            Ok(())
+        } else {
+            Err(AccountError::FreshLoginRequired)
+        };
+    }
     let budget = format!("session:{}", caller.session_id);
     if let Some(retry_after_secs) = deps.limits().login_attempt(&budget).await {
         return Err(AccountError::HeldBack { retry_after_secs });
@@ -383,7 +399,7 @@ pub async fn confirm_password(
 /// session of the account ends (a stolen session dies with the old password);
 /// the caller's own stays.
 pub async fn change_password(
-    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasMailer),
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasMailer + HasPolicy),
     caller: &Caller,
     current_password: Secret,
     new_password: Secret,
@@ -542,7 +558,7 @@ impl PasswordUpdate {
 /// Deletes the caller's account with all its sessions after confirming the
 /// password. The last enabled admin cannot delete itself.
 pub async fn delete_account(
-    deps: &(impl HasStore + HasClock + HasHasher + HasLimits),
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasPolicy),
     caller: &Caller,
     password: Secret,
     client: &ClientInfo,

@@ -183,7 +183,8 @@ fn ensure_still_admin(
     users::lock_admin_changes(conn)?;
     let actor =
         sessions::find_live_user(conn, &admin.session_id, &admin.account.id.to_string(), now)?
-            .ok_or(AdminError::SessionEnded)?;
+            .ok_or(AdminError::SessionEnded)?
+            .0;
     if actor.is_admin() {
         Ok(())
     } else {
@@ -386,6 +387,7 @@ pub async fn invite(
         totp_enabled: false,
         recovery_codes_left: 0,
         passkey_count: 0,
+        has_password: false,
     };
     let LinkMail {
         token,
@@ -414,7 +416,7 @@ pub async fn invite(
         }
         users::insert(conn, &row)?.map_err(|conflict| match conflict {
             Conflict::Username => AdminError::UsernameTaken,
-            Conflict::Email | Conflict::Passkey => AdminError::EmailTaken,
+            Conflict::Email | Conflict::Passkey | Conflict::Identity => AdminError::EmailTaken,
         })?;
         outbox::insert_token(conn, &token)?;
         outbox::enqueue(conn, &invitation)?;

@@ -24,6 +24,11 @@ pub struct Caller {
     pub amr: Amr,
     /// For confirming the caller's password; never leaves the service layer.
     pub(in crate::service) password_hash: String,
+    /// The owner chose a password (accounts made by a provider or a mailed
+    /// link confirm changes with a fresh login instead).
+    pub(in crate::service) has_password: bool,
+    /// When the caller's session was opened (its login).
+    pub(in crate::service) session_started_at: chrono::NaiveDateTime,
 }
 
 impl Caller {

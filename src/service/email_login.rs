@@ -29,7 +29,7 @@ use crate::db::StoreError;
 use crate::db::email_logins::{self, EmailLoginRow};
 use crate::db::outbox;
 use crate::db::users::{self, UserRow};
-use crate::domain::{Email, EventType, Secret, Username, Violations};
+use crate::domain::{Email, EventType, Secret, Violations};
 use crate::mail::{MailContext, MailKind, fill, in_words};
 
 /// Tries one mailed code allows.
@@ -127,16 +127,8 @@ fn link_template(
     let Some(redirect_to) = redirect_to else {
         return Ok(deps.policy().email_login.link.clone());
     };
-    let mut url = url::Url::parse(redirect_to).map_err(|_| EmailLoginError::RedirectNotAllowed)?;
-    let origin = url.origin().ascii_serialization();
-    let allowed = matches!(url.scheme(), "http" | "https")
-        && url.username().is_empty()
-        && url.password().is_none()
-        && deps.policy().email_login.redirect_origins.contains(&origin);
-    if !allowed {
-        return Err(EmailLoginError::RedirectNotAllowed);
-    }
-    url.set_fragment(None);
+    let mut url = super::redirects::allowed_redirect(deps, redirect_to)
+        .ok_or(EmailLoginError::RedirectNotAllowed)?;
     let kept: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(name, _)| name != "token")
@@ -293,6 +285,7 @@ pub async fn verify(
         amr: AMR_EMAIL,
         method: crate::domain::LoginMethod::Email,
         remember,
+        provider: None,
     };
     Ok(open_session(deps, user, None, session, client, |_, _| Ok(())).await?)
 }
@@ -309,7 +302,11 @@ async fn claim_account(
 ) -> Result<UserRow, EmailLoginError> {
     let new_account = match &login.user_id {
         Some(_) => None,
-        None => Some(new_account(deps, &login.email, now).await?),
+        None => Some(
+            super::signup::passwordless_account(deps, &login.email, None, now)
+                .await
+                .map_err(EmailLoginError::Login)?,
+        ),
     };
     let client = client.clone();
     let claimed = deps
@@ -324,7 +321,7 @@ async fn claim_account(
                     if users::find_by_email(conn, &row.email)?.is_some() {
                         return Ok(None);
                     }
-                    let row = insert_with_free_username(conn, row)?;
+                    let row = super::signup::insert_with_free_username(conn, row)?;
                     Event::new(EventType::UserRegistered, &client, now)
                         .user(&row.id)
                         .detail(json!({"method": "email"}))
@@ -347,80 +344,6 @@ async fn claim_account(
         })
         .await?;
     claimed.ok_or_else(|| LoginError::ChallengeInvalid.into())
-}
-
-/// An account for `email` made at sign-up: a username from the address's
-/// local part, no password anyone knows (hashed like any other, so it
-/// answers a password login like a forgotten one), the address verified.
-async fn new_account(
-    deps: &impl HasHasher,
-    email: &str,
-    now: NaiveDateTime,
-) -> Result<UserRow, EmailLoginError> {
-    let (unknowable, _) = new_token()?;
-    let password_hash = deps
-        .passwords()
-        .hash(unknowable.into())
-        .await
-        .map_err(|error| EmailLoginError::Login(error.into()))?;
-    Ok(UserRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        username: username_from(email),
-        email: email.to_owned(),
-        password_hash,
-        role: crate::domain::Role::User.as_str().to_owned(),
-        disabled: false,
-        created_at: now,
-        updated_at: now,
-        last_login_at: None,
-        email_verified: true,
-        totp_enabled: false,
-        recovery_codes_left: 0,
-        passkey_count: 0,
-    })
-}
-
-/// The address's local part in the username alphabet, 3 to 24 characters
-/// (room for a suffix that makes it unique).
-fn username_from(email: &str) -> String {
-    let local = email.split('@').next().unwrap_or_default();
-    let mut name: String = local
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        .take(24)
-        .collect();
-    if name.chars().count() < 3 {
-        name = format!("user{name}");
-    }
-    name
-}
-
-/// Inserts `row`, its username made unique with a random suffix when taken.
-fn insert_with_free_username(
-    conn: &mut crate::db::DbConnection,
-    mut row: UserRow,
-) -> Result<UserRow, StoreError> {
-    for _ in 0..5 {
-        if users::find_by_username(conn, &row.username)?.is_none()
-            && Username::parse(&row.username).is_ok()
-        {
-            // Checked just above; a name taken by a racing sign-up since
-            // then ends this transaction (PostgreSQL aborts it), to retry.
-            users::insert(conn, &row)?.map_err(|conflict| StoreError::Failed(conflict.into()))?;
-            return Ok(row);
-        }
-        let (random, _) = new_token()?;
-        let suffix: String = random
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(6)
-            .collect();
-        let base: String = row.username.chars().take(24).collect();
-        row.username = format!("{base}-{}", suffix.to_ascii_lowercase());
-    }
-    Err(StoreError::Failed(anyhow::anyhow!(
-        "no free username for a new account"
-    )))
 }
 
 /// Deletes sign-ins nobody finished within `MAGIC_LINK_TTL`. Every node runs
@@ -475,19 +398,6 @@ fn code_matches(row: &EmailLoginRow, typed: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usernames_from_addresses_fit_the_rules() {
-        assert_eq!(username_from("ada.lovelace@example.com"), "ada.lovelace");
-        assert_eq!(username_from("a@example.com"), "usera");
-        assert_eq!(username_from("ünï+tag@example.com"), "ntag");
-        assert_eq!(username_from("é+@example.com"), "user");
-        let long = username_from(&format!("{}@example.com", "x".repeat(60)));
-        assert_eq!(long.len(), 24);
-        for name in ["ada.lovelace", "usera", "ntag", "user", &long] {
-            assert!(Username::parse(name).is_ok(), "{name}");
-        }
-    }
 
     #[test]
     fn codes_have_six_digits() {

@@ -155,6 +155,8 @@ pub(super) struct Login {
     /// The last factor, as the `login_succeeded` event names it.
     pub method: LoginMethod,
     pub remember: bool,
+    /// The provider of a provider's sign-in, as the event names it.
+    pub provider: Option<String>,
 }
 
 /// Opens a session for `row` and issues its first token pair. The login is
@@ -188,9 +190,13 @@ pub(super) async fn open_session(
         ip: client.ip.clone(),
         amr: Amr::of(login.amr).to_stored(),
     };
+    let mut detail = json!({"session_id": session.id, "method": login.method.as_str()});
+    if let Some(provider) = login.provider {
+        detail["provider"] = json!(provider);
+    }
     let event = Event::new(EventType::LoginSucceeded, client, now)
         .user(&row.id)
-        .detail(json!({"session_id": session.id, "method": login.method.as_str()}));
+        .detail(detail);
     let inserted = session.clone();
     let logged_in = deps
         .db()
@@ -253,6 +259,8 @@ pub enum FirstFactor {
     Password,
     /// A link or code mailed to the address.
     Email,
+    /// Another provider's sign-in.
+    Provider,
 }
 
 impl FirstFactor {
@@ -261,6 +269,7 @@ impl FirstFactor {
         match self {
             Self::Password => AuthMethod::Password,
             Self::Email => AuthMethod::Email,
+            Self::Provider => AuthMethod::Federated,
         }
     }
 
@@ -270,11 +279,10 @@ impl FirstFactor {
     }
 
     pub(super) fn from_stored(stored: &str) -> Self {
-        if stored == Self::Email.as_str() {
-            Self::Email
-        } else {
-            Self::Password
-        }
+        [Self::Email, Self::Provider]
+            .into_iter()
+            .find(|first| first.as_str() == stored)
+            .unwrap_or(Self::Password)
     }
 }
 
@@ -329,7 +337,9 @@ impl Proof {
     /// RFC 8176 methods of a login begun with `first` and finished with
     /// this factor.
     pub(super) fn amr(&self, first: FirstFactor) -> &'static [AuthMethod] {
-        use AuthMethod::{Email, HardwareKey, MultipleFactors, OneTimePassword, Password};
+        use AuthMethod::{
+            Email, Federated, HardwareKey, MultipleFactors, OneTimePassword, Password,
+        };
         match (first, self) {
             (FirstFactor::Password, Self::Totp { .. }) => {
                 &[Password, OneTimePassword, MultipleFactors]
@@ -341,6 +351,13 @@ impl Proof {
             (FirstFactor::Email, Self::Totp { .. }) => &[Email, OneTimePassword, MultipleFactors],
             (FirstFactor::Email, Self::RecoveryCode(_)) => &[Email, MultipleFactors],
             (FirstFactor::Email, Self::Passkey { .. }) => &[Email, HardwareKey, MultipleFactors],
+            (FirstFactor::Provider, Self::Totp { .. }) => {
+                &[Federated, OneTimePassword, MultipleFactors]
+            }
+            (FirstFactor::Provider, Self::RecoveryCode(_)) => &[Federated, MultipleFactors],
+            (FirstFactor::Provider, Self::Passkey { .. }) => {
+                &[Federated, HardwareKey, MultipleFactors]
+            }
         }
     }
 

@@ -211,7 +211,7 @@ pub async fn confirm_totp(
 /// Turns TOTP off and voids the recovery codes. Needs the password and a
 /// current code (TOTP or recovery code).
 pub async fn disable_totp(
-    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher),
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher + HasPolicy),
     caller: &Caller,
     password: Secret,
     factor: SecondFactor,
@@ -227,7 +227,7 @@ pub async fn disable_totp(
 /// Replaces the recovery codes by a new set (returned, shown this once).
 /// Needs the password and a current code (TOTP or recovery code).
 pub async fn regenerate_recovery_codes(
-    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher),
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher + HasPolicy),
     caller: &Caller,
     password: Secret,
     factor: SecondFactor,
@@ -254,7 +254,7 @@ pub async fn regenerate_recovery_codes(
 /// factor, then `change` runs in the transaction that spends the code and
 /// records the event it names.
 async fn step_up(
-    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher),
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher + HasPolicy),
     caller: &Caller,
     password: Secret,
     factor: SecondFactor,

@@ -18,11 +18,15 @@ pub mod links;
 pub mod login;
 pub mod one_time;
 pub mod ports;
+pub mod redirects;
+pub mod signup;
 
 // The use-cases.
 pub mod accounts;
 pub mod admin;
 pub mod email_login;
+pub mod federation;
+pub mod identities;
 pub mod mfa;
 pub mod outbox;
 pub mod passkeys;

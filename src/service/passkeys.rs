@@ -99,7 +99,7 @@ impl From<PasskeyRow> for PasskeyInfo {
 /// Starts adding a passkey to the caller's account; needs the password, and
 /// on an account that has a second factor a session that proved one.
 pub async fn begin_registration(
-    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher + HasPasskeys),
+    deps: &(impl HasStore + HasClock + HasHasher + HasLimits + HasCipher + HasPasskeys + HasPolicy),
     caller: &Caller,
     password: Secret,
     client: &ClientInfo,
@@ -363,6 +363,7 @@ pub async fn finish_login(
         amr: AMR_PASSKEY,
         method: LoginMethod::Passkey,
         remember,
+        provider: None,
     };
     open_session(deps, user, None, login, client, move |conn, _| {
         if !passkeys::record_use(conn, &passkey.id, counter, resealed.as_deref(), now)? {

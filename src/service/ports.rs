@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use crate::auth::encryption::DataCipher;
 use crate::auth::passkeys::PasskeyVerifier;
 use crate::auth::password::PasswordHasher;
+use crate::auth::providers::Providers;
 use crate::auth::tokens::TokenService;
 use crate::config::EmailVerification;
 use crate::db::Database;
@@ -52,6 +53,11 @@ pub trait HasPasskeys {
     fn passkeys(&self) -> &PasskeyVerifier;
 }
 
+/// The other providers users sign in with.
+pub trait HasProviders {
+    fn providers(&self) -> &Providers;
+}
+
 /// Rendering and sending mail; messages go through the outbox.
 pub trait HasMailer {
     fn mailer(&self) -> &Mailer;
@@ -88,6 +94,14 @@ pub struct Policy {
     /// Admin routes need a session opened with a second factor.
     pub admin_require_mfa: bool,
     pub email_login: EmailLoginPolicy,
+    /// Origins an app may ask to come back to after a sign-in by email or at
+    /// a provider (`LOGIN_REDIRECT_ALLOWLIST`).
+    pub redirect_origins: Vec<String>,
+    /// A provider's verified address may create an account (`SIGNUP=open`).
+    pub signup_open: bool,
+    /// Seconds after its login during which a session of an account without
+    /// a password may confirm a change (`REAUTH_WINDOW`).
+    pub reauth_window: u64,
 }
 
 /// Signing in by email (`EMAIL_LOGIN` and its settings).
@@ -99,6 +113,4 @@ pub struct EmailLoginPolicy {
     /// The sign-in page's link, with `{token}`.
     pub link: String,
     pub ttl: u64,
-    /// Origins `redirect_to` may lead to.
-    pub redirect_origins: Vec<String>,
 }

@@ -42,6 +42,9 @@ pub enum RecoveryError {
     UsernameTaken,
     #[error("wrong password")]
     WrongPassword,
+    /// See [`AccountError::FreshLoginRequired`].
+    #[error("a fresh login is required")]
+    FreshLoginRequired,
     /// Too many requests for this address (or guesses through this session).
     #[error("held back")]
     HeldBack { retry_after_secs: u64 },
@@ -56,6 +59,7 @@ impl From<AccountError> for RecoveryError {
     fn from(error: AccountError) -> Self {
         match error {
             AccountError::WrongPassword => Self::WrongPassword,
+            AccountError::FreshLoginRequired => Self::FreshLoginRequired,
             AccountError::HeldBack { retry_after_secs } => Self::HeldBack { retry_after_secs },
             AccountError::EmailTaken => Self::EmailTaken,
             AccountError::UsernameTaken => Self::UsernameTaken,
@@ -255,7 +259,7 @@ pub async fn reset_password(
 
 /// Removes every second factor of an account whose address was never proven
 /// (its TOTP, pending or confirmed, its recovery codes, its passkeys and
-/// their ceremonies), as an admin's MFA reset does; if it had any, records
+/// their ceremonies, its linked provider identities), as an admin's MFA reset does; if it had any, records
 /// `mfa_disabled` (by `password_reset`) and queues `notice`. Run it in the
 /// transaction of the reset.
 fn remove_unproven_factors(
@@ -267,9 +271,11 @@ fn remove_unproven_factors(
 ) -> Result<(), StoreError> {
     let had_totp = crate::db::mfa::remove_all(conn, &account.id)?;
     let passkeys_removed = crate::db::passkeys::delete_all(conn, &account.id)?;
-    // Linked provider identities (social login) are a factor too: remove
-    // them here, in this transaction, once accounts can have them.
-    let removed_any = had_totp || passkeys_removed > 0 || account.recovery_codes_left > 0;
+    let identities_removed = crate::db::identities::delete_all(conn, &account.id)?;
+    let removed_any = had_totp
+        || passkeys_removed > 0
+        || identities_removed > 0
+        || account.recovery_codes_left > 0;
     if removed_any {
         Event::new(EventType::MfaDisabled, client, now)
             .user(&account.id)
@@ -279,6 +285,7 @@ fn remove_unproven_factors(
                 "had_totp": had_totp,
                 "passkeys_removed": passkeys_removed,
                 "recovery_codes_removed": account.recovery_codes_left,
+                "identities_removed": identities_removed,
             }))
             .record(conn)?;
         outbox::enqueue(conn, notice)?;

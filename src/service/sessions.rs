@@ -166,6 +166,7 @@ pub async fn start_session(
         amr: AMR_PASSWORD,
         method: LoginMethod::Password,
         remember,
+        provider: None,
     };
     open_session(deps, row, upgraded_hash, login, client, |_, _| Ok(())).await
 }
@@ -203,6 +204,7 @@ pub async fn finish_login(
         amr: proof.amr(super::mfa::first_factor_of(&challenge)),
         method: proof.method(),
         remember: challenge.remember,
+        provider: None,
     };
     let user_id = row.id.clone();
     let owner = row.id.clone();
@@ -394,11 +396,14 @@ pub async fn authenticate(
         })
         .await?
         .ok_or(AuthError::InvalidToken)?;
+    let (row, session_started_at) = row;
     Ok(Caller {
         account: Account::from_row(&row)?,
         session_id: claims.sid,
         amr: crate::domain::Amr::from_names(claims.amr.iter().map(String::as_str)),
         password_hash: row.password_hash,
+        has_password: row.has_password,
+        session_started_at,
     })
 }
 

@@ -209,3 +209,20 @@ fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
         Err(ApiError::CsrfRejected)
     }
 }
+
+/// The cookie that binds a provider sign-in to the browser that began it
+/// (`HttpOnly`, `SameSite=Lax` so that it comes back with the provider's
+/// top-level redirect, only under `/login/providers`, as long as an attempt).
+pub const OAUTH_COOKIE: &str = "portcullis_oauth";
+
+pub fn oauth_cookie(state: &AppState, binding: String, max_age_secs: u64) -> Cookie<'static> {
+    let mut cookie = Cookie::new(OAUTH_COOKIE, binding);
+    cookie.set_http_only(true);
+    cookie.set_secure(state.edge.cookie.secure);
+    cookie.set_path("/login/providers");
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_max_age(CookieDuration::seconds(
+        i64::try_from(max_age_secs).unwrap_or(i64::MAX),
+    ));
+    cookie
+}

@@ -847,3 +847,114 @@ pub struct PasskeyLoginRequest {
     #[serde(default)]
     pub token_delivery: TokenDelivery,
 }
+
+/// A provider users may sign in with.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "google", "name": "Google"}))]
+pub struct ProviderView {
+    /// Its id in `PROVIDERS`, as in `/login/providers/{id}`.
+    pub id: String,
+    /// Shown to users ("Sign in with Google").
+    pub name: String,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProviderStartQuery {
+    /// Where the browser comes back with `code=…` (or `error=…`): an origin
+    /// on `LOGIN_REDIRECT_ALLOWLIST`. Not needed with `link_ticket`.
+    #[param(max_length = 2048)]
+    pub redirect_to: Option<String>,
+    /// The app's PKCE challenge, `BASE64URL(SHA256(code_verifier))` (S256
+    /// only): `POST /login/code` then needs the verifier.
+    #[param(min_length = 43, max_length = 43)]
+    pub code_challenge: Option<String>,
+    /// `S256`, or leave it out.
+    #[param(max_length = 8)]
+    pub code_challenge_method: Option<String>,
+    /// `true` keeps the session for `REFRESH_TOKEN_TTL`, otherwise at most a day.
+    pub remember: Option<bool>,
+    /// Linking: the ticket `POST /me/identities/{provider}` returned (its
+    /// `url` carries it).
+    #[param(max_length = 64)]
+    pub link_ticket: Option<String>,
+}
+
+/// What a provider sends the browser back with (other parameters a provider
+/// adds are ignored).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProviderCallbackQuery {
+    /// The provider's authorization code.
+    #[param(max_length = 2048)]
+    pub code: Option<String>,
+    #[param(max_length = 64)]
+    pub state: Option<String>,
+    /// The provider's refusal (`access_denied`, …).
+    #[param(max_length = 256)]
+    pub error: Option<String>,
+}
+
+/// Exchanges a Portcullis login code for a session.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginCodeRequest {
+    /// The `code` the provider's callback handed to `redirect_to`.
+    #[schema(value_type = String, max_length = 256)]
+    pub code: Secret,
+    /// The PKCE verifier whose S256 challenge the start carried (required
+    /// then; 43–128 characters of `A-Z a-z 0-9 - . _ ~`).
+    #[schema(value_type = Option<String>, min_length = 43, max_length = 128)]
+    pub code_verifier: Option<Secret>,
+    #[serde(default)]
+    pub token_delivery: TokenDelivery,
+}
+
+/// An identity at another provider, linked to the caller's account.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+    "provider": "google",
+    "subject": "110248495921238986420",
+    "email": "ada@example.com",
+    "created_at": "2026-12-07T10:00:00Z"
+}))]
+pub struct IdentityView {
+    pub id: uuid::Uuid,
+    /// The provider's id in `PROVIDERS`.
+    pub provider: String,
+    /// The provider's stable id of the person.
+    pub subject: String,
+    /// The address the provider gave when it was linked.
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crate::service::identities::IdentityInfo> for IdentityView {
+    fn from(info: crate::service::identities::IdentityInfo) -> Self {
+        Self {
+            id: info.id,
+            provider: info.provider,
+            subject: info.subject,
+            email: info.email,
+            created_at: utc(info.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkIdentityRequest {
+    /// Where the browser comes back with `linked={provider}` (or `error=…`):
+    /// an origin on `LOGIN_REDIRECT_ALLOWLIST`.
+    #[schema(max_length = 2048)]
+    pub redirect_to: String,
+}
+
+/// Where to send the browser to link the identity.
+#[derive(Serialize, ToSchema)]
+pub struct LinkIdentityStart {
+    /// Open it in the browser (a navigation, not a fetch) within 600 s; it
+    /// leads to the provider and back to `redirect_to`.
+    pub url: String,
+}

@@ -22,6 +22,7 @@ use super::problem::ErrorCode;
         (name = "sessions", description = "The caller's sessions (one per login)."),
         (name = "mfa", description = "Two-factor authentication: TOTP and recovery codes."),
         (name = "passkeys", description = "The caller's passkeys (WebAuthn); logging in with one is under `auth`."),
+        (name = "providers", description = "Signing in with another provider (OpenID Connect, GitHub) and the caller's linked identities."),
         (name = "recovery", description = "Forgotten passwords, proving and changing the email address."),
         (name = "admin", description = "Operators only (role `admin`)."),
         (name = "keys", description = "Public keys for verifying access tokens."),

@@ -27,6 +27,8 @@ use crate::limits::Limited;
 use crate::service::accounts::AccountError;
 use crate::service::admin::AdminError;
 use crate::service::email_login::EmailLoginError;
+use crate::service::federation::FederationError;
+use crate::service::identities::IdentityError;
 use crate::service::login::LoginError;
 use crate::service::mfa::MfaError;
 use crate::service::passkeys::PasskeyError;
@@ -108,6 +110,7 @@ error_codes! {
     UsernameTaken => "username_taken", CONFLICT, Some("This username is taken.");
     LastAdmin => "last_admin", CONFLICT, Some("This is the last enabled admin; promote another admin first.");
     MfaAlreadyEnabled => "mfa_already_enabled", CONFLICT, Some("Two-factor authentication is already on; turn it off first to set up a new authenticator.");
+    LastLoginMethod => "last_login_method", CONFLICT, Some("This is the account's last way to log in; set a password (POST /password/forgot) or link another provider first.");
     TooManyPasskeys => "too_many_passkeys", CONFLICT, Some("This account has the most passkeys allowed; remove one before adding another.");
     RequestTimeout => "request_timeout", REQUEST_TIMEOUT, Some("The request body did not arrive in time.");
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE, Some("The request body is too large.");
@@ -159,6 +162,10 @@ pub enum ApiError {
     /// account that has two.
     #[error("second-factor session required")]
     StepUpRequired,
+    /// A change on an account without a password, from a session older
+    /// than `REAUTH_WINDOW` (`step_up_required`).
+    #[error("fresh login required")]
+    FreshLoginRequired,
     #[error("too many passkeys")]
     TooManyPasskeys,
     /// A cookie-authenticated call from a page that may not make it.
@@ -190,6 +197,11 @@ pub enum ApiError {
     UsernameTaken,
     #[error("last admin")]
     LastAdmin,
+    #[error("last login method")]
+    LastLoginMethod,
+    /// A provider could not be reached in time (`service_unavailable`).
+    #[error("provider unavailable")]
+    ProviderUnavailable,
     /// The body did not arrive within `REQUEST_BODY_TIMEOUT`.
     #[error("request body too slow")]
     RequestTimeout,
@@ -234,7 +246,7 @@ impl ApiError {
             Self::InvalidMfaCode => ErrorCode::InvalidMfaCode,
             Self::MfaRequiredForAdmin => ErrorCode::MfaRequiredForAdmin,
             Self::MfaAlreadyEnabled => ErrorCode::MfaAlreadyEnabled,
-            Self::StepUpRequired => ErrorCode::StepUpRequired,
+            Self::StepUpRequired | Self::FreshLoginRequired => ErrorCode::StepUpRequired,
             Self::TooManyPasskeys => ErrorCode::TooManyPasskeys,
             Self::CsrfRejected => ErrorCode::CsrfRejected,
             Self::Forbidden => ErrorCode::Forbidden,
@@ -248,15 +260,17 @@ impl ApiError {
             Self::EmailTaken => ErrorCode::EmailTaken,
             Self::UsernameTaken => ErrorCode::UsernameTaken,
             Self::LastAdmin => ErrorCode::LastAdmin,
+            Self::LastLoginMethod => ErrorCode::LastLoginMethod,
             Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::Validation(_) => ErrorCode::ValidationFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Overloaded => ErrorCode::Overloaded,
-            Self::ServiceUnavailable | Self::StorageFull | Self::ShuttingDown => {
-                ErrorCode::ServiceUnavailable
-            }
+            Self::ServiceUnavailable
+            | Self::StorageFull
+            | Self::ShuttingDown
+            | Self::ProviderUnavailable => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -272,6 +286,13 @@ impl ApiError {
             Self::StorageFull => {
                 Some("The database cannot take writes right now; retry shortly.".to_owned())
             }
+            Self::ProviderUnavailable => {
+                Some("The provider could not be reached in time; retry shortly.".to_owned())
+            }
+            Self::FreshLoginRequired => Some(
+                "This account has no password: changes are confirmed by a recent login. Log in again, then retry within REAUTH_WINDOW (600 s by default)."
+                    .to_owned(),
+            ),
             _ => self.code().default_detail().map(str::to_owned),
         }
     }
@@ -280,9 +301,10 @@ impl ApiError {
         match self {
             Self::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
             Self::Overloaded => Some(RETRY_AFTER_OVERLOADED),
-            Self::ServiceUnavailable | Self::StorageFull | Self::ShuttingDown => {
-                Some(RETRY_AFTER_UNAVAILABLE)
-            }
+            Self::ServiceUnavailable
+            | Self::StorageFull
+            | Self::ShuttingDown
+            | Self::ProviderUnavailable => Some(RETRY_AFTER_UNAVAILABLE),
             _ => None,
         }
     }
@@ -510,6 +532,32 @@ impl From<EmailLoginError> for ApiError {
     }
 }
 
+impl From<FederationError> for ApiError {
+    fn from(error: FederationError) -> Self {
+        match error {
+            FederationError::UnknownProvider => Self::NotFound,
+            FederationError::RedirectNotAllowed => Self::RedirectNotAllowed,
+            FederationError::Invalid(violations) => Self::Validation(violations),
+            FederationError::ProviderUnavailable => Self::ProviderUnavailable,
+            FederationError::NoSafePlace => Self::InvalidOrExpiredToken,
+            FederationError::Login(error) => error.into(),
+            FederationError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(error: IdentityError) -> Self {
+        match error {
+            IdentityError::UnknownProvider | IdentityError::NotFound => Self::NotFound,
+            IdentityError::RedirectNotAllowed => Self::RedirectNotAllowed,
+            IdentityError::StepUp(_) => Self::StepUpRequired,
+            IdentityError::LastLoginMethod => Self::LastLoginMethod,
+            IdentityError::Store(error) => error.into(),
+        }
+    }
+}
+
 impl From<RefreshError> for ApiError {
     fn from(error: RefreshError) -> Self {
         match error {
@@ -547,6 +595,7 @@ impl From<AccountError> for ApiError {
             AccountError::EmailTaken => Self::EmailTaken,
             AccountError::UsernameTaken => Self::UsernameTaken,
             AccountError::WrongPassword => Self::WrongPassword,
+            AccountError::FreshLoginRequired => Self::FreshLoginRequired,
             AccountError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
             AccountError::Invalid(violations) => Self::Validation(violations),
             AccountError::LastAdmin => Self::LastAdmin,
@@ -581,6 +630,7 @@ impl From<RecoveryError> for ApiError {
             RecoveryError::EmailTaken => Self::EmailTaken,
             RecoveryError::UsernameTaken => Self::UsernameTaken,
             RecoveryError::WrongPassword => Self::WrongPassword,
+            RecoveryError::FreshLoginRequired => Self::FreshLoginRequired,
             RecoveryError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
             RecoveryError::Hash(error) => error.into(),
             RecoveryError::Store(error) => error.into(),

@@ -249,6 +249,8 @@ pub fn serve_unchecked(settings: &Settings) -> String {
 }
 
 pub fn client() -> reqwest::Client {
+    // reqwest is built without a TLS provider of its own (see Cargo.toml).
+    portcullis::auth::providers::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -1078,4 +1080,104 @@ pub async fn start_session_after(
 fn seed_account(username: &str) -> NewAccount {
     let email = format!("{username}@example.com");
     NewAccount::parse(username, &email, STRONG_PASSWORD.into()).expect("valid seed account")
+}
+
+/// A real OpenID provider of this test's own (`oidc-provider-mock` from
+/// PyPI: discovery, RS256-signed ID tokens, a consent form) on a free
+/// loopback port; stopped when dropped. Found at
+/// `PORTCULLIS_TEST_OIDC_PROVIDER` or on `PATH`; `None` (with a notice) when
+/// it is not installed, unless CI is set (`.ci/run` installs it).
+pub struct TestOidcProvider {
+    pub port: u16,
+    process: std::process::Child,
+    http: reqwest::Client,
+}
+
+impl TestOidcProvider {
+    pub async fn start() -> Option<Self> {
+        let program = std::env::var("PORTCULLIS_TEST_OIDC_PROVIDER")
+            .ok()
+            .filter(|path| !path.is_empty())
+            .unwrap_or_else(|| "oidc-provider-mock".to_owned());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let process = match std::process::Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(process) => process,
+            Err(error) => {
+                if services_required() {
+                    panic!("CI needs oidc-provider-mock ({program}: {error}); .ci/run installs it");
+                }
+                eprintln!(
+                    "skipped: this test needs oidc-provider-mock (pip install oidc-provider-mock, or set PORTCULLIS_TEST_OIDC_PROVIDER)"
+                );
+                return None;
+            }
+        };
+        let provider = Self {
+            port,
+            process,
+            http: client(),
+        };
+        let discovery = format!("{}/.well-known/openid-configuration", provider.issuer());
+        eventually("the OpenID provider to start", async || {
+            let answer = provider.http.get(&discovery).send().await.ok()?;
+            answer.status().is_success().then_some(())
+        })
+        .await;
+        Some(provider)
+    }
+
+    /// The issuer as the provider names itself when reached directly.
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sets the claims of the person `subject` at the provider.
+    pub async fn set_user(&self, subject: &str, claims: Value) {
+        let answer = self
+            .http
+            .put(format!("{}/users/{subject}", self.issuer()))
+            .json(&claims)
+            .send()
+            .await
+            .expect("the provider answers");
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+
+    /// Plays the person at the provider's authorization page: `subject`
+    /// consents (or, with `None`, denies). Returns where the provider sends
+    /// the browser back to (the callback URL with `code` and `state`).
+    pub async fn consent(&self, authorization_url: &str, subject: Option<&str>) -> String {
+        let form = match subject {
+            Some(subject) => vec![("sub", subject)],
+            None => vec![("action", "deny")],
+        };
+        let answer = self
+            .http
+            .post(authorization_url)
+            .form(&form)
+            .send()
+            .await
+            .expect("the provider answers");
+        assert!(answer.status().is_redirection(), "{}", answer.status());
+        answer.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .expect("a readable location")
+            .to_owned()
+    }
+}
+
+impl Drop for TestOidcProvider {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
 }

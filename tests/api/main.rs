@@ -20,6 +20,7 @@ mod metrics;
 mod mfa;
 mod passkeys;
 mod project;
+mod providers;
 mod recovery;
 mod register;
 mod sessions;

@@ -743,7 +743,7 @@ async fn a_rotated_key_still_opens_secrets_and_reseals_them_on_use() {
 
 /// Both login steps against the node at `address`; the second step's status.
 async fn login_with_totp_at(address: &str, email: &str, code: &str) -> StatusCode {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let challenge: Value = client
         .post(format!("{address}/login"))
         .json(&json!({"email": email, "password": STRONG_PASSWORD}))

@@ -1265,6 +1265,7 @@ async fn sigterm_under_new_connection_load_drops_no_request() {
         let url = format!("{address}/healthz");
         clients.push(actix_web::rt::spawn(async move {
             // No idle connections kept: every request is a new connection.
+            portcullis::auth::providers::install_tls_provider();
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
                 .build()

@@ -236,6 +236,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/login/code": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchanges the login code a provider's callback handed to `redirect_to` for a session, with the PKCE verifier when the start carried a challenge
+         * @description Exchanges the login code a provider's callback handed to `redirect_to` for a session, with the PKCE verifier when the start carried a challenge.
+         */
+        post: operations["exchange_login_code"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/login/email": {
         parameters: {
             query?: never;
@@ -336,6 +356,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/login/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The providers users may sign in with, in configured order (empty when `PROVIDERS` is not set)
+         * @description The providers users may sign in with, in configured order (empty when `PROVIDERS` is not set).
+         */
+        get: operations["list_providers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/login/providers/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Starts a sign-in at the provider: a browser navigation (not a fetch) that answers 303 to the provider with `state`, `nonce` and a PKCE challenge, and sets the `portcullis_oauth` cookie that binds the attempt to this browser
+         * @description Starts a sign-in at the provider: a browser navigation (not a fetch) that answers 303 to the provider with `state`, `nonce` and a PKCE challenge, and sets the `portcullis_oauth` cookie that binds the attempt to this browser. The provider sends the browser back to the callback, which sends it on to `redirect_to` with a login code (or an error) within 600 s.
+         */
+        get: operations["start_provider_login"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/login/providers/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the provider sends the browser back
+         * @description Where the provider sends the browser back. Answers 303 to the start's `redirect_to` with `code=…` (a login code for `POST /login/code`: single use, 60 s), `linked={id}` (an identity linked) or `error=…` (`provider_error`, `invalid_state`, `invalid_response`, `provider_unavailable`, `email_not_verified`, `account_exists`, `account_disabled`, `signup_closed`, `identity_taken`); 400 when the `state` names no attempt, so that there is no safe place to go.
+         */
+        get: operations["provider_callback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/logout": {
         parameters: {
             query?: never;
@@ -414,6 +494,66 @@ export interface paths {
          * @description Mails the caller a new verification link (none if the address is already verified, or one went out within `MAIL_MIN_INTERVAL`).
          */
         post: operations["send_email_verification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's identities at other providers, oldest first
+         * @description The caller's identities at other providers, oldest first.
+         */
+        get: operations["list_identities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/identities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlinks one of the caller's identities; it can no longer log in
+         * @description Unlinks one of the caller's identities; it can no longer log in. Refused when the account would be left with no way to log in (no password of its own, no other identity, no passkey, and sign-in by email off): set a password first (`/password/forgot`). On an account with a second factor, only from a session opened with it.
+         */
+        delete: operations["unlink_identity"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/identities/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts linking an identity at the provider to the caller's account: open the returned `url` in the browser (it leads to the provider, and back to `redirect_to` with `linked={provider}` or `error=…`)
+         * @description Starts linking an identity at the provider to the caller's account: open the returned `url` in the browser (it leads to the provider, and back to `redirect_to` with `linked={provider}` or `error=…`). On an account with a second factor, only from a session opened with it.
+         */
+        post: operations["link_identity"];
         delete?: never;
         options?: never;
         head?: never;
@@ -912,7 +1052,7 @@ export interface components {
          * @description Every kind of auth event.
          * @enum {string}
          */
-        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "username_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed" | "email_login_requested";
+        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "username_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed" | "email_login_requested" | "identity_linked" | "identity_unlinked";
         /**
          * @description One broken rule. The message never repeats the submitted value (it may be
          *     a password).
@@ -940,6 +1080,28 @@ export interface components {
             /** @example ok */
             status: string;
         };
+        /**
+         * @description An identity at another provider, linked to the caller's account.
+         * @example {
+         *       "created_at": "2026-12-07T10:00:00Z",
+         *       "email": "ada@example.com",
+         *       "id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+         *       "provider": "google",
+         *       "subject": "110248495921238986420"
+         *     }
+         */
+        IdentityView: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description The address the provider gave when it was linked. */
+            email?: string | null;
+            /** Format: uuid */
+            id: string;
+            /** @description The provider's id in `PROVIDERS`. */
+            provider: string;
+            /** @description The provider's stable id of the person. */
+            subject: string;
+        };
         /** @description One public key of the JWKS (RFC 7517 / RFC 8037). */
         Jwk: {
             /** @example EdDSA */
@@ -958,6 +1120,21 @@ export interface components {
         /** @description The public keys that verify Portcullis access tokens. */
         Jwks: {
             keys: components["schemas"]["Jwk"][];
+        };
+        LinkIdentityRequest: {
+            /**
+             * @description Where the browser comes back with `linked={provider}` (or `error=…`):
+             *     an origin on `LOGIN_REDIRECT_ALLOWLIST`.
+             */
+            redirect_to: string;
+        };
+        /** @description Where to send the browser to link the identity. */
+        LinkIdentityStart: {
+            /**
+             * @description Open it in the browser (a navigation, not a fetch) within 600 s; it
+             *     leads to the provider and back to `redirect_to`.
+             */
+            url: string;
         };
         /**
          * @description Log in by email.
@@ -993,6 +1170,17 @@ export interface components {
             remember?: boolean;
             token_delivery?: components["schemas"]["TokenDelivery"];
             username: string;
+        };
+        /** @description Exchanges a Portcullis login code for a session. */
+        LoginCodeRequest: {
+            /** @description The `code` the provider's callback handed to `redirect_to`. */
+            code: string;
+            /**
+             * @description The PKCE verifier whose S256 challenge the start carried (required
+             *     then; 43–128 characters of `A-Z a-z 0-9 - . _ ~`).
+             */
+            code_verifier?: string | null;
+            token_delivery?: components["schemas"]["TokenDelivery"];
         };
         /**
          * @description The second step of a login: the `mfa_token` of the `mfa_required` answer
@@ -1186,10 +1374,10 @@ export interface components {
          */
         Problem: {
             /**
-             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `step_up_required`, `invalid_or_expired_token`, `redirect_not_allowed`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `too_many_passkeys`, `request_timeout`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
+             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `step_up_required`, `invalid_or_expired_token`, `redirect_not_allowed`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `last_login_method`, `too_many_passkeys`, `request_timeout`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
              * @enum {string}
              */
-            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "step_up_required" | "invalid_or_expired_token" | "redirect_not_allowed" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "too_many_passkeys" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
+            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "step_up_required" | "invalid_or_expired_token" | "redirect_not_allowed" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "last_login_method" | "too_many_passkeys" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
             detail?: string | null;
             /** @description Only for `validation_failed`: each invalid field and the rules it broke. */
             errors?: {
@@ -1215,6 +1403,19 @@ export interface components {
             title: string;
             /** @description A URN naming the kind of problem; stable per `code`. */
             type: string;
+        };
+        /**
+         * @description A provider users may sign in with.
+         * @example {
+         *       "id": "google",
+         *       "name": "Google"
+         *     }
+         */
+        ProviderView: {
+            /** @description Its id in `PROVIDERS`, as in `/login/providers/{id}`. */
+            id: string;
+            /** @description Shown to users ("Sign in with Google"). */
+            name: string;
         };
         /**
          * @description Recovery codes, shown only now: each logs in once in place of a TOTP code.
@@ -2708,6 +2909,122 @@ export interface operations {
             };
         };
     };
+    exchange_login_code: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginCodeRequest"];
+            };
+        };
+        responses: {
+            /** @description A new session's token pair (`amr` `["fed"]`). */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control"?: string;
+                    /** @description With `"token_delivery": "cookie"` only: the refresh cookie (`refresh_token` is then absent from the body). */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description `invalid_or_expired_token`: the code is unknown, used, older than 60 s, or its `code_verifier` is missing or wrong (the code is spent either way); or `malformed_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `mfa_required`: the account has a second factor; the problem carries `mfa_token`, `methods` and, with `passkey`, `passkey_options` for `POST /login/mfa`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `account_disabled`, or `email_not_verified` (with `EMAIL_VERIFICATION=required`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `rate_limited`: too many requests from this address or, where a password
+             *     is checked, too many failed attempts for the account; retry after `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     request_email_login: {
         parameters: {
             query?: never;
@@ -3299,6 +3616,224 @@ export interface operations {
             };
         };
     };
+    list_providers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The providers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderView"][];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    start_provider_login: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Where the browser comes back with `code=…` (or `error=…`): an origin
+                 *     on `LOGIN_REDIRECT_ALLOWLIST`. Not needed with `link_ticket`.
+                 */
+                redirect_to?: string;
+                /**
+                 * @description The app's PKCE challenge, `BASE64URL(SHA256(code_verifier))` (S256
+                 *     only): `POST /login/code` then needs the verifier.
+                 */
+                code_challenge?: string;
+                /** @description `S256`, or leave it out. */
+                code_challenge_method?: string;
+                /** @description `true` keeps the session for `REFRESH_TOKEN_TTL`, otherwise at most a day. */
+                remember?: boolean;
+                /**
+                 * @description Linking: the ticket `POST /me/identities/{provider}` returned (its
+                 *     `url` carries it).
+                 */
+                link_ticket?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The provider's id. */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's authorization page; or to `redirect_to?error=provider_unavailable` when the provider cannot be reached. */
+            303: {
+                headers: {
+                    /** @description Where to go next. */
+                    Location?: string;
+                    /** @description `portcullis_oauth=…; HttpOnly; SameSite=Lax; Path=/login/providers; Max-Age=600` */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `redirect_not_allowed`: `redirect_to` is missing or not on an allowed origin; `invalid_or_expired_token`: the link ticket is unknown, used or expired. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no provider has this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: `code_challenge` is not an S256 challenge, or `code_challenge_method` is not `S256`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /**
+             * @description `rate_limited`: too many requests from this address or, where a password
+             *     is checked, too many failed attempts for the account; retry after `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    provider_callback: {
+        parameters: {
+            query?: {
+                /** @description The provider's authorization code. */
+                code?: string;
+                state?: string;
+                /** @description The provider's refusal (`access_denied`, …). */
+                error?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The provider's id. */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To `redirect_to` with `code`, `linked` or `error`. */
+            303: {
+                headers: {
+                    /** @description `redirect_to` with the outcome in its query. */
+                    Location?: string;
+                    /** @description Clears `portcullis_oauth`. */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_or_expired_token`: the `state` is unknown or was used. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no provider has this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `rate_limited`: too many requests from this address or, where a password
+             *     is checked, too many failed attempts for the account; retry after `Retry-After`.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     logout_session: {
         parameters: {
             query?: never;
@@ -3716,6 +4251,250 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_identities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The identities. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityView"][];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlink_identity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The identity's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unlinked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `step_up_required`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: the caller has no identity with this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `last_login_method`: it is the account's only way to log in. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    link_identity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The provider's id. */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkIdentityRequest"];
+            };
+        };
+        responses: {
+            /** @description Where to send the browser (valid 600 s, once). */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkIdentityStart"];
+                };
+            };
+            /** @description `redirect_not_allowed`, or `malformed_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `step_up_required`: the account has a second factor and this session was opened without one. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no provider has this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

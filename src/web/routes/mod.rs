@@ -8,6 +8,7 @@ mod health;
 mod keys;
 mod mfa;
 mod passkeys;
+mod providers;
 mod recovery;
 mod register;
 mod session;
@@ -23,6 +24,13 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(passkeys::login_passkey)
         .service(email_login::request_email_login)
         .service(email_login::verify_email_login)
+        .service(providers::list_providers)
+        .service(providers::start_provider_login)
+        .service(providers::provider_callback)
+        .service(providers::exchange_login_code)
+        .service(providers::list_identities)
+        .service(providers::link_identity)
+        .service(providers::unlink_identity)
         .service(session::refresh_token_pair)
         .service(session::logout_session)
         .service(account::get_me)

@@ -1,0 +1,622 @@
+//! Signing in at another provider (OpenID Connect, GitHub): the start that
+//! sends the browser there, the callback that comes back, and the exchange of
+//! the Portcullis login code for a session.
+//!
+//! The attempt between start and callback lives in the database (any node
+//! finishes what another began), is used once, and is bound to the browser
+//! that began it by the `portcullis_oauth` cookie, so that nobody can finish
+//! a sign-in in someone else's browser (login CSRF). Towards the provider it
+//! carries `state`, `nonce` and a PKCE verifier; towards the app, the login
+//! code is single use, lives 60 s and, when the app sent a `code_challenge`,
+//! needs the app's own verifier.
+//!
+//! Accounts are never linked by address: a provider's address that an
+//! account already has answers `account_exists`, and the owner links the
+//! identity from a logged-in session (see `service::identities`).
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::audit::Event;
+use super::caller::ClientInfo;
+use super::carries_store_errors;
+use super::login::{FirstFactor, IssuedTokens, Login, LoginError, LoginOutcome, open_session};
+use super::one_time::{new_token, token_hash};
+use super::ports::{
+    HasCipher, HasClock, HasHasher, HasPasskeys, HasPolicy, HasProviders, HasStore, HasTokens,
+};
+use super::redirects::{allowed_redirect, with_query};
+use crate::auth::providers::{AttemptSecrets, ProviderError, ProviderIdentity};
+use crate::clock::seconds;
+use crate::config::EmailVerification;
+use crate::db::identities::{self, IdentityRow};
+use crate::db::provider_logins::{self, LoginCodeRow, ProviderAttemptRow};
+use crate::db::users;
+use crate::db::{Conflict, StoreError};
+use crate::domain::{AuthMethod, Email, EventType, LoginMethod, Secret, Violation, Violations};
+
+/// Seconds between the start and the provider's callback.
+pub const ATTEMPT_TTL_SECS: u64 = 600;
+/// Seconds a Portcullis login code may wait for its exchange.
+pub const LOGIN_CODE_TTL_SECS: u64 = 60;
+
+/// The `amr` of a session opened at a provider alone.
+const AMR_PROVIDER: &[AuthMethod] = &[AuthMethod::Federated];
+
+/// What the sealed column of an attempt holds.
+const SEALING_CONTEXT: &str = "provider_attempt";
+
+/// Why a provider's sign-in did not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum FederationError {
+    /// No provider of that id is configured.
+    #[error("unknown provider")]
+    UnknownProvider,
+    #[error("redirect not allowed")]
+    RedirectNotAllowed,
+    #[error("invalid input")]
+    Invalid(Violations),
+    /// The provider could not be reached (or answered nonsense) in time.
+    #[error("the provider is unavailable")]
+    ProviderUnavailable,
+    /// A callback with no attempt to go back to: unknown or spent state.
+    #[error("unknown or spent sign-in")]
+    NoSafePlace,
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+carries_store_errors!(FederationError);
+
+impl LoginOutcome for FederationError {
+    fn login_outcome(&self) -> Option<&'static str> {
+        match self {
+            Self::Login(refused) => Some(refused.outcome()),
+            _ => None,
+        }
+    }
+}
+
+/// How the sign-in was asked for.
+#[derive(Debug)]
+pub struct StartRequest {
+    pub provider: String,
+    /// Where the app wants the login code (or the error) delivered.
+    pub redirect_to: String,
+    /// The app's PKCE challenge (S256), for `POST /login/code`.
+    pub code_challenge: Option<String>,
+    pub remember: bool,
+    /// The browser's `portcullis_oauth` cookie, if it has one already (a
+    /// second tab reuses it, so that either attempt can finish).
+    pub browser_binding: Option<String>,
+    /// Linking rather than logging in: the ticket `POST /me/identities/{id}`
+    /// handed out.
+    pub link_ticket: Option<Secret>,
+}
+
+/// Where to send the browser, and the value of its binding cookie.
+pub struct Started {
+    pub location: url::Url,
+    pub browser_binding: String,
+}
+
+/// Starts a sign-in at `request.provider`: stores the attempt and returns
+/// the provider's authorization URL. A `redirect_to` outside the allow-list
+/// is refused, never redirected to.
+pub async fn start(
+    deps: &(impl HasStore + HasClock + HasCipher + HasPolicy + HasProviders),
+    request: StartRequest,
+) -> Result<Started, FederationError> {
+    if !deps.providers().knows(&request.provider) {
+        return Err(FederationError::UnknownProvider);
+    }
+    let now = deps.now();
+    let (redirect_to, link_user_id) = match &request.link_ticket {
+        Some(ticket) => {
+            let hash = token_hash(ticket.expose());
+            let ticket = deps
+                .db()
+                .transaction(move |conn| {
+                    Ok::<_, StoreError>(provider_logins::take_ticket(conn, &hash, now)?)
+                })
+                .await?
+                .filter(|ticket| ticket.provider == request.provider)
+                .ok_or(LoginError::ChallengeInvalid)?;
+            (ticket.redirect_to, Some(ticket.user_id))
+        }
+        None => (request.redirect_to.clone(), None),
+    };
+    let redirect_to = allowed_redirect(deps, &redirect_to)
+        .ok_or(FederationError::RedirectNotAllowed)?
+        .to_string();
+    if let Some(challenge) = &request.code_challenge
+        && !is_s256_challenge(challenge)
+    {
+        return Err(FederationError::Invalid(Violations::from([(
+            "code_challenge",
+            vec![Violation::new(
+                "invalid",
+                "must be the base64url SHA-256 of a PKCE verifier (43 characters, S256)",
+            )],
+        )])));
+    }
+    let (state, state_hash) = new_token()?;
+    let (nonce, _) = new_token()?;
+    let (pkce_verifier, _) = new_token()?;
+    let browser_binding = match request.browser_binding.filter(|value| is_token(value)) {
+        Some(existing) => existing,
+        None => new_token()?.0,
+    };
+    let secrets = AttemptSecrets {
+        nonce,
+        pkce_verifier,
+    };
+    let location = deps
+        .providers()
+        .authorization_url(&request.provider, &state, &secrets)
+        .await
+        .map_err(provider_failure)?;
+    let sealed_secrets = deps
+        .cipher()
+        .seal(SEALING_CONTEXT, &secrets.to_bytes())
+        .map_err(StoreError::Failed)?;
+    let row = ProviderAttemptRow {
+        state_hash,
+        provider: request.provider,
+        browser_hash: token_hash(&browser_binding),
+        sealed_secrets,
+        redirect_to,
+        code_challenge: request.code_challenge,
+        remember: request.remember,
+        link_user_id,
+        created_at: now,
+        expires_at: now + seconds(ATTEMPT_TTL_SECS),
+    };
+    deps.db()
+        .transaction(move |conn| Ok::<_, StoreError>(provider_logins::insert_attempt(conn, &row)?))
+        .await?;
+    Ok(Started {
+        location,
+        browser_binding,
+    })
+}
+
+/// What the provider sent the browser back with.
+#[derive(Debug, Default)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// The provider's refusal (`access_denied`, …).
+    pub error: Option<String>,
+    /// The browser's `portcullis_oauth` cookie.
+    pub browser_binding: Option<String>,
+}
+
+/// Why a callback is refused, as the app reads it in `?error=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackRefusal {
+    /// The provider refused or the user cancelled there.
+    ProviderError,
+    /// The attempt expired, belongs to another provider, or another browser.
+    InvalidState,
+    /// The provider's answer did not verify (ID token, code exchange).
+    InvalidResponse,
+    ProviderUnavailable,
+    /// The provider does not vouch for the address.
+    EmailNotVerified,
+    /// An account has the address; its owner may link the identity.
+    AccountExists,
+    AccountDisabled,
+    /// `SIGNUP=closed` and no account has the identity.
+    SignupClosed,
+    /// Linking an identity that another account has.
+    IdentityTaken,
+}
+
+impl CallbackRefusal {
+    pub const ALL: [Self; 9] = [
+        Self::ProviderError,
+        Self::InvalidState,
+        Self::InvalidResponse,
+        Self::ProviderUnavailable,
+        Self::EmailNotVerified,
+        Self::AccountExists,
+        Self::AccountDisabled,
+        Self::SignupClosed,
+        Self::IdentityTaken,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ProviderError => "provider_error",
+            Self::InvalidState => "invalid_state",
+            Self::InvalidResponse => "invalid_response",
+            Self::ProviderUnavailable => "provider_unavailable",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::AccountExists => "account_exists",
+            Self::AccountDisabled => "account_disabled",
+            Self::SignupClosed => "signup_closed",
+            Self::IdentityTaken => "identity_taken",
+        }
+    }
+}
+
+/// Finishes the provider's side: spends the attempt, checks the browser and
+/// the provider's answer, finds or makes the account (or links the
+/// identity), and returns where to send the browser: `redirect_to` with
+/// `code=…` (a login), `linked=…` (a link) or `error=…`. A state with no
+/// attempt is [`FederationError::NoSafePlace`]: there is nowhere safe to go.
+pub async fn callback(
+    deps: &(impl HasStore + HasClock + HasHasher + HasCipher + HasPolicy + HasProviders),
+    provider: &str,
+    callback: Callback,
+    client: &ClientInfo,
+) -> Result<url::Url, FederationError> {
+    let now = deps.now();
+    let Some(state) = callback.state.filter(|state| is_token(state)) else {
+        return Err(FederationError::NoSafePlace);
+    };
+    let state_hash = token_hash(&state);
+    let attempt = deps
+        .db()
+        .transaction(move |conn| {
+            Ok::<_, StoreError>(provider_logins::take_attempt(conn, &state_hash)?)
+        })
+        .await?
+        .ok_or(FederationError::NoSafePlace)?;
+    let redirect_to = url::Url::parse(&attempt.redirect_to)
+        .map_err(|error| StoreError::Failed(anyhow::anyhow!("stored redirect_to: {error}")))?;
+    let refuse =
+        |refusal: CallbackRefusal| with_query(redirect_to.clone(), "error", refusal.as_str());
+    let same_browser = callback.browser_binding.as_deref().is_some_and(|binding| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            token_hash(binding).as_bytes(),
+            attempt.browser_hash.as_bytes(),
+        )
+        .is_ok()
+    });
+    if attempt.provider != provider || attempt.expires_at <= now || !same_browser {
+        return Ok(refuse(CallbackRefusal::InvalidState));
+    }
+    if callback.error.is_some() {
+        return Ok(refuse(CallbackRefusal::ProviderError));
+    }
+    let Some(code) = callback
+        .code
+        .filter(|code| !code.is_empty() && code.len() <= 2048)
+    else {
+        return Ok(refuse(CallbackRefusal::InvalidResponse));
+    };
+    let secrets = deps
+        .cipher()
+        .open(SEALING_CONTEXT, &attempt.sealed_secrets)
+        .ok()
+        .and_then(|opened| AttemptSecrets::from_bytes(&opened.plaintext))
+        .ok_or_else(|| StoreError::Failed(anyhow::anyhow!("an attempt's secrets do not open")))?;
+    let identity = match deps
+        .providers()
+        .identify(provider, &code, &secrets, now.and_utc())
+        .await
+    {
+        Ok(identity) => identity,
+        Err(ProviderError::Unavailable(reason)) => {
+            tracing::warn!(provider, %reason, "a provider could not be reached at its callback");
+            return Ok(refuse(CallbackRefusal::ProviderUnavailable));
+        }
+        Err(ProviderError::Refused(reason)) => {
+            tracing::warn!(provider, %reason, "a provider's answer was refused");
+            return Ok(refuse(CallbackRefusal::InvalidResponse));
+        }
+        Err(ProviderError::Unknown) => return Err(FederationError::UnknownProvider),
+    };
+    let outcome = match &attempt.link_user_id {
+        Some(user_id) => link(deps, &attempt, user_id, identity, client, now).await?,
+        None => sign_in(deps, &attempt, identity, client, now).await?,
+    };
+    Ok(match outcome {
+        Ok(Arrival::LoginCode(code)) => with_query(redirect_to, "code", &code),
+        Ok(Arrival::Linked) => with_query(redirect_to, "linked", provider),
+        Err(refusal) => refuse(refusal),
+    })
+}
+
+/// What the browser brings back to the app.
+enum Arrival {
+    LoginCode(String),
+    Linked,
+}
+
+/// A login: the account of the identity, or a new one for a verified
+/// address no account has; then a login code for the app.
+async fn sign_in(
+    deps: &(impl HasStore + HasHasher + HasPolicy),
+    attempt: &ProviderAttemptRow,
+    identity: ProviderIdentity,
+    client: &ClientInfo,
+    now: NaiveDateTime,
+) -> Result<Result<Arrival, CallbackRefusal>, FederationError> {
+    let provider = attempt.provider.clone();
+    let subject = identity.subject.clone();
+    let known = deps
+        .db()
+        .run(move |conn| {
+            let Some(identity) = identities::find(conn, &provider, &subject)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            Ok(users::find_by_id(conn, &identity.user_id)?.map(|user| (identity, user)))
+        })
+        .await?;
+    let (code, code_hash) = new_token()?;
+    let code_row = |user_id: &str| LoginCodeRow {
+        code_hash: code_hash.clone(),
+        user_id: user_id.to_owned(),
+        provider: attempt.provider.clone(),
+        code_challenge: attempt.code_challenge.clone(),
+        remember: attempt.remember,
+        created_at: now,
+        expires_at: now + seconds(LOGIN_CODE_TTL_SECS),
+    };
+    if let Some((linked, user)) = known {
+        if user.disabled {
+            return Ok(Err(CallbackRefusal::AccountDisabled));
+        }
+        let row = code_row(&user.id);
+        deps.db()
+            .transaction(move |conn| {
+                identities::record_login(conn, &linked.id, now)?;
+                provider_logins::insert_code(conn, &row)?;
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        return Ok(Ok(Arrival::LoginCode(code)));
+    }
+    // A new identity: only a verified address, never one an account has.
+    let email = match identity.email.as_deref().map(Email::parse) {
+        Some(Ok(email)) if identity.email_verified => email,
+        _ => return Ok(Err(CallbackRefusal::EmailNotVerified)),
+    };
+    let lookup = email.clone();
+    let exists = deps
+        .db()
+        .run(move |conn| Ok::<_, StoreError>(users::email_exists(conn, lookup.as_str())?))
+        .await?;
+    if exists {
+        return Ok(Err(CallbackRefusal::AccountExists));
+    }
+    if !deps.policy().signup_open {
+        return Ok(Err(CallbackRefusal::SignupClosed));
+    }
+    let account = super::signup::passwordless_account(
+        deps,
+        email.as_str(),
+        identity.username.as_deref(),
+        now,
+    )
+    .await?;
+    let linked = IdentityRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: account.id.clone(),
+        provider: attempt.provider.clone(),
+        subject: identity.subject,
+        email: Some(email.as_str().to_owned()),
+        created_at: now,
+        last_login_at: Some(now),
+    };
+    let row = code_row(&account.id);
+    let client = client.clone();
+    let created = deps
+        .db()
+        .transaction(move |conn| {
+            // Re-checked in the transaction: a registration or another
+            // callback for the address may have committed meanwhile.
+            if users::email_exists(conn, &account.email)? {
+                return Ok::<_, StoreError>(Err(CallbackRefusal::AccountExists));
+            }
+            let account = super::signup::insert_with_free_username(conn, account)?;
+            if identities::insert(conn, &linked)?.is_err() {
+                // The same person's other callback made the account first;
+                // this transaction rolls back, they sign in again.
+                return Err(StoreError::Failed(Conflict::Identity.into()));
+            }
+            Event::new(EventType::UserRegistered, &client, now)
+                .user(&account.id)
+                .detail(json!({"method": "provider", "provider": linked.provider}))
+                .record(conn)?;
+            Event::new(EventType::IdentityLinked, &client, now)
+                .user(&account.id)
+                .detail(json!({"provider": linked.provider, "identity_id": linked.id}))
+                .record(conn)?;
+            provider_logins::insert_code(conn, &row)?;
+            Ok(Ok(()))
+        })
+        .await?;
+    Ok(created.map(|()| Arrival::LoginCode(code)))
+}
+
+/// Linking: the identity joins the account the ticket was for, unless
+/// another account has it.
+async fn link(
+    deps: &impl HasStore,
+    attempt: &ProviderAttemptRow,
+    user_id: &str,
+    identity: ProviderIdentity,
+    client: &ClientInfo,
+    now: NaiveDateTime,
+) -> Result<Result<Arrival, CallbackRefusal>, FederationError> {
+    let row = IdentityRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.to_owned(),
+        provider: attempt.provider.clone(),
+        subject: identity.subject,
+        email: identity.email,
+        created_at: now,
+        last_login_at: None,
+    };
+    let client = client.clone();
+    Ok(deps
+        .db()
+        .transaction(move |conn| {
+            let Some(user) = users::find_by_id(conn, &row.user_id)? else {
+                return Ok::<_, StoreError>(Err(CallbackRefusal::InvalidState));
+            };
+            if user.disabled {
+                return Ok(Err(CallbackRefusal::AccountDisabled));
+            }
+            if let Some(existing) = identities::find(conn, &row.provider, &row.subject)? {
+                return Ok(if existing.user_id == row.user_id {
+                    Ok(Arrival::Linked)
+                } else {
+                    Err(CallbackRefusal::IdentityTaken)
+                });
+            }
+            if identities::insert(conn, &row)?.is_err() {
+                return Ok(Err(CallbackRefusal::IdentityTaken));
+            }
+            Event::new(EventType::IdentityLinked, &client, now)
+                .user(&row.user_id)
+                .detail(json!({"provider": row.provider, "identity_id": row.id}))
+                .record(conn)?;
+            Ok(Ok(Arrival::Linked))
+        })
+        .await?)
+}
+
+/// Exchanges a Portcullis login code for a session, with the app's PKCE
+/// verifier when the start carried a challenge. A spent, expired or unknown
+/// code, or a wrong verifier, is refused alike; the code is spent either way.
+pub async fn exchange_code(
+    deps: &(impl HasStore + HasClock + HasTokens + HasCipher + HasPasskeys + HasPolicy),
+    code: &Secret,
+    code_verifier: Option<&Secret>,
+    client: &ClientInfo,
+) -> Result<IssuedTokens, FederationError> {
+    let now = deps.now();
+    let hash = token_hash(code.expose());
+    let taken = deps
+        .db()
+        .transaction(move |conn| {
+            let Some(code) = provider_logins::take_code(conn, &hash, now)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            Ok(users::find_by_id(conn, &code.user_id)?.map(|user| (code, user)))
+        })
+        .await?;
+    let Some((code, user)) = taken else {
+        return Err(LoginError::ChallengeInvalid.into());
+    };
+    if let Some(challenge) = &code.code_challenge {
+        let verified = code_verifier.is_some_and(|verifier| {
+            is_pkce_verifier(verifier.expose())
+                && aws_lc_rs::constant_time::verify_slices_are_equal(
+                    s256(verifier.expose()).as_bytes(),
+                    challenge.as_bytes(),
+                )
+                .is_ok()
+        });
+        if !verified {
+            return Err(LoginError::ChallengeInvalid.into());
+        }
+    }
+    if user.disabled {
+        return Err(LoginError::AccountDisabled.into());
+    }
+    if deps.policy().email_verification == EmailVerification::Required && !user.email_verified {
+        return Err(LoginError::EmailNotVerified.into());
+    }
+    if user.has_second_factor() {
+        let challenge =
+            super::mfa::challenge(deps, &user, None, code.remember, FirstFactor::Provider).await?;
+        return Err(LoginError::SecondFactorRequired(challenge).into());
+    }
+    let login = Login {
+        amr: AMR_PROVIDER,
+        method: LoginMethod::Provider,
+        remember: code.remember,
+        provider: Some(code.provider),
+    };
+    Ok(open_session(deps, user, None, login, client, |_, _| Ok(())).await?)
+}
+
+/// Deletes attempts, codes and link tickets nobody finished. Every node runs
+/// it now and then.
+pub async fn prune(deps: &(impl HasStore + HasClock)) {
+    let now = deps.now();
+    if let Err(error) = deps
+        .db()
+        .transaction(move |conn| Ok::<_, StoreError>(provider_logins::prune(conn, now)?))
+        .await
+    {
+        tracing::warn!(%error, "pruning expired provider sign-ins failed; will retry");
+    }
+}
+
+fn provider_failure(error: ProviderError) -> FederationError {
+    match error {
+        ProviderError::Unknown => FederationError::UnknownProvider,
+        ProviderError::Unavailable(reason) | ProviderError::Refused(reason) => {
+            tracing::warn!(%reason, "a provider could not start a sign-in");
+            FederationError::ProviderUnavailable
+        }
+    }
+}
+
+/// 256 random bits as [`new_token`] writes them (43 base64url characters).
+fn is_token(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
+}
+
+/// An S256 challenge: a SHA-256, base64url without padding.
+fn is_s256_challenge(value: &str) -> bool {
+    is_token(value)
+}
+
+/// RFC 7636 §4.1: 43 to 128 unreserved characters.
+fn is_pkce_verifier(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// RFC 7636 §4.2: `BASE64URL(SHA256(verifier))`.
+fn s256(verifier: &str) -> String {
+    use base64::Engine as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s256_is_rfc_7636s() {
+        // RFC 7636, appendix B.
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(is_s256_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!is_s256_challenge("plain-verifier"));
+        assert!(is_pkce_verifier(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(!is_pkce_verifier("short"));
+        assert!(!is_pkce_verifier(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn every_refusal_has_its_own_name() {
+        let names: std::collections::HashSet<_> = CallbackRefusal::ALL
+            .iter()
+            .map(|refusal| refusal.as_str())
+            .collect();
+        assert_eq!(names.len(), CallbackRefusal::ALL.len());
+    }
+}
