@@ -578,7 +578,7 @@ pub struct ProviderSettings {
     #[arg(long, env = "PROVIDERS", value_delimiter = ',')]
     pub providers: Vec<String>,
 
-    /// The address this service is reached at by browsers, without a trailing slash; a provider sends users back to `{PUBLIC_URL}/login/providers/{id}/callback` (default: `http://{BIND_ADDR}`).
+    /// The address this service is reached at by browsers, without a trailing slash; a provider sends users back to `{PUBLIC_URL}/login/providers/{id}/callback` (default: `http://` and the address BIND_ADDR bound, port included).
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<url::Url>,
 

@@ -506,6 +506,17 @@ impl Application {
         for migration in applied {
             tracing::info!(%migration, "applied migration");
         }
+        let listener = TcpListener::bind(&settings.bind_addr)
+            .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
+        let port = listener.local_addr()?.port();
+        // Without PUBLIC_URL, the address actually bound (BIND_ADDR may ask
+        // for any free port) is where providers send browsers back to.
+        let mut settings = settings.clone();
+        if settings.providers.public_url.is_none() {
+            settings.providers.public_url =
+                url::Url::parse(&format!("http://{}", listener.local_addr()?)).ok();
+        }
+        let settings = &settings;
         let state = web::Data::new(AppState::with_clock(settings, clock)?);
         audit::prune(state.get_ref()).await;
         let checked = state.clone();
@@ -514,9 +525,6 @@ impl Application {
                 tracing::warn!(%error, "could not check the stored email addresses");
             }
         });
-        let listener = TcpListener::bind(&settings.bind_addr)
-            .with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
-        let port = listener.local_addr()?.port();
         let accept_queue = AcceptQueue::of(&listener)
             .inspect_err(|error| tracing::warn!(%error, "cannot watch the accept queue; it will not be drained at shutdown"))
             .ok();

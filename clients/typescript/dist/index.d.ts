@@ -23,6 +23,38 @@ export type Passkey = Schemas["PasskeyView"];
 export type Session = Schemas["Session"];
 /** A pending TOTP secret: `secret` to type in, `otpauth_uri` to show as a QR code. */
 export type TotpEnrollment = Schemas["TotpEnrollment"];
+/** A provider users may sign in with (`id`, `name`). */
+export type Provider = Schemas["ProviderView"];
+/** An identity at another provider linked to the account. */
+export type Identity = Schemas["IdentityView"];
+/**
+ * Why a sign-in at another provider came back without a code: the `error`
+ * the server put in `redirect_to`'s query (`account_exists`,
+ * `email_not_verified`, `account_disabled`, `signup_closed`,
+ * `provider_error`, `invalid_state`, `invalid_response`,
+ * `provider_unavailable`, `identity_taken`).
+ */
+export declare class ProviderSignInError extends Error {
+    /** The `error` of the query, e.g. `account_exists`. */
+    readonly reason: string;
+    constructor(reason: string);
+}
+/** A started provider sign-in: where to send the browser, and the PKCE verifier to keep. */
+export interface ProviderSignInStart {
+    /** Open it in the browser (a navigation; on mobile, an in-app browser tab). */
+    url: string;
+    /** Keep it until the code comes back; {@link PortcullisClient.completeProviderSignIn} needs it. */
+    codeVerifier: string;
+}
+/** An RFC 7636 PKCE pair. */
+export interface PkcePair {
+    /** The secret the app keeps: 43 base64url characters (256 random bits). */
+    verifier: string;
+    /** What the start carries: `BASE64URL(SHA256(verifier))` (S256). */
+    challenge: string;
+}
+/** A fresh RFC 7636 verifier (256 random bits) and its S256 challenge. */
+export declare function pkcePair(): Promise<PkcePair>;
 /** A non-2xx answer: its problem document, with `code` to switch on. */
 export declare class PortcullisError extends Error {
     /** The HTTP status. */
@@ -294,6 +326,92 @@ export declare class PortcullisClient {
         email: string;
         code: string;
     }, remember?: boolean): Promise<User>;
+    /**
+     * The providers users may sign in with (empty when the server has none).
+     *
+     * @example
+     * ```ts
+     * for (const { id, name } of await auth.providers()) addButton(`Sign in with ${name}`, id);
+     * ```
+     */
+    providers(): Promise<Provider[]>;
+    /**
+     * Starts a sign-in at a provider with PKCE: the URL to open and the
+     * verifier to keep until the code comes back to `redirectTo` (a page on an
+     * origin of the server's `LOGIN_REDIRECT_ALLOWLIST`). For mobile apps
+     * (open `url` in an in-app browser tab); in a browser,
+     * {@link PortcullisClient.signInWithProvider} does it all.
+     *
+     * @example
+     * ```ts
+     * const { url, codeVerifier } = await auth.startProviderSignIn("google", "myapp://signed-in");
+     * await SecureStore.setItemAsync("pkce", codeVerifier);
+     * await WebBrowser.openAuthSessionAsync(url, "myapp://signed-in");
+     * ```
+     */
+    startProviderSignIn(provider: string, redirectTo: string, remember?: boolean): Promise<ProviderSignInStart>;
+    /**
+     * Sends the browser to a provider's sign-in; it comes back to `redirectTo`
+     * (a page of this app on an allowed origin), where
+     * {@link PortcullisClient.completeProviderSignIn} finishes it. The PKCE
+     * verifier waits in `sessionStorage` meanwhile.
+     *
+     * @example
+     * ```ts
+     * button.onclick = () => auth.signInWithProvider("github", `${location.origin}/signed-in`);
+     * ```
+     */
+    signInWithProvider(provider: string, redirectTo: string, remember?: boolean): Promise<void>;
+    /**
+     * Finishes a provider sign-in on the page it came back to: exchanges the
+     * `code` of the query for a session (with the PKCE verifier kept by
+     * {@link PortcullisClient.signInWithProvider}, or the one given). Throws
+     * `ProviderSignInError` when the query carries an `error` instead (e.g.
+     * `account_exists`: sign in as usual, then link the provider), and
+     * `MfaRequired` when the account has a second factor.
+     *
+     * @example
+     * ```ts
+     * // On the page at redirectTo:
+     * try {
+     *   const user = await auth.completeProviderSignIn();
+     * } catch (error) {
+     *   if (error instanceof ProviderSignInError && error.reason === "account_exists") showLinkHint();
+     * }
+     * ```
+     */
+    completeProviderSignIn(query?: string | URLSearchParams, codeVerifier?: string): Promise<User>;
+    /**
+     * The account's identities at other providers.
+     *
+     * @example
+     * ```ts
+     * for (const identity of await auth.identities()) console.log(identity.provider, identity.email);
+     * ```
+     */
+    identities(): Promise<Identity[]>;
+    /**
+     * Links an identity at a provider to the logged-in account: sends the
+     * browser there and back to `redirectTo` with `?linked={provider}` (or
+     * `?error=…`). On an account with a second factor, only from a session
+     * opened with it (`StepUpRequired`).
+     *
+     * @example
+     * ```ts
+     * await auth.linkProvider("google", `${location.origin}/account`);
+     * ```
+     */
+    linkProvider(provider: string, redirectTo: string): Promise<void>;
+    /**
+     * Unlinks one of the account's identities (`409 last_login_method` when it
+     * is the account's only way to log in).
+     *
+     * @example
+     * ```ts
+     * await auth.unlinkIdentity(identity.id);
+     * ```
+     */
+    unlinkIdentity(id: string): Promise<void>;
     /**
      * Adds a passkey to the logged-in account: the password again, then the
      * browser asks the user to create it. Resolves to the stored passkey.

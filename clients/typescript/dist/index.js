@@ -3,6 +3,36 @@
 // file is the part every app would otherwise write itself: logging in (with the
 // second-factor step), keeping the access token fresh with one refresh at a
 // time, and turning problem+json answers into typed errors.
+/**
+ * Why a sign-in at another provider came back without a code: the `error`
+ * the server put in `redirect_to`'s query (`account_exists`,
+ * `email_not_verified`, `account_disabled`, `signup_closed`,
+ * `provider_error`, `invalid_state`, `invalid_response`,
+ * `provider_unavailable`, `identity_taken`).
+ */
+export class ProviderSignInError extends Error {
+    /** The `error` of the query, e.g. `account_exists`. */
+    reason;
+    constructor(reason) {
+        super(`the sign-in at the provider did not finish: ${reason}`);
+        this.name = "ProviderSignInError";
+        this.reason = reason;
+    }
+}
+/** Where the PKCE verifier of a browser's provider sign-in waits for its code. */
+const PKCE_STORAGE_KEY = "portcullis_pkce_verifier";
+function base64url(bytes) {
+    let binary = "";
+    for (const byte of bytes)
+        binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+/** A fresh RFC 7636 verifier (256 random bits) and its S256 challenge. */
+export async function pkcePair() {
+    const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+    return { verifier, challenge: base64url(new Uint8Array(digest)) };
+}
 /** A non-2xx answer: its problem document, with `code` to switch on. */
 export class PortcullisError extends Error {
     /** The HTTP status. */
@@ -233,6 +263,133 @@ export class PortcullisClient {
             token_delivery: this.#options.mode,
         });
         return this.#accept(pair);
+    }
+    /**
+     * The providers users may sign in with (empty when the server has none).
+     *
+     * @example
+     * ```ts
+     * for (const { id, name } of await auth.providers()) addButton(`Sign in with ${name}`, id);
+     * ```
+     */
+    async providers() {
+        return this.#call("GET", "/login/providers", undefined);
+    }
+    /**
+     * Starts a sign-in at a provider with PKCE: the URL to open and the
+     * verifier to keep until the code comes back to `redirectTo` (a page on an
+     * origin of the server's `LOGIN_REDIRECT_ALLOWLIST`). For mobile apps
+     * (open `url` in an in-app browser tab); in a browser,
+     * {@link PortcullisClient.signInWithProvider} does it all.
+     *
+     * @example
+     * ```ts
+     * const { url, codeVerifier } = await auth.startProviderSignIn("google", "myapp://signed-in");
+     * await SecureStore.setItemAsync("pkce", codeVerifier);
+     * await WebBrowser.openAuthSessionAsync(url, "myapp://signed-in");
+     * ```
+     */
+    async startProviderSignIn(provider, redirectTo, remember = false) {
+        const { verifier, challenge } = await pkcePair();
+        const url = new URL(`${this.#options.baseUrl}/login/providers/${encodeURIComponent(provider)}`);
+        url.searchParams.set("redirect_to", redirectTo);
+        url.searchParams.set("code_challenge", challenge);
+        url.searchParams.set("code_challenge_method", "S256");
+        if (remember)
+            url.searchParams.set("remember", "true");
+        return { url: url.toString(), codeVerifier: verifier };
+    }
+    /**
+     * Sends the browser to a provider's sign-in; it comes back to `redirectTo`
+     * (a page of this app on an allowed origin), where
+     * {@link PortcullisClient.completeProviderSignIn} finishes it. The PKCE
+     * verifier waits in `sessionStorage` meanwhile.
+     *
+     * @example
+     * ```ts
+     * button.onclick = () => auth.signInWithProvider("github", `${location.origin}/signed-in`);
+     * ```
+     */
+    async signInWithProvider(provider, redirectTo, remember = false) {
+        const { url, codeVerifier } = await this.startProviderSignIn(provider, redirectTo, remember);
+        sessionStorage.setItem(PKCE_STORAGE_KEY, codeVerifier);
+        location.assign(url);
+    }
+    /**
+     * Finishes a provider sign-in on the page it came back to: exchanges the
+     * `code` of the query for a session (with the PKCE verifier kept by
+     * {@link PortcullisClient.signInWithProvider}, or the one given). Throws
+     * `ProviderSignInError` when the query carries an `error` instead (e.g.
+     * `account_exists`: sign in as usual, then link the provider), and
+     * `MfaRequired` when the account has a second factor.
+     *
+     * @example
+     * ```ts
+     * // On the page at redirectTo:
+     * try {
+     *   const user = await auth.completeProviderSignIn();
+     * } catch (error) {
+     *   if (error instanceof ProviderSignInError && error.reason === "account_exists") showLinkHint();
+     * }
+     * ```
+     */
+    async completeProviderSignIn(query = location.search, codeVerifier) {
+        const params = typeof query === "string" ? new URLSearchParams(query) : query;
+        const error = params.get("error");
+        if (error !== null)
+            throw new ProviderSignInError(error);
+        const code = params.get("code");
+        if (code === null)
+            throw new ProviderSignInError("no_code");
+        let verifier = codeVerifier;
+        if (verifier === undefined && typeof sessionStorage !== "undefined") {
+            verifier = sessionStorage.getItem(PKCE_STORAGE_KEY) ?? undefined;
+            sessionStorage.removeItem(PKCE_STORAGE_KEY);
+        }
+        const pair = await this.#call("POST", "/login/code", {
+            code,
+            ...(verifier === undefined ? {} : { code_verifier: verifier }),
+            token_delivery: this.#options.mode,
+        });
+        return this.#accept(pair);
+    }
+    /**
+     * The account's identities at other providers.
+     *
+     * @example
+     * ```ts
+     * for (const identity of await auth.identities()) console.log(identity.provider, identity.email);
+     * ```
+     */
+    async identities() {
+        return this.request("GET", "/me/identities");
+    }
+    /**
+     * Links an identity at a provider to the logged-in account: sends the
+     * browser there and back to `redirectTo` with `?linked={provider}` (or
+     * `?error=…`). On an account with a second factor, only from a session
+     * opened with it (`StepUpRequired`).
+     *
+     * @example
+     * ```ts
+     * await auth.linkProvider("google", `${location.origin}/account`);
+     * ```
+     */
+    async linkProvider(provider, redirectTo) {
+        const { url } = await this.request("POST", `/me/identities/${encodeURIComponent(provider)}`, { redirect_to: redirectTo });
+        location.assign(url);
+    }
+    /**
+     * Unlinks one of the account's identities (`409 last_login_method` when it
+     * is the account's only way to log in).
+     *
+     * @example
+     * ```ts
+     * await auth.unlinkIdentity(identity.id);
+     * ```
+     */
+    async unlinkIdentity(id) {
+        await this.request("DELETE", `/me/identities/${encodeURIComponent(id)}`);
     }
     /**
      * Adds a passkey to the logged-in account: the password again, then the

@@ -529,32 +529,16 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post?: never;
-        /**
-         * Unlinks one of the caller's identities; it can no longer log in
-         * @description Unlinks one of the caller's identities; it can no longer log in. Refused when the account would be left with no way to log in (no password of its own, no other identity, no passkey, and sign-in by email off): set a password first (`/password/forgot`). On an account with a second factor, only from a session opened with it.
-         */
-        delete: operations["unlink_identity"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/me/identities/{provider}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
         /**
          * Starts linking an identity at the provider to the caller's account: open the returned `url` in the browser (it leads to the provider, and back to `redirect_to` with `linked={provider}` or `error=…`)
          * @description Starts linking an identity at the provider to the caller's account: open the returned `url` in the browser (it leads to the provider, and back to `redirect_to` with `linked={provider}` or `error=…`). On an account with a second factor, only from a session opened with it.
          */
         post: operations["link_identity"];
-        delete?: never;
+        /**
+         * Unlinks one of the caller's identities; it can no longer log in
+         * @description Unlinks one of the caller's identities; it can no longer log in. Refused when the account would be left with no way to log in (no password of its own, no other identity, no passkey, and sign-in by email off): set a password first (`/password/forgot`). On an account with a second factor, only from a session opened with it.
+         */
+        delete: operations["unlink_identity"];
         options?: never;
         head?: never;
         patch?: never;
@@ -4330,92 +4314,13 @@ export interface operations {
             };
         };
     };
-    unlink_identity: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The identity's id. */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Unlinked. */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
-            401: {
-                headers: {
-                    /** @description Bearer challenge */
-                    "WWW-Authenticate"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description `step_up_required`. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description `not_found`: the caller has no identity with this id. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description `last_login_method`: it is the account's only way to log in. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
-            503: {
-                headers: {
-                    /** @description Seconds to wait */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
     link_identity: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description The provider's id. */
-                provider: string;
+                /** @description The provider's id (as `GET /login/providers` lists it): the path is `DELETE /me/identities/{id}`'s, where `id` is an identity's. */
+                id: string;
             };
             cookie?: never;
         };
@@ -4494,6 +4399,85 @@ export interface operations {
             };
             /** @description `unsupported_media_type`: the body is not `application/json`. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unlink_identity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The identity's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unlinked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `step_up_required`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: the caller has no identity with this id. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `last_login_method`: it is the account's only way to log in. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -31,6 +31,60 @@ export type Passkey = Schemas["PasskeyView"];
 export type Session = Schemas["Session"];
 /** A pending TOTP secret: `secret` to type in, `otpauth_uri` to show as a QR code. */
 export type TotpEnrollment = Schemas["TotpEnrollment"];
+/** A provider users may sign in with (`id`, `name`). */
+export type Provider = Schemas["ProviderView"];
+/** An identity at another provider linked to the account. */
+export type Identity = Schemas["IdentityView"];
+
+/**
+ * Why a sign-in at another provider came back without a code: the `error`
+ * the server put in `redirect_to`'s query (`account_exists`,
+ * `email_not_verified`, `account_disabled`, `signup_closed`,
+ * `provider_error`, `invalid_state`, `invalid_response`,
+ * `provider_unavailable`, `identity_taken`).
+ */
+export class ProviderSignInError extends Error {
+  /** The `error` of the query, e.g. `account_exists`. */
+  readonly reason: string;
+
+  constructor(reason: string) {
+    super(`the sign-in at the provider did not finish: ${reason}`);
+    this.name = "ProviderSignInError";
+    this.reason = reason;
+  }
+}
+
+/** A started provider sign-in: where to send the browser, and the PKCE verifier to keep. */
+export interface ProviderSignInStart {
+  /** Open it in the browser (a navigation; on mobile, an in-app browser tab). */
+  url: string;
+  /** Keep it until the code comes back; {@link PortcullisClient.completeProviderSignIn} needs it. */
+  codeVerifier: string;
+}
+
+/** Where the PKCE verifier of a browser's provider sign-in waits for its code. */
+const PKCE_STORAGE_KEY = "portcullis_pkce_verifier";
+
+function base64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** An RFC 7636 PKCE pair. */
+export interface PkcePair {
+  /** The secret the app keeps: 43 base64url characters (256 random bits). */
+  verifier: string;
+  /** What the start carries: `BASE64URL(SHA256(verifier))` (S256). */
+  challenge: string;
+}
+
+/** A fresh RFC 7636 verifier (256 random bits) and its S256 challenge. */
+export async function pkcePair(): Promise<PkcePair> {
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  return { verifier, challenge: base64url(new Uint8Array(digest)) };
+}
 
 /** A non-2xx answer: its problem document, with `code` to switch on. */
 export class PortcullisError extends Error {
@@ -421,6 +475,148 @@ export class PortcullisClient {
       token_delivery: this.#options.mode,
     });
     return this.#accept(pair);
+  }
+
+  /**
+   * The providers users may sign in with (empty when the server has none).
+   *
+   * @example
+   * ```ts
+   * for (const { id, name } of await auth.providers()) addButton(`Sign in with ${name}`, id);
+   * ```
+   */
+  async providers(): Promise<Provider[]> {
+    return this.#call<Provider[]>("GET", "/login/providers", undefined);
+  }
+
+  /**
+   * Starts a sign-in at a provider with PKCE: the URL to open and the
+   * verifier to keep until the code comes back to `redirectTo` (a page on an
+   * origin of the server's `LOGIN_REDIRECT_ALLOWLIST`). For mobile apps
+   * (open `url` in an in-app browser tab); in a browser,
+   * {@link PortcullisClient.signInWithProvider} does it all.
+   *
+   * @example
+   * ```ts
+   * const { url, codeVerifier } = await auth.startProviderSignIn("google", "myapp://signed-in");
+   * await SecureStore.setItemAsync("pkce", codeVerifier);
+   * await WebBrowser.openAuthSessionAsync(url, "myapp://signed-in");
+   * ```
+   */
+  async startProviderSignIn(
+    provider: string,
+    redirectTo: string,
+    remember = false,
+  ): Promise<ProviderSignInStart> {
+    const { verifier, challenge } = await pkcePair();
+    const url = new URL(`${this.#options.baseUrl}/login/providers/${encodeURIComponent(provider)}`);
+    url.searchParams.set("redirect_to", redirectTo);
+    url.searchParams.set("code_challenge", challenge);
+    url.searchParams.set("code_challenge_method", "S256");
+    if (remember) url.searchParams.set("remember", "true");
+    return { url: url.toString(), codeVerifier: verifier };
+  }
+
+  /**
+   * Sends the browser to a provider's sign-in; it comes back to `redirectTo`
+   * (a page of this app on an allowed origin), where
+   * {@link PortcullisClient.completeProviderSignIn} finishes it. The PKCE
+   * verifier waits in `sessionStorage` meanwhile.
+   *
+   * @example
+   * ```ts
+   * button.onclick = () => auth.signInWithProvider("github", `${location.origin}/signed-in`);
+   * ```
+   */
+  async signInWithProvider(provider: string, redirectTo: string, remember = false): Promise<void> {
+    const { url, codeVerifier } = await this.startProviderSignIn(provider, redirectTo, remember);
+    sessionStorage.setItem(PKCE_STORAGE_KEY, codeVerifier);
+    location.assign(url);
+  }
+
+  /**
+   * Finishes a provider sign-in on the page it came back to: exchanges the
+   * `code` of the query for a session (with the PKCE verifier kept by
+   * {@link PortcullisClient.signInWithProvider}, or the one given). Throws
+   * `ProviderSignInError` when the query carries an `error` instead (e.g.
+   * `account_exists`: sign in as usual, then link the provider), and
+   * `MfaRequired` when the account has a second factor.
+   *
+   * @example
+   * ```ts
+   * // On the page at redirectTo:
+   * try {
+   *   const user = await auth.completeProviderSignIn();
+   * } catch (error) {
+   *   if (error instanceof ProviderSignInError && error.reason === "account_exists") showLinkHint();
+   * }
+   * ```
+   */
+  async completeProviderSignIn(
+    query: string | URLSearchParams = location.search,
+    codeVerifier?: string,
+  ): Promise<User> {
+    const params = typeof query === "string" ? new URLSearchParams(query) : query;
+    const error = params.get("error");
+    if (error !== null) throw new ProviderSignInError(error);
+    const code = params.get("code");
+    if (code === null) throw new ProviderSignInError("no_code");
+    let verifier = codeVerifier;
+    if (verifier === undefined && typeof sessionStorage !== "undefined") {
+      verifier = sessionStorage.getItem(PKCE_STORAGE_KEY) ?? undefined;
+      sessionStorage.removeItem(PKCE_STORAGE_KEY);
+    }
+    const pair = await this.#call<TokenPair>("POST", "/login/code", {
+      code,
+      ...(verifier === undefined ? {} : { code_verifier: verifier }),
+      token_delivery: this.#options.mode,
+    } satisfies Schemas["LoginCodeRequest"]);
+    return this.#accept(pair);
+  }
+
+  /**
+   * The account's identities at other providers.
+   *
+   * @example
+   * ```ts
+   * for (const identity of await auth.identities()) console.log(identity.provider, identity.email);
+   * ```
+   */
+  async identities(): Promise<Identity[]> {
+    return this.request<Identity[]>("GET", "/me/identities");
+  }
+
+  /**
+   * Links an identity at a provider to the logged-in account: sends the
+   * browser there and back to `redirectTo` with `?linked={provider}` (or
+   * `?error=…`). On an account with a second factor, only from a session
+   * opened with it (`StepUpRequired`).
+   *
+   * @example
+   * ```ts
+   * await auth.linkProvider("google", `${location.origin}/account`);
+   * ```
+   */
+  async linkProvider(provider: string, redirectTo: string): Promise<void> {
+    const { url } = await this.request<Schemas["LinkIdentityStart"]>(
+      "POST",
+      `/me/identities/${encodeURIComponent(provider)}`,
+      { redirect_to: redirectTo } satisfies Schemas["LinkIdentityRequest"],
+    );
+    location.assign(url);
+  }
+
+  /**
+   * Unlinks one of the account's identities (`409 last_login_method` when it
+   * is the account's only way to log in).
+   *
+   * @example
+   * ```ts
+   * await auth.unlinkIdentity(identity.id);
+   * ```
+   */
+  async unlinkIdentity(id: string): Promise<void> {
+    await this.request<void>("DELETE", `/me/identities/${encodeURIComponent(id)}`);
   }
 
   /**

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import {
   MfaRequired,
   PortcullisError,
+  ProviderSignInError,
   StepUpRequired,
   createClient,
   type TokenPair,
@@ -414,6 +415,46 @@ describe("restore", () => {
     const { calls, fetch } = scripted(() => json(200, pair(1)));
     const auth = createClient({ baseUrl: "http://localhost:8080", mode: "body", fetch });
     expect(await auth.restore()).toBeNull();
+    expect(calls).toHaveLength(0);
+  });
+});
+
+describe("provider sign-in", () => {
+  it("starts with an S256 challenge of a fresh verifier", async () => {
+    const auth = createClient({ baseUrl: "https://auth.example.com", mode: "body" });
+    const { url, codeVerifier } = await auth.startProviderSignIn("google", "myapp://signed-in", true);
+    const started = new URL(url);
+    expect(started.pathname).toBe("/login/providers/google");
+    expect(started.searchParams.get("redirect_to")).toBe("myapp://signed-in");
+    expect(started.searchParams.get("code_challenge_method")).toBe("S256");
+    expect(started.searchParams.get("remember")).toBe("true");
+    expect(codeVerifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(codeVerifier));
+    const expected = Buffer.from(digest).toString("base64url");
+    expect(started.searchParams.get("code_challenge")).toBe(expected);
+    const again = await auth.startProviderSignIn("google", "myapp://signed-in");
+    expect(again.codeVerifier).not.toBe(codeVerifier);
+  });
+
+  it("exchanges the returned code with the verifier and keeps the session", async () => {
+    const { calls, fetch } = scripted(() => json(200, pair(1)));
+    const auth = createClient({ baseUrl: "https://auth.example.com", mode: "body", fetch });
+    const user = await auth.completeProviderSignIn("?code=the-code", "the-verifier");
+    expect(user.username).toBe("ada");
+    expect(new URL(calls[0].url).pathname).toBe("/login/code");
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({
+      code: "the-code",
+      code_verifier: "the-verifier",
+      token_delivery: "body",
+    });
+  });
+
+  it("turns an error in the query into ProviderSignInError, without a request", async () => {
+    const { calls, fetch } = scripted(() => json(200, pair(1)));
+    const auth = createClient({ baseUrl: "https://auth.example.com", mode: "body", fetch });
+    const refused = auth.completeProviderSignIn("?error=account_exists", "v");
+    await expect(refused).rejects.toBeInstanceOf(ProviderSignInError);
+    await expect(refused).rejects.toMatchObject({ reason: "account_exists" });
     expect(calls).toHaveLength(0);
   });
 });

@@ -2,7 +2,13 @@
 // so the refresh token lives in an HttpOnly cookie this script never sees and
 // the access token only in memory. A reload restores the session (auth.restore()).
 import { API } from "/config.js";
-import { MfaRequired, PortcullisError, StepUpRequired, createClient } from "/client/index.js";
+import {
+  MfaRequired,
+  PortcullisError,
+  ProviderSignInError,
+  StepUpRequired,
+  createClient,
+} from "/client/index.js";
 
 const auth = createClient({ baseUrl: API, mode: "cookie", onSessionEnd: () => show(null) });
 const $ = (id) => document.getElementById(id);
@@ -11,6 +17,11 @@ const fields = (form) => Object.fromEntries(new FormData(form));
 let pendingMfa = null;
 
 function explain(error) {
+  if (error instanceof ProviderSignInError) {
+    return error.reason === "account_exists"
+      ? "account_exists: an account already has this address; log in, then link the provider under Linked accounts"
+      : `${error.reason}: the sign-in at the provider did not finish`;
+  }
   if (error instanceof StepUpRequired) {
     return "step_up_required: this session was opened with the password only; log out and log in again with your passkey or code to change your second factors";
   }
@@ -63,6 +74,34 @@ async function show(user) {
       };
       item.append(remove);
       return item;
+    }),
+  );
+  const identities = await auth.identities();
+  $("identities").replaceChildren(
+    ...identities.map((identity) => {
+      const item = document.createElement("li");
+      item.textContent = `${identity.provider}: ${identity.email ?? identity.subject} `;
+      const unlink = document.createElement("button");
+      unlink.textContent = "Unlink";
+      unlink.onclick = async () => {
+        try {
+          await auth.unlinkIdentity(identity.id);
+          await show(await auth.me());
+        } catch (error) {
+          status(explain(error));
+        }
+      };
+      item.append(unlink);
+      return item;
+    }),
+  );
+  $("link-buttons").replaceChildren(
+    ...providers.map(({ id, name }) => {
+      const link = document.createElement("button");
+      link.textContent = `Link ${name}`;
+      link.onclick = () =>
+        auth.linkProvider(id, `${location.origin}/?linked`).catch((error) => status(explain(error)));
+      return link;
     }),
   );
   // Last, so that "Logged in" means the whole page is up to date.
@@ -192,6 +231,19 @@ $("logout").addEventListener("click", async () => {
   status("Logged out");
 });
 
+// "Sign in with …": the browser goes to the provider and comes back to
+// /?provider-sign-in&code=… (or &error=…), finished below.
+const providers = await auth.providers().catch(() => []);
+$("providers").hidden = providers.length === 0;
+$("provider-buttons").replaceChildren(
+  ...providers.map(({ id, name }) => {
+    const button = document.createElement("button");
+    button.textContent = `Sign in with ${name}`;
+    button.onclick = () => auth.signInWithProvider(id, `${location.origin}/?provider-sign-in`);
+    return button;
+  }),
+);
+
 // A link from a reset mail (?token=…) opens the reset form; verification
 // links (?verify=…) are confirmed at once.
 const query = new URLSearchParams(location.search);
@@ -205,7 +257,16 @@ if (query.has("verify")) {
   });
 }
 
-if (signInToken) {
+if (query.has("provider-sign-in")) {
+  history.replaceState(null, "", location.pathname);
+  try {
+    await show(await auth.completeProviderSignIn(query));
+  } catch (error) {
+    await show(null);
+    if (error instanceof MfaRequired) await askSecondFactor(error);
+    else status(explain(error));
+  }
+} else if (signInToken) {
   history.replaceState(null, "", location.pathname);
   try {
     await signedInByEmail({ token: signInToken });

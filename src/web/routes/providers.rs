@@ -249,7 +249,7 @@ pub async fn list_identities(
     tag = "providers",
     operation_id = "link_identity",
     security(("bearer" = [])),
-    params(("provider" = String, Path, description = "The provider's id.", max_length = 32, pattern = "^[a-z0-9_]{1,32}$")),
+    params(("id" = String, Path, description = "The provider's id (as `GET /login/providers` lists it): the path is `DELETE /me/identities/{id}`'s, where `id` is an identity's.", max_length = 32, pattern = "^[a-z0-9_]{1,32}$")),
     request_body = LinkIdentityRequest,
     responses(
         (status = 200, description = "Where to send the browser (valid 600 s, once).", body = LinkIdentityStart,
@@ -263,7 +263,7 @@ pub async fn list_identities(
         DatabaseUnavailable,
     ),
 )]
-#[post("/me/identities/{provider}")]
+#[post("/me/identities/{id}")]
 pub async fn link_identity(
     state: web::Data<AppState>,
     AuthUser(caller): AuthUser,
