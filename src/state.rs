@@ -74,10 +74,11 @@ pub struct EdgePolicy {
 }
 
 /// `LOGIN_REDIRECT_ALLOWLIST`, by default the origins of `APP_URL` and
-/// `CORS_ALLOWED_ORIGINS`.
+/// `CORS_ALLOWED_ORIGINS`; with `UI=on`, `PUBLIC_URL`'s origin too (the
+/// built-in pages come back to themselves).
 fn redirect_origins(settings: &Settings) -> Vec<String> {
     let email_login = &settings.email_login;
-    if email_login.login_redirect_allowlist.is_empty() {
+    let mut origins: Vec<String> = if email_login.login_redirect_allowlist.is_empty() {
         let app = settings.passkeys.app_url.origin().ascii_serialization();
         std::iter::once(app)
             .chain(settings.guards.cors_allowed_origins.iter().cloned())
@@ -85,7 +86,16 @@ fn redirect_origins(settings: &Settings) -> Vec<String> {
             .collect()
     } else {
         email_login.login_redirect_allowlist.clone()
+    };
+    let own = url::Url::parse(&settings.public_url())
+        .ok()
+        .map(|url| url.origin().ascii_serialization());
+    if let Some(own) = own.filter(|_| settings.ui == Switch::On)
+        && !origins.contains(&own)
+    {
+        origins.push(own);
     }
+    origins
 }
 
 fn email_login_policy(settings: &Settings) -> EmailLoginPolicy {

@@ -78,8 +78,8 @@ impl LoginOutcome for FederationError {
     }
 }
 
-/// How the sign-in was asked for.
-#[derive(Debug)]
+/// How the sign-in was asked for (no `Debug`: it holds the browser's
+/// binding and a link ticket).
 pub struct StartRequest {
     pub provider: String,
     /// Where the app wants the login code (or the error) delivered.
@@ -182,8 +182,9 @@ pub async fn start(
     })
 }
 
-/// What the provider sent the browser back with.
-#[derive(Debug, Default)]
+/// What the provider sent the browser back with (no `Debug`: it holds the
+/// provider's code, the state and the browser's binding).
+#[derive(Default)]
 pub struct Callback {
     pub code: Option<String>,
     pub state: Option<String>,

@@ -573,6 +573,20 @@ async fn a_redirect_outside_the_allow_list_is_refused_not_followed() {
         .await
         .unwrap();
     assert_problem(missing, StatusCode::BAD_REQUEST, "redirect_not_allowed").await;
+
+    // The built-in login page comes back to itself (PUBLIC_URL's origin),
+    // unless the interface is off.
+    let own_page = app.url("/ui/login?provider=mock");
+    start(&app, &[("redirect_to", own_page.as_str())]).await;
+    let without_ui = app.another_node(|s| s.ui = Switch::Off).await;
+    let refused = app
+        .client
+        .get(format!("{without_ui}/login/providers/mock"))
+        .query(&[("redirect_to", format!("{without_ui}/ui/login").as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refused, StatusCode::BAD_REQUEST, "redirect_not_allowed").await;
 }
 
 #[actix_web::test]

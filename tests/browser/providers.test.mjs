@@ -24,6 +24,7 @@ const binary = process.env.PORTCULLIS_BIN;
 const providerProgram = process.env.PORTCULLIS_TEST_OIDC_PROVIDER || "oidc-provider-mock";
 const password = "correct horse battery staple";
 let spa;
+let api = "";
 let service;
 let provider;
 let issuer;
@@ -67,7 +68,6 @@ before(async () => {
   issuer = `http://127.0.0.1:${providerPort}`;
   await waitFor(`${issuer}/.well-known/openid-configuration`);
 
-  let api = "";
   spa = await serve({ api: () => api });
   const apiPort = await freePort();
   // The same site as the page (localhost); the provider sends the browser
@@ -218,5 +218,26 @@ test("an address an account has is refused, then linked by its owner from the ac
     await page.getByRole("button", { name: "Sign in with Mock ID" }).click();
     await consentAs(page, "ada-elsewhere");
     await assertStatus(page, "Logged in as ada");
+  });
+});
+
+test("the built-in login page signs in with the provider and the account page lists the link", async () => {
+  await setUser("lin-1", {
+    email: "lin@example.com",
+    email_verified: true,
+    preferred_username: "lin",
+  });
+  await withPage("ui-provider-sign-in", async (page, errors) => {
+    await page.goto(`${api}/ui/login`);
+    await page.getByRole("button", { name: "Sign in with Mock ID" }).click();
+    await consentAs(page, "lin-1");
+    await page.waitForURL((url) => url.pathname === "/ui/account", { timeout: 15_000 });
+    await assertStatus(page, "Logged in as lin");
+    assert.doesNotMatch(page.url(), /code=/);
+    const linked = page.locator("#identities");
+    await linked.waitFor();
+    assert.match(await linked.textContent(), /Mock ID/);
+    assert.match(await linked.textContent(), /lin@example.com/);
+    assert.deepEqual(errors, []);
   });
 });

@@ -29,7 +29,7 @@ function showProfile() {
 async function reload() {
   me = await auth.me();
   showProfile();
-  await Promise.all([showPasskeys(), showSessions()]);
+  await Promise.all([showPasskeys(), showSessions(), showIdentities()]);
 }
 
 // --- step-up ------------------------------------------------------------
@@ -215,6 +215,39 @@ onSubmit($("#add-passkey"), async ({ name, password }, form) => {
   say(`Passkey ${passkey.name} added.`);
 });
 
+// --- linked accounts ------------------------------------------------------
+
+const providers = await auth.providers().catch(() => []);
+
+async function showIdentities() {
+  $("#identities-card").hidden = providers.length === 0;
+  if (providers.length === 0) return;
+  const identities = await auth.identities();
+  const nameOf = (id) => providers.find((provider) => provider.id === id)?.name ?? id;
+  const list = $("#identities");
+  list.replaceChildren(...(identities.length === 0
+    ? [h("li", {}, h("span", { class: "what muted" }, "None yet."))]
+    : identities.map((identity) => h("li", {},
+      h("span", { class: "what" }, nameOf(identity.provider),
+        h("small", {}, identity.email ?? identity.subject, " · linked ", when(identity.created_at))),
+      h("button", {
+        type: "button",
+        class: "secondary",
+        "aria-label": `Unlink ${nameOf(identity.provider)}`,
+        onclick: (event) => withBusy(event.currentTarget, async () => {
+          await withStepUp(() => auth.unlinkIdentity(identity.id));
+          await reload();
+          say(`${nameOf(identity.provider)} unlinked.`);
+        }),
+      }, "Unlink")))));
+  $("#link-buttons").replaceChildren(...providers.map(({ id, name }) => h("button", {
+    type: "button",
+    class: "secondary",
+    onclick: (event) => withBusy(event.currentTarget, () =>
+      withStepUp(() => auth.linkProvider(id, new URL("/ui/account", location.origin).toString()))),
+  }, `Link ${name}`)));
+}
+
 // --- sessions -------------------------------------------------------------
 
 function describeSession(session) {
@@ -273,9 +306,16 @@ $("#logout").addEventListener("click", (event) =>
 if (me) {
   try {
     showProfile();
-    await Promise.all([showPasskeys(), showSessions()]);
+    await Promise.all([showPasskeys(), showSessions(), showIdentities()]);
     $("#console").hidden = false;
-    say(new URLSearchParams(location.search).has("welcome") ? `Welcome, ${me.username}.` : `Logged in as ${me.username}`);
+    const query = new URLSearchParams(location.search);
+    const linked = query.get("linked");
+    const refused = query.get("error");
+    if (linked || refused) history.replaceState(null, "", location.pathname);
+    if (linked) say(`${providers.find((provider) => provider.id === linked)?.name ?? linked} linked.`);
+    else if (refused === "identity_taken") say("That account is linked to another user here.", true);
+    else if (refused) say(`Linking did not finish (${refused}).`, true);
+    else say(query.has("welcome") ? `Welcome, ${me.username}.` : `Logged in as ${me.username}`);
   } catch (error) {
     say(describe(error), true);
   }

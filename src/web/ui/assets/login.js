@@ -1,6 +1,18 @@
 // /ui/login: a password (then a TOTP code, a recovery code or a passkey when
 // the account asks for one), or a passkey alone.
-import { $, MfaRequired, auth, factorOf, nextPage, onSubmit, restoreSession, say, showError, withBusy } from "./ui.js";
+import {
+  $,
+  MfaRequired,
+  ProviderSignInError,
+  auth,
+  factorOf,
+  nextPage,
+  onSubmit,
+  restoreSession,
+  say,
+  showError,
+  withBusy,
+} from "./ui.js";
 
 const done = () => location.replace(nextPage());
 let challenge = null;
@@ -67,9 +79,58 @@ $("#passkey-login").addEventListener("click", async (event) => {
   });
 });
 
+// Other providers: the browser goes there and comes back to this page with
+// ?provider&code=… (or &error=…), keeping ?next=.
+const refusals = {
+  account_exists:
+    "An account already has this address. Log in with your password, then link the provider on your account page.",
+  email_not_verified: "The provider does not vouch for your address, so no account can be made with it.",
+  account_disabled: "This account is disabled.",
+  signup_closed: "No account has this identity, and new accounts are not open.",
+  provider_error: "The sign-in was cancelled or refused at the provider.",
+  invalid_state: "The sign-in took too long or began in another browser: try again.",
+  provider_unavailable: "The provider could not be reached: try again shortly.",
+};
+const providers = await auth.providers().catch(() => []);
+$("#provider-section").hidden = providers.length === 0;
+$("#provider-buttons").replaceChildren(
+  ...providers.map(({ id, name }) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = name;
+    button.setAttribute("aria-label", `Sign in with ${name}`);
+    button.addEventListener("click", () => {
+      const back = new URL("/ui/login", location.origin);
+      back.searchParams.set("provider", id);
+      const next = new URLSearchParams(location.search).get("next");
+      if (next) back.searchParams.set("next", next);
+      return auth.signInWithProvider(id, back.toString(), $("#login-remember").checked);
+    });
+    return button;
+  }),
+);
+
 const params = new URLSearchParams(location.search);
 if (params.has("deleted")) say("Your account was deleted.");
 else if (params.has("reset")) say("Your password is set: log in with it.");
 
-// Already logged in (the cookie's session): straight on.
-if (await restoreSession()) done();
+if (params.has("provider")) {
+  const answer = new URLSearchParams(params);
+  // The code is used once: out of the address bar and the history.
+  const kept = new URL(location.href);
+  for (const name of ["provider", "code", "error", "state"]) kept.searchParams.delete(name);
+  history.replaceState(null, "", kept.pathname + kept.search);
+  try {
+    await auth.completeProviderSignIn(answer);
+    say("Logged in");
+    done();
+  } catch (error) {
+    if (error instanceof MfaRequired) askSecondFactor(error);
+    else if (error instanceof ProviderSignInError) say(refusals[error.reason] ?? `The sign-in did not finish (${error.reason}).`, true);
+    else showError($("#login"), error);
+  }
+} else if (await restoreSession()) {
+  // Already logged in (the cookie's session): straight on.
+  done();
+}
