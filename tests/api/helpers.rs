@@ -1082,53 +1082,74 @@ fn seed_account(username: &str) -> NewAccount {
     NewAccount::parse(username, &email, STRONG_PASSWORD.into()).expect("valid seed account")
 }
 
-/// A real OpenID provider of this test's own (`oidc-provider-mock` from
-/// PyPI: discovery, RS256-signed ID tokens, a consent form) on a free
-/// loopback port; stopped when dropped. Found at
-/// `PORTCULLIS_TEST_OIDC_PROVIDER` or on `PATH`; `None` (with a notice) when
-/// it is not installed, unless CI is set (`.ci/run` installs it).
+/// A real OpenID provider (`oidc-provider-mock` from PyPI: discovery,
+/// RS256-signed ID tokens, a consent form) on a free loopback port, one for
+/// the whole test binary (each test has its own app and database, and names
+/// its own people; a Python start per test would load two cores for
+/// nothing). Found at `PORTCULLIS_TEST_OIDC_PROVIDER` or on `PATH`; `None`
+/// (with a notice) when it is not installed, unless CI is set (`.ci/run`
+/// installs it). It is stopped when the test binary exits: a shell holds its
+/// PID and kills it when the binary's end of a pipe closes.
 pub struct TestOidcProvider {
     pub port: u16,
-    process: std::process::Child,
-    http: reqwest::Client,
+    _process: std::sync::Mutex<std::process::Child>,
 }
 
+static OIDC_PROVIDER: tokio::sync::OnceCell<Option<TestOidcProvider>> =
+    tokio::sync::OnceCell::const_new();
+
 impl TestOidcProvider {
-    pub async fn start() -> Option<Self> {
+    pub async fn start() -> Option<&'static Self> {
+        OIDC_PROVIDER.get_or_init(Self::spawn).await.as_ref()
+    }
+
+    async fn spawn() -> Option<Self> {
         let program = std::env::var("PORTCULLIS_TEST_OIDC_PROVIDER")
             .ok()
             .filter(|path| !path.is_empty())
             .unwrap_or_else(|| "oidc-provider-mock".to_owned());
+        let installed = if program.contains('/') {
+            std::path::Path::new(&program).is_file()
+        } else {
+            std::env::var_os("PATH").is_some_and(|paths| {
+                std::env::split_paths(&paths).any(|dir| dir.join(&program).is_file())
+            })
+        };
+        if !installed {
+            if services_required() {
+                panic!("CI needs oidc-provider-mock ({program}); .ci/run installs it");
+            }
+            eprintln!(
+                "skipped: this test needs oidc-provider-mock (pip install oidc-provider-mock, or set PORTCULLIS_TEST_OIDC_PROVIDER)"
+            );
+            return None;
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let process = match std::process::Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // The shell waits for the end of its standard input (this process's
+        // pipe, open until the test binary exits), then kills the provider.
+        let process = std::process::Command::new("sh")
+            .args([
+                "-c",
+                r#""$0" -H 127.0.0.1 -p "$1" & provider=$!; while read -r _; do :; done; kill "$provider""#,
+                &program,
+                &port.to_string(),
+            ])
             .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-        {
-            Ok(process) => process,
-            Err(error) => {
-                if services_required() {
-                    panic!("CI needs oidc-provider-mock ({program}: {error}); .ci/run installs it");
-                }
-                eprintln!(
-                    "skipped: this test needs oidc-provider-mock (pip install oidc-provider-mock, or set PORTCULLIS_TEST_OIDC_PROVIDER)"
-                );
-                return None;
-            }
-        };
+            .expect("sh starts");
         let provider = Self {
             port,
-            process,
-            http: client(),
+            _process: std::sync::Mutex::new(process),
         };
         let discovery = format!("{}/.well-known/openid-configuration", provider.issuer());
         eventually("the OpenID provider to start", async || {
-            let answer = provider.http.get(&discovery).send().await.ok()?;
+            let answer = client().get(&discovery).send().await.ok()?;
             answer.status().is_success().then_some(())
         })
         .await;
@@ -1142,8 +1163,8 @@ impl TestOidcProvider {
 
     /// Sets the claims of the person `subject` at the provider.
     pub async fn set_user(&self, subject: &str, claims: Value) {
-        let answer = self
-            .http
+        // A client of this call's own: the provider outlives each test's runtime.
+        let answer = client()
             .put(format!("{}/users/{subject}", self.issuer()))
             .json(&claims)
             .send()
@@ -1160,8 +1181,7 @@ impl TestOidcProvider {
             Some(subject) => vec![("sub", subject)],
             None => vec![("action", "deny")],
         };
-        let answer = self
-            .http
+        let answer = client()
             .post(authorization_url)
             .form(&form)
             .send()
@@ -1172,12 +1192,5 @@ impl TestOidcProvider {
             .to_str()
             .expect("a readable location")
             .to_owned()
-    }
-}
-
-impl Drop for TestOidcProvider {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
     }
 }
