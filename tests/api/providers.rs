@@ -168,7 +168,7 @@ async fn the_providers_are_listed_by_id_and_name() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     let listed: Value = app
         .get("/login/providers", None)
         .await
@@ -190,19 +190,19 @@ async fn a_verified_address_makes_an_account_and_the_same_subject_comes_back_to_
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user("grace-1", verified("grace@example.com", "grace"))
         .await;
 
-    let first = signed_in(&app, &provider, "grace-1").await;
+    let first = signed_in(&app, provider, "grace-1").await;
     let (_, claims) = jwt_parts(first["access_token"].as_str().unwrap());
     assert_eq!(claims["amr"], json!(["fed"]));
     assert_eq!(first["user"]["email"], "grace@example.com");
     assert_eq!(first["user"]["username"], "grace");
     assert_eq!(first["user"]["email_verified"], true);
 
-    let again = signed_in(&app, &provider, "grace-1").await;
+    let again = signed_in(&app, provider, "grace-1").await;
     assert_eq!(again["user"]["id"], first["user"]["id"]);
     let linked = identities(&app, again["access_token"].as_str().unwrap()).await;
     assert_eq!(linked.len(), 1);
@@ -223,14 +223,14 @@ async fn an_address_an_account_has_is_never_linked_until_its_owner_links_it() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     let ada = app.signed_up("ada").await;
     provider
         .set_user("ada-at-mock", verified(&ada.email, "ada"))
         .await;
 
     let arrived =
-        sign_in_at_provider(&app, &provider, "ada-at-mock", &[("redirect_to", BACK)]).await;
+        sign_in_at_provider(&app, provider, "ada-at-mock", &[("redirect_to", BACK)]).await;
     assert_eq!(param(&arrived, "error"), Some("account_exists"));
     assert_eq!(param(&arrived, "code"), None);
     assert!(identities(&app, &ada.access_token).await.is_empty());
@@ -276,7 +276,7 @@ async fn an_address_an_account_has_is_never_linked_until_its_owner_links_it() {
     assert_problem(again, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
 
     // Now the provider signs in to Ada's account.
-    let pair = signed_in(&app, &provider, "ada-at-mock").await;
+    let pair = signed_in(&app, provider, "ada-at-mock").await;
     assert_eq!(pair["user"]["id"].as_str(), Some(ada.id.as_str()));
 
     // Unlinking is fine: Ada has a password.
@@ -290,7 +290,7 @@ async fn an_address_an_account_has_is_never_linked_until_its_owner_links_it() {
         .unwrap();
     assert_eq!(unlinked.status(), StatusCode::NO_CONTENT);
     let arrived =
-        sign_in_at_provider(&app, &provider, "ada-at-mock", &[("redirect_to", BACK)]).await;
+        sign_in_at_provider(&app, provider, "ada-at-mock", &[("redirect_to", BACK)]).await;
     assert_eq!(param(&arrived, "error"), Some("account_exists"));
 }
 
@@ -299,11 +299,11 @@ async fn an_identity_another_account_has_is_not_linked() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user("shared", verified("grace@example.com", "grace"))
         .await;
-    signed_in(&app, &provider, "shared").await;
+    signed_in(&app, provider, "shared").await;
     let ada = app.signed_up("ada").await;
     let link: Value = app
         .client
@@ -337,14 +337,14 @@ async fn an_unverified_address_creates_nothing() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user(
             "mallory",
             json!({"email": "victim@example.com", "email_verified": false}),
         )
         .await;
-    let arrived = sign_in_at_provider(&app, &provider, "mallory", &[("redirect_to", BACK)]).await;
+    let arrived = sign_in_at_provider(&app, provider, "mallory", &[("redirect_to", BACK)]).await;
     assert_eq!(param(&arrived, "error"), Some("email_not_verified"));
     assert_eq!(app.count("users", "1 = 1").await, 0);
     assert_eq!(app.count("identities", "1 = 1").await, 0);
@@ -355,11 +355,11 @@ async fn with_signup_closed_a_new_identity_makes_no_account() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |s| s.providers.signup = Signup::Closed).await;
+    let app = app_with(provider, |s| s.providers.signup = Signup::Closed).await;
     provider
         .set_user("grace-1", verified("grace@example.com", "grace"))
         .await;
-    let arrived = sign_in_at_provider(&app, &provider, "grace-1", &[("redirect_to", BACK)]).await;
+    let arrived = sign_in_at_provider(&app, provider, "grace-1", &[("redirect_to", BACK)]).await;
     assert_eq!(param(&arrived, "error"), Some("signup_closed"));
     assert_eq!(app.count("users", "1 = 1").await, 0);
 }
@@ -369,7 +369,7 @@ async fn the_apps_pkce_verifier_is_required_when_it_sent_a_challenge() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user("grace-1", verified("grace@example.com", "grace"))
         .await;
@@ -380,7 +380,7 @@ async fn the_apps_pkce_verifier_is_required_when_it_sent_a_challenge() {
     ];
 
     // Without the verifier: refused, and the code is spent.
-    let arrived = sign_in_at_provider(&app, &provider, "grace-1", &with_challenge).await;
+    let arrived = sign_in_at_provider(&app, provider, "grace-1", &with_challenge).await;
     let code = param(&arrived, "code").unwrap().to_owned();
     let refused = exchange(&app, &json!({"code": code})).await;
     assert_problem(refused, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
@@ -388,7 +388,7 @@ async fn the_apps_pkce_verifier_is_required_when_it_sent_a_challenge() {
     assert_problem(spent, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
 
     // With another verifier: refused.
-    let arrived = sign_in_at_provider(&app, &provider, "grace-1", &with_challenge).await;
+    let arrived = sign_in_at_provider(&app, provider, "grace-1", &with_challenge).await;
     let wrong = exchange(
         &app,
         &json!({"code": param(&arrived, "code").unwrap(), "code_verifier": "x".repeat(43)}),
@@ -397,7 +397,7 @@ async fn the_apps_pkce_verifier_is_required_when_it_sent_a_challenge() {
     assert_problem(wrong, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
 
     // With the right one: a session.
-    let arrived = sign_in_at_provider(&app, &provider, "grace-1", &with_challenge).await;
+    let arrived = sign_in_at_provider(&app, provider, "grace-1", &with_challenge).await;
     let right = exchange(
         &app,
         &json!({"code": param(&arrived, "code").unwrap(), "code_verifier": VERIFIER, "token_delivery": "cookie"}),
@@ -447,11 +447,11 @@ async fn a_login_code_is_used_once_within_60_seconds() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user("grace-1", verified("grace@example.com", "grace"))
         .await;
-    let arrived = sign_in_at_provider(&app, &provider, "grace-1", &[("redirect_to", BACK)]).await;
+    let arrived = sign_in_at_provider(&app, provider, "grace-1", &[("redirect_to", BACK)]).await;
     let code = param(&arrived, "code").unwrap();
     assert_eq!(
         exchange(&app, &json!({"code": code})).await.status(),
@@ -465,7 +465,7 @@ async fn a_login_code_is_used_once_within_60_seconds() {
     )
     .await;
 
-    let arrived = sign_in_at_provider(&app, &provider, "grace-1", &[("redirect_to", BACK)]).await;
+    let arrived = sign_in_at_provider(&app, provider, "grace-1", &[("redirect_to", BACK)]).await;
     app.clock.advance(chrono::Duration::seconds(61));
     let late = exchange(&app, &json!({"code": param(&arrived, "code").unwrap()})).await;
     assert_problem(late, StatusCode::BAD_REQUEST, "invalid_or_expired_token").await;
@@ -476,7 +476,7 @@ async fn a_callback_outside_the_browser_that_began_it_is_refused() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user("grace-1", verified("grace@example.com", "grace"))
         .await;
@@ -551,7 +551,7 @@ async fn a_redirect_outside_the_allow_list_is_refused_not_followed() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     for redirect_to in [
         "https://evil.example/steal",
         "http://localhost:3001/",
@@ -649,11 +649,11 @@ async fn an_account_with_a_second_factor_takes_the_second_step_after_the_provide
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user("grace-1", verified("grace@example.com", "grace"))
         .await;
-    let pair = signed_in(&app, &provider, "grace-1").await;
+    let pair = signed_in(&app, provider, "grace-1").await;
     let grace = crate::helpers::Account {
         id: pair["user"]["id"].as_str().unwrap().to_owned(),
         email: "grace@example.com".to_owned(),
@@ -662,7 +662,7 @@ async fn an_account_with_a_second_factor_takes_the_second_step_after_the_provide
     };
     let (secret, _) = crate::mfa::enable_totp(&app, &grace).await;
 
-    let arrived = sign_in_at_provider(&app, &provider, "grace-1", &[("redirect_to", BACK)]).await;
+    let arrived = sign_in_at_provider(&app, provider, "grace-1", &[("redirect_to", BACK)]).await;
     let first = exchange(&app, &json!({"code": param(&arrived, "code").unwrap()})).await;
     let challenge = assert_problem(first, StatusCode::UNAUTHORIZED, "mfa_required").await;
     app.clock.advance(chrono::Duration::seconds(30));
@@ -683,17 +683,17 @@ async fn a_disabled_account_is_told_so_at_the_callback() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user("grace-1", verified("grace@example.com", "grace"))
         .await;
-    let pair = signed_in(&app, &provider, "grace-1").await;
+    let pair = signed_in(&app, provider, "grace-1").await;
     let id = pair["user"]["id"].as_str().unwrap();
     app.sql(&format!(
         "UPDATE users SET disabled = TRUE WHERE id = '{id}'"
     ))
     .await;
-    let arrived = sign_in_at_provider(&app, &provider, "grace-1", &[("redirect_to", BACK)]).await;
+    let arrived = sign_in_at_provider(&app, provider, "grace-1", &[("redirect_to", BACK)]).await;
     assert_eq!(param(&arrived, "error"), Some("account_disabled"));
 }
 
@@ -702,11 +702,11 @@ async fn the_last_way_to_log_in_cannot_be_unlinked() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user("grace-1", verified("grace@example.com", "grace"))
         .await;
-    let pair = signed_in(&app, &provider, "grace-1").await;
+    let pair = signed_in(&app, provider, "grace-1").await;
     let token = pair["access_token"].as_str().unwrap();
     let linked = identities(&app, token).await;
     let id = linked[0]["id"].as_str().unwrap();
@@ -746,11 +746,11 @@ async fn an_account_without_a_password_confirms_changes_with_a_fresh_login() {
     let Some(provider) = TestOidcProvider::start().await else {
         return;
     };
-    let app = app_with(&provider, |_| {}).await;
+    let app = app_with(provider, |_| {}).await;
     provider
         .set_user("grace-1", verified("grace@example.com", "grace"))
         .await;
-    let pair = signed_in(&app, &provider, "grace-1").await;
+    let pair = signed_in(&app, provider, "grace-1").await;
 
     // Ten minutes later the session (refreshed: its tokens are new) is too
     // old to stand for a password.
@@ -771,7 +771,7 @@ async fn an_account_without_a_password_confirms_changes_with_a_fresh_login() {
     assert_problem(refused, StatusCode::FORBIDDEN, "step_up_required").await;
 
     // A fresh login confirms it.
-    let fresh = signed_in(&app, &provider, "grace-1").await;
+    let fresh = signed_in(&app, provider, "grace-1").await;
     let deleted = app
         .delete_json(
             "/account",
@@ -843,7 +843,7 @@ async fn a_reset_of_a_never_verified_address_removes_the_identities_linked_to_it
             .await,
         0
     );
-    let arrived = sign_in_at_provider(&app, &provider, "squatter", &[("redirect_to", BACK)]).await;
+    let arrived = sign_in_at_provider(&app, provider, "squatter", &[("redirect_to", BACK)]).await;
     assert_ne!(
         param(&arrived, "code").map(str::to_owned),
         None,
