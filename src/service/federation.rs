@@ -409,6 +409,19 @@ async fn sign_in(
     let created = deps
         .db()
         .transaction(move |conn| {
+            // The same person's other attempt may have made the account
+            // meanwhile: this one signs in to it (`/login/code` checks it is
+            // still enabled).
+            if let Some(existing) = identities::find(conn, &linked.provider, &linked.subject)? {
+                provider_logins::insert_code(
+                    conn,
+                    &LoginCodeRow {
+                        user_id: existing.user_id,
+                        ..row
+                    },
+                )?;
+                return Ok(Ok(()));
+            }
             // Re-checked in the transaction: a registration or another
             // callback for the address may have committed meanwhile.
             if users::email_exists(conn, &account.email)? {
