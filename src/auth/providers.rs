@@ -79,17 +79,21 @@ impl AttemptSecrets {
     /// RFC 7636 §4.1: the verifier is 43 to 128 unreserved characters
     /// (`openidconnect` panics on any other length).
     fn pkce_verifier(&self) -> Result<PkceCodeVerifier, ProviderError> {
-        let valid = (43..=128).contains(&self.pkce_verifier.len())
-            && self.pkce_verifier.bytes().all(|byte| {
-                byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
-            });
-        if !valid {
+        if !is_pkce_verifier(&self.pkce_verifier) {
             return Err(ProviderError::Refused(
                 "a malformed PKCE verifier".to_owned(),
             ));
         }
         Ok(PkceCodeVerifier::new(self.pkce_verifier.clone()))
     }
+}
+
+/// RFC 7636 §4.1: a verifier is 43 to 128 unreserved characters.
+pub fn is_pkce_verifier(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// Who the provider says signed in.

@@ -26,7 +26,7 @@ use super::ports::{
     HasCipher, HasClock, HasHasher, HasPasskeys, HasPolicy, HasProviders, HasStore, HasTokens,
 };
 use super::redirects::{allowed_redirect, with_query};
-use crate::auth::providers::{AttemptSecrets, ProviderError, ProviderIdentity};
+use crate::auth::providers::{AttemptSecrets, ProviderError, ProviderIdentity, is_pkce_verifier};
 use crate::clock::seconds;
 use crate::config::EmailVerification;
 use crate::db::identities::{self, IdentityRow};
@@ -56,9 +56,11 @@ pub enum FederationError {
     RedirectNotAllowed,
     #[error("invalid input")]
     Invalid(Violations),
-    /// The provider could not be reached (or answered nonsense) in time.
+    /// The provider could not be reached (or answered nonsense) in time;
+    /// `back` is the app's page with `error=provider_unavailable`, where a
+    /// browser navigation should go.
     #[error("the provider is unavailable")]
-    ProviderUnavailable,
+    ProviderUnavailable { back: url::Url },
     /// A callback with no attempt to go back to: unknown or spent state.
     #[error("unknown or spent sign-in")]
     NoSafePlace,
@@ -127,9 +129,9 @@ pub async fn start(
         }
         None => (request.redirect_to.clone(), None),
     };
-    let redirect_to = allowed_redirect(deps, &redirect_to)
-        .ok_or(FederationError::RedirectNotAllowed)?
-        .to_string();
+    let redirect_url =
+        allowed_redirect(deps, &redirect_to).ok_or(FederationError::RedirectNotAllowed)?;
+    let redirect_to = redirect_url.to_string();
     if let Some(challenge) = &request.code_challenge
         && !is_s256_challenge(challenge)
     {
@@ -156,7 +158,7 @@ pub async fn start(
         .providers()
         .authorization_url(&request.provider, &state, &secrets)
         .await
-        .map_err(provider_failure)?;
+        .map_err(|error| provider_failure(error, redirect_url))?;
     let sealed_secrets = deps
         .cipher()
         .seal(SEALING_CONTEXT, &secrets.to_bytes())
@@ -565,12 +567,18 @@ pub async fn prune(deps: &(impl HasStore + HasClock)) {
     }
 }
 
-fn provider_failure(error: ProviderError) -> FederationError {
+fn provider_failure(error: ProviderError, redirect_to: url::Url) -> FederationError {
     match error {
         ProviderError::Unknown => FederationError::UnknownProvider,
         ProviderError::Unavailable(reason) | ProviderError::Refused(reason) => {
             tracing::warn!(%reason, "a provider could not start a sign-in");
-            FederationError::ProviderUnavailable
+            FederationError::ProviderUnavailable {
+                back: with_query(
+                    redirect_to,
+                    "error",
+                    CallbackRefusal::ProviderUnavailable.as_str(),
+                ),
+            }
         }
     }
 }
@@ -586,14 +594,6 @@ fn is_token(value: &str) -> bool {
 /// An S256 challenge: a SHA-256, base64url without padding.
 fn is_s256_challenge(value: &str) -> bool {
     is_token(value)
-}
-
-/// RFC 7636 §4.1: 43 to 128 unreserved characters.
-fn is_pkce_verifier(value: &str) -> bool {
-    (43..=128).contains(&value.len())
-        && value
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// RFC 7636 §4.2: `BASE64URL(SHA256(verifier))`.

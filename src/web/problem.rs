@@ -538,7 +538,7 @@ impl From<FederationError> for ApiError {
             FederationError::UnknownProvider => Self::NotFound,
             FederationError::RedirectNotAllowed => Self::RedirectNotAllowed,
             FederationError::Invalid(violations) => Self::Validation(violations),
-            FederationError::ProviderUnavailable => Self::ProviderUnavailable,
+            FederationError::ProviderUnavailable { .. } => Self::ProviderUnavailable,
             FederationError::NoSafePlace => Self::InvalidOrExpiredToken,
             FederationError::Login(error) => error.into(),
             FederationError::Store(error) => error.into(),

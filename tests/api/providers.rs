@@ -140,6 +140,28 @@ async fn sign_in_at_provider(
     arrival(&callback(app, &back, Some(&visit.cookie)).await)
 }
 
+/// `POST /me/identities/mock` for the bearer of `access_token`: the ticket
+/// in the URL it answers with.
+async fn link_ticket(app: &TestApp, access_token: &str) -> String {
+    let answer = app
+        .client
+        .post(app.url("/me/identities/mock"))
+        .bearer_auth(access_token)
+        .json(&json!({"redirect_to": BACK}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let link: Value = answer.json().await.unwrap();
+    let url = url::Url::parse(link["url"].as_str().unwrap()).unwrap();
+    assert_eq!(url.path(), "/login/providers/mock");
+    url.query_pairs()
+        .find(|(name, _)| name == "link_ticket")
+        .expect("a link ticket")
+        .1
+        .into_owned()
+}
+
 async fn exchange(app: &TestApp, body: &Value) -> reqwest::Response {
     app.post_json("/login/code", body).await
 }
@@ -305,24 +327,7 @@ async fn an_identity_another_account_has_is_not_linked() {
         .await;
     signed_in(&app, provider, "shared").await;
     let ada = app.signed_up("ada").await;
-    let link: Value = app
-        .client
-        .post(app.url("/me/identities/mock"))
-        .bearer_auth(&ada.access_token)
-        .json(&json!({"redirect_to": BACK}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let link_url = url::Url::parse(link["url"].as_str().unwrap()).unwrap();
-    let ticket = link_url
-        .query_pairs()
-        .find(|(name, _)| name == "link_ticket")
-        .unwrap()
-        .1
-        .into_owned();
+    let ticket = link_ticket(&app, &ada.access_token).await;
     let visit = start(&app, &[("link_ticket", &ticket)]).await;
     let back = provider
         .consent(&visit.authorization_url, Some("shared"))
@@ -802,24 +807,7 @@ async fn a_reset_of_a_never_verified_address_removes_the_identities_linked_to_it
             json!({"email": "squatter@example.com", "email_verified": true}),
         )
         .await;
-    let link: Value = app
-        .client
-        .post(app.url("/me/identities/mock"))
-        .bearer_auth(&squatter.access_token)
-        .json(&json!({"redirect_to": BACK}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ticket = url::Url::parse(link["url"].as_str().unwrap())
-        .unwrap()
-        .query_pairs()
-        .find(|(name, _)| name == "link_ticket")
-        .unwrap()
-        .1
-        .into_owned();
+    let ticket = link_ticket(&app, &squatter.access_token).await;
     let visit = start(&app, &[("link_ticket", &ticket)]).await;
     let back = provider
         .consent(&visit.authorization_url, Some("squatter"))

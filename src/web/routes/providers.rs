@@ -88,7 +88,6 @@ pub async fn start_provider_login(
             crate::domain::Violation::new("invalid", "only S256 is supported"),
         ));
     }
-    let redirect_for_failure = redirect_to.clone();
     let request = StartRequest {
         provider: provider.into_inner(),
         redirect_to: redirect_to.unwrap_or_default(),
@@ -100,9 +99,7 @@ pub async fn start_provider_login(
         link_ticket: link_ticket.map(Secret::from),
     };
     match federation::start(state.get_ref(), request).await {
-        Ok(started) => Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, started.location.to_string()))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
+        Ok(started) => Ok(see_other(&started.location)
             .cookie(cookies::oauth_cookie(
                 &state,
                 started.browser_binding,
@@ -110,19 +107,20 @@ pub async fn start_provider_login(
             ))
             .finish()),
         // A browser navigation: back to the app, which can say so.
-        Err(federation::FederationError::ProviderUnavailable) => {
-            let back = redirect_for_failure
-                .as_deref()
-                .and_then(|to| crate::service::redirects::allowed_redirect(state.get_ref(), to))
-                .ok_or(ApiError::ServiceUnavailable)?;
-            let back = crate::service::redirects::with_query(back, "error", "provider_unavailable");
-            Ok(HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, back.to_string()))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish())
+        Err(federation::FederationError::ProviderUnavailable { back }) => {
+            Ok(see_other(&back).finish())
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A 303 to `location` that no cache keeps (it carries a state or a code).
+fn see_other(location: &url::Url) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::SeeOther();
+    response
+        .insert_header((header::LOCATION, location.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    response
 }
 
 /// Where the provider sends the browser back. Answers 303 to the start's
@@ -171,9 +169,7 @@ pub async fn provider_callback(
             .map(|cookie| cookie.value().to_owned()),
     };
     let location = federation::callback(state.get_ref(), &provider, callback, &client).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
+    Ok(see_other(&location)
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .finish())
 }
