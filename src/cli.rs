@@ -32,6 +32,8 @@ pub enum Command {
     Migrate(DatabaseSettings),
     /// Create an admin; or promote the existing account with that email (verified) and username, given its password or --promote-existing.
     CreateAdmin(CreateAdminArgs),
+    /// Register, list, delete OpenID clients (the apps that sign in through Portcullis), or give one a new secret.
+    Client(Box<ClientArgs>),
     /// Print the OpenAPI document to standard output.
     Openapi,
     /// Print the configuration reference (docs/configuration.md) to standard output.
@@ -90,6 +92,54 @@ pub struct SeedArgs {
 pub const SEEDED_PASSWORD: &str = "seeded password 1234";
 
 #[derive(Debug, Args)]
+pub struct ClientArgs {
+    #[command(subcommand)]
+    pub action: ClientAction,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub passwords: PasswordSettings,
+    #[command(flatten)]
+    pub tokens: crate::config::TokenSettings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientAction {
+    /// Register a client; prints it as JSON, with its secret (shown once) when confidential.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// `public` (SPA, native app) or `confidential` (server).
+        #[arg(long = "type")]
+        client_type: String,
+        /// A redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A post-logout redirect URI (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// `authorization_code`, `refresh_token`, `client_credentials` (repeat; default the first two).
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// A scope the client may ask for (repeat; default `openid profile email`).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Skip the consent screen.
+        #[arg(long)]
+        first_party: bool,
+        /// `RS256` (default) or `EdDSA`.
+        #[arg(long)]
+        id_token_signed_response_alg: Option<String>,
+    },
+    /// Print every client as JSON lines.
+    List,
+    /// Delete a client and every grant it had.
+    Delete { client_id: String },
+    /// Give a confidential client a new secret (printed once); the old one stops working.
+    RotateSecret { client_id: String },
+}
+
+#[derive(Debug, Args)]
 pub struct CreateAdminArgs {
     #[arg(long)]
     pub username: String,
@@ -127,6 +177,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(LogFormat::Text);
             let outcome = create_admin(args).await?;
             println!("{outcome}");
+            Ok(())
+        }
+        Some(Command::Client(args)) => {
+            let args = *args;
+            crate::telemetry::init(LogFormat::Text);
+            println!("{}", manage_clients(args).await?);
             Ok(())
         }
         Some(Command::Openapi) => {
@@ -310,6 +366,94 @@ fn shell_word(word: &str) -> String {
         word.to_owned()
     } else {
         format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// `portcullis client …`: the same use-cases as the admin API.
+async fn manage_clients(args: ClientArgs) -> anyhow::Result<String> {
+    use crate::service::oauth_clients::{self, ClientChanges, ClientError, OAuthClient};
+    let db = Database::connect_lazily(&args.database.database_url, &args.database.pool_options());
+    tokio::task::spawn_blocking(move || db.migrate()).await??;
+    let context = crate::state::CommandContext::new(&args.database, &args.passwords)?;
+    let eddsa = args.tokens.jwt_algorithm == crate::config::JwtAlgorithm::EdDsa;
+    let refused = |error: ClientError| match error {
+        ClientError::Invalid(violations) => anyhow::anyhow!(
+            "refused: {}",
+            violations
+                .into_iter()
+                .flat_map(|(field, list)| list
+                    .into_iter()
+                    .map(move |v| format!("{field}: {}", v.message)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        ClientError::NotFound => anyhow::anyhow!("no such client"),
+        ClientError::NoSecret => anyhow::anyhow!("a public client has no secret"),
+        ClientError::Store(error) => anyhow::Error::new(error),
+    };
+    let shown = |client: &OAuthClient, secret: Option<&str>| {
+        serde_json::json!({
+            "client_id": client.id,
+            "client_secret": secret,
+            "name": client.name,
+            "type": client.client_type.as_str(),
+            "redirect_uris": client.redirect_uris,
+            "post_logout_redirect_uris": client.post_logout_redirect_uris,
+            "grant_types": client.grant_types,
+            "scopes": client.scopes,
+            "first_party": client.first_party,
+            "id_token_signed_response_alg": client.id_token_alg.as_str(),
+        })
+    };
+    let no_one = crate::service::caller::ClientInfo::default();
+    match args.action {
+        ClientAction::Create {
+            name,
+            client_type,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            scopes,
+            first_party,
+            id_token_signed_response_alg,
+        } => {
+            let changes = ClientChanges {
+                name: Some(name),
+                redirect_uris: Some(redirect_uris),
+                post_logout_redirect_uris: Some(post_logout_redirect_uris),
+                grant_types: (!grant_types.is_empty()).then_some(grant_types),
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                first_party: Some(first_party),
+                id_token_signed_response_alg,
+            };
+            let made = oauth_clients::create(&context, &client_type, changes, eddsa, None, &no_one)
+                .await
+                .map_err(refused)?;
+            let secret = made.secret.as_ref().map(|secret| secret.expose());
+            Ok(shown(&made.client, secret).to_string())
+        }
+        ClientAction::List => Ok(oauth_clients::list(&context)
+            .await
+            .map_err(refused)?
+            .iter()
+            .map(|client| shown(client, None).to_string())
+            .collect::<Vec<_>>()
+            .join("\n")),
+        ClientAction::Delete { client_id } => {
+            oauth_clients::delete(&context, &client_id, None, &no_one)
+                .await
+                .map_err(refused)?;
+            Ok(format!("deleted client {client_id}"))
+        }
+        ClientAction::RotateSecret { client_id } => {
+            let secret = oauth_clients::rotate_secret(&context, &client_id)
+                .await
+                .map_err(refused)?;
+            Ok(
+                serde_json::json!({"client_id": client_id, "client_secret": secret.expose()})
+                    .to_string(),
+            )
+        }
     }
 }
 

@@ -600,6 +600,22 @@ pub struct ProviderSettings {
     pub definitions: Vec<ProviderDefinition>,
 }
 
+/// Portcullis as an OpenID Provider (see docs/oauth.md).
+#[derive(Debug, Clone, Args)]
+pub struct OAuthSettings {
+    /// PKCS#8 PEM file of the RSA key (at least 2048 bits) that signs RS256 ID tokens, listed in the JWKS: `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`. Unset in development: one is generated on first start and kept beside the SQLite file (FILE.oauth-rsa.pem); required in production.
+    #[arg(long, env = "OAUTH_RSA_KEY_FILE")]
+    pub oauth_rsa_key_file: Option<std::path::PathBuf>,
+
+    /// The login page an authorization request sends the browser to, with `?request_id=…` (default: the built-in page, `{PUBLIC_URL}/ui/login`).
+    #[arg(long, env = "OAUTH_LOGIN_URL")]
+    pub oauth_login_url: Option<url::Url>,
+
+    /// The `aud` of access tokens issued to clients (default: the client's id).
+    #[arg(long, env = "OAUTH_ACCESS_TOKEN_AUDIENCE")]
+    pub oauth_access_token_audience: Option<String>,
+}
+
 /// Whether sign-in through a provider may create accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Signup {
@@ -870,7 +886,7 @@ pub struct Settings {
     #[arg(long, env = "METRICS_BIND_ADDR")]
     pub metrics_bind_addr: Option<String>,
 
-    /// `production` refuses to start with a generated signing key or data encryption key, an HS256 secret under 32 bytes, CORS_ALLOWED_ORIGINS=*, MAIL_URL=log, MAIL_URL=file://… without MAIL_FILE_IN_PRODUCTION=true, or RATE_LIMIT_PER_MINUTE=0 without ALLOW_NO_RATE_LIMIT=true.
+    /// `production` refuses to start with a generated signing key, RSA key or data encryption key, an HS256 secret under 32 bytes, CORS_ALLOWED_ORIGINS=*, MAIL_URL=log, MAIL_URL=file://… without MAIL_FILE_IN_PRODUCTION=true, or RATE_LIMIT_PER_MINUTE=0 without ALLOW_NO_RATE_LIMIT=true.
     #[arg(
         long,
         env = "PORTCULLIS_ENV",
@@ -923,6 +939,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub providers: ProviderSettings,
+
+    #[command(flatten)]
+    pub oauth: OAuthSettings,
 }
 
 impl Settings {
@@ -1066,6 +1085,12 @@ impl Settings {
         if !self.providers.definitions.is_empty() && !self.public_url().starts_with("https://") {
             refused.push(
                 "PORTCULLIS_ENV=production with PROVIDERS needs an https PUBLIC_URL (the callback providers send users back to)"
+                    .to_owned(),
+            );
+        }
+        if self.oauth.oauth_rsa_key_file.is_none() {
+            refused.push(
+                "PORTCULLIS_ENV=production needs OAUTH_RSA_KEY_FILE (the RSA key of ID tokens): a generated development key is refused"
                     .to_owned(),
             );
         }
@@ -1248,6 +1273,8 @@ mod tests {
                 "/etc/portcullis/signing.pem",
                 "--data-encryption-key-file",
                 "/etc/portcullis/data.key",
+                "--oauth-rsa-key-file",
+                "/etc/portcullis/oauth-rsa.pem",
                 "--mail-url",
                 "file:///var/spool/portcullis",
             ];

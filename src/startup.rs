@@ -15,7 +15,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::service::{accounts, audit, email_login, federation, mfa, outbox, passkeys};
+use crate::service::{
+    accounts, audit, email_login, federation, mfa, oauth_grants, outbox, passkeys,
+};
 use crate::state::AppState;
 use crate::web::fallback::{self, RouteTable};
 use crate::web::routes;
@@ -229,6 +231,7 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
                 passkeys::prune(state.get_ref()).await;
                 email_login::prune(state.get_ref()).await;
                 federation::prune(state.get_ref()).await;
+                oauth_grants::prune(state.get_ref()).await;
             }
             state.limits.forget_idle_clients();
         }
@@ -243,6 +246,7 @@ fn check_private_files(settings: &Settings) -> anyhow::Result<()> {
     let database = &settings.database.database_url;
     let mut files = crate::db::data_files(database);
     files.extend(settings.tokens.jwt_private_key_file.clone());
+    files.extend(settings.oauth.oauth_rsa_key_file.clone());
     files.extend(database.file_beside("jwt-ed25519.pem"));
     files.extend(database.file_beside("jwt-hs256.secret"));
     files.extend(settings.encryption.data_encryption_key_file.clone());

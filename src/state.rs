@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::auth::encryption::DataCipher;
+use crate::auth::oauth_tokens::OAuthTokens;
 use crate::auth::passkeys::PasskeyVerifier;
 use crate::auth::password::PasswordHasher;
 use crate::auth::providers::Providers;
@@ -21,7 +22,7 @@ use crate::limits::{BackoffPolicy, Limits};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::service::ports::{
-    EmailLoginPolicy, HasCipher, HasClock, HasHasher, HasLimits, HasMailer, HasMetrics,
+    EmailLoginPolicy, HasCipher, HasClock, HasHasher, HasLimits, HasMailer, HasMetrics, HasOAuth,
     HasPasskeys, HasPolicy, HasProviders, HasStore, HasTokens, Policy,
 };
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub db: Database,
     pub passwords: PasswordHasher,
     pub tokens: TokenService,
+    /// The OpenID Provider's RSA key and issuer.
+    pub oauth: OAuthTokens,
     /// Seals the secrets kept in the database (TOTP secrets).
     pub cipher: DataCipher,
     pub passkeys: PasskeyVerifier,
@@ -98,6 +101,15 @@ fn redirect_origins(settings: &Settings) -> Vec<String> {
     origins
 }
 
+/// `OAUTH_LOGIN_URL`, by default the built-in page `{PUBLIC_URL}/ui/login`.
+fn oauth_login_url(settings: &Settings) -> anyhow::Result<url::Url> {
+    match &settings.oauth.oauth_login_url {
+        Some(url) => Ok(url.clone()),
+        None => url::Url::parse(&format!("{}/ui/login", settings.public_url()))
+            .context("PUBLIC_URL does not make a login page address"),
+    }
+}
+
 fn email_login_policy(settings: &Settings) -> EmailLoginPolicy {
     let email_login = &settings.email_login;
     EmailLoginPolicy {
@@ -142,6 +154,13 @@ impl AppState {
         let passwords = PasswordHasher::new(&settings.passwords)?;
         let tokens = TokenService::from_settings(&settings.tokens, &settings.database.database_url)
             .context("could not load the JWT keys")?;
+        let oauth = OAuthTokens::load(
+            settings.oauth.oauth_rsa_key_file.as_deref(),
+            settings.public_url(),
+            settings.oauth.oauth_access_token_audience.clone(),
+            &settings.database.database_url,
+        )
+        .context("could not load the OpenID Provider's RSA key")?;
         let cipher =
             DataCipher::from_settings(&settings.encryption, &settings.database.database_url)
                 .context("could not load the data encryption key")?;
@@ -175,6 +194,7 @@ impl AppState {
             metrics: Metrics::new(passwords.timings()),
             passwords,
             tokens,
+            oauth,
             cipher,
             passkeys,
             providers,
@@ -198,6 +218,7 @@ impl AppState {
                 redirect_origins: redirect_origins(settings),
                 signup_open: settings.providers.signup == crate::config::Signup::Open,
                 reauth_window: settings.providers.reauth_window,
+                oauth_login_url: oauth_login_url(settings)?,
             },
             edge: EdgePolicy {
                 trusted_proxies: guards.trusted_proxies.clone(),
@@ -236,6 +257,12 @@ impl HasHasher for AppState {
 impl HasTokens for AppState {
     fn tokens(&self) -> &TokenService {
         &self.tokens
+    }
+}
+
+impl HasOAuth for AppState {
+    fn oauth(&self) -> &OAuthTokens {
+        &self.oauth
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod encryption;
 mod key_files;
+pub mod oauth_tokens;
 pub mod passkeys;
 pub mod password;
 pub mod providers;

@@ -88,6 +88,21 @@ impl AttemptSecrets {
     }
 }
 
+/// RFC 7636 §4.2: the S256 challenge of a verifier, `BASE64URL(SHA256(verifier))`.
+pub fn pkce_s256(verifier: &str) -> String {
+    use base64::Engine as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// An S256 challenge: a SHA-256, base64url without padding (43 characters).
+pub fn is_s256_challenge(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
+}
+
 /// RFC 7636 §4.1: a verifier is 43 to 128 unreserved characters.
 pub fn is_pkce_verifier(value: &str) -> bool {
     (43..=128).contains(&value.len())
@@ -533,6 +548,24 @@ mod tests {
     };
 
     use super::*;
+
+    #[test]
+    fn s256_is_rfc_7636s() {
+        // RFC 7636, appendix B.
+        assert_eq!(
+            pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(is_s256_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!is_s256_challenge("plain-verifier"));
+        assert!(is_pkce_verifier(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(!is_pkce_verifier("short"));
+        assert!(!is_pkce_verifier(&"a".repeat(129)));
+    }
 
     const ISSUER: &str = "https://idp.example";
     const CLIENT_ID: &str = "portcullis";

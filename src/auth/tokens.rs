@@ -46,7 +46,7 @@ impl PartialEq for TokenError {
 
 /// Claims whose expiry Portcullis checks against its own clock (not the
 /// system's), so that time moved in tests moves for tokens too.
-trait Expiring {
+pub trait Expiring {
     fn exp(&self) -> i64;
 }
 
@@ -102,15 +102,27 @@ pub struct RefreshClaims {
     pub jti: String,
 }
 
-/// One public key of the JWKS (RFC 7517 / RFC 8037).
+/// One public key of the JWKS (RFC 7517): an Ed25519 key (RFC 8037, `OKP`)
+/// for access tokens and EdDSA ID tokens, or the RSA key (RFC 7518, `RSA`)
+/// of RS256 ID tokens.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Jwk {
+    /// `OKP` or `RSA`.
     #[schema(example = "OKP")]
     pub kty: &'static str,
+    /// `OKP` keys only: the curve.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "Ed25519")]
-    pub crv: &'static str,
-    /// The public key, base64url.
-    pub x: String,
+    pub crv: Option<&'static str>,
+    /// `OKP` keys only: the public key, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// `RSA` keys only: the modulus, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// `RSA` keys only: the public exponent, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     /// RFC 7638 thumbprint of the key.
     pub kid: String,
     #[schema(example = "EdDSA")]
@@ -218,8 +230,10 @@ impl TokenService {
         {
             self.jwks.keys.push(Jwk {
                 kty: "OKP",
-                crv: "Ed25519",
-                x,
+                crv: Some("Ed25519"),
+                x: Some(x),
+                n: None,
+                e: None,
                 kid: key.kid,
                 alg: "EdDSA",
                 key_use: "sig",
@@ -243,6 +257,20 @@ impl TokenService {
         aws_lc_rs::hmac::sign(&key, purpose.as_bytes())
             .as_ref()
             .to_vec()
+    }
+
+    /// The key `kid` names among those that verify this service's tokens,
+    /// with the algorithm it verifies.
+    pub fn verification_key(&self, kid: &str) -> Option<(Algorithm, &DecodingKey)> {
+        self.verification_keys
+            .get(kid)
+            .map(|key| (self.algorithm, key))
+    }
+
+    /// Whether tokens are signed with Ed25519 (`JWT_ALGORITHM=EdDSA`), which
+    /// ID tokens may then be signed with too.
+    pub fn signs_eddsa(&self) -> bool {
+        self.algorithm == Algorithm::EdDSA
     }
 
     pub fn jwks(&self) -> &Jwks {
@@ -305,7 +333,9 @@ impl TokenService {
         self.sign(REFRESH_TOKEN_TYPE, &claims)
     }
 
-    fn sign<C: Serialize>(&self, token_type: &str, claims: &C) -> Result<String, TokenError> {
+    /// Signs `claims` as a compact JWS of type `token_type` with the signing
+    /// key (the OpenID Provider's access and refresh tokens use it too).
+    pub fn sign<C: Serialize>(&self, token_type: &str, claims: &C) -> Result<String, TokenError> {
         let failed = |error: &dyn std::fmt::Display| {
             TokenError::Failed(anyhow::anyhow!("signing failed: {error}"))
         };
@@ -360,6 +390,20 @@ impl TokenService {
         token_type: &str,
         now: i64,
     ) -> Result<C, TokenError> {
+        self.verify_for(token, token_type, &self.issuer, Some(&self.audience), now)
+    }
+
+    /// Checks a token this service signed of type `token_type` from
+    /// `issuer`, for `audience` (`None`: the caller checks `aud` itself), at
+    /// `now`.
+    pub fn verify_for<C: DeserializeOwned + Expiring>(
+        &self,
+        token: &str,
+        token_type: &str,
+        issuer: &str,
+        audience: Option<&str>,
+        now: i64,
+    ) -> Result<C, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != self.algorithm || header.typ.as_deref() != Some(token_type) {
             return Err(TokenError::Invalid);
@@ -370,8 +414,11 @@ impl TokenService {
             .and_then(|kid| self.verification_keys.get(kid))
             .ok_or(TokenError::Invalid)?;
         let mut validation = Validation::new(self.algorithm);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[issuer]);
+        match audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         // Expiry is checked below against the application's clock. Portcullis
         // checks only tokens it issued itself, so there is no skew to allow for.

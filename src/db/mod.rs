@@ -14,6 +14,7 @@ pub mod email_logins;
 pub mod events;
 pub mod identities;
 pub mod mfa;
+pub mod oauth;
 pub mod outbox;
 pub mod passkeys;
 pub mod provider_logins;

@@ -80,6 +80,90 @@ diesel::table! {
 }
 
 diesel::table! {
+    oauth_clients (id) {
+        id -> Text,
+        name -> Text,
+        client_type -> Text,
+        secret_hash -> Nullable<Text>,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        grant_types -> Text,
+        scopes -> Text,
+        first_party -> Bool,
+        id_token_signed_response_alg -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        auth_time -> Timestamp,
+        amr -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        grant_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_grants (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        scope -> Text,
+        refresh_jti -> Nullable<Text>,
+        previous_refresh_jti -> Nullable<Text>,
+        rotated_at -> Nullable<Timestamp>,
+        auth_time -> Timestamp,
+        amr -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oauth_requests (id_hash) {
+        id_hash -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        state -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        prompt -> Nullable<Text>,
+        max_age -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_sso (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     passkeys (id) {
         id -> Text,
         user_id -> Text,
@@ -217,6 +301,14 @@ diesel::joinable!(link_tickets -> users (user_id));
 diesel::joinable!(login_codes -> users (user_id));
 diesel::joinable!(mail_tokens -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(oauth_codes -> oauth_clients (client_id));
+diesel::joinable!(oauth_codes -> users (user_id));
+diesel::joinable!(oauth_consents -> oauth_clients (client_id));
+diesel::joinable!(oauth_consents -> users (user_id));
+diesel::joinable!(oauth_grants -> oauth_clients (client_id));
+diesel::joinable!(oauth_grants -> users (user_id));
+diesel::joinable!(oauth_requests -> oauth_clients (client_id));
+diesel::joinable!(oauth_sso -> sessions (session_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(provider_attempts -> users (link_user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
@@ -235,6 +327,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_sent,
     mail_tokens,
     mfa_challenges,
+    oauth_clients,
+    oauth_codes,
+    oauth_consents,
+    oauth_grants,
+    oauth_requests,
+    oauth_sso,
     passkeys,
     provider_attempts,
     recovery_codes,

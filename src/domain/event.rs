@@ -44,10 +44,19 @@ pub enum EventType {
     /// An identity at another provider was linked to the account.
     IdentityLinked,
     IdentityUnlinked,
+    /// An admin registered an OpenID client.
+    OauthClientCreated,
+    OauthClientDeleted,
+    /// A user consented to a client's scopes.
+    OauthConsentGranted,
+    OauthConsentRevoked,
+    /// An authorization code was presented a second time: the grant its
+    /// first use made is revoked.
+    OauthCodeReused,
 }
 
 impl EventType {
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 35] = [
         Self::UserRegistered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -78,6 +87,11 @@ impl EventType {
         Self::EmailLoginRequested,
         Self::IdentityLinked,
         Self::IdentityUnlinked,
+        Self::OauthClientCreated,
+        Self::OauthClientDeleted,
+        Self::OauthConsentGranted,
+        Self::OauthConsentRevoked,
+        Self::OauthCodeReused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +126,11 @@ impl EventType {
             Self::EmailLoginRequested => "email_login_requested",
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
+            Self::OauthClientCreated => "oauth_client_created",
+            Self::OauthClientDeleted => "oauth_client_deleted",
+            Self::OauthConsentGranted => "oauth_consent_granted",
+            Self::OauthConsentRevoked => "oauth_consent_revoked",
+            Self::OauthCodeReused => "oauth_code_reused",
         }
     }
 

@@ -26,7 +26,9 @@ use super::ports::{
     HasCipher, HasClock, HasHasher, HasPasskeys, HasPolicy, HasProviders, HasStore, HasTokens,
 };
 use super::redirects::{allowed_redirect, with_query};
-use crate::auth::providers::{AttemptSecrets, ProviderError, ProviderIdentity, is_pkce_verifier};
+use crate::auth::providers::{
+    AttemptSecrets, ProviderError, ProviderIdentity, is_pkce_verifier, is_s256_challenge, pkce_s256,
+};
 use crate::clock::seconds;
 use crate::config::EmailVerification;
 use crate::db::identities::{self, IdentityRow};
@@ -525,7 +527,7 @@ pub async fn exchange_code(
         let verified = code_verifier.is_some_and(|verifier| {
             is_pkce_verifier(verifier.expose())
                 && aws_lc_rs::constant_time::verify_slices_are_equal(
-                    s256(verifier.expose()).as_bytes(),
+                    pkce_s256(verifier.expose()).as_bytes(),
                     challenge.as_bytes(),
                 )
                 .is_ok()
@@ -591,39 +593,9 @@ fn is_token(value: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
 }
 
-/// An S256 challenge: a SHA-256, base64url without padding.
-fn is_s256_challenge(value: &str) -> bool {
-    is_token(value)
-}
-
-/// RFC 7636 §4.2: `BASE64URL(SHA256(verifier))`.
-fn s256(verifier: &str) -> String {
-    use base64::Engine as _;
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn s256_is_rfc_7636s() {
-        // RFC 7636, appendix B.
-        assert_eq!(
-            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-        assert!(is_s256_challenge(
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        ));
-        assert!(!is_s256_challenge("plain-verifier"));
-        assert!(is_pkce_verifier(
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-        ));
-        assert!(!is_pkce_verifier("short"));
-        assert!(!is_pkce_verifier(&"a".repeat(129)));
-    }
 
     #[test]
     fn every_refusal_has_its_own_name() {

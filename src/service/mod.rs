@@ -24,10 +24,13 @@ pub mod signup;
 // The use-cases.
 pub mod accounts;
 pub mod admin;
+pub mod authorization;
 pub mod email_login;
 pub mod federation;
 pub mod identities;
 pub mod mfa;
+pub mod oauth_clients;
+pub mod oauth_grants;
 pub mod outbox;
 pub mod passkeys;
 pub mod recovery;

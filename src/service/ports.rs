@@ -8,6 +8,7 @@
 use chrono::NaiveDateTime;
 
 use crate::auth::encryption::DataCipher;
+use crate::auth::oauth_tokens::OAuthTokens;
 use crate::auth::passkeys::PasskeyVerifier;
 use crate::auth::password::PasswordHasher;
 use crate::auth::providers::Providers;
@@ -36,6 +37,11 @@ pub trait HasHasher {
 /// Issuing and checking access and refresh tokens.
 pub trait HasTokens {
     fn tokens(&self) -> &TokenService;
+}
+
+/// The OpenID Provider's keys and issuer.
+pub trait HasOAuth {
+    fn oauth(&self) -> &OAuthTokens;
 }
 
 /// Rate limits and the per-account backoff.
@@ -102,6 +108,9 @@ pub struct Policy {
     /// Seconds after its login during which a session of an account without
     /// a password may confirm a change (`REAUTH_WINDOW`).
     pub reauth_window: u64,
+    /// Where an authorization request sends the browser to log in, with
+    /// `?request_id=…` (`OAUTH_LOGIN_URL`).
+    pub oauth_login_url: url::Url,
 }
 
 /// Signing in by email (`EMAIL_LOGIN` and its settings).

@@ -226,3 +226,25 @@ pub fn oauth_cookie(state: &AppState, binding: String, max_age_secs: u64) -> Coo
     ));
     cookie
 }
+
+/// The browser's single sign-on at the OpenID Provider: sent with the
+/// authorization endpoint's top-level navigations (`SameSite=Lax`), only
+/// under `/oauth2`, tied to the session the login page opened (it ends with
+/// it). A session cookie: closing the browser signs out of the provider.
+pub const SSO_COOKIE: &str = "portcullis_sso";
+
+pub fn sso_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    let mut cookie = Cookie::new(SSO_COOKIE, token);
+    cookie.set_http_only(true);
+    cookie.set_secure(state.edge.cookie.secure);
+    cookie.set_path("/oauth2");
+    cookie.set_same_site(SameSite::Lax);
+    cookie
+}
+
+/// Removes the single sign-on cookie.
+pub fn sso_cookie_removal(state: &AppState) -> Cookie<'static> {
+    let mut cookie = sso_cookie(state, String::new());
+    cookie.make_removal();
+    cookie
+}

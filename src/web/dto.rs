@@ -958,3 +958,225 @@ pub struct LinkIdentityStart {
     /// leads to the provider and back to `redirect_to`.
     pub url: String,
 }
+
+/// Registering an OpenID client (`POST /admin/clients`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Grafana",
+    "type": "confidential",
+    "redirect_uris": ["https://grafana.example.com/login/generic_oauth"],
+    "scopes": ["openid", "profile", "email"]
+}))]
+pub struct CreateClientRequest {
+    /// Shown to users on the login and consent page.
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// `public` (a SPA or native app: no secret, PKCE required) or
+    /// `confidential` (a server app, authenticated by its secret).
+    #[serde(rename = "type")]
+    #[schema(value_type = OAuthClientType)]
+    pub client_type: String,
+    /// Where codes may be sent: exact URIs (`https`, `http` on a loopback
+    /// address or `localhost`, or a private-use scheme like
+    /// `com.example.app:/cb`); an `http://127.0.0.1/…` or `http://[::1]/…`
+    /// URI also matches on any port (RFC 8252).
+    #[serde(default)]
+    #[schema(value_type = Vec<crate::web::schemas::RedirectUriText>, max_items = 20)]
+    pub redirect_uris: Vec<String>,
+    /// Where `/oauth2/logout` may send the browser afterwards.
+    #[serde(default)]
+    #[schema(value_type = Vec<crate::web::schemas::RedirectUriText>, max_items = 20)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Default `["authorization_code", "refresh_token"]`; `client_credentials`
+    /// for confidential clients only.
+    pub grant_types: Option<Vec<OAuthGrantType>>,
+    /// The scopes the client may ask for; default `["email", "openid", "profile"]`.
+    /// Any RFC 6749 scope token may be registered (an API's own scopes).
+    #[schema(value_type = Option<Vec<crate::web::schemas::ScopeText>>, max_items = 50)]
+    pub scopes: Option<Vec<String>>,
+    /// A first-party client skips the consent screen. Default `false`.
+    pub first_party: Option<bool>,
+    /// `RS256` (default) or `EdDSA` (with `JWT_ALGORITHM=EdDSA`).
+    #[schema(value_type = Option<IdTokenSigningAlg>)]
+    pub id_token_signed_response_alg: Option<String>,
+}
+
+/// Changing an OpenID client (`PATCH /admin/clients/{id}`): absent fields
+/// stay as they are; the type cannot change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClientRequest {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    #[schema(value_type = Option<Vec<crate::web::schemas::RedirectUriText>>, max_items = 20)]
+    pub redirect_uris: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<crate::web::schemas::RedirectUriText>>, max_items = 20)]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<OAuthGrantType>>,
+    #[schema(value_type = Option<Vec<crate::web::schemas::ScopeText>>, max_items = 50)]
+    pub scopes: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    #[schema(value_type = Option<IdTokenSigningAlg>)]
+    pub id_token_signed_response_alg: Option<String>,
+}
+
+/// The grant types a client may be allowed.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthGrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl OAuthGrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// `public` or `confidential`.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthClientType {
+    Public,
+    Confidential,
+}
+
+/// How a client's ID tokens are signed.
+#[derive(ToSchema)]
+pub enum IdTokenSigningAlg {
+    #[schema(rename = "RS256")]
+    Rs256,
+    #[schema(rename = "EdDSA")]
+    EdDsa,
+}
+
+/// A registered OpenID client.
+#[derive(Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    /// Only in the answer that made it (or gave it a new one): shown once,
+    /// never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub name: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = OAuthClientType)]
+    pub client_type: &'static str,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    #[schema(value_type = IdTokenSigningAlg)]
+    pub id_token_signed_response_alg: &'static str,
+    /// How the client authenticates at the token endpoint.
+    #[schema(example = "client_secret_basic")]
+    pub token_endpoint_auth_method: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::service::oauth_clients::OAuthClient> for ClientView {
+    fn from(client: crate::service::oauth_clients::OAuthClient) -> Self {
+        use crate::service::oauth_clients::ClientType;
+        Self {
+            token_endpoint_auth_method: match client.client_type {
+                ClientType::Public => "none",
+                ClientType::Confidential => "client_secret_basic",
+            },
+            client_id: client.id,
+            client_secret: None,
+            name: client.name,
+            client_type: client.client_type.as_str(),
+            redirect_uris: client.redirect_uris,
+            post_logout_redirect_uris: client.post_logout_redirect_uris,
+            grant_types: client.grant_types,
+            scopes: client.scopes,
+            first_party: client.first_party,
+            id_token_signed_response_alg: client.id_token_alg.as_str(),
+            created_at: utc(client.created_at),
+            updated_at: utc(client.updated_at),
+        }
+    }
+}
+
+/// A client's new secret (`POST /admin/clients/{id}/secret`), shown once.
+#[derive(Serialize, ToSchema)]
+pub struct ClientSecretView {
+    pub client_secret: String,
+}
+
+/// An authorization request as the login page shows it.
+#[derive(Serialize, ToSchema)]
+pub struct AuthorizationRequestView {
+    pub client: RequestClientView,
+    /// The scopes asked for.
+    pub scopes: Vec<String>,
+    /// What the client asked of the login (`login`, `consent`), if anything.
+    pub prompt: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestClientView {
+    pub client_id: String,
+    pub name: String,
+}
+
+impl From<crate::service::authorization::PendingRequest> for AuthorizationRequestView {
+    fn from(pending: crate::service::authorization::PendingRequest) -> Self {
+        Self {
+            client: RequestClientView {
+                client_id: pending.client_id,
+                name: pending.client_name,
+            },
+            scopes: pending.scopes,
+            prompt: pending.prompt,
+            expires_at: utc(pending.expires_at),
+        }
+    }
+}
+
+/// Accepting an authorization request.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptRequest {
+    /// The user consents to the scopes asked (needed once per client and
+    /// scope set, unless the client is first-party).
+    #[serde(default)]
+    pub consent: bool,
+}
+
+/// Where the login page sends the browser next.
+#[derive(Serialize, ToSchema)]
+pub struct RedirectView {
+    #[schema(example = "https://app.example.com/callback?code=…&state=…&iss=…")]
+    pub redirect_to: String,
+}
+
+/// A client the user consented to.
+#[derive(Serialize, ToSchema)]
+pub struct ConsentView {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub granted_at: DateTime<Utc>,
+}
+
+impl From<crate::service::authorization::ConsentInfo> for ConsentView {
+    fn from(info: crate::service::authorization::ConsentInfo) -> Self {
+        Self {
+            client_id: info.client_id,
+            client_name: info.client_name,
+            scopes: info.scopes,
+            granted_at: utc(info.granted_at),
+        }
+    }
+}

@@ -99,11 +99,16 @@ pub async fn no_such_route(
 pub fn render_bare_error_as_problem<B>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = response
+    // Problems, and the RFC 6749 JSON errors of the OAuth endpoints, are
+    // answers a handler chose; actix's own errors are plain text.
+    let chosen = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes() == PROBLEM_CONTENT_TYPE.as_bytes());
-    if is_problem {
+        .is_some_and(|value| {
+            value.as_bytes() == PROBLEM_CONTENT_TYPE.as_bytes()
+                || value.as_bytes() == b"application/json"
+        });
+    if chosen {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),
         ));

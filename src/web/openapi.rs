@@ -25,6 +25,8 @@ use super::problem::ErrorCode;
         (name = "providers", description = "Signing in with another provider (OpenID Connect, GitHub) and the caller's linked identities."),
         (name = "recovery", description = "Forgotten passwords, proving and changing the email address."),
         (name = "admin", description = "Operators only (role `admin`)."),
+        (name = "clients", description = "The apps that sign people in through Portcullis over OpenID Connect (operators only)."),
+        (name = "oauth2", description = "Portcullis as an OpenID Provider: discovery, authorization, tokens, userinfo, introspection, revocation, logout, and the user's consents (see docs/oauth.md)."),
         (name = "keys", description = "Public keys for verifying access tokens."),
         (name = "health", description = "Probes for orchestrators and load balancers."),
     ),

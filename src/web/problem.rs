@@ -26,11 +26,14 @@ pub use crate::domain::Violations as FieldErrors;
 use crate::limits::Limited;
 use crate::service::accounts::AccountError;
 use crate::service::admin::AdminError;
+use crate::service::authorization::{AuthorizeError, ConsentError, LogoutError, RequestError};
 use crate::service::email_login::EmailLoginError;
 use crate::service::federation::FederationError;
 use crate::service::identities::IdentityError;
 use crate::service::login::LoginError;
 use crate::service::mfa::MfaError;
+use crate::service::oauth_clients::ClientError;
+use crate::service::oauth_grants::UserinfoError;
 use crate::service::passkeys::PasskeyError;
 use crate::service::recovery::RecoveryError;
 use crate::service::sessions::{AuthError, RefreshError, RevokeError};
@@ -111,6 +114,7 @@ error_codes! {
     LastAdmin => "last_admin", CONFLICT, Some("This is the last enabled admin; promote another admin first.");
     MfaAlreadyEnabled => "mfa_already_enabled", CONFLICT, Some("Two-factor authentication is already on; turn it off first to set up a new authenticator.");
     LastLoginMethod => "last_login_method", CONFLICT, Some("This is the account's last way to log in; set a password (POST /password/forgot) or link another provider first.");
+    ConsentRequired => "consent_required", CONFLICT, Some("The app asks for scopes the user has not consented to; show them (`scopes`) and accept again with `consent: true`.");
     TooManyPasskeys => "too_many_passkeys", CONFLICT, Some("This account has the most passkeys allowed; remove one before adding another.");
     RequestTimeout => "request_timeout", REQUEST_TIMEOUT, Some("The request body did not arrive in time.");
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE, Some("The request body is too large.");
@@ -168,6 +172,9 @@ pub enum ApiError {
     FreshLoginRequired,
     #[error("too many passkeys")]
     TooManyPasskeys,
+    /// An authorization request's client needs consent to `scopes`.
+    #[error("consent required")]
+    ConsentRequired { scopes: Vec<String> },
     /// A cookie-authenticated call from a page that may not make it.
     #[error("cross-site request refused")]
     CsrfRejected,
@@ -248,6 +255,7 @@ impl ApiError {
             Self::MfaAlreadyEnabled => ErrorCode::MfaAlreadyEnabled,
             Self::StepUpRequired | Self::FreshLoginRequired => ErrorCode::StepUpRequired,
             Self::TooManyPasskeys => ErrorCode::TooManyPasskeys,
+            Self::ConsentRequired { .. } => ErrorCode::ConsentRequired,
             Self::CsrfRejected => ErrorCode::CsrfRejected,
             Self::Forbidden => ErrorCode::Forbidden,
             Self::AccountDisabled => ErrorCode::AccountDisabled,
@@ -344,7 +352,12 @@ impl ApiError {
             ),
             _ => (None, None, None),
         };
+        let scopes = match self {
+            Self::ConsentRequired { scopes } => Some(scopes.clone()),
+            _ => None,
+        };
         Problem {
+            scopes,
             problem_type: format!("urn:portcullis:problem:{}", self.code().as_str()),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
@@ -397,6 +410,9 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub passkey_options: Option<serde_json::Value>,
+    /// Only for `consent_required`: the scopes the user is asked to consent to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 /// A second factor that can finish a login.
@@ -664,6 +680,70 @@ impl From<PasskeyError> for ApiError {
             PasskeyError::TooMany => Self::TooManyPasskeys,
             PasskeyError::Failed(cause) => Self::Internal(cause),
             PasskeyError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Invalid(violations) => Self::Validation(violations),
+            ClientError::NotFound => Self::NotFound,
+            ClientError::NoSecret => Self::invalid_field(
+                "type",
+                FieldError::new("public_client", "a public client has no secret"),
+            ),
+            ClientError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<AuthorizeError> for ApiError {
+    fn from(error: AuthorizeError) -> Self {
+        match error {
+            AuthorizeError::NoRedirect(why) => Self::MalformedRequest(why.to_owned()),
+            AuthorizeError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::NotFound => Self::NotFound,
+            RequestError::ConsentRequired { scopes } => Self::ConsentRequired { scopes },
+            RequestError::FreshLoginRequired => Self::FreshLoginRequired,
+            RequestError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(error: ConsentError) -> Self {
+        match error {
+            ConsentError::NotFound => Self::NotFound,
+            ConsentError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<LogoutError> for ApiError {
+    fn from(error: LogoutError) -> Self {
+        match error {
+            LogoutError::Invalid(why) => Self::MalformedRequest(why.to_owned()),
+            LogoutError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<UserinfoError> for ApiError {
+    fn from(error: UserinfoError) -> Self {
+        match error {
+            UserinfoError::InvalidToken => Self::InvalidToken,
+            UserinfoError::Expired => Self::TokenExpired,
+            UserinfoError::InsufficientScope => Self::Forbidden,
+            UserinfoError::Store(error) => error.into(),
+            UserinfoError::Failed(error) => Self::Internal(error),
         }
     }
 }

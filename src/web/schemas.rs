@@ -73,3 +73,62 @@ impl ToSchema for Violation {
         Cow::Borrowed("FieldError")
     }
 }
+
+/// A bounded string schema (`min..=max` characters, and a pattern if given).
+fn bounded_string(
+    description: &str,
+    min: usize,
+    max: usize,
+    pattern: Option<&str>,
+) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .pattern(pattern)
+        .into()
+}
+
+/// A redirect URI in an OpenID client's registration.
+pub struct RedirectUriText;
+
+impl PartialSchema for RedirectUriText {
+    fn schema() -> RefOr<Schema> {
+        bounded_string("An absolute URI.", 1, 2048, None)
+    }
+}
+
+impl ToSchema for RedirectUriText {}
+
+/// A scope an OpenID client may ask for.
+pub struct ScopeText;
+
+impl PartialSchema for ScopeText {
+    fn schema() -> RefOr<Schema> {
+        bounded_string(
+            "An RFC 6749 scope token.",
+            1,
+            128,
+            Some("^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$"),
+        )
+    }
+}
+
+impl ToSchema for ScopeText {}
+
+/// An `application/x-www-form-urlencoded` body (the OAuth endpoints').
+pub struct FormBody;
+
+impl PartialSchema for FormBody {
+    fn schema() -> RefOr<Schema> {
+        bounded_string(
+            "Form-encoded parameters, as RFC 6749 defines them for this endpoint.",
+            0,
+            16_384,
+            None,
+        )
+    }
+}
+
+impl ToSchema for FormBody {}

@@ -794,11 +794,12 @@ async fn production_mode_names_every_refused_setting_at_once() {
         "RATE_LIMIT_PER_MINUTE",
         "COOKIE_SECURE",
         "JWT_PRIVATE_KEY_FILE",
+        "OAUTH_RSA_KEY_FILE",
         "DATA_ENCRYPTION_KEY_FILE",
     ] {
         assert!(stderr.contains(named), "{named} not named: {stderr}");
     }
-    assert!(stderr.contains("6 settings are refused"), "{stderr}");
+    assert!(stderr.contains("7 settings are refused"), "{stderr}");
 }
 
 #[actix_web::test]

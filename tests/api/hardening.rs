@@ -382,6 +382,10 @@ async fn production_refuses_a_signing_key_that_others_can_read() {
             ("MAIL_URL", "smtp://127.0.0.1:1?tls=off"),
             ("JWT_PRIVATE_KEY_FILE", &key_file),
             ("DATA_ENCRYPTION_KEY_FILE", &data_key.display().to_string()),
+            (
+                "OAUTH_RSA_KEY_FILE",
+                &crate::helpers::shared_rsa_key().display().to_string(),
+            ),
             ("BIND_ADDR", "127.0.0.1:0"),
         ],
         None,

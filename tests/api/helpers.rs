@@ -129,6 +129,25 @@ pub fn write_signing_key(dir: &std::path::Path, name: &str) -> PathBuf {
     path
 }
 
+/// One RSA key for every app of this test binary: generating a 2048-bit
+/// key takes a noticeable fraction of a second, too much for each test.
+pub fn shared_rsa_key() -> PathBuf {
+    static KEY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = std::env::temp_dir().join(format!(
+            "portcullis-test-oauth-rsa-{}.pem",
+            std::process::id()
+        ));
+        let pem = portcullis::auth::oauth_tokens::generate_rsa_pem().expect("an RSA key");
+        std::fs::write(&path, pem).expect("write the RSA key");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod the RSA key");
+        path
+    })
+    .clone()
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -204,6 +223,7 @@ pub fn test_settings(database_url: &str, signing_key: &std::path::Path) -> Setti
         settings.database.database_pool_mode = portcullis::config::PoolMode::Transaction;
     }
     settings.tokens.jwt_private_key_file = Some(signing_key.to_path_buf());
+    settings.oauth.oauth_rsa_key_file = Some(shared_rsa_key());
     let key_dir = signing_key
         .parent()
         .expect("the signing key is in a directory");

@@ -18,6 +18,7 @@ mod login;
 mod me;
 mod metrics;
 mod mfa;
+mod oauth;
 mod passkeys;
 mod project;
 mod providers;

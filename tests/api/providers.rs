@@ -544,9 +544,22 @@ async fn a_callback_outside_the_browser_that_began_it_is_refused() {
     let late = arrival(&callback(&app, &back, Some(&visit.cookie)).await);
     assert_eq!(param(&late, "error"), Some("invalid_state"));
 
-    // The person said no at the provider.
+    // The person said no at the provider. (oidc-provider-mock's refusal
+    // leaves out the `state` RFC 6749 §4.1.2.1 requires; a provider that
+    // follows it sends the request's back, as added here.)
     let visit = start(&app, &[("redirect_to", BACK)]).await;
-    let back = provider.consent(&visit.authorization_url, None).await;
+    let mut back =
+        url::Url::parse(&provider.consent(&visit.authorization_url, None).await).unwrap();
+    if !back.query_pairs().any(|(name, _)| name == "state") {
+        let sent = url::Url::parse(&visit.authorization_url).unwrap();
+        let state = sent
+            .query_pairs()
+            .find(|(name, _)| name == "state")
+            .map(|(_, value)| value.into_owned())
+            .unwrap();
+        back.query_pairs_mut().append_pair("state", &state);
+    }
+    let back = back.to_string();
     let denied = arrival(&callback(&app, &back, Some(&visit.cookie)).await);
     assert_eq!(param(&denied, "error"), Some("provider_error"));
 }

@@ -27,6 +27,10 @@ export type TotpEnrollment = Schemas["TotpEnrollment"];
 export type Provider = Schemas["ProviderView"];
 /** An identity at another provider linked to the account. */
 export type Identity = Schemas["IdentityView"];
+/** An app's authorization request, as the login page shows it. */
+export type AuthorizationRequest = Schemas["AuthorizationRequestView"];
+/** An app the user consented to. */
+export type Consent = Schemas["ConsentView"];
 /**
  * Why a sign-in at another provider came back without a code: the `error`
  * the server put in `redirect_to`'s query (`account_exists`,
@@ -87,6 +91,15 @@ export declare class MfaRequired extends PortcullisError {
  * opened without one, so it may not add or remove a factor. Log in again with
  * the second factor (or a passkey), then retry.
  */
+/**
+ * Accepting an app's authorization request needs the user's consent to
+ * `scopes`: show them, then accept again with `consent: true`.
+ */
+export declare class ConsentRequired extends PortcullisError {
+    /** The scopes the app asks for. */
+    readonly scopes: string[];
+    constructor(status: number, problem: Problem);
+}
 export declare class StepUpRequired extends PortcullisError {
     constructor(status: number, problem: Problem);
 }
@@ -412,6 +425,66 @@ export declare class PortcullisClient {
      * ```
      */
     unlinkIdentity(id: string): Promise<void>;
+    /**
+     * What an app's authorization request asks for (a login page opened with
+     * `?request_id=…` by `/oauth2/authorize`): the app and the scopes.
+     *
+     * @example
+     * ```ts
+     * const request = await auth.authorizationRequest(new URL(location.href).searchParams.get("request_id")!);
+     * console.log(request.client.name, request.scopes);
+     * ```
+     */
+    authorizationRequest(requestId: string): Promise<AuthorizationRequest>;
+    /**
+     * The logged-in user accepts an app's authorization request; resolves to
+     * where the browser goes next (the app, with a code). Throws
+     * `ConsentRequired` (with `scopes`) until called with `consent: true` for
+     * an app that needs it; `StepUpRequired` when the app asked for a fresh
+     * login (`prompt=login`, `max_age`). Sets the single sign-on cookie, so the
+     * next app's request skips the login.
+     *
+     * @example
+     * ```ts
+     * try {
+     *   location.assign(await auth.acceptAuthorizationRequest(requestId));
+     * } catch (error) {
+     *   if (!(error instanceof ConsentRequired)) throw error;
+     *   if (confirm(`Allow ${error.scopes.join(", ")}?`)) {
+     *     location.assign(await auth.acceptAuthorizationRequest(requestId, true));
+     *   }
+     * }
+     * ```
+     */
+    acceptAuthorizationRequest(requestId: string, consent?: boolean): Promise<string>;
+    /**
+     * The user declines an app's authorization request; resolves to where the
+     * browser goes next (the app, with `error=access_denied`).
+     *
+     * @example
+     * ```ts
+     * location.assign(await auth.rejectAuthorizationRequest(requestId));
+     * ```
+     */
+    rejectAuthorizationRequest(requestId: string): Promise<string>;
+    /**
+     * The apps the logged-in user consented to, most recent first.
+     *
+     * @example
+     * ```ts
+     * for (const consent of await auth.consents()) console.log(consent.client_name, consent.scopes);
+     * ```
+     */
+    consents(): Promise<Consent[]>;
+    /**
+     * Withdraws consent to an app: its tokens for this user stop working.
+     *
+     * @example
+     * ```ts
+     * await auth.revokeConsent(consent.client_id);
+     * ```
+     */
+    revokeConsent(clientId: string): Promise<void>;
     /**
      * Adds a passkey to the logged-in account: the password again, then the
      * browser asks the user to create it. Resolves to the stored passkey.

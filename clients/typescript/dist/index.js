@@ -78,6 +78,19 @@ export class MfaRequired extends PortcullisError {
  * opened without one, so it may not add or remove a factor. Log in again with
  * the second factor (or a passkey), then retry.
  */
+/**
+ * Accepting an app's authorization request needs the user's consent to
+ * `scopes`: show them, then accept again with `consent: true`.
+ */
+export class ConsentRequired extends PortcullisError {
+    /** The scopes the app asks for. */
+    scopes;
+    constructor(status, problem) {
+        super(status, problem, undefined);
+        this.name = "ConsentRequired";
+        this.scopes = problem.scopes ?? [];
+    }
+}
 export class StepUpRequired extends PortcullisError {
     constructor(status, problem) {
         super(status, problem, undefined);
@@ -390,6 +403,79 @@ export class PortcullisClient {
      */
     async unlinkIdentity(id) {
         await this.request("DELETE", `/me/identities/${encodeURIComponent(id)}`);
+    }
+    /**
+     * What an app's authorization request asks for (a login page opened with
+     * `?request_id=…` by `/oauth2/authorize`): the app and the scopes.
+     *
+     * @example
+     * ```ts
+     * const request = await auth.authorizationRequest(new URL(location.href).searchParams.get("request_id")!);
+     * console.log(request.client.name, request.scopes);
+     * ```
+     */
+    async authorizationRequest(requestId) {
+        return this.#call("GET", `/oauth2/requests/${encodeURIComponent(requestId)}`, undefined);
+    }
+    /**
+     * The logged-in user accepts an app's authorization request; resolves to
+     * where the browser goes next (the app, with a code). Throws
+     * `ConsentRequired` (with `scopes`) until called with `consent: true` for
+     * an app that needs it; `StepUpRequired` when the app asked for a fresh
+     * login (`prompt=login`, `max_age`). Sets the single sign-on cookie, so the
+     * next app's request skips the login.
+     *
+     * @example
+     * ```ts
+     * try {
+     *   location.assign(await auth.acceptAuthorizationRequest(requestId));
+     * } catch (error) {
+     *   if (!(error instanceof ConsentRequired)) throw error;
+     *   if (confirm(`Allow ${error.scopes.join(", ")}?`)) {
+     *     location.assign(await auth.acceptAuthorizationRequest(requestId, true));
+     *   }
+     * }
+     * ```
+     */
+    async acceptAuthorizationRequest(requestId, consent = false) {
+        const token = await this.accessToken();
+        const { redirect_to } = await this.#call("POST", `/oauth2/requests/${encodeURIComponent(requestId)}/accept`, { consent }, token, {}, true);
+        return redirect_to;
+    }
+    /**
+     * The user declines an app's authorization request; resolves to where the
+     * browser goes next (the app, with `error=access_denied`).
+     *
+     * @example
+     * ```ts
+     * location.assign(await auth.rejectAuthorizationRequest(requestId));
+     * ```
+     */
+    async rejectAuthorizationRequest(requestId) {
+        const { redirect_to } = await this.#call("POST", `/oauth2/requests/${encodeURIComponent(requestId)}/reject`, undefined);
+        return redirect_to;
+    }
+    /**
+     * The apps the logged-in user consented to, most recent first.
+     *
+     * @example
+     * ```ts
+     * for (const consent of await auth.consents()) console.log(consent.client_name, consent.scopes);
+     * ```
+     */
+    async consents() {
+        return this.request("GET", "/me/consents");
+    }
+    /**
+     * Withdraws consent to an app: its tokens for this user stop working.
+     *
+     * @example
+     * ```ts
+     * await auth.revokeConsent(consent.client_id);
+     * ```
+     */
+    async revokeConsent(clientId) {
+        await this.request("DELETE", `/me/consents/${encodeURIComponent(clientId)}`);
     }
     /**
      * Adds a passkey to the logged-in account: the password again, then the
@@ -815,7 +901,7 @@ export class PortcullisClient {
         }
         this.#options.onSessionEnd?.(reason);
     }
-    async #call(method, path, body, token, extraHeaders = {}) {
+    async #call(method, path, body, token, extraHeaders = {}, withCookies = false) {
         const headers = { Accept: "application/json", ...extraHeaders };
         if (body !== undefined)
             headers["Content-Type"] = "application/json";
@@ -824,7 +910,7 @@ export class PortcullisClient {
         const init = { method, headers };
         if (body !== undefined)
             init.body = JSON.stringify(body);
-        if (this.#options.mode === "cookie")
+        if (withCookies || this.#options.mode === "cookie")
             init.credentials = "include";
         const response = await this.#fetch(`${this.#options.baseUrl}${path}`, init);
         if (response.ok) {
@@ -850,6 +936,9 @@ async function toError(response) {
     }
     if (problem.code === "mfa_required") {
         return new MfaRequired(response.status, problem);
+    }
+    if (problem.code === "consent_required") {
+        return new ConsentRequired(response.status, problem);
     }
     if (problem.code === "step_up_required") {
         return new StepUpRequired(response.status, problem);

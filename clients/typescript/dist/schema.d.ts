@@ -12,10 +12,30 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The JSON Web Key Set of every key whose tokens are accepted (the signing key and any older verification keys)
-         * @description The JSON Web Key Set of every key whose tokens are accepted (the signing key and any older verification keys). Empty with HS256, whose secret is never published.
+         * The JSON Web Key Set of every key whose tokens are accepted (the signing key and any older verification keys; none with HS256, whose secret is never published) and the OpenID Provider's RSA key of RS256 ID tokens
+         * @description The JSON Web Key Set of every key whose tokens are accepted (the signing key and any older verification keys; none with HS256, whose secret is never published) and the OpenID Provider's RSA key of RS256 ID tokens.
          */
         get: operations["get_jwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/openid-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OpenID Connect Discovery 1.0 and RFC 8414 metadata
+         * @description OpenID Connect Discovery 1.0 and RFC 8414 metadata.
+         */
+        get: operations["get_openid_configuration"];
         put?: never;
         post?: never;
         delete?: never;
@@ -58,6 +78,78 @@ export interface paths {
         get: operations["get_dashboard"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every registered client, oldest first
+         * @description Every registered client, oldest first.
+         */
+        get: operations["list_clients"];
+        put?: never;
+        /**
+         * Registers a client
+         * @description Registers a client. A confidential client's `client_secret` is in this answer and never again (it is kept only as a hash).
+         */
+        post: operations["create_client"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/clients/{client_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One client
+         * @description One client.
+         */
+        get: operations["get_client"];
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a client, and with it every grant, consent and code it had: its refresh tokens stop at once, its access tokens at userinfo and introspection (a resource server that only checks signatures accepts them until they expire, `ACCESS_TOKEN_TTL` at most)
+         * @description Deletes a client, and with it every grant, consent and code it had: its refresh tokens stop at once, its access tokens at userinfo and introspection (a resource server that only checks signatures accepts them until they expire, `ACCESS_TOKEN_TTL` at most).
+         */
+        delete: operations["delete_client"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes a client; absent fields stay
+         * @description Changes a client; absent fields stay. Tokens already issued stay valid.
+         */
+        patch: operations["update_client"];
+        trace?: never;
+    };
+    "/admin/clients/{client_id}/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gives a confidential client a new secret, shown once; the old one stops working at once
+         * @description Gives a confidential client a new secret, shown once; the old one stops working at once.
+         */
+        post: operations["rotate_client_secret"];
         delete?: never;
         options?: never;
         head?: never;
@@ -460,6 +552,46 @@ export interface paths {
         patch: operations["update_me"];
         trace?: never;
     };
+    "/me/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's consents to apps, most recent first
+         * @description The caller's consents to apps, most recent first.
+         */
+        get: operations["list_consents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/consents/{client_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Withdraws consent to an app: every grant the caller gave it is revoked
+         * @description Withdraws consent to an app: every grant the caller gave it is revoked.
+         */
+        delete: operations["revoke_consent"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me/email": {
         parameters: {
             query?: never;
@@ -732,6 +864,198 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/oauth2/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The authorization endpoint (authorization code flow): 303 back to the client with `code` (signed in, consent on record) or `error`, or to the login page with `request_id`
+         * @description The authorization endpoint (authorization code flow): 303 back to the client with `code` (signed in, consent on record) or `error`, or to the login page with `request_id`. An unknown client or an unregistered redirect URI is answered here, never redirected to.
+         */
+        get: operations["authorize"];
+        put?: never;
+        /**
+         * The authorization endpoint with its parameters in a form (OpenID Connect Core §3.1.2.1)
+         * @description The authorization endpoint with its parameters in a form (OpenID Connect Core §3.1.2.1).
+         */
+        post: operations["authorize_form"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token introspection (RFC 7662), for confidential clients: `{active: false}` for anything not live
+         * @description Token introspection (RFC 7662), for confidential clients: `{active: false}` for anything not live.
+         */
+        post: operations["introspect"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): ends the browser's single sign-on and its session, then 303 to a registered `post_logout_redirect_uri` (with `state`)
+         * @description RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): ends the browser's single sign-on and its session, then 303 to a registered `post_logout_redirect_uri` (with `state`). Without an `id_token_hint` naming the signed-in user, the user confirms on a page first.
+         */
+        get: operations["logout"];
+        put?: never;
+        /**
+         * The logout page's confirmation (a form posted from this origin; the `SameSite=Lax` SSO cookie does not come with another site's post)
+         * @description The logout page's confirmation (a form posted from this origin; the `SameSite=Lax` SSO cookie does not come with another site's post).
+         */
+        post: operations["confirm_logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/requests/{request_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A waiting authorization request, for the login page: which app asks, for what, until when
+         * @description A waiting authorization request, for the login page: which app asks, for what, until when.
+         */
+        get: operations["get_authorization_request"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/requests/{request_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The signed-in user accepts the request (with `consent: true` when the client needs it): the answer says where the browser goes (the client, with a code) and sets the single sign-on cookie for the next request
+         * @description The signed-in user accepts the request (with `consent: true` when the client needs it): the answer says where the browser goes (the client, with a code) and sets the single sign-on cookie for the next request.
+         */
+        post: operations["accept_authorization_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/requests/{request_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The user declines the request: the client hears `access_denied`
+         * @description The user declines the request: the client hears `access_denied`.
+         */
+        post: operations["reject_authorization_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token revocation (RFC 7009): a refresh or access token ends its grant
+         * @description Token revocation (RFC 7009): a refresh or access token ends its grant. 200 whatever the token was.
+         */
+        post: operations["revoke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The token endpoint (RFC 6749 §3.2): `authorization_code` (with the PKCE verifier), `refresh_token` (rotating) and `client_credentials`
+         * @description The token endpoint (RFC 6749 §3.2): `authorization_code` (with the PKCE verifier), `refresh_token` (rotating) and `client_credentials`.
+         */
+        post: operations["token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oauth2/userinfo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Claims about the user (OpenID Connect Core §5.3), by the access token's scopes: `sub`; `email`, `email_verified`; `preferred_username`, `updated_at`
+         * @description Claims about the user (OpenID Connect Core §5.3), by the access token's scopes: `sub`; `email`, `email_verified`; `preferred_username`, `updated_at`.
+         */
+        get: operations["userinfo"];
+        put?: never;
+        /**
+         * Userinfo by POST (OpenID Connect Core §5.3.1): the same answer as `GET`
+         * @description Userinfo by POST (OpenID Connect Core §5.3.1): the same answer as `GET`.
+         */
+        post: operations["userinfo_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/password/forgot": {
         parameters: {
             query?: never;
@@ -836,6 +1160,14 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Accepting an authorization request. */
+        AcceptRequest: {
+            /**
+             * @description The user consents to the scopes asked (needed once per client and
+             *     scope set, unless the client is first-party).
+             */
+            consent?: boolean;
+        };
         /** @description An account as operators see it. */
         AdminUser: {
             /** Format: date-time */
@@ -885,6 +1217,16 @@ export interface components {
              */
             user_id: string | null;
         };
+        /** @description An authorization request as the login page shows it. */
+        AuthorizationRequestView: {
+            client: components["schemas"]["RequestClientView"];
+            /** Format: date-time */
+            expires_at: string;
+            /** @description What the client asked of the login (`login`, `consent`), if anything. */
+            prompt?: string | null;
+            /** @description The scopes asked for. */
+            scopes: string[];
+        };
         ChangeEmailRequest: {
             /**
              * Format: email
@@ -898,6 +1240,90 @@ export interface components {
             current_password: string;
             /** @description Same rules as at registration. */
             new_password: string;
+        };
+        /** @description A client's new secret (`POST /admin/clients/{id}/secret`), shown once. */
+        ClientSecretView: {
+            client_secret: string;
+        };
+        /** @description A registered OpenID client. */
+        ClientView: {
+            client_id: string;
+            /**
+             * @description Only in the answer that made it (or gave it a new one): shown once,
+             *     never again.
+             */
+            client_secret?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            first_party: boolean;
+            grant_types: string[];
+            id_token_signed_response_alg: components["schemas"]["IdTokenSigningAlg"];
+            name: string;
+            post_logout_redirect_uris: string[];
+            redirect_uris: string[];
+            scopes: string[];
+            /**
+             * @description How the client authenticates at the token endpoint.
+             * @example client_secret_basic
+             */
+            token_endpoint_auth_method: string;
+            type: components["schemas"]["OAuthClientType"];
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description A client the user consented to. */
+        ConsentView: {
+            client_id: string;
+            client_name: string;
+            /** Format: date-time */
+            granted_at: string;
+            scopes: string[];
+        };
+        /**
+         * @description Registering an OpenID client (`POST /admin/clients`).
+         * @example {
+         *       "name": "Grafana",
+         *       "redirect_uris": [
+         *         "https://grafana.example.com/login/generic_oauth"
+         *       ],
+         *       "scopes": [
+         *         "openid",
+         *         "profile",
+         *         "email"
+         *       ],
+         *       "type": "confidential"
+         *     }
+         */
+        CreateClientRequest: {
+            /** @description A first-party client skips the consent screen. Default `false`. */
+            first_party?: boolean | null;
+            /**
+             * @description Default `["authorization_code", "refresh_token"]`; `client_credentials`
+             *     for confidential clients only.
+             */
+            grant_types?: components["schemas"]["OAuthGrantType"][] | null;
+            id_token_signed_response_alg?: null | components["schemas"]["IdTokenSigningAlg"];
+            /** @description Shown to users on the login and consent page. */
+            name: string;
+            /** @description Where `/oauth2/logout` may send the browser afterwards. */
+            post_logout_redirect_uris?: components["schemas"]["RedirectUriText"][];
+            /**
+             * @description Where codes may be sent: exact URIs (`https`, `http` on a loopback
+             *     address or `localhost`, or a private-use scheme like
+             *     `com.example.app:/cb`); an `http://127.0.0.1/…` or `http://[::1]/…`
+             *     URI also matches on any port (RFC 8252).
+             */
+            redirect_uris?: components["schemas"]["RedirectUriText"][];
+            /**
+             * @description The scopes the client may ask for; default `["email", "openid", "profile"]`.
+             *     Any RFC 6749 scope token may be registered (an API's own scopes).
+             */
+            scopes?: components["schemas"]["ScopeText"][] | null;
+            /**
+             * @description `public` (a SPA or native app: no secret, PKCE required) or
+             *     `confidential` (a server app, authenticated by its secret).
+             */
+            type: components["schemas"]["OAuthClientType"];
         };
         /**
          * @description An account made by an admin: its owner gets an invitation mail whose link
@@ -1036,7 +1462,7 @@ export interface components {
          * @description Every kind of auth event.
          * @enum {string}
          */
-        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "username_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed" | "email_login_requested" | "identity_linked" | "identity_unlinked";
+        EventType: "user_registered" | "login_succeeded" | "login_failed" | "token_refreshed" | "refresh_reuse_detected" | "logged_out" | "logged_out_all" | "session_revoked" | "password_changed" | "password_check_failed" | "role_changed" | "user_disabled" | "user_enabled" | "user_deleted" | "password_reset_requested" | "password_reset" | "email_verified" | "email_change_requested" | "email_changed" | "username_changed" | "mfa_enabled" | "mfa_disabled" | "mfa_challenge_failed" | "recovery_code_used" | "recovery_codes_regenerated" | "passkey_added" | "passkey_removed" | "email_login_requested" | "identity_linked" | "identity_unlinked" | "oauth_client_created" | "oauth_client_deleted" | "oauth_consent_granted" | "oauth_consent_revoked" | "oauth_code_reused";
         /**
          * @description One broken rule. The message never repeats the submitted value (it may be
          *     a password).
@@ -1060,10 +1486,17 @@ export interface components {
              */
             email: string;
         };
+        /** @description Form-encoded parameters, as RFC 6749 defines them for this endpoint. */
+        FormBody: string;
         Health: {
             /** @example ok */
             status: string;
         };
+        /**
+         * @description How a client's ID tokens are signed.
+         * @enum {string}
+         */
+        IdTokenSigningAlg: "RS256" | "EdDSA";
         /**
          * @description An identity at another provider, linked to the caller's account.
          * @example {
@@ -1086,20 +1519,34 @@ export interface components {
             /** @description The provider's stable id of the person. */
             subject: string;
         };
-        /** @description One public key of the JWKS (RFC 7517 / RFC 8037). */
+        /**
+         * @description One public key of the JWKS (RFC 7517): an Ed25519 key (RFC 8037, `OKP`)
+         *     for access tokens and EdDSA ID tokens, or the RSA key (RFC 7518, `RSA`)
+         *     of RS256 ID tokens.
+         */
         Jwk: {
             /** @example EdDSA */
             alg: string;
-            /** @example Ed25519 */
-            crv: string;
+            /**
+             * @description `OKP` keys only: the curve.
+             * @example Ed25519
+             */
+            crv?: string | null;
+            /** @description `RSA` keys only: the public exponent, base64url. */
+            e?: string | null;
             /** @description RFC 7638 thumbprint of the key. */
             kid: string;
-            /** @example OKP */
+            /**
+             * @description `OKP` or `RSA`.
+             * @example OKP
+             */
             kty: string;
+            /** @description `RSA` keys only: the modulus, base64url. */
+            n?: string | null;
             /** @example sig */
             use: string;
-            /** @description The public key, base64url. */
-            x: string;
+            /** @description `OKP` keys only: the public key, base64url. */
+            x?: string | null;
         };
         /** @description The public keys that verify Portcullis access tokens. */
         Jwks: {
@@ -1219,6 +1666,16 @@ export interface components {
             /** @description TOTP is on: a login needs a code after the password. */
             totp: boolean;
         };
+        /**
+         * @description `public` or `confidential`.
+         * @enum {string}
+         */
+        OAuthClientType: "public" | "confidential";
+        /**
+         * @description The grant types a client may be allowed.
+         * @enum {string}
+         */
+        OAuthGrantType: "authorization_code" | "refresh_token" | "client_credentials";
         /**
          * @description The first half of a WebAuthn ceremony: pass `options` to the browser
          *     (`PublicKeyCredential.parseCreationOptionsFromJSON(options)` then
@@ -1358,10 +1815,10 @@ export interface components {
          */
         Problem: {
             /**
-             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `step_up_required`, `invalid_or_expired_token`, `redirect_not_allowed`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `last_login_method`, `too_many_passkeys`, `request_timeout`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
+             * @description Stable snake_case error code to branch on; one of `malformed_request`, `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `refresh_token_reused`, `mfa_required`, `invalid_mfa_code`, `forbidden`, `account_disabled`, `wrong_password`, `email_not_verified`, `mfa_required_for_admin`, `csrf_rejected`, `step_up_required`, `invalid_or_expired_token`, `redirect_not_allowed`, `not_found`, `method_not_allowed`, `email_taken`, `username_taken`, `last_admin`, `mfa_already_enabled`, `last_login_method`, `consent_required`, `too_many_passkeys`, `request_timeout`, `payload_too_large`, `unsupported_media_type`, `validation_failed`, `rate_limited`, `overloaded`, `service_unavailable`, `internal_error`.
              * @enum {string}
              */
-            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "step_up_required" | "invalid_or_expired_token" | "redirect_not_allowed" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "last_login_method" | "too_many_passkeys" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
+            code: "malformed_request" | "missing_token" | "invalid_token" | "token_expired" | "invalid_credentials" | "refresh_token_reused" | "mfa_required" | "invalid_mfa_code" | "forbidden" | "account_disabled" | "wrong_password" | "email_not_verified" | "mfa_required_for_admin" | "csrf_rejected" | "step_up_required" | "invalid_or_expired_token" | "redirect_not_allowed" | "not_found" | "method_not_allowed" | "email_taken" | "username_taken" | "last_admin" | "mfa_already_enabled" | "last_login_method" | "consent_required" | "too_many_passkeys" | "request_timeout" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "overloaded" | "service_unavailable" | "internal_error";
             detail?: string | null;
             /** @description Only for `validation_failed`: each invalid field and the rules it broke. */
             errors?: {
@@ -1381,6 +1838,8 @@ export interface components {
              *     its answer goes to `POST /login/mfa` as `credential`.
              */
             passkey_options?: Record<string, never> | null;
+            /** @description Only for `consent_required`: the scopes the user is asked to consent to. */
+            scopes?: string[] | null;
             /** Format: int32 */
             status: number;
             /** @description The HTTP status phrase. */
@@ -1422,6 +1881,13 @@ export interface components {
             /** @description Ten single-use codes; case, dashes and spaces do not matter when typed. */
             recovery_codes: string[];
         };
+        /** @description An absolute URI. */
+        RedirectUriText: string;
+        /** @description Where the login page sends the browser next. */
+        RedirectView: {
+            /** @example https://app.example.com/callback?code=…&state=…&iss=… */
+            redirect_to: string;
+        };
         RefreshRequest: {
             /**
              * @description The refresh token from the latest token pair. Leave it out to use the
@@ -1452,6 +1918,10 @@ export interface components {
             /** @description 3–32 of `A–Z a–z 0–9 _ . -`, unique ignoring case. */
             username: string;
         };
+        RequestClientView: {
+            client_id: string;
+            name: string;
+        };
         ResetPasswordRequest: {
             /** @description Same rules as at registration. */
             new_password: string;
@@ -1463,6 +1933,8 @@ export interface components {
          * @enum {string}
          */
         Role: "user" | "admin";
+        /** @description An RFC 6749 scope token. */
+        ScopeText: string;
         /** @description One live session of the caller. */
         Session: {
             /** Format: date-time */
@@ -1585,6 +2057,19 @@ export interface components {
              *     authenticator app by hand. Shown only now.
              */
             secret: string;
+        };
+        /**
+         * @description Changing an OpenID client (`PATCH /admin/clients/{id}`): absent fields
+         *     stay as they are; the type cannot change.
+         */
+        UpdateClientRequest: {
+            first_party?: boolean | null;
+            grant_types?: components["schemas"]["OAuthGrantType"][] | null;
+            id_token_signed_response_alg?: null | components["schemas"]["IdTokenSigningAlg"];
+            name?: string | null;
+            post_logout_redirect_uris?: components["schemas"]["RedirectUriText"][] | null;
+            redirect_uris?: components["schemas"]["RedirectUriText"][] | null;
+            scopes?: components["schemas"]["ScopeText"][] | null;
         };
         UpdateMeRequest: {
             /** @description 3–32 of `A–Z a–z 0–9 _ . -`, unique ignoring case. */
@@ -1719,6 +2204,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Jwks"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_openid_configuration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The provider's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
                 };
             };
             /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
@@ -1905,6 +2419,543 @@ export interface operations {
                 };
             };
             /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_clients: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The clients. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientView"][];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `forbidden`: the caller is not an admin; `mfa_required_for_admin`:
+             *     `ADMIN_REQUIRE_MFA` is on and the caller's session was opened without a
+             *     second factor (log in again with TOTP or a passkey).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateClientRequest"];
+            };
+        };
+        responses: {
+            /** @description The client, with its secret if confidential. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientView"];
+                };
+            };
+            /** @description `malformed_request`: the body is not JSON, has wrong types or unknown fields. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `forbidden`: the caller is not an admin; `mfa_required_for_admin`:
+             *     `ADMIN_REQUIRE_MFA` is on and the caller's session was opened without a
+             *     second factor (log in again with TOTP or a passkey).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: a redirect URI, grant type, scope or algorithm is not allowed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The client's id. */
+                client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The client. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientView"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `forbidden`: the caller is not an admin; `mfa_required_for_admin`:
+             *     `ADMIN_REQUIRE_MFA` is on and the caller's session was opened without a
+             *     second factor (log in again with TOTP or a passkey).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such account. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The client's id. */
+                client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `forbidden`: the caller is not an admin; `mfa_required_for_admin`:
+             *     `ADMIN_REQUIRE_MFA` is on and the caller's session was opened without a
+             *     second factor (log in again with TOTP or a passkey).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such account. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_client: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The client's id. */
+                client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateClientRequest"];
+            };
+        };
+        responses: {
+            /** @description The client as changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientView"];
+                };
+            };
+            /** @description `malformed_request`: the body is not JSON, has wrong types or unknown fields. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `forbidden`: the caller is not an admin; `mfa_required_for_admin`:
+             *     `ADMIN_REQUIRE_MFA` is on and the caller's session was opened without a
+             *     second factor (log in again with TOTP or a passkey).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such account. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: the client as changed breaks a rule. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotate_client_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The client's id. */
+                client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientSecretView"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `forbidden`: the caller is not an admin; `mfa_required_for_admin`:
+             *     `ADMIN_REQUIRE_MFA` is on and the caller's session was opened without a
+             *     second factor (log in again with TOTP or a passkey).
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such account. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: a public client has no secret. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
             503: {
                 headers: {
                     /** @description Seconds to wait */
@@ -4070,6 +5121,117 @@ export interface operations {
             };
         };
     };
+    list_consents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The consents. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentView"][];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revoke_consent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                client_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Withdrawn; the app's tokens for the caller are revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such account. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     change_email: {
         parameters: {
             query?: never;
@@ -5588,6 +6750,784 @@ export interface operations {
             };
             /** @description `not_found`: no live session of the caller has this id. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    authorize: {
+        parameters: {
+            query: {
+                /** @description `code`. */
+                response_type: string;
+                client_id: string;
+                /** @description One of the client's registered redirect URIs. */
+                redirect_uri: string;
+                /** @description Space-separated; `openid` for an ID token. */
+                scope: string;
+                state?: string;
+                nonce?: string;
+                /** @description PKCE S256 challenge; required for public clients. */
+                code_challenge?: string;
+                /** @description `S256`. */
+                code_challenge_method?: string;
+                /** @description `none`, `login` or `consent`. */
+                prompt?: string;
+                /** @description Seconds since the login after which the user logs in again. */
+                max_age?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Back to the client (`code` or `error`, with `state` and `iss`), or to the login page with `request_id`. */
+            303: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed_request`: the client is unknown or the redirect URI is not registered (never redirected). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    authorize_form: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The parameters of `GET /oauth2/authorize`. */
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+            };
+        };
+        responses: {
+            /** @description As `GET /oauth2/authorize`. */
+            303: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed_request`: not a form, an unknown client or an unregistered redirect URI. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    introspect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description `token` (and `token_type_hint`, ignored); client authentication as at the token endpoint. */
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+            };
+        };
+        responses: {
+            /** @description `{active, sub, client_id, scope, exp, iat, token_type, iss, aud}`, or `{active: false}`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `{error: "invalid_client"}`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: {
+                id_token_hint?: string;
+                client_id?: string;
+                post_logout_redirect_uri?: string;
+                state?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page: signed out, or asking the user to confirm. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
+                };
+            };
+            /** @description Signed out; back to the client. */
+            303: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed_request`: an invalid hint or an unregistered redirect URI. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirm_logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The parameters of `GET /oauth2/logout`. */
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+            };
+        };
+        responses: {
+            /** @description A page: signed out. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
+                };
+            };
+            /** @description Signed out; back to the client. */
+            303: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed_request`: not a form, an invalid hint or an unregistered redirect URI. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_authorization_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `request_id` the login page was opened with. */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizationRequestView"];
+                };
+            };
+            /** @description `not_found`: no such account. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    accept_authorization_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `request_id`. */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional. */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["AcceptRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted. */
+            200: {
+                headers: {
+                    /** @description `portcullis_sso=…; HttpOnly; Secure; SameSite=Lax; Path=/oauth2` */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedirectView"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `step_up_required`: the request asks for a login newer than this session's (`prompt=login`, `max_age`); log in again. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such account. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `consent_required`: show `scopes` and accept again with `consent: true`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reject_authorization_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `request_id`. */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Declined. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedirectView"];
+                };
+            };
+            /** @description `not_found`: no such account. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description `token` (and `token_type_hint`, ignored); client authentication as at the token endpoint. */
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+            };
+        };
+        responses: {
+            /** @description Revoked, or nothing to revoke. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `{error: "invalid_client"}`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description `grant_type` and its parameters; client authentication by HTTP Basic, `client_id` + `client_secret`, or `client_id` alone (public clients). */
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+            };
+        };
+        responses: {
+            /** @description `{access_token, token_type: "Bearer", expires_in, scope, refresh_token?, id_token?}`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description RFC 6749 `{error, error_description}`: `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `{error: "invalid_client"}`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `overloaded` (the password-hashing queue is full) or `service_unavailable` (database down); retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    userinfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The claims. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the token lacks the `openid` scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `internal_error`: an unexpected failure; its cause goes to the log, never to the answer. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    userinfo_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The claims. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
+            401: {
+                headers: {
+                    /** @description Bearer challenge */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the token lacks the `openid` scope. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -35,6 +35,10 @@ export type TotpEnrollment = Schemas["TotpEnrollment"];
 export type Provider = Schemas["ProviderView"];
 /** An identity at another provider linked to the account. */
 export type Identity = Schemas["IdentityView"];
+/** An app's authorization request, as the login page shows it. */
+export type AuthorizationRequest = Schemas["AuthorizationRequestView"];
+/** An app the user consented to. */
+export type Consent = Schemas["ConsentView"];
 
 /**
  * Why a sign-in at another provider came back without a code: the `error`
@@ -137,6 +141,21 @@ export class MfaRequired extends PortcullisError {
  * opened without one, so it may not add or remove a factor. Log in again with
  * the second factor (or a passkey), then retry.
  */
+/**
+ * Accepting an app's authorization request needs the user's consent to
+ * `scopes`: show them, then accept again with `consent: true`.
+ */
+export class ConsentRequired extends PortcullisError {
+  /** The scopes the app asks for. */
+  readonly scopes: string[];
+
+  constructor(status: number, problem: Problem) {
+    super(status, problem, undefined);
+    this.name = "ConsentRequired";
+    this.scopes = problem.scopes ?? [];
+  }
+}
+
 export class StepUpRequired extends PortcullisError {
   constructor(status: number, problem: Problem) {
     super(status, problem, undefined);
@@ -620,6 +639,99 @@ export class PortcullisClient {
   }
 
   /**
+   * What an app's authorization request asks for (a login page opened with
+   * `?request_id=…` by `/oauth2/authorize`): the app and the scopes.
+   *
+   * @example
+   * ```ts
+   * const request = await auth.authorizationRequest(new URL(location.href).searchParams.get("request_id")!);
+   * console.log(request.client.name, request.scopes);
+   * ```
+   */
+  async authorizationRequest(requestId: string): Promise<AuthorizationRequest> {
+    return this.#call<AuthorizationRequest>(
+      "GET",
+      `/oauth2/requests/${encodeURIComponent(requestId)}`,
+      undefined,
+    );
+  }
+
+  /**
+   * The logged-in user accepts an app's authorization request; resolves to
+   * where the browser goes next (the app, with a code). Throws
+   * `ConsentRequired` (with `scopes`) until called with `consent: true` for
+   * an app that needs it; `StepUpRequired` when the app asked for a fresh
+   * login (`prompt=login`, `max_age`). Sets the single sign-on cookie, so the
+   * next app's request skips the login.
+   *
+   * @example
+   * ```ts
+   * try {
+   *   location.assign(await auth.acceptAuthorizationRequest(requestId));
+   * } catch (error) {
+   *   if (!(error instanceof ConsentRequired)) throw error;
+   *   if (confirm(`Allow ${error.scopes.join(", ")}?`)) {
+   *     location.assign(await auth.acceptAuthorizationRequest(requestId, true));
+   *   }
+   * }
+   * ```
+   */
+  async acceptAuthorizationRequest(requestId: string, consent = false): Promise<string> {
+    const token = await this.accessToken();
+    const { redirect_to } = await this.#call<Schemas["RedirectView"]>(
+      "POST",
+      `/oauth2/requests/${encodeURIComponent(requestId)}/accept`,
+      { consent } satisfies Schemas["AcceptRequest"],
+      token,
+      {},
+      true,
+    );
+    return redirect_to;
+  }
+
+  /**
+   * The user declines an app's authorization request; resolves to where the
+   * browser goes next (the app, with `error=access_denied`).
+   *
+   * @example
+   * ```ts
+   * location.assign(await auth.rejectAuthorizationRequest(requestId));
+   * ```
+   */
+  async rejectAuthorizationRequest(requestId: string): Promise<string> {
+    const { redirect_to } = await this.#call<Schemas["RedirectView"]>(
+      "POST",
+      `/oauth2/requests/${encodeURIComponent(requestId)}/reject`,
+      undefined,
+    );
+    return redirect_to;
+  }
+
+  /**
+   * The apps the logged-in user consented to, most recent first.
+   *
+   * @example
+   * ```ts
+   * for (const consent of await auth.consents()) console.log(consent.client_name, consent.scopes);
+   * ```
+   */
+  async consents(): Promise<Consent[]> {
+    return this.request<Consent[]>("GET", "/me/consents");
+  }
+
+  /**
+   * Withdraws consent to an app: its tokens for this user stop working.
+   *
+   * @example
+   * ```ts
+   * await auth.revokeConsent(consent.client_id);
+   * ```
+   */
+  async revokeConsent(clientId: string): Promise<void> {
+    await this.request<void>("DELETE", `/me/consents/${encodeURIComponent(clientId)}`);
+  }
+
+  /**
    * Adds a passkey to the logged-in account: the password again, then the
    * browser asks the user to create it. Resolves to the stored passkey.
    *
@@ -1092,13 +1204,14 @@ export class PortcullisClient {
     body: unknown,
     token?: string,
     extraHeaders: Record<string, string> = {},
+    withCookies = false,
   ): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json", ...extraHeaders };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token !== undefined) headers["Authorization"] = `Bearer ${token}`;
     const init: RequestInit = { method, headers };
     if (body !== undefined) init.body = JSON.stringify(body);
-    if (this.#options.mode === "cookie") init.credentials = "include";
+    if (withCookies || this.#options.mode === "cookie") init.credentials = "include";
     const response = await this.#fetch(`${this.#options.baseUrl}${path}`, init);
     if (response.ok) {
       // 202 and 204 answers carry no body.
@@ -1123,6 +1236,9 @@ async function toError(response: Response): Promise<PortcullisError> {
   }
   if (problem.code === "mfa_required") {
     return new MfaRequired(response.status, problem);
+  }
+  if (problem.code === "consent_required") {
+    return new ConsentRequired(response.status, problem);
   }
   if (problem.code === "step_up_required") {
     return new StepUpRequired(response.status, problem);

@@ -1,7 +1,7 @@
 // The client against the real service: the release binary (PORTCULLIS_BIN)
 // on a fresh SQLite file, in body mode (Node's fetch keeps no cookies; the
 // browser tests cover cookie mode).
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +9,7 @@ import { join } from "node:path";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { MfaRequired, PortcullisError, createClient } from "../src/index.js";
+import { ConsentRequired, MfaRequired, PortcullisError, createClient } from "../src/index.js";
 
 const binary = process.env.PORTCULLIS_BIN;
 let service: ChildProcess | undefined;
@@ -64,6 +64,49 @@ function totp(secretBase32: string, at = Date.now()): string {
 }
 
 describe.skipIf(!binary)("against the real service", () => {
+  it("accepts an app's authorization request with consent, then lists and withdraws the consent", async () => {
+    const app = JSON.parse(
+      execFileSync(
+        binary!,
+        ["client", "create", "--name", "Wiki", "--type", "public", "--redirect-uri", "https://wiki.example/cb", "--scope", "openid"],
+        { env: { ...process.env, DATABASE_URL: `sqlite://${join(dir, "client.db")}`, RUST_LOG: "warn" } },
+      ).toString(),
+    ) as { client_id: string };
+    const client = createClient({ baseUrl, mode: "body" });
+    const password = "correct horse battery staple";
+    await client.register({ username: "oidc_user", email: "oidc@example.com", password });
+    await client.login({ email: "oidc@example.com", password });
+
+    const authorize = new URL("/oauth2/authorize", baseUrl);
+    for (const [name, value] of Object.entries({
+      response_type: "code",
+      client_id: app.client_id,
+      redirect_uri: "https://wiki.example/cb",
+      scope: "openid",
+      state: "s1",
+      code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+      code_challenge_method: "S256",
+    })) {
+      authorize.searchParams.set(name, value);
+    }
+    const toLogin = await fetch(authorize, { redirect: "manual" });
+    const requestId = new URL(toLogin.headers.get("location")!).searchParams.get("request_id")!;
+
+    const request = await client.authorizationRequest(requestId);
+    expect(request.client.name).toBe("Wiki");
+    const refused = await client.acceptAuthorizationRequest(requestId).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ConsentRequired);
+    expect((refused as ConsentRequired).scopes).toEqual(["openid"]);
+    const back = new URL(await client.acceptAuthorizationRequest(requestId, true));
+    expect(back.searchParams.get("state")).toBe("s1");
+    expect(back.searchParams.get("code")).toBeTruthy();
+
+    const consents = await client.consents();
+    expect(consents.map((consent) => consent.client_id)).toEqual([app.client_id]);
+    await client.revokeConsent(app.client_id);
+    expect(await client.consents()).toEqual([]);
+  });
+
   it("registers, logs in, refreshes once for parallel callers, and logs out", async () => {
     let refreshes = 0;
     const counting: typeof fetch = (input, init) => {

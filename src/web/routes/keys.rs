@@ -7,8 +7,8 @@ use crate::auth::tokens::Jwks;
 use crate::state::AppState;
 
 /// The JSON Web Key Set of every key whose tokens are accepted (the signing key
-/// and any older verification keys). Empty with HS256, whose secret is never
-/// published.
+/// and any older verification keys; none with HS256, whose secret is never
+/// published) and the OpenID Provider's RSA key of RS256 ID tokens.
 #[utoipa::path(
     tag = "keys",
     operation_id = "get_jwks",
@@ -19,5 +19,14 @@ pub async fn get_jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         // Public and rarely changing: resource servers may cache it briefly.
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(state.tokens.jwks())
+        .json(Jwks {
+            keys: state
+                .tokens
+                .jwks()
+                .keys
+                .iter()
+                .chain(std::iter::once(state.oauth.rsa_jwk()))
+                .cloned()
+                .collect(),
+        })
 }

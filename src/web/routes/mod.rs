@@ -3,10 +3,12 @@
 
 mod account;
 mod admin;
+mod clients;
 mod email_login;
 mod health;
 mod keys;
 mod mfa;
+mod oauth;
 mod passkeys;
 mod providers;
 mod recovery;
@@ -61,6 +63,27 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(admin::delete_user)
         .service(mfa::reset_user_mfa)
         .service(admin::list_events)
+        .service(clients::create_client)
+        .service(clients::list_clients)
+        .service(clients::get_client)
+        .service(clients::update_client)
+        .service(clients::delete_client)
+        .service(clients::rotate_client_secret)
+        .service(oauth::openid_configuration)
+        .service(oauth::authorize)
+        .service(oauth::authorize_form)
+        .service(oauth::get_authorization_request)
+        .service(oauth::accept_authorization_request)
+        .service(oauth::reject_authorization_request)
+        .service(oauth::token)
+        .service(oauth::userinfo)
+        .service(oauth::userinfo_post)
+        .service(oauth::introspect)
+        .service(oauth::revoke)
+        .service(oauth::logout)
+        .service(oauth::confirm_logout)
+        .service(oauth::list_consents)
+        .service(oauth::revoke_consent)
         .service(keys::get_jwks)
         .service(health::get_health)
         .service(health::get_readiness);

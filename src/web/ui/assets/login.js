@@ -1,7 +1,11 @@
 // /ui/login: a password (then a TOTP code, a recovery code or a passkey when
-// the account asks for one), or a passkey alone.
+// the account asks for one), a passkey alone, or another provider. Opened by
+// an app's authorization request (`?request_id=…`, OpenID Provider), it says
+// which app asks, logs the user in, asks for consent when the app needs it,
+// and sends the browser back to the app.
 import {
   $,
+  ConsentRequired,
   MfaRequired,
   ProviderSignInError,
   auth,
@@ -11,11 +15,80 @@ import {
   restoreSession,
   say,
   showError,
+  StepUpRequired,
   withBusy,
 } from "./ui.js";
 
-const done = () => location.replace(nextPage());
+const params = new URLSearchParams(location.search);
+let requestId = params.get("request_id");
 let challenge = null;
+
+/** What each scope lets the app do, in words. */
+const scopeWords = {
+  openid: "Know who you are",
+  profile: "See your username",
+  email: "See your email address",
+  offline_access: "Stay signed in when you are away",
+};
+
+function askConsent(app, scopes) {
+  $("#consent-app").textContent = app;
+  $("#consent-scopes").replaceChildren(
+    ...scopes.map((scope) => {
+      const item = document.createElement("li");
+      item.textContent = scopeWords[scope] ?? scope;
+      return item;
+    }),
+  );
+  for (const id of ["#login", "#second-step", "#passkey-section", "#provider-section"]) $(id).hidden = true;
+  $("#consent").hidden = false;
+  say(`Allow ${app}?`);
+  $("#consent-title").focus();
+}
+
+/** Logged in: back to the app that asked (accepting its request), or on. */
+async function done() {
+  if (!requestId) {
+    location.replace(nextPage());
+    return;
+  }
+  try {
+    location.assign(await auth.acceptAuthorizationRequest(requestId));
+  } catch (error) {
+    if (error instanceof ConsentRequired) {
+      askConsent($("#app-request").dataset.app ?? "This app", error.scopes);
+    } else if (error instanceof StepUpRequired) {
+      // The app asked for a fresh login (prompt=login, max_age).
+      await auth.logout().catch(() => {});
+      $("#login").hidden = false;
+      say("The app asks you to log in again.", true);
+    } else {
+      say(error.message ?? "The app's request could not be accepted.", true);
+    }
+  }
+}
+
+$("#consent-allow").addEventListener("click", (event) =>
+  withBusy(event.currentTarget, async () => location.assign(await auth.acceptAuthorizationRequest(requestId, true))),
+);
+$("#consent-deny").addEventListener("click", (event) =>
+  withBusy(event.currentTarget, async () => location.assign(await auth.rejectAuthorizationRequest(requestId))),
+);
+
+let appRequest = null;
+if (requestId) {
+  try {
+    appRequest = await auth.authorizationRequest(requestId);
+    const line = $("#app-request");
+    line.dataset.app = appRequest.client.name;
+    line.textContent = `${appRequest.client.name} asks you to log in.`;
+    line.hidden = false;
+    document.title = `Log in to ${appRequest.client.name} · Portcullis`;
+  } catch {
+    requestId = null;
+    say("This sign-in request has expired or was already used: go back to the app and start again.", true);
+  }
+}
 
 function askSecondFactor(required) {
   challenge = required;
@@ -46,13 +119,13 @@ onSubmit($("#login"), async ({ identifier, password, remember }) => {
     throw error;
   }
   say("Logged in");
-  done();
+  await done();
 });
 
 onSubmit($("#mfa"), async ({ code }) => {
   await auth.loginMfa(challenge.mfaToken, factorOf(code));
   say("Logged in");
-  done();
+  await done();
 });
 
 $("#mfa-passkey").addEventListener("click", async (event) => {
@@ -65,7 +138,7 @@ $("#mfa-passkey").addEventListener("click", async (event) => {
       return;
     }
     say("Logged in");
-    done();
+    await done();
   });
 });
 
@@ -75,7 +148,7 @@ $("#passkey-login").addEventListener("click", async (event) => {
     const hint = who === "" ? {} : who.includes("@") ? { email: who } : { username: who };
     await auth.loginWithPasskey(hint, $("#login-remember").checked);
     say("Logged in");
-    done();
+    await done();
   });
 });
 
@@ -103,15 +176,16 @@ $("#provider-buttons").replaceChildren(
     button.addEventListener("click", () => {
       const back = new URL("/ui/login", location.origin);
       back.searchParams.set("provider", id);
-      const next = new URLSearchParams(location.search).get("next");
-      if (next) back.searchParams.set("next", next);
+      for (const kept of ["next", "request_id"]) {
+        const value = params.get(kept);
+        if (value) back.searchParams.set(kept, value);
+      }
       return auth.signInWithProvider(id, back.toString(), $("#login-remember").checked);
     });
     return button;
   }),
 );
 
-const params = new URLSearchParams(location.search);
 if (params.has("deleted")) say("Your account was deleted.");
 else if (params.has("reset")) say("Your password is set: log in with it.");
 
@@ -124,13 +198,14 @@ if (params.has("provider")) {
   try {
     await auth.completeProviderSignIn(answer);
     say("Logged in");
-    done();
+    await done();
   } catch (error) {
     if (error instanceof MfaRequired) askSecondFactor(error);
     else if (error instanceof ProviderSignInError) say(refusals[error.reason] ?? `The sign-in did not finish (${error.reason}).`, true);
     else showError($("#login"), error);
   }
-} else if (await restoreSession()) {
-  // Already logged in (the cookie's session): straight on.
-  done();
+} else if (!appRequest?.prompt?.split(" ").includes("login") && (await restoreSession())) {
+  // Already logged in (the cookie's session): straight on (unless the app
+  // asked for a fresh login).
+  await done();
 }

@@ -2,9 +2,16 @@
 // token stays in its HttpOnly cookie, the access token in this module's
 // memory), forms that show the problem document's errors next to their
 // fields, busy buttons, and the status line.
-import { createClient, MfaRequired, PortcullisError, ProviderSignInError, StepUpRequired } from "./client.js";
+import {
+  ConsentRequired,
+  createClient,
+  MfaRequired,
+  PortcullisError,
+  ProviderSignInError,
+  StepUpRequired,
+} from "./client.js";
 
-export { MfaRequired, PortcullisError, ProviderSignInError, StepUpRequired };
+export { ConsentRequired, MfaRequired, PortcullisError, ProviderSignInError, StepUpRequired };
 
 /** The one client of the page, on this origin, in cookie mode. */
 export const auth = createClient({ baseUrl: location.origin, mode: "cookie" });

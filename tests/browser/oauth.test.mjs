@@ -1,0 +1,143 @@
+// "Sign in with Portcullis" in Debian's Chromium: a demo app on its own
+// origin (examples/oidc-spa) signs its user in with oidc-client-ts through
+// the built-in login page (/ui/login?request_id=…), which logs in, asks for
+// consent and sends the browser back; the next sign-in is single sign-on,
+// and signing out at the provider ends it.
+//
+//   PORTCULLIS_BIN=target/release/portcullis npm test
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { launchChromium } from "./support.mjs";
+import { serve } from "../../examples/oidc-spa/serve.mjs";
+
+const binary = process.env.PORTCULLIS_BIN;
+const password = "correct horse battery staple";
+let service;
+let browser;
+let app;
+let api = "";
+let clientId = "";
+let dataDir;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(url) {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+before(async () => {
+  assert.ok(binary, "set PORTCULLIS_BIN to a built portcullis binary");
+  app = await serve({ settings: () => ({ issuer: api, clientId }) });
+  const apiPort = await freePort();
+  // localhost: a secure context, where Chromium keeps Secure cookies over http.
+  api = `http://localhost:${apiPort}`;
+  dataDir = mkdtempSync(join(tmpdir(), "portcullis-oauth-"));
+  const database = `sqlite://${join(dataDir, "oauth.db")}`;
+  const env = { ...process.env, DATABASE_URL: database, RUST_LOG: "warn" };
+  const made = execFileSync(
+    binary,
+    [
+      "client", "create", "--name", "Demo app", "--type", "public",
+      "--redirect-uri", `${app.origin}/callback.html`,
+      "--post-logout-redirect-uri", `${app.origin}/`,
+    ],
+    { env },
+  );
+  clientId = JSON.parse(made.toString()).client_id;
+  service = spawn(binary, ["serve"], {
+    env: {
+      ...env,
+      BIND_ADDR: `127.0.0.1:${apiPort}`,
+      PUBLIC_URL: api,
+      CORS_ALLOWED_ORIGINS: app.origin,
+      RATE_LIMIT_PER_MINUTE: "0",
+      ARGON2_MEMORY_KIB: "4096",
+      ARGON2_ITERATIONS: "1",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  await waitFor(`${api}/healthz`);
+  const registered = await fetch(`${api}/register`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: "ada", email: "ada@example.com", password }),
+  });
+  assert.equal(registered.status, 201);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  service?.kill();
+  app?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("a demo app signs its user in through the built-in login page with oidc-client-ts, then by single sign-on", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  try {
+    await page.goto(`${app.origin}/`);
+    await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
+
+    // Portcullis' login page says which app asks.
+    await page.waitForURL(`${api}/ui/login?request_id=*`);
+    await page.getByText("Demo app asks you to log in.").waitFor();
+    await page.getByLabel("Email or username").fill("ada@example.com");
+    await page.getByLabel("Password", { exact: true }).fill(password);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+
+    // A third-party app: consent, in words.
+    await page.getByRole("heading", { name: "Allow Demo app?" }).waitFor();
+    await page.getByText("See your email address").waitFor();
+    await page.getByRole("button", { name: "Allow" }).click();
+
+    await page.waitForURL(`${app.origin}/`);
+    await page.getByText(/^Signed in as ada@example\.com/).waitFor();
+
+    // The app forgets its session; the next sign-in needs no login page.
+    await page.evaluate(() => sessionStorage.clear());
+    await page.reload();
+    await page.getByText("Not signed in.").waitFor();
+    const visited = [];
+    page.on("framenavigated", (frame) => visited.push(frame.url()));
+    await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
+    await page.getByText(/^Signed in as ada@example\.com/).waitFor();
+    assert.ok(!visited.some((url) => url.includes("/ui/login")), `single sign-on showed the login page: ${visited}`);
+
+    // Signing out at the provider (with the ID token as hint) ends the SSO.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(`${app.origin}/`);
+    await page.getByText("Not signed in.").waitFor();
+    await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
+    await page.waitForURL(`${api}/ui/login?request_id=*`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
