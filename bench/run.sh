@@ -180,6 +180,15 @@ run_scenarios() { # binary label results
     scenario "POST /login" bench/login.lua /login "$connections" argon2
     scenario "GET /me" bench/me.lua /me "$connections" empty
     scenario "POST /token/refresh" bench/refresh.lua /token/refresh "$connections" write
+    # A confidential client for the token endpoint (skipped for a binary
+    # that predates the OpenID Provider).
+    local client_json
+    if client_json="$("$binary" client create --name bench --type confidential \
+        --grant-type client_credentials --scope bench:read 2>/dev/null)"; then
+        BENCH_CLIENT_BASIC="$(python3 -c 'import base64,json,sys; c=json.loads(sys.argv[1]); print(base64.b64encode((c["client_id"]+":"+c["client_secret"]).encode()).decode())' "$client_json")"
+        export BENCH_CLIENT_BASIC
+        scenario "POST /oauth2/token (client_credentials)" bench/client_credentials.lua /oauth2/token "$connections" empty
+    fi
     scenario "POST /login overload (16 × cores)" bench/login.lua /login $((16 * cores)) argon2
     echo "idle RSS after start-up: $((idle_rss / 1024)) MiB" >"$results.idle"
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""

@@ -248,3 +248,23 @@ pub fn sso_cookie_removal(state: &AppState) -> Cookie<'static> {
     cookie.make_removal();
     cookie
 }
+
+/// The documented bounds of the refresh endpoint's cookie (4096) and
+/// `X-Requested-With` (64): longer ones are refused whether or not the body
+/// carries the token, as the OpenAPI document says.
+pub fn check_refresh_input_lengths(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let cookie_too_long = req
+        .cookie(&state.edge.cookie.name)
+        .is_some_and(|cookie| cookie.value().len() > 4096);
+    let header_too_long = req
+        .headers()
+        .get(CSRF_HEADER)
+        .is_some_and(|value| value.len() > 64);
+    if cookie_too_long || header_too_long {
+        return Err(ApiError::MalformedRequest(
+            "the refresh cookie (at most 4096 characters) or X-Requested-With (at most 64) is too long"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}

@@ -1180,3 +1180,85 @@ impl From<crate::service::authorization::ConsentInfo> for ConsentView {
         }
     }
 }
+
+/// The form of `POST /oauth2/token` (`application/x-www-form-urlencoded`).
+/// Parameters that do not belong to the grant are ignored; none may repeat.
+#[derive(ToSchema)]
+pub struct TokenForm {
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
+    #[schema(max_length = 64)]
+    pub grant_type: String,
+    /// `authorization_code`: the code.
+    #[schema(max_length = 128)]
+    pub code: Option<String>,
+    /// `authorization_code`: the authorization request's `redirect_uri`.
+    #[schema(max_length = 1024)]
+    pub redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier.
+    #[schema(min_length = 43, max_length = 128)]
+    pub code_verifier: Option<String>,
+    /// `refresh_token`: the refresh token.
+    #[schema(max_length = 4096)]
+    pub refresh_token: Option<String>,
+    /// `refresh_token` (narrowing) or `client_credentials`: space-separated scopes.
+    #[schema(max_length = 512)]
+    pub scope: Option<String>,
+    /// `client_secret_post` or a public client.
+    #[schema(max_length = 64)]
+    pub client_id: Option<String>,
+    /// `client_secret_post`.
+    #[schema(max_length = 128)]
+    pub client_secret: Option<String>,
+}
+
+/// The form of `POST /oauth2/introspect` and `POST /oauth2/revoke`.
+#[derive(ToSchema)]
+pub struct TokenActionForm {
+    #[schema(max_length = 4096)]
+    pub token: String,
+    /// `access_token` or `refresh_token`; ignored (the token says what it is).
+    #[schema(max_length = 64)]
+    pub token_type_hint: Option<String>,
+    #[schema(max_length = 64)]
+    pub client_id: Option<String>,
+    #[schema(max_length = 128)]
+    pub client_secret: Option<String>,
+}
+
+/// The form of `POST /oauth2/authorize`: the parameters of `GET /oauth2/authorize`.
+#[derive(ToSchema)]
+pub struct AuthorizeForm {
+    #[schema(max_length = 32)]
+    pub response_type: String,
+    #[schema(max_length = 64)]
+    pub client_id: String,
+    #[schema(max_length = 1024)]
+    pub redirect_uri: String,
+    #[schema(max_length = 512)]
+    pub scope: String,
+    #[schema(max_length = 512)]
+    pub state: Option<String>,
+    #[schema(max_length = 512)]
+    pub nonce: Option<String>,
+    #[schema(max_length = 128)]
+    pub code_challenge: Option<String>,
+    #[schema(max_length = 32)]
+    pub code_challenge_method: Option<String>,
+    #[schema(max_length = 64)]
+    pub prompt: Option<String>,
+    #[schema(maximum = 4_294_967_295_u64)]
+    pub max_age: Option<u32>,
+}
+
+/// The logout page's confirmation form: the parameters of `GET /oauth2/logout`.
+#[derive(ToSchema)]
+pub struct LogoutForm {
+    #[schema(max_length = 4096, pattern = "^[A-Za-z0-9_.-]*$")]
+    pub id_token_hint: Option<String>,
+    #[schema(max_length = 64)]
+    pub client_id: Option<String>,
+    #[schema(max_length = 1024)]
+    pub post_logout_redirect_uri: Option<String>,
+    #[schema(max_length = 512)]
+    pub state: Option<String>,
+}

@@ -116,19 +116,3 @@ impl PartialSchema for ScopeText {
 }
 
 impl ToSchema for ScopeText {}
-
-/// An `application/x-www-form-urlencoded` body (the OAuth endpoints').
-pub struct FormBody;
-
-impl PartialSchema for FormBody {
-    fn schema() -> RefOr<Schema> {
-        bounded_string(
-            "Form-encoded parameters, as RFC 6749 defines them for this endpoint.",
-            0,
-            16_384,
-            None,
-        )
-    }
-}
-
-impl ToSchema for FormBody {}

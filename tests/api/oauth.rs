@@ -919,3 +919,45 @@ async fn the_command_line_registers_lists_rotates_and_deletes_clients() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn parameters_over_their_documented_bounds_or_repeated_are_refused() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_admin("root").await;
+    let client = confidential(&app, &admin).await;
+
+    let long_state = "s".repeat(513);
+    let mut query = code_request(&client, &long_state);
+    query.push(("prompt", "none"));
+    let refused = authorize(&app, &query, None).await;
+    assert!(refused.headers().get("location").is_none());
+    assert_problem(refused, StatusCode::BAD_REQUEST, "malformed_request").await;
+
+    let long_code = "c".repeat(129);
+    let answer = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &long_code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    oauth_error(answer, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let twice = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    oauth_error(twice, StatusCode::BAD_REQUEST, "invalid_request").await;
+
+    let hint = app
+        .get("/oauth2/logout?id_token_hint=%3Cscript%3E", None)
+        .await;
+    assert_problem(hint, StatusCode::BAD_REQUEST, "malformed_request").await;
+}

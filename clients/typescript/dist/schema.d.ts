@@ -1227,6 +1227,20 @@ export interface components {
             /** @description The scopes asked for. */
             scopes: string[];
         };
+        /** @description The form of `POST /oauth2/authorize`: the parameters of `GET /oauth2/authorize`. */
+        AuthorizeForm: {
+            client_id: string;
+            code_challenge?: string | null;
+            code_challenge_method?: string | null;
+            /** Format: int32 */
+            max_age?: number | null;
+            nonce?: string | null;
+            prompt?: string | null;
+            redirect_uri: string;
+            response_type: string;
+            scope: string;
+            state?: string | null;
+        };
         ChangeEmailRequest: {
             /**
              * Format: email
@@ -1486,8 +1500,6 @@ export interface components {
              */
             email: string;
         };
-        /** @description Form-encoded parameters, as RFC 6749 defines them for this endpoint. */
-        FormBody: string;
         Health: {
             /** @example ok */
             status: string;
@@ -1642,6 +1654,13 @@ export interface components {
          *     never both, never neither.
          */
         LoginRequest: components["schemas"]["LoginByEmail"] | components["schemas"]["LoginByUsername"];
+        /** @description The logout page's confirmation form: the parameters of `GET /oauth2/logout`. */
+        LogoutForm: {
+            client_id?: string | null;
+            id_token_hint?: string | null;
+            post_logout_redirect_uri?: string | null;
+            state?: string | null;
+        };
         LogoutRequest: {
             /** @description `true` ends every session of the user, not only this one. */
             all?: boolean;
@@ -1990,6 +2009,14 @@ export interface components {
             code: string;
             password: string;
         };
+        /** @description The form of `POST /oauth2/introspect` and `POST /oauth2/revoke`. */
+        TokenActionForm: {
+            client_id?: string | null;
+            client_secret?: string | null;
+            token: string;
+            /** @description `access_token` or `refresh_token`; ignored (the token says what it is). */
+            token_type_hint?: string | null;
+        };
         /**
          * @description Where the refresh token goes: in the JSON body (the default; for mobile
          *     apps and servers), or for browser apps in an `HttpOnly` cookie scripts
@@ -1998,6 +2025,28 @@ export interface components {
          * @enum {string}
          */
         TokenDelivery: "body" | "cookie";
+        /**
+         * @description The form of `POST /oauth2/token` (`application/x-www-form-urlencoded`).
+         *     Parameters that do not belong to the grant are ignored; none may repeat.
+         */
+        TokenForm: {
+            /** @description `client_secret_post` or a public client. */
+            client_id?: string | null;
+            /** @description `client_secret_post`. */
+            client_secret?: string | null;
+            /** @description `authorization_code`: the code. */
+            code?: string | null;
+            /** @description `authorization_code`: the PKCE verifier. */
+            code_verifier?: string | null;
+            /** @description `authorization_code`, `refresh_token` or `client_credentials`. */
+            grant_type: string;
+            /** @description `authorization_code`: the authorization request's `redirect_uri`. */
+            redirect_uri?: string | null;
+            /** @description `refresh_token`: the refresh token. */
+            refresh_token?: string | null;
+            /** @description `refresh_token` (narrowing) or `client_credentials`: space-separated scopes. */
+            scope?: string | null;
+        };
         /** @description Tokens issued at login and refresh. Sent with `Cache-Control: no-store`. */
         TokenPair: {
             /** @description Short-lived JWT for `Authorization: Bearer`. */
@@ -6855,7 +6904,7 @@ export interface operations {
         /** @description The parameters of `GET /oauth2/authorize`. */
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["AuthorizeForm"];
             };
         };
         responses: {
@@ -6878,6 +6927,15 @@ export interface operations {
             };
             /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6914,15 +6972,24 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description `token` (and `token_type_hint`, ignored); client authentication as at the token endpoint. */
+        /** @description `token`; client authentication as at the token endpoint. */
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["TokenActionForm"];
             };
         };
         responses: {
             /** @description `{active, sub, client_id, scope, exp, iat, token_type, iss, aud}`, or `{active: false}`. */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description RFC 6749 `{error: "invalid_request"}`: not a form, no `token`, or a parameter repeated or too long. */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6941,6 +7008,15 @@ export interface operations {
             };
             /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7042,7 +7118,7 @@ export interface operations {
         /** @description The parameters of `GET /oauth2/logout`. */
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["LogoutForm"];
             };
         };
         responses: {
@@ -7074,6 +7150,15 @@ export interface operations {
             };
             /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7183,6 +7268,15 @@ export interface operations {
                     "application/json": components["schemas"]["RedirectView"];
                 };
             };
+            /** @description `malformed_request`: the body is not JSON, has wrong types or unknown fields. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description `missing_token`, `invalid_token` (bad token, or its session has ended) or `token_expired`. */
             401: {
                 headers: {
@@ -7223,6 +7317,24 @@ export interface operations {
             };
             /** @description `consent_required`: show `scopes` and accept again with `consent: true`. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7311,10 +7423,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description `token` (and `token_type_hint`, ignored); client authentication as at the token endpoint. */
+        /** @description `token`; client authentication as at the token endpoint. */
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["TokenActionForm"];
             };
         };
         responses: {
@@ -7324,6 +7436,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description RFC 6749 `{error: "invalid_request"}`: not a form, no `token`, or a parameter repeated or too long. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
             };
             /** @description `{error: "invalid_client"}`. */
             401: {
@@ -7336,6 +7457,15 @@ export interface operations {
             };
             /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7372,10 +7502,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description `grant_type` and its parameters; client authentication by HTTP Basic, `client_id` + `client_secret`, or `client_id` alone (public clients). */
+        /** @description `grant_type` and its parameters; client authentication by HTTP Basic (`client_secret_basic`), `client_id` + `client_secret` (`client_secret_post`), or `client_id` alone (public clients). */
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["FormBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["TokenForm"];
             };
         };
         responses: {
@@ -7408,6 +7538,15 @@ export interface operations {
             };
             /** @description `request_timeout`: the body did not arrive within `REQUEST_BODY_TIMEOUT` after the headers; the connection is closed. */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 16 KiB. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -23,23 +23,51 @@ use crate::web::dto::{AcceptRequest, AuthorizationRequestView, ConsentView, Redi
 use crate::web::extractors::{AuthUser, bearer_token};
 use crate::web::parsing::OptionalJson;
 use crate::web::problem::{ApiError, Problem};
-use crate::web::responses::{BusyOrUnavailable, DatabaseUnavailable, NotFound, Unauthenticated};
+use crate::web::responses::{
+    BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, MalformedBody, NotFound, NotJson,
+    Unauthenticated,
+};
 
 /// A form's or query's parameters, and the first one sent twice (RFC 6749
 /// §3.1: parameters must not repeat).
 struct Params {
     values: HashMap<String, String>,
     repeated: Option<String>,
+    /// The first parameter longer than the OpenAPI document allows (or an
+    /// `id_token_hint` that cannot be a JWT).
+    out_of_bounds: Option<String>,
+}
+
+/// The most characters each parameter may have, as the OpenAPI document
+/// says (and so that a request at the bounds fits in a URL).
+fn max_length(name: &str) -> usize {
+    match name {
+        "id_token_hint" | "refresh_token" | "token" => 4096,
+        "redirect_uri" | "post_logout_redirect_uri" => 1024,
+        "code" | "code_challenge" | "code_verifier" | "client_secret" => 128,
+        "client_id" | "prompt" | "grant_type" | "token_type_hint" => 64,
+        "response_type" | "code_challenge_method" => 32,
+        "max_age" => 10,
+        _ => 512,
+    }
 }
 
 impl Params {
     fn parse(encoded: &[u8]) -> Self {
         let mut values = HashMap::new();
         let mut repeated = None;
+        let mut out_of_bounds = None;
         for (name, value) in url::form_urlencoded::parse(encoded) {
             // An empty parameter counts as absent (RFC 6749 §3.1).
             if value.is_empty() {
                 continue;
+            }
+            let not_a_jwt = name == "id_token_hint"
+                && !value
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
+            if (value.chars().count() > max_length(&name) || not_a_jwt) && out_of_bounds.is_none() {
+                out_of_bounds = Some(name.to_string());
             }
             if values
                 .insert(name.to_string(), value.into_owned())
@@ -49,7 +77,22 @@ impl Params {
                 repeated = Some(name.into_owned());
             }
         }
-        Self { values, repeated }
+        Self {
+            values,
+            repeated,
+            out_of_bounds,
+        }
+    }
+
+    /// Refuses a parameter over its bound.
+    fn within_bounds(&self) -> Result<(), String> {
+        match &self.out_of_bounds {
+            Some(name) => Err(format!(
+                "{name} is longer than {} characters, or malformed",
+                max_length(name)
+            )),
+            None => Ok(()),
+        }
     }
 
     fn take(&mut self, name: &str) -> Option<String> {
@@ -73,7 +116,9 @@ fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, GrantError> {
             "send the parameters as application/x-www-form-urlencoded".into(),
         ));
     }
-    Ok(Params::parse(body))
+    let params = Params::parse(body);
+    params.within_bounds().map_err(GrantError::InvalidRequest)?;
+    Ok(params)
 }
 
 /// The client's credentials: HTTP Basic (`client_secret_basic`, each part
@@ -243,15 +288,15 @@ fn authorize_request(mut params: Params, req: &HttpRequest) -> AuthorizeRequest 
     tag = "oauth2",
     operation_id = "authorize",
     params(
-        ("response_type" = String, Query, description = "`code`.", max_length = 2048),
-        ("client_id" = String, Query, max_length = 2048),
-        ("redirect_uri" = String, Query, description = "One of the client's registered redirect URIs.", max_length = 2048),
-        ("scope" = String, Query, description = "Space-separated; `openid` for an ID token.", max_length = 2048),
-        ("state" = Option<String>, Query, max_length = 2048),
-        ("nonce" = Option<String>, Query, max_length = 2048),
-        ("code_challenge" = Option<String>, Query, description = "PKCE S256 challenge; required for public clients.", max_length = 2048),
-        ("code_challenge_method" = Option<String>, Query, description = "`S256`.", max_length = 2048),
-        ("prompt" = Option<String>, Query, description = "`none`, `login` or `consent`.", max_length = 2048),
+        ("response_type" = String, Query, description = "`code`.", max_length = 32),
+        ("client_id" = String, Query, max_length = 64),
+        ("redirect_uri" = String, Query, description = "One of the client's registered redirect URIs.", max_length = 1024),
+        ("scope" = String, Query, description = "Space-separated; `openid` for an ID token.", max_length = 512),
+        ("state" = Option<String>, Query, max_length = 512),
+        ("nonce" = Option<String>, Query, max_length = 512),
+        ("code_challenge" = Option<String>, Query, description = "PKCE S256 challenge; required for public clients.", max_length = 128),
+        ("code_challenge_method" = Option<String>, Query, description = "`S256`.", max_length = 32),
+        ("prompt" = Option<String>, Query, description = "`none`, `login` or `consent`.", max_length = 64),
         ("max_age" = Option<u32>, Query, description = "Seconds since the login after which the user logs in again."),
     ),
     responses(
@@ -266,6 +311,7 @@ pub async fn authorize(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string().as_bytes());
+    params.within_bounds().map_err(ApiError::MalformedRequest)?;
     authorize_with(&req, &state, params).await
 }
 
@@ -274,10 +320,11 @@ pub async fn authorize(
 #[utoipa::path(
     tag = "oauth2",
     operation_id = "authorize_form",
-    request_body(content = crate::web::schemas::FormBody, content_type = "application/x-www-form-urlencoded", description = "The parameters of `GET /oauth2/authorize`."),
+    request_body(content = crate::web::dto::AuthorizeForm, content_type = "application/x-www-form-urlencoded", description = "The parameters of `GET /oauth2/authorize`."),
     responses(
         (status = 303, description = "As `GET /oauth2/authorize`.", headers(("Location" = String))),
         (status = 400, description = "`malformed_request`: not a form, an unknown client or an unregistered redirect URI.", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
         DatabaseUnavailable,
     ),
 )]
@@ -348,7 +395,10 @@ pub async fn get_authorization_request(
     responses(
         (status = 200, description = "Accepted.", body = RedirectView,
             headers(("Set-Cookie" = String, description = "`portcullis_sso=…; HttpOnly; Secure; SameSite=Lax; Path=/oauth2`"))),
+        MalformedBody,
         Unauthenticated,
+        BodyTooLarge,
+        NotJson,
         (status = 403, description = "`step_up_required`: the request asks for a login newer than this session's (`prompt=login`, `max_age`); log in again.", body = Problem, content_type = "application/problem+json"),
         NotFound,
         (status = 409, description = "`consent_required`: show `scopes` and accept again with `consent: true`.", body = Problem, content_type = "application/problem+json"),
@@ -405,11 +455,12 @@ pub async fn reject_authorization_request(
 #[utoipa::path(
     tag = "oauth2",
     operation_id = "token",
-    request_body(content = crate::web::schemas::FormBody, content_type = "application/x-www-form-urlencoded", description = "`grant_type` and its parameters; client authentication by HTTP Basic, `client_id` + `client_secret`, or `client_id` alone (public clients)."),
+    request_body(content = crate::web::dto::TokenForm, content_type = "application/x-www-form-urlencoded", description = "`grant_type` and its parameters; client authentication by HTTP Basic (`client_secret_basic`), `client_id` + `client_secret` (`client_secret_post`), or `client_id` alone (public clients)."),
     responses(
         (status = 200, description = "`{access_token, token_type: \"Bearer\", expires_in, scope, refresh_token?, id_token?}`.", body = Object),
         (status = 400, description = "RFC 6749 `{error, error_description}`: `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`.", body = Object),
         (status = 401, description = "`{error: \"invalid_client\"}`.", body = Object),
+        BodyTooLarge,
         BusyOrUnavailable,
     ),
 )]
@@ -502,10 +553,12 @@ async fn userinfo_answer(req: &HttpRequest, state: &AppState) -> Result<HttpResp
 #[utoipa::path(
     tag = "oauth2",
     operation_id = "introspect",
-    request_body(content = crate::web::schemas::FormBody, content_type = "application/x-www-form-urlencoded", description = "`token` (and `token_type_hint`, ignored); client authentication as at the token endpoint."),
+    request_body(content = crate::web::dto::TokenActionForm, content_type = "application/x-www-form-urlencoded", description = "`token`; client authentication as at the token endpoint."),
     responses(
         (status = 200, description = "`{active, sub, client_id, scope, exp, iat, token_type, iss, aud}`, or `{active: false}`.", body = Object),
+        (status = 400, description = "RFC 6749 `{error: \"invalid_request\"}`: not a form, no `token`, or a parameter repeated or too long.", body = Object),
         (status = 401, description = "`{error: \"invalid_client\"}`.", body = Object),
+        BodyTooLarge,
         DatabaseUnavailable,
     ),
 )]
@@ -545,10 +598,12 @@ fn token_form(
 #[utoipa::path(
     tag = "oauth2",
     operation_id = "revoke",
-    request_body(content = crate::web::schemas::FormBody, content_type = "application/x-www-form-urlencoded", description = "`token` (and `token_type_hint`, ignored); client authentication as at the token endpoint."),
+    request_body(content = crate::web::dto::TokenActionForm, content_type = "application/x-www-form-urlencoded", description = "`token`; client authentication as at the token endpoint."),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke."),
+        (status = 400, description = "RFC 6749 `{error: \"invalid_request\"}`: not a form, no `token`, or a parameter repeated or too long.", body = Object),
         (status = 401, description = "`{error: \"invalid_client\"}`.", body = Object),
+        BodyTooLarge,
         BusyOrUnavailable,
     ),
 )]
@@ -580,10 +635,10 @@ pub async fn revoke(
     tag = "oauth2",
     operation_id = "logout",
     params(
-        ("id_token_hint" = Option<String>, Query, max_length = 8192),
-        ("client_id" = Option<String>, Query, max_length = 2048),
-        ("post_logout_redirect_uri" = Option<String>, Query, max_length = 2048),
-        ("state" = Option<String>, Query, max_length = 2048),
+        ("id_token_hint" = Option<String>, Query, max_length = 4096, pattern = "^[A-Za-z0-9_.-]*$"),
+        ("client_id" = Option<String>, Query, max_length = 64),
+        ("post_logout_redirect_uri" = Option<String>, Query, max_length = 1024),
+        ("state" = Option<String>, Query, max_length = 512),
     ),
     responses(
         (status = 303, description = "Signed out; back to the client.", headers(("Location" = String))),
@@ -599,6 +654,7 @@ pub async fn logout(
     client: ClientInfo,
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string().as_bytes());
+    params.within_bounds().map_err(ApiError::MalformedRequest)?;
     logout_with(&req, &state, params, false, &client).await
 }
 
@@ -607,11 +663,12 @@ pub async fn logout(
 #[utoipa::path(
     tag = "oauth2",
     operation_id = "confirm_logout",
-    request_body(content = crate::web::schemas::FormBody, content_type = "application/x-www-form-urlencoded", description = "The parameters of `GET /oauth2/logout`."),
+    request_body(content = crate::web::dto::LogoutForm, content_type = "application/x-www-form-urlencoded", description = "The parameters of `GET /oauth2/logout`."),
     responses(
         (status = 303, description = "Signed out; back to the client.", headers(("Location" = String))),
         (status = 200, description = "A page: signed out.", content_type = "text/html"),
         (status = 400, description = "`malformed_request`: not a form, an invalid hint or an unregistered redirect URI.", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
         BusyOrUnavailable,
     ),
 )]

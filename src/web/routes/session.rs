@@ -127,6 +127,7 @@ pub async fn refresh_token_pair(
         refresh_token,
         token_delivery,
     } = body.0.unwrap_or_default();
+    cookies::check_refresh_input_lengths(&req, &state)?;
     let (refresh_token, delivery) = match refresh_token {
         Some(token) => (token, token_delivery),
         None => {
