@@ -244,6 +244,23 @@ pub fn revoke_grant(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Qu
     .map(|_| ())
 }
 
+/// Revokes every grant a user gave (a new password ends them, as it ends
+/// the user's sessions).
+pub fn revoke_all_grants_of_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(
+        oauth_grants::table
+            .filter(oauth_grants::user_id.eq(user_id))
+            .filter(oauth_grants::revoked_at.is_null()),
+    )
+    .set(oauth_grants::revoked_at.eq(now))
+    .execute(conn)
+    .map(|_| ())
+}
+
 /// Revokes every grant a user gave a client.
 pub fn revoke_grants_of(
     conn: &mut DbConnection,

@@ -535,6 +535,9 @@ impl PasswordUpdate {
             Some(keep) => sessions::revoke_all_except(conn, &self.user_id, keep, now)?,
             None => sessions::revoke_all_for_user(conn, &self.user_id, now)?,
         };
+        // The apps the user signed in to through Portcullis too: a grant
+        // someone opened with the old password must not outlive it.
+        crate::db::oauth::revoke_all_grants_of_user(conn, &self.user_id, now)?;
         // A new password ends every pending link: a reset (or invitation)
         // link, and an email change someone with the old password may have
         // started (otherwise it would outlive the owner's recovery).

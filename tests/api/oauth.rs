@@ -961,3 +961,38 @@ async fn parameters_over_their_documented_bounds_or_repeated_are_refused() {
         .await;
     assert_problem(hint, StatusCode::BAD_REQUEST, "malformed_request").await;
 }
+
+#[actix_web::test]
+async fn a_new_password_revokes_the_grants_apps_hold() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_admin("root").await;
+    let client = confidential(&app, &admin).await;
+    let ada = app.signed_up("ada").await;
+    let (code, _) = code_for(&app, &client, &ada).await;
+    let tokens: Value = exchange(&app, &client, &code).await.json().await.unwrap();
+
+    let changed = app
+        .client
+        .put(app.url("/me/password"))
+        .bearer_auth(&ada.access_token)
+        .json(&json!({"current_password": STRONG_PASSWORD, "new_password": "an entirely new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+
+    let refreshed = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    oauth_error(refreshed, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let userinfo = app
+        .get("/oauth2/userinfo", tokens["access_token"].as_str())
+        .await;
+    assert_problem(userinfo, StatusCode::UNAUTHORIZED, "invalid_token").await;
+}
