@@ -151,6 +151,16 @@ impl ReturnAddress {
         Ok(url)
     }
 
+    /// [`ReturnAddress::with`] for a redirect URI read back from a stored
+    /// request (checked when it was stored: unreadable means a broken row).
+    fn with_stored(&self, params: &[(&str, &str)]) -> Result<Url, RequestError> {
+        self.with(params).map_err(|_| {
+            RequestError::Store(StoreError::Failed(anyhow::anyhow!(
+                "a stored redirect URI is not a URL"
+            )))
+        })
+    }
+
     fn error(&self, error: &str, description: &str) -> Result<Authorized, AuthorizeError> {
         self.with(&[("error", error), ("error_description", description)])
             .map(Authorized::ToClient)
@@ -523,11 +533,7 @@ pub async fn accept(
                 state: request.state,
                 issuer,
             };
-            back.with(&[("code", &code)]).map_err(|_| {
-                RequestError::Store(StoreError::Failed(anyhow::anyhow!(
-                    "a stored redirect URI is not a URL"
-                )))
-            })
+            back.with_stored(&[("code", &code)])
         })
         .await?;
     Ok(Accepted {
@@ -557,15 +563,10 @@ pub async fn reject(
                 state: request.state,
                 issuer,
             };
-            back.with(&[
+            back.with_stored(&[
                 ("error", "access_denied"),
                 ("error_description", "the user declined"),
             ])
-            .map_err(|_| {
-                RequestError::Store(StoreError::Failed(anyhow::anyhow!(
-                    "a stored redirect URI is not a URL"
-                )))
-            })
         })
         .await
 }

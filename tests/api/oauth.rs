@@ -996,3 +996,128 @@ async fn a_new_password_revokes_the_grants_apps_hold() {
         .await;
     assert_problem(userinfo, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }
+
+/// Opens the login page for a request; returns its `request_id`.
+async fn request_id_for(app: &TestApp, query: &[(&str, &str)]) -> String {
+    let login = location(&authorize(app, query, None).await);
+    assert_eq!(login.path(), "/ui/login");
+    param(&login, "request_id").unwrap()
+}
+
+#[actix_web::test]
+async fn a_declined_request_goes_back_with_access_denied_and_its_state_and_is_spent() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_admin("root").await;
+    let client = confidential(&app, &admin).await;
+    let request_id = request_id_for(&app, &code_request(&client, "st-9")).await;
+
+    let declined: Value = app
+        .client
+        .post(app.url(&format!("/oauth2/requests/{request_id}/reject")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let back = url::Url::parse(declined["redirect_to"].as_str().unwrap()).unwrap();
+    assert!(back.as_str().starts_with(REDIRECT));
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(param(&back, "state").as_deref(), Some("st-9"));
+    assert!(param(&back, "code").is_none());
+    let again = app
+        .get(&format!("/oauth2/requests/{request_id}"), None)
+        .await;
+    assert_problem(again, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[actix_web::test]
+async fn prompt_login_and_max_age_refuse_a_session_older_than_they_allow() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_admin("root").await;
+    let client = confidential(&app, &admin).await;
+    let ada = app.signed_up("ada").await;
+    let accept = |request_id: String, token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&format!("/oauth2/requests/{request_id}/accept")))
+                .bearer_auth(token)
+                .json(&json!({"consent": true}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    app.clock.advance(chrono::Duration::seconds(5));
+    let mut fresh = code_request(&client, "a");
+    fresh.push(("prompt", "login"));
+    let request_id = request_id_for(&app, &fresh).await;
+    let stale = accept(request_id.clone(), ada.access_token.clone()).await;
+    assert_problem(stale, StatusCode::FORBIDDEN, "step_up_required").await;
+    let relogged = app.logged_in(&ada.email, STRONG_PASSWORD).await;
+    let new_token = relogged["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        accept(request_id, new_token.clone()).await.status(),
+        StatusCode::OK
+    );
+
+    let mut bounded = code_request(&client, "b");
+    bounded.push(("max_age", "60"));
+    let request_id = request_id_for(&app, &bounded).await;
+    app.clock.advance(chrono::Duration::seconds(61));
+    let too_old = accept(request_id, new_token).await;
+    assert_problem(too_old, StatusCode::FORBIDDEN, "step_up_required").await;
+}
+
+#[actix_web::test]
+async fn a_client_may_ask_for_eddsa_id_tokens_verified_by_the_service_key() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_admin("root").await;
+    let client = register_client(
+        &app,
+        &admin,
+        json!({"name": "Ed", "type": "confidential", "redirect_uris": [REDIRECT], "id_token_signed_response_alg": "EdDSA"}),
+    )
+    .await;
+    let ada = app.signed_up("ada").await;
+    let (code, _) = code_for(&app, &client, &ada).await;
+    let tokens: Value = exchange(&app, &client, &code).await.json().await.unwrap();
+    let (header, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(claims["aud"], client.id);
+    let jwks: Value = app
+        .get("/.well-known/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|key| key["kid"] == header["kid"] && key["kty"] == "OKP")
+    );
+}
+
+#[actix_web::test]
+async fn only_confidential_clients_introspect() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_admin("root").await;
+    let public = register_client(
+        &app,
+        &admin,
+        json!({"name": "SPA", "type": "public", "redirect_uris": [REDIRECT]}),
+    )
+    .await;
+    let answer = app
+        .client
+        .post(app.url("/oauth2/introspect"))
+        .form(&[("token", "anything"), ("client_id", public.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    oauth_error(answer, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
