@@ -25,10 +25,13 @@ pub struct IdentityRow {
 /// Links an identity; one another account already has is a [`Conflict`].
 pub fn insert(conn: &mut DbConnection, row: &IdentityRow) -> QueryResult<Result<(), Conflict>> {
     refused_as_conflict(
-        diesel::insert_into(identities::table)
-            .values(row)
-            .execute(conn)
-            .map(|_| ()),
+        conn,
+        |conn| {
+            diesel::insert_into(identities::table)
+                .values(row)
+                .execute(conn)
+                .map(|_| ())
+        },
         |_| Conflict::Identity,
     )
 }

@@ -38,7 +38,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached, or a connection or SQLite's write
-    /// lock did not come in time: worth retrying later.
+    /// lock did not come in time, or concurrent writers of one row kept
+    /// refusing each other's write: worth retrying later.
     #[error("the database is unavailable")]
     Unavailable,
     /// The database has no room to write (SQLite's `SQLITE_FULL`, PostgreSQL's
@@ -55,6 +56,18 @@ impl From<diesel::result::Error> for StoreError {
     fn from(error: diesel::result::Error) -> Self {
         if is_connection_error(&error) {
             tracing::warn!(%error, "database connection lost");
+            return Self::Unavailable;
+        }
+        if matches!(
+            error,
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::SerializationFailure,
+                _
+            )
+        ) {
+            // Concurrent writers kept refusing each other's work: nothing
+            // was written, and the same request is worth sending again.
+            tracing::warn!(%error, "write abandoned after concurrent changes");
             return Self::Unavailable;
         }
         if is_storage_full(&error) {
@@ -78,24 +91,48 @@ pub enum Conflict {
     Passkey,
     #[error("the provider identity belongs to an account")]
     Identity,
+    #[error("another request recorded the consent first")]
+    Consent,
 }
 
-/// `result`, with a unique-index violation turned into the [`Conflict`]
-/// `which` names from the index or constraint that refused the write.
+/// `write`, with a unique-index violation turned into the [`Conflict`]
+/// `which` names from the index or constraint that refused it, undone alone
+/// (see [`in_savepoint`]).
 fn refused_as_conflict<T>(
-    result: diesel::QueryResult<T>,
+    conn: &mut DbConnection,
+    write: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
     which: impl FnOnce(&str) -> Conflict,
 ) -> diesel::QueryResult<Result<T, Conflict>> {
     use diesel::result::{DatabaseErrorKind, Error};
-    match result {
-        Ok(value) => Ok(Ok(value)),
+    in_savepoint(conn, |conn| match write(conn) {
         Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
             // PostgreSQL names the constraint; SQLite names it in the message
             // ("UNIQUE constraint failed: users.email", "… index 'users_username_lower_key'").
-            let named = info.constraint_name().unwrap_or(info.message());
-            Ok(Err(which(named)))
+            Ok(Err(which(info.constraint_name().unwrap_or(info.message()))))
         }
-        Err(other) => Err(other),
+        written => written.map(Ok),
+    })
+}
+
+/// Runs `writes` in a savepoint that undoes them all when they report a
+/// [`Conflict`]; the transaction goes on and can read what refused them. On
+/// PostgreSQL a refused statement otherwise ends the whole transaction: two
+/// sign-ups racing for one address would end in an error, not an answer.
+pub fn in_savepoint<T, E: From<diesel::result::Error>>(
+    conn: &mut DbConnection,
+    writes: impl FnOnce(&mut DbConnection) -> Result<Result<T, Conflict>, E>,
+) -> Result<Result<T, Conflict>, E> {
+    let mut refused = None;
+    let written = conn.transaction(|conn| match writes(conn)? {
+        Ok(value) => Ok(value),
+        Err(conflict) => {
+            refused = Some(conflict);
+            Err(E::from(diesel::result::Error::RollbackTransaction))
+        }
+    });
+    match refused {
+        Some(conflict) => Ok(Err(conflict)),
+        None => written.map(Ok),
     }
 }
 

@@ -301,13 +301,66 @@ pub fn find_consent(
         .optional()
 }
 
-/// Records consent, replacing what was consented to before.
-pub fn save_consent(conn: &mut DbConnection, row: &ConsentRow) -> QueryResult<()> {
-    diesel::delete(oauth_consents::table.find((&row.user_id, &row.client_id))).execute(conn)?;
-    diesel::insert_into(oauth_consents::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+/// How often [`add_consent`] tries: each retry follows a commit of another
+/// writer of the same consent, so only a crowd of simultaneous accepts of one
+/// user for one app runs out (then the answer is 503, worth retrying).
+const CONSENT_WRITE_ATTEMPTS: usize = 16;
+
+/// Records that `user_id` consented to `client_id` at `now`, the scopes being
+/// `merge(what was on record)`. Two accepts at once (two tabs of one app)
+/// neither collide on the key nor lose each other's scopes: a refused insert
+/// is undone alone, and the update replaces only the scopes it read; either,
+/// refused by the other writer's commit, reads again.
+pub fn add_consent(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+    merge: impl Fn(Option<&str>) -> String,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    for _ in 0..CONSENT_WRITE_ATTEMPTS {
+        match find_consent(conn, user_id, client_id)? {
+            None => {
+                let row = ConsentRow {
+                    user_id: user_id.to_owned(),
+                    client_id: client_id.to_owned(),
+                    scope: merge(None),
+                    granted_at: now,
+                };
+                let inserted = super::refused_as_conflict(
+                    conn,
+                    |conn| {
+                        diesel::insert_into(oauth_consents::table)
+                            .values(&row)
+                            .execute(conn)
+                    },
+                    |_| super::Conflict::Consent,
+                )?;
+                if inserted.is_ok() {
+                    return Ok(());
+                }
+            }
+            Some(on_record) => {
+                let updated = diesel::update(
+                    oauth_consents::table
+                        .find((user_id, client_id))
+                        .filter(oauth_consents::scope.eq(&on_record.scope)),
+                )
+                .set((
+                    oauth_consents::scope.eq(merge(Some(&on_record.scope))),
+                    oauth_consents::granted_at.eq(now),
+                ))
+                .execute(conn)?;
+                if updated == 1 {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Err(diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::SerializationFailure,
+        Box::new("the consent kept changing under this transaction".to_owned()),
+    ))
 }
 
 /// A user's consents with their clients' names, most recent first.

@@ -49,10 +49,16 @@ pub fn insert(conn: &mut DbConnection, row: &PasskeyRow) -> QueryResult<bool> {
     if find_by_credential_id(conn, &row.credential_id)?.is_some() {
         return Ok(false);
     }
-    let inserted = diesel::insert_into(passkeys::table)
-        .values(row)
-        .execute(conn);
-    if super::refused_as_conflict(inserted, |_| Conflict::Passkey)?.is_err() {
+    let inserted = super::refused_as_conflict(
+        conn,
+        |conn| {
+            diesel::insert_into(passkeys::table)
+                .values(row)
+                .execute(conn)
+        },
+        |_| Conflict::Passkey,
+    )?;
+    if inserted.is_err() {
         return Ok(false);
     }
     refresh_count(conn, &row.user_id)?;

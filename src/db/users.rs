@@ -54,11 +54,16 @@ impl UserRow {
 
 /// Inserts an account; a taken email address or username is a [`Conflict`].
 pub fn insert(conn: &mut DbConnection, user: &UserRow) -> QueryResult<Result<(), Conflict>> {
-    let inserted = diesel::insert_into(users::table)
-        .values(user)
-        .execute(conn)
-        .map(|_| ());
-    super::refused_as_conflict(inserted, taken_by)
+    super::refused_as_conflict(
+        conn,
+        |conn| {
+            diesel::insert_into(users::table)
+                .values(user)
+                .execute(conn)
+                .map(|_| ())
+        },
+        taken_by,
+    )
 }
 
 /// Which of an account's unique values the index or constraint `named` holds.
@@ -142,10 +147,15 @@ pub fn set_username(
     username: &str,
     at: NaiveDateTime,
 ) -> QueryResult<Result<usize, Conflict>> {
-    let renamed = diesel::update(users::table.find(id))
-        .set((users::username.eq(username), users::updated_at.eq(at)))
-        .execute(conn);
-    super::refused_as_conflict(renamed, taken_by)
+    super::refused_as_conflict(
+        conn,
+        |conn| {
+            diesel::update(users::table.find(id))
+                .set((users::username.eq(username), users::updated_at.eq(at)))
+                .execute(conn)
+        },
+        taken_by,
+    )
 }
 
 /// Replaces the stored form of an address by another form of the same
@@ -185,14 +195,19 @@ pub fn change_email(
     email: &str,
     at: NaiveDateTime,
 ) -> QueryResult<Result<usize, Conflict>> {
-    let changed = diesel::update(users::table.find(id))
-        .set((
-            users::email.eq(email),
-            users::email_verified.eq(true),
-            users::updated_at.eq(at),
-        ))
-        .execute(conn);
-    super::refused_as_conflict(changed, taken_by)
+    super::refused_as_conflict(
+        conn,
+        |conn| {
+            diesel::update(users::table.find(id))
+                .set((
+                    users::email.eq(email),
+                    users::email_verified.eq(true),
+                    users::updated_at.eq(at),
+                ))
+                .execute(conn)
+        },
+        taken_by,
+    )
 }
 
 pub fn set_role(

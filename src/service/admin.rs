@@ -416,7 +416,9 @@ pub async fn invite(
         }
         users::insert(conn, &row)?.map_err(|conflict| match conflict {
             Conflict::Username => AdminError::UsernameTaken,
-            Conflict::Email | Conflict::Passkey | Conflict::Identity => AdminError::EmailTaken,
+            Conflict::Email | Conflict::Passkey | Conflict::Identity | Conflict::Consent => {
+                AdminError::EmailTaken
+            }
         })?;
         outbox::insert_token(conn, &token)?;
         outbox::enqueue(conn, &invitation)?;

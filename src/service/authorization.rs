@@ -383,11 +383,41 @@ fn needs_consent(client: &OAuthClient, consent: Option<&ConsentRow>, scopes: &[S
     scopes.iter().any(|scope| !granted.contains(scope))
 }
 
+/// What a code is bound to from the authorization request.
 struct CodeRequest {
     redirect_uri: String,
     scope: String,
     nonce: Option<String>,
     code_challenge: Option<String>,
+}
+
+impl CodeRequest {
+    /// The stored code for this request, given by `user_id` to `client_id`,
+    /// good for [`CODE_TTL_SECS`] from `now`.
+    fn into_row(
+        self,
+        code_hash: String,
+        client_id: &str,
+        user_id: &str,
+        auth_time: NaiveDateTime,
+        amr: &str,
+        now: NaiveDateTime,
+    ) -> CodeRow {
+        CodeRow {
+            code_hash,
+            client_id: client_id.to_owned(),
+            user_id: user_id.to_owned(),
+            redirect_uri: self.redirect_uri,
+            scope: self.scope,
+            nonce: self.nonce,
+            code_challenge: self.code_challenge,
+            auth_time,
+            amr: amr.to_owned(),
+            created_at: now,
+            expires_at: now + seconds(CODE_TTL_SECS),
+            grant_id: None,
+        }
+    }
 }
 
 async fn issue_code(
@@ -399,21 +429,7 @@ async fn issue_code(
     amr: &str,
 ) -> Result<Secret, StoreError> {
     let (code, code_hash) = new_token()?;
-    let now = deps.now();
-    let row = CodeRow {
-        code_hash,
-        client_id: client.id.clone(),
-        user_id: user_id.to_owned(),
-        redirect_uri: request.redirect_uri,
-        scope: request.scope,
-        nonce: request.nonce,
-        code_challenge: request.code_challenge,
-        auth_time,
-        amr: amr.to_owned(),
-        created_at: now,
-        expires_at: now + seconds(CODE_TTL_SECS),
-        grant_id: None,
-    };
+    let row = request.into_row(code_hash, &client.id, user_id, auth_time, amr, deps.now());
     deps.db()
         .transaction(move |conn| Ok::<_, StoreError>(oauth::insert_code(conn, &row)?))
         .await?;
@@ -490,42 +506,35 @@ pub async fn accept(
                 return Err(RequestError::NotFound);
             }
             if consent && !client.first_party {
-                let mut granted = on_record
-                    .map(|row| split_scopes(&row.scope))
-                    .unwrap_or_default();
-                granted.extend(scopes.iter().cloned());
-                granted.sort();
-                granted.dedup();
-                oauth::save_consent(
-                    conn,
-                    &ConsentRow {
-                        user_id: user_id.clone(),
-                        client_id: client.id.clone(),
-                        scope: granted.join(" "),
-                        granted_at: now,
-                    },
-                )?;
+                let merge = |on_record: Option<&str>| {
+                    let mut granted = on_record.map(split_scopes).unwrap_or_default();
+                    granted.extend(scopes.iter().cloned());
+                    granted.sort();
+                    granted.dedup();
+                    granted.join(" ")
+                };
+                oauth::add_consent(conn, &user_id, &client.id, merge, now)?;
                 Event::new(EventType::OauthConsentGranted, &client_info, now)
                     .user(&user_id)
                     .detail(json!({"client_id": client.id, "scopes": scopes}))
                     .record(conn)?;
             }
+            let bound_to = CodeRequest {
+                redirect_uri: request.redirect_uri.clone(),
+                scope: request.scope,
+                nonce: request.nonce,
+                code_challenge: request.code_challenge,
+            };
             oauth::insert_code(
                 conn,
-                &CodeRow {
+                &bound_to.into_row(
                     code_hash,
-                    client_id: client.id.clone(),
-                    user_id: user_id.clone(),
-                    redirect_uri: request.redirect_uri.clone(),
-                    scope: request.scope.clone(),
-                    nonce: request.nonce.clone(),
-                    code_challenge: request.code_challenge.clone(),
-                    auth_time: session_started_at,
-                    amr,
-                    created_at: now,
-                    expires_at: now + seconds(CODE_TTL_SECS),
-                    grant_id: None,
-                },
+                    &client.id,
+                    &user_id,
+                    session_started_at,
+                    &amr,
+                    now,
+                ),
             )?;
             oauth::insert_sso(conn, &sso_hash, &session_id, now)?;
             let back = ReturnAddress {

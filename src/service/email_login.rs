@@ -321,7 +321,11 @@ async fn claim_account(
                     if users::find_by_email(conn, &row.email)?.is_some() {
                         return Ok(None);
                     }
-                    let row = super::signup::insert_with_free_username(conn, row)?;
+                    // A registration or another sign-in may take the
+                    // address between the check and the insert: refused alike.
+                    let Ok(row) = super::signup::insert_with_free_username(conn, row)? else {
+                        return Ok(None);
+                    };
                     Event::new(EventType::UserRegistered, &client, now)
                         .user(&row.id)
                         .detail(json!({"method": "email"}))

@@ -31,10 +31,10 @@ use crate::auth::providers::{
 };
 use crate::clock::seconds;
 use crate::config::EmailVerification;
+use crate::db::StoreError;
 use crate::db::identities::{self, IdentityRow};
 use crate::db::provider_logins::{self, LoginCodeRow, ProviderAttemptRow};
 use crate::db::users;
-use crate::db::{Conflict, StoreError};
 use crate::domain::{AuthMethod, Email, EventType, LoginMethod, Secret, Violation, Violations};
 
 /// Seconds between the start and the provider's callback.
@@ -416,14 +416,7 @@ async fn sign_in(
             // The same person's other attempt may have made the account
             // meanwhile: this one signs in to it (`/login/code` checks it is
             // still enabled).
-            if let Some(existing) = identities::find(conn, &linked.provider, &linked.subject)? {
-                provider_logins::insert_code(
-                    conn,
-                    &LoginCodeRow {
-                        user_id: existing.user_id,
-                        ..row
-                    },
-                )?;
+            if code_for_linked(conn, &linked, &row)? {
                 return Ok(Ok(()));
             }
             // Re-checked in the transaction: a registration or another
@@ -431,12 +424,24 @@ async fn sign_in(
             if users::email_exists(conn, &account.email)? {
                 return Ok::<_, StoreError>(Err(CallbackRefusal::AccountExists));
             }
-            let account = super::signup::insert_with_free_username(conn, account)?;
-            if identities::insert(conn, &linked)?.is_err() {
-                // The same person's other callback made the account first;
-                // this transaction rolls back, they sign in again.
-                return Err(StoreError::Failed(Conflict::Identity.into()));
-            }
+            // The account and its identity are made together or not at all.
+            // Either may still be committed by the other writer between the
+            // checks above and these inserts: then this callback answers as
+            // if it had come second, which it did.
+            let made = crate::db::in_savepoint(conn, |conn| {
+                let account = match super::signup::insert_with_free_username(conn, account)? {
+                    Ok(account) => account,
+                    Err(conflict) => return Ok(Err(conflict)),
+                };
+                Ok::<_, StoreError>(identities::insert(conn, &linked)?.map(|()| account))
+            })?;
+            let Ok(account) = made else {
+                return Ok(if code_for_linked(conn, &linked, &row)? {
+                    Ok(())
+                } else {
+                    Err(CallbackRefusal::AccountExists)
+                });
+            };
             Event::new(EventType::UserRegistered, &client, now)
                 .user(&account.id)
                 .detail(json!({"method": "provider", "provider": linked.provider}))
@@ -450,6 +455,26 @@ async fn sign_in(
         })
         .await?;
     Ok(created.map(|()| Arrival::LoginCode(code)))
+}
+
+/// Issues `code` for the account that has the identity `linked` names, if
+/// one has it; whether one does.
+fn code_for_linked(
+    conn: &mut crate::db::DbConnection,
+    linked: &IdentityRow,
+    code: &LoginCodeRow,
+) -> Result<bool, StoreError> {
+    let Some(existing) = identities::find(conn, &linked.provider, &linked.subject)? else {
+        return Ok(false);
+    };
+    provider_logins::insert_code(
+        conn,
+        &LoginCodeRow {
+            user_id: existing.user_id,
+            ..code.clone()
+        },
+    )?;
+    Ok(true)
 }
 
 /// Linking: the identity joins the account the ticket was for, unless
@@ -481,15 +506,24 @@ async fn link(
             if user.disabled {
                 return Ok(Err(CallbackRefusal::AccountDisabled));
             }
-            if let Some(existing) = identities::find(conn, &row.provider, &row.subject)? {
-                return Ok(if existing.user_id == row.user_id {
-                    Ok(Arrival::Linked)
-                } else {
-                    Err(CallbackRefusal::IdentityTaken)
-                });
+            let already_linked = |conn: &mut crate::db::DbConnection| {
+                Ok::<_, StoreError>(identities::find(conn, &row.provider, &row.subject)?.map(
+                    |existing| {
+                        if existing.user_id == row.user_id {
+                            Ok(Arrival::Linked)
+                        } else {
+                            Err(CallbackRefusal::IdentityTaken)
+                        }
+                    },
+                ))
+            };
+            if let Some(answer) = already_linked(conn)? {
+                return Ok(answer);
             }
             if identities::insert(conn, &row)?.is_err() {
-                return Ok(Err(CallbackRefusal::IdentityTaken));
+                // Linked meanwhile: by this account's other callback, or by
+                // another account.
+                return Ok(already_linked(conn)?.unwrap_or(Err(CallbackRefusal::IdentityTaken)));
             }
             Event::new(EventType::IdentityLinked, &client, now)
                 .user(&row.user_id)

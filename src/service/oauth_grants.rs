@@ -251,6 +251,33 @@ async fn exchange_code(
     issue_for_grant(deps, client, &grant, &user, nonce.as_deref(), None)
 }
 
+/// Access-token claims for `client` about `subject` (a user, or the client
+/// itself under `client_credentials`), good for the access-token lifetime
+/// from now; tied to `grant` when a user's grant issued them.
+fn access_claims(
+    deps: &(impl HasClock + HasTokens + HasOAuth),
+    client: &OAuthClient,
+    subject: &str,
+    scope: &str,
+    grant: Option<&GrantRow>,
+) -> OAuthAccessClaims {
+    let now = deps.now().and_utc().timestamp();
+    let ttl = i64::try_from(deps.tokens().access_ttl()).unwrap_or(i64::MAX / 2);
+    let oauth = deps.oauth();
+    OAuthAccessClaims {
+        iss: oauth.issuer().to_owned(),
+        sub: subject.to_owned(),
+        aud: oauth.access_audience(&client.id),
+        client_id: client.id.clone(),
+        scope: scope.to_owned(),
+        iat: now,
+        exp: now + ttl,
+        jti: uuid::Uuid::new_v4().to_string(),
+        auth_time: grant.map(|grant| grant.auth_time.and_utc().timestamp()),
+        gid: grant.map(|grant| grant.id.clone()),
+    }
+}
+
 /// Access token, ID token (with `openid`) and the grant's current refresh
 /// token (when the client may refresh).
 fn issue_for_grant(
@@ -263,22 +290,9 @@ fn issue_for_grant(
 ) -> Result<IssuedTokens, GrantError> {
     let now = deps.now().and_utc().timestamp();
     let access_ttl = deps.tokens().access_ttl();
-    let ttl = i64::try_from(access_ttl).unwrap_or(i64::MAX / 2);
     let scope = narrowed_scope.unwrap_or(&grant.scope).to_owned();
-    let auth_time = grant.auth_time.and_utc().timestamp();
     let oauth = deps.oauth();
-    let access = OAuthAccessClaims {
-        iss: oauth.issuer().to_owned(),
-        sub: user.id.clone(),
-        aud: oauth.access_audience(&client.id),
-        client_id: client.id.clone(),
-        scope: scope.clone(),
-        iat: now,
-        exp: now + ttl,
-        jti: uuid::Uuid::new_v4().to_string(),
-        auth_time: Some(auth_time),
-        gid: Some(grant.id.clone()),
-    };
+    let access = access_claims(deps, client, &user.id, &scope, Some(grant));
     let access_token = oauth
         .issue_access(deps.tokens(), &access)
         .map_err(GrantError::Token)?;
@@ -308,9 +322,10 @@ fn issue_for_grant(
             "sub": user.id,
             "aud": client.id,
             "azp": client.id,
-            "iat": now,
-            "exp": now + ttl,
-            "auth_time": auth_time,
+            // The ID token lives as long as the access token issued with it.
+            "iat": access.iat,
+            "exp": access.exp,
+            "auth_time": access.auth_time,
             "amr": amr_names(&grant.amr),
         });
         if let Some(nonce) = nonce {
@@ -451,21 +466,9 @@ fn client_credentials(
         }
     };
     let scope = scopes.join(" ");
-    let now = deps.now().and_utc().timestamp();
     let access_ttl = deps.tokens().access_ttl();
     let oauth = deps.oauth();
-    let claims = OAuthAccessClaims {
-        iss: oauth.issuer().to_owned(),
-        sub: client.id.clone(),
-        aud: oauth.access_audience(&client.id),
-        client_id: client.id.clone(),
-        scope: scope.clone(),
-        iat: now,
-        exp: now + i64::try_from(access_ttl).unwrap_or(i64::MAX / 2),
-        jti: uuid::Uuid::new_v4().to_string(),
-        auth_time: None,
-        gid: None,
-    };
+    let claims = access_claims(deps, client, &client.id, &scope, None);
     Ok(IssuedTokens {
         access_token: oauth
             .issue_access(deps.tokens(), &claims)
@@ -570,7 +573,7 @@ pub async fn introspect(
     if let Ok(claims) = oauth.verify_access(deps.tokens(), token, timestamp) {
         let live = match &claims.gid {
             None => true,
-            Some(grant_id) => grant_is_live(deps, grant_id, now).await?,
+            Some(grant_id) => live_grant(deps, grant_id, now).await?.is_some(),
         };
         return Ok(if live {
             Introspection {
@@ -589,15 +592,10 @@ pub async fn introspect(
         });
     }
     if let Ok(claims) = oauth.verify_refresh(deps.tokens(), token, timestamp) {
-        let grant_id = claims.gid.clone();
-        let grant = deps
-            .db()
-            .run(move |conn| Ok::<_, StoreError>(oauth::find_live_grant(conn, &grant_id, now)?))
+        let grant = live_grant(deps, &claims.gid, now)
             .await?
-            .filter(|(grant, user)| {
-                !user.disabled && grant.refresh_jti.as_deref() == Some(claims.jti.as_str())
-            });
-        if let Some((grant, _)) = grant {
+            .filter(|grant| grant.refresh_jti.as_deref() == Some(claims.jti.as_str()));
+        if let Some(grant) = grant {
             return Ok(Introspection {
                 active: true,
                 sub: Some(claims.sub),
@@ -614,16 +612,22 @@ pub async fn introspect(
     Ok(Introspection::default())
 }
 
-async fn grant_is_live(
+/// The grant, when it is neither revoked nor expired and its user is not
+/// disabled.
+async fn live_grant(
     deps: &impl HasStore,
     grant_id: &str,
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<Option<GrantRow>, StoreError> {
     let grant_id = grant_id.to_owned();
     deps.db()
         .run(move |conn| Ok::<_, StoreError>(oauth::find_live_grant(conn, &grant_id, now)?))
         .await
-        .map(|found| found.is_some_and(|(_, user)| !user.disabled))
+        .map(|found| {
+            found
+                .filter(|(_, user)| !user.disabled)
+                .map(|(grant, _)| grant)
+        })
 }
 
 /// Revocation (`POST /oauth2/revoke`, RFC 7009): a refresh or access token

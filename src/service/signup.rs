@@ -8,8 +8,8 @@ use chrono::NaiveDateTime;
 use super::login::LoginError;
 use super::one_time::new_token;
 use super::ports::HasHasher;
-use crate::db::StoreError;
 use crate::db::users::{self, UserRow};
+use crate::db::{Conflict, StoreError};
 use crate::domain::Username;
 
 /// An account for `email`, its username from `name` (a provider's
@@ -58,19 +58,25 @@ fn username_from(text: &str) -> String {
     name
 }
 
-/// Inserts `row`, its username made unique with a random suffix when taken.
+/// Inserts `row`, its username made unique with a random suffix when taken
+/// (also when a racing sign-up takes it between the check and the insert).
+/// An address taken meanwhile is the [`Conflict::Email`] it is; the refused
+/// insert is undone alone, so the caller's transaction goes on.
 pub fn insert_with_free_username(
     conn: &mut crate::db::DbConnection,
     mut row: UserRow,
-) -> Result<UserRow, StoreError> {
+) -> Result<Result<UserRow, Conflict>, StoreError> {
     for _ in 0..5 {
         if users::find_by_username(conn, &row.username)?.is_none()
             && Username::parse(&row.username).is_ok()
         {
-            // Checked just above; a name taken by a racing sign-up since
-            // then ends this transaction (PostgreSQL aborts it), to retry.
-            users::insert(conn, &row)?.map_err(|conflict| StoreError::Failed(conflict.into()))?;
-            return Ok(row);
+            match users::insert(conn, &row)? {
+                Ok(()) => return Ok(Ok(row)),
+                // A racing sign-up took the name since the check: another.
+                Err(Conflict::Username) => {}
+                // It took the address: the caller decides.
+                Err(conflict) => return Ok(Err(conflict)),
+            }
         }
         let (random, _) = new_token()?;
         let suffix: String = random

@@ -344,3 +344,63 @@ async fn the_proof_is_a_token_or_an_address_and_its_code() {
     )
     .await;
 }
+
+/// A sign-up by email racing another writer for its username or its address
+/// gets an answer, never an error. On PostgreSQL the interleaving is made
+/// deterministic: another transaction takes the name (or the address) and
+/// holds it; the sign-up, which found it free, must wait for that row and,
+/// once it is committed, takes a name with a suffix (or is refused as a
+/// spent link is). On SQLite writers take turns, so the check inside the
+/// sign-up's own transaction sees the other account: the same answers.
+#[actix_web::test]
+async fn a_sign_up_racing_another_for_its_name_or_address_gets_an_answer() {
+    let Some(smtp) = TestSmtp::start().await else {
+        return;
+    };
+    let app =
+        app_signing_in_by_email(&smtp, |s| s.email_login.email_login_signup = Switch::On).await;
+    ask(&app, &json!({"email": "grace.hopper@example.com"})).await;
+    let grace = token_in(&smtp.wait_for(1).await[0]);
+    ask(&app, &json!({"email": "ada.byron@example.com"})).await;
+    let ada = token_in(&smtp.wait_for(2).await[1]);
+    let racer = |username: &str, email: &str| {
+        format!(
+            "INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, \
+             updated_at, email_verified, totp_enabled, recovery_codes_left, passkey_count, \
+             has_password) VALUES ('{}', '{username}', '{email}', 'x', 'user', false, \
+             CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, true, false, 0, 0, false)",
+            uuid::Uuid::new_v4()
+        )
+    };
+    let race = async |statement: String, token: String| {
+        let request = app
+            .client
+            .post(app.url("/login/email/verify"))
+            .json(&json!({"token": token}))
+            .send();
+        if crate::helpers::backend() == crate::helpers::Backend::Postgres {
+            app.racing_a_held_write(&[&statement], request).await
+        } else {
+            app.sql(&statement).await;
+            request.await.unwrap()
+        }
+    };
+
+    let named = race(racer("grace.hopper", "someone.else@example.com"), grace).await;
+    assert_eq!(named.status(), StatusCode::OK);
+    let pair: Value = named.json().await.unwrap();
+    let username = pair["user"]["username"].as_str().unwrap();
+    assert!(username.starts_with("grace.hopper-"), "{username}");
+
+    let addressed = race(racer("ada.byron.first", "ada.byron@example.com"), ada).await;
+    assert_problem(
+        addressed,
+        StatusCode::BAD_REQUEST,
+        "invalid_or_expired_token",
+    )
+    .await;
+    assert_eq!(
+        app.count("users", "email = 'ada.byron@example.com'").await,
+        1
+    );
+}

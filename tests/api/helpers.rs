@@ -446,6 +446,42 @@ impl TestApp {
             .expect("SQL statement runs")
     }
 
+    /// On PostgreSQL, makes a race between `request` and another writer
+    /// deterministic: `statements` run in a transaction of their own, held
+    /// open while `request` runs until the request waits for a lock that
+    /// transaction holds (seen in `pg_locks`); then it commits, and the
+    /// request's answer is returned. Panics if the request finishes without
+    /// ever waiting.
+    pub async fn racing_a_held_write(
+        &self,
+        statements: &[&str],
+        request: impl std::future::Future<Output = reqwest::Result<Response>> + Send + 'static,
+    ) -> Response {
+        use diesel::{Connection as _, RunQueryDsl as _};
+        let mut other = diesel::PgConnection::establish(&self.database.url).unwrap();
+        diesel::sql_query("BEGIN").execute(&mut other).unwrap();
+        for statement in statements {
+            diesel::sql_query(*statement).execute(&mut other).unwrap();
+        }
+        let mut pending = tokio::spawn(request);
+        let waiting = async {
+            let here = "NOT granted AND pid IN (SELECT pid FROM pg_stat_activity \
+                        WHERE datname = current_database())";
+            while self.count("pg_locks", here).await == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        tokio::select! {
+            () = waiting => {}
+            done = &mut pending => panic!(
+                "the request never waited for the other transaction: {:?}",
+                done.map(|answer| answer.map(|answer| answer.status()))
+            ),
+        }
+        diesel::sql_query("COMMIT").execute(&mut other).unwrap();
+        pending.await.unwrap().unwrap()
+    }
+
     /// How many rows of `table` meet `condition` (an SQL expression).
     pub async fn count(&self, table: &str, condition: &str) -> i64 {
         #[derive(diesel::QueryableByName)]

@@ -1121,3 +1121,160 @@ async fn only_confidential_clients_introspect() {
         .unwrap();
     oauth_error(answer, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
+
+/// Two accepts of one user for one app at once (two tabs) must both succeed
+/// and keep both sets of scopes. On PostgreSQL the interleaving is made
+/// deterministic: another transaction records a consent to `wiki:read` and
+/// holds it; the accept, which read no consent, must wait for that row (seen
+/// in `pg_locks`) and, once it is committed, add its scopes to it instead of
+/// colliding with it. (On SQLite writers take turns; there the consent is on
+/// record before the accept, and the same union is checked.)
+#[actix_web::test]
+async fn two_consents_at_once_to_one_app_keep_both_sets_of_scopes() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_admin("root").await;
+    let client = confidential(&app, &admin).await;
+    let ada = app.signed_up("ada").await;
+    let request_id = request_id_for(&app, &code_request(&client, "tab-2")).await;
+    let accept = app
+        .client
+        .post(app.url(&format!("/oauth2/requests/{request_id}/accept")))
+        .bearer_auth(&ada.access_token)
+        .json(&json!({"consent": true}))
+        .send();
+    let other_tab = format!(
+        "INSERT INTO oauth_consents (user_id, client_id, scope, granted_at) \
+         VALUES ('{}', '{}', 'wiki:read', CURRENT_TIMESTAMP)",
+        ada.id, client.id
+    );
+
+    let accepted = if crate::helpers::backend() == crate::helpers::Backend::Postgres {
+        app.racing_a_held_write(&[&other_tab], accept).await
+    } else {
+        app.sql(&other_tab).await;
+        accept.await.unwrap()
+    };
+    assert_eq!(accepted.status(), StatusCode::OK);
+
+    let consents: Value = app
+        .get("/me/consents", Some(&ada.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(consents.as_array().unwrap().len(), 1, "{consents}");
+    assert_eq!(
+        consents[0]["scopes"],
+        json!(["email", "openid", "profile", "wiki:read"])
+    );
+}
+
+/// RFC 9207: every answer sent back to a client's redirect URI, errors
+/// included, names the issuer, so a client talking to several providers can
+/// tell whose answer it holds; the state comes back too. A request object
+/// (`request`, `request_uri`) is refused as OpenID Connect Core 6 says.
+#[actix_web::test]
+async fn errors_sent_back_to_the_client_carry_the_issuer_and_the_state() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_admin("root").await;
+    let client = confidential(&app, &admin).await;
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "request",
+            "eyJhbGciOiJub25lIn0.e30.",
+            "request_not_supported",
+        ),
+        (
+            "request_uri",
+            "https://app.example/request.jwt",
+            "request_not_supported",
+        ),
+        ("response_type", "token", "unsupported_response_type"),
+        ("scope", "openid admin:all", "invalid_scope"),
+    ];
+    for (name, value, error) in cases {
+        let mut query: Vec<(&str, &str)> = code_request(&client, "s-42")
+            .into_iter()
+            .filter(|(key, _)| *key != name)
+            .collect();
+        query.push((name, value));
+        let response = authorize(&app, &query, None).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{name}");
+        let back = location(&response);
+        assert!(back.as_str().starts_with(REDIRECT), "{name}: {back}");
+        assert_eq!(param(&back, "error").as_deref(), Some(error), "{name}");
+        assert_eq!(param(&back, "state").as_deref(), Some("s-42"), "{name}");
+        assert_eq!(
+            param(&back, "iss").as_deref(),
+            Some(app.address.as_str()),
+            "{name}"
+        );
+        assert!(param(&back, "code").is_none(), "{name}");
+    }
+}
+
+/// RFC 6749 section 6: a refresh may ask for less than was granted (the new
+/// access token carries only that), never for more; the grant itself keeps
+/// its scopes.
+#[actix_web::test]
+async fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_admin("root").await;
+    let client = confidential(&app, &admin).await;
+    let ada = app.signed_up("ada").await;
+    let (code, _) = code_for(&app, &client, &ada).await;
+    let first: Value = exchange(&app, &client, &code).await.json().await.unwrap();
+    let scopes_of = |answer: &Value| {
+        let mut scopes: Vec<String> = answer["scope"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        scopes.sort();
+        scopes
+    };
+    assert_eq!(scopes_of(&first), ["email", "openid", "profile"]);
+
+    let narrowed = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+            ("scope", "openid email"),
+        ],
+    )
+    .await;
+    assert_eq!(narrowed.status(), StatusCode::OK);
+    let narrowed: Value = narrowed.json().await.unwrap();
+    assert_eq!(scopes_of(&narrowed), ["email", "openid"]);
+    let (_, access) = jwt_parts(narrowed["access_token"].as_str().unwrap());
+    assert_eq!(access["scope"], "email openid");
+
+    // wiki:read is allowed for the client but was not granted.
+    let widened = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", narrowed["refresh_token"].as_str().unwrap()),
+            ("scope", "openid wiki:read"),
+        ],
+    )
+    .await;
+    oauth_error(widened, StatusCode::BAD_REQUEST, "invalid_scope").await;
+
+    let whole = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", narrowed["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(whole.status(), StatusCode::OK);
+    let whole: Value = whole.json().await.unwrap();
+    assert_eq!(scopes_of(&whole), ["email", "openid", "profile"]);
+}

@@ -858,3 +858,62 @@ async fn a_reset_of_a_never_verified_address_removes_the_identities_linked_to_it
         .unwrap();
     assert_ne!(pair["user"]["id"].as_str(), Some(squatter.id.as_str()));
 }
+
+/// Two callbacks of one person at once (two tabs) both sign in, to one
+/// account. On PostgreSQL the interleaving is made deterministic: the other
+/// callback's transaction makes the account and its identity and holds them;
+/// this callback, which found neither, must wait for the address and, once
+/// they are committed, signs in to that account instead of failing. On SQLite
+/// writers take turns; there the account is made first and the same answer
+/// is checked.
+#[actix_web::test]
+async fn a_callback_racing_the_same_persons_other_callback_signs_in_to_its_account() {
+    let Some(provider) = TestOidcProvider::start().await else {
+        return;
+    };
+    let app = app_with(provider, |_| {}).await;
+    provider
+        .set_user("grace-1", verified("grace@example.com", "grace"))
+        .await;
+    let visit = start(&app, &[("redirect_to", BACK)]).await;
+    let back = provider
+        .consent(&visit.authorization_url, Some("grace-1"))
+        .await;
+    let back = url::Url::parse(&back).unwrap();
+    let request = app
+        .client
+        .get(app.url(&format!(
+            "{}?{}",
+            back.path(),
+            back.query().unwrap_or_default()
+        )))
+        .header(reqwest::header::COOKIE, &visit.cookie)
+        .send();
+    let other_tab = uuid::Uuid::new_v4().to_string();
+    let account = format!(
+        "INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, \
+         updated_at, email_verified, totp_enabled, recovery_codes_left, passkey_count, \
+         has_password) VALUES ('{other_tab}', 'grace', 'grace@example.com', 'x', 'user', false, \
+         CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, true, false, 0, 0, false)"
+    );
+    let identity = format!(
+        "INSERT INTO identities (id, user_id, provider, subject, email, created_at) \
+         VALUES ('{}', '{other_tab}', 'mock', 'grace-1', 'grace@example.com', CURRENT_TIMESTAMP)",
+        uuid::Uuid::new_v4()
+    );
+    let answer = if crate::helpers::backend() == crate::helpers::Backend::Postgres {
+        app.racing_a_held_write(&[&account, &identity], request)
+            .await
+    } else {
+        app.sql(&account).await;
+        app.sql(&identity).await;
+        request.await.unwrap()
+    };
+    let arrived = arrival(&answer);
+    let code = param(&arrived, "code").unwrap_or_else(|| panic!("no code: {arrived:?}"));
+    let signed_in = exchange(&app, &json!({"code": code})).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let pair: Value = signed_in.json().await.unwrap();
+    assert_eq!(pair["user"]["id"], other_tab);
+    assert_eq!(app.count("users", "email = 'grace@example.com'").await, 1);
+}

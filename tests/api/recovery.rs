@@ -1153,7 +1153,6 @@ async fn a_rename_is_audited_with_the_old_and_the_new_name() {
 /// address it reads is the current one; there the normal path is checked.)
 #[actix_web::test]
 async fn an_admins_reset_link_goes_to_the_address_the_account_has_when_it_is_made() {
-    use diesel::{Connection as _, RunQueryDsl as _};
     let Some(smtp) = TestSmtp::start().await else {
         return;
     };
@@ -1167,31 +1166,11 @@ async fn an_admins_reset_link_goes_to_the_address_the_account_has_when_it_is_mad
         .send();
 
     let expected = if crate::helpers::backend() == crate::helpers::Backend::Postgres {
-        let mut mover = diesel::PgConnection::establish(&app.database.url).unwrap();
-        diesel::sql_query("BEGIN").execute(&mut mover).unwrap();
-        diesel::sql_query(format!(
+        let move_away = format!(
             "UPDATE users SET email = 'ada.new@example.com' WHERE id = '{}'",
             ada.id
-        ))
-        .execute(&mut mover)
-        .unwrap();
-        let mut pending = tokio::spawn(request);
-        let waiting = async {
-            let here = "NOT granted AND pid IN (SELECT pid FROM pg_stat_activity \
-                        WHERE datname = current_database())";
-            while app.count("pg_locks", here).await == 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        };
-        tokio::select! {
-            () = waiting => {}
-            done = &mut pending => panic!(
-                "the reset never waited for the account's row: {:?}",
-                done.map(|answer| answer.map(|answer| answer.status()))
-            ),
-        }
-        diesel::sql_query("COMMIT").execute(&mut mover).unwrap();
-        let answered = pending.await.unwrap().unwrap();
+        );
+        let answered = app.racing_a_held_write(&[&move_away], request).await;
         assert_eq!(answered.status(), StatusCode::ACCEPTED);
         "ada.new@example.com"
     } else {
