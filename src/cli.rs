@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `create-admin` and
-//! `openapi`, and hidden benchmark helpers (`seed-users`, `hash-benchmark`,
+//! The command line: `serve` (the default), `migrate`, `create-admin`,
+//! `client`, `healthcheck`, `openapi` and `config-reference`, and hidden benchmark helpers (`seed-users`, `hash-benchmark`,
 //! `write-ceiling`, `empty-server`).
 
 use std::io::BufRead as _;
@@ -34,6 +34,15 @@ pub enum Command {
     CreateAdmin(CreateAdminArgs),
     /// Register, list, delete OpenID clients (the apps that sign in through Portcullis), or give one a new secret.
     Client(Box<ClientArgs>),
+    /// Ask the server at BIND_ADDR for GET /healthz and exit 0 when it answers 200 (the container image's HEALTHCHECK: the image has no curl).
+    Healthcheck {
+        /// Where the server listens; an unspecified address (0.0.0.0, ::) is asked on loopback.
+        #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+        bind_addr: String,
+        /// Seconds to wait for the connection and the answer.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
+        timeout: u64,
+    },
     /// Print the OpenAPI document to standard output.
     Openapi,
     /// Print the configuration reference (docs/configuration.md) to standard output.
@@ -184,6 +193,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(LogFormat::Text);
             println!("{}", manage_clients(args).await?);
             Ok(())
+        }
+        Some(Command::Healthcheck { bind_addr, timeout }) => {
+            let timeout = std::time::Duration::from_secs(timeout);
+            tokio::task::spawn_blocking(move || probe_health(&bind_addr, timeout)).await?
         }
         Some(Command::Openapi) => {
             print!("{}", crate::web::openapi::document_json());
@@ -496,4 +509,51 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<String> {
         }
         Err(other) => Err(anyhow::Error::new(other)),
     }
+}
+
+/// One `GET /healthz` over HTTP/1.1 to the server at `bind_addr`, within
+/// `timeout`: enough for a container's health probe, with no HTTP client in
+/// the binary (the server's own listener speaks plain HTTP).
+fn probe_health(bind_addr: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream, ToSocketAddrs as _};
+
+    let mut address = bind_addr
+        .to_socket_addrs()
+        .with_context(|| format!("BIND_ADDR {bind_addr} is not an address"))?
+        .next()
+        .with_context(|| format!("BIND_ADDR {bind_addr} resolves to no address"))?;
+    if address.ip().is_unspecified() {
+        address.set_ip(match address.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let mut stream = TcpStream::connect_timeout(&address, timeout)
+        .with_context(|| format!("nothing answers at {address}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    // The status line is all that is read: "HTTP/1.1 200 OK".
+    let mut head = [0_u8; 64];
+    let mut read = 0;
+    while read < head.len() && !head[..read].contains(&b'\n') {
+        match stream.read(&mut head[read..])? {
+            0 => break,
+            more => read += more,
+        }
+    }
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        bail!(
+            "GET /healthz at {address} answered {:?}",
+            status_line.lines().next().unwrap_or_default()
+        );
+    }
+    println!("healthy");
+    Ok(())
 }

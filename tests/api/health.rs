@@ -202,3 +202,65 @@ async fn a_full_database_answers_503_is_not_ready_and_recovers_with_space() {
     assert_eq!(after.status(), StatusCode::CREATED);
     assert_eq!(app.count("users", "1 = 1").await, registered + 1);
 }
+
+/// `portcullis healthcheck` (the image's HEALTHCHECK) exits 0 only when the
+/// server at BIND_ADDR answers /healthz with 200: not when nothing listens,
+/// and not when something else answers there.
+#[actix_web::test]
+async fn the_healthcheck_command_succeeds_only_on_a_200_from_healthz() {
+    use std::io::{Read as _, Write as _};
+    let app = spawn_app().await;
+    let bind_addr = app.address.trim_start_matches("http://").to_owned();
+    let healthy = crate::helpers::run_cli_with_env(
+        &["healthcheck"],
+        &app.database.url,
+        &[("BIND_ADDR", &bind_addr)],
+        None,
+    )
+    .await;
+    assert!(healthy.status.success(), "{healthy:?}");
+    // Listening on every address is probed on loopback.
+    let port = bind_addr.rsplit(':').next().unwrap();
+    let unspecified = crate::helpers::run_cli(
+        &["healthcheck", "--bind-addr", &format!("0.0.0.0:{port}")],
+        &app.database.url,
+        None,
+    )
+    .await;
+    assert!(unspecified.status.success(), "{unspecified:?}");
+
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refusing_addr = refusing.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = refusing.accept() {
+            let mut request = [0_u8; 512];
+            let _ = stream.read(&mut request);
+            let _ =
+                stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let unhealthy = crate::helpers::run_cli_with_env(
+        &["healthcheck"],
+        &app.database.url,
+        &[("BIND_ADDR", &refusing_addr)],
+        None,
+    )
+    .await;
+    assert!(!unhealthy.status.success());
+    assert!(
+        String::from_utf8_lossy(&unhealthy.stderr).contains("503"),
+        "{unhealthy:?}"
+    );
+
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody_addr = nobody.local_addr().unwrap().to_string();
+    drop(nobody);
+    let down = crate::helpers::run_cli_with_env(
+        &["healthcheck"],
+        &app.database.url,
+        &[("BIND_ADDR", &nobody_addr)],
+        None,
+    )
+    .await;
+    assert!(!down.status.success());
+}
