@@ -533,10 +533,10 @@ fn probe_health(bind_addr: &str, timeout: std::time::Duration) -> anyhow::Result
         .with_context(|| format!("nothing answers at {address}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )?;
+    // One write: `write!` would send the request in pieces, and a server that
+    // answers after the first could close before the rest is sent.
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     // The status line is all that is read: "HTTP/1.1 200 OK".
     let mut head = [0_u8; 64];
     let mut read = 0;

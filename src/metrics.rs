@@ -58,6 +58,12 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrantLabels {
+    grant_type: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -69,6 +75,7 @@ pub struct Metrics {
     http_request_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     logins: Family<OutcomeLabels, Counter>,
     refresh_reuse_detected: Counter,
+    oauth_tokens: Family<GrantLabels, Counter>,
     rate_limited: Family<RouteLabels, Counter>,
     mail_delivery_failures: Counter,
     hash_queue_depth: Gauge,
@@ -148,6 +155,12 @@ impl Metrics {
             "Spent refresh tokens shown again (the session was revoked)",
             refresh_reuse_detected.clone(),
         );
+        let oauth_tokens = Family::<GrantLabels, Counter>::default();
+        registry.register(
+            "portcullis_oauth_tokens",
+            "Token endpoint answers (OpenID Provider), by grant type and outcome: issued, or the RFC 6749 error",
+            oauth_tokens.clone(),
+        );
         let rate_limited = Family::<RouteLabels, Counter>::default();
         registry.register(
             "portcullis_rate_limited",
@@ -178,6 +191,7 @@ impl Metrics {
             http_request_duration,
             logins,
             refresh_reuse_detected,
+            oauth_tokens,
             rate_limited,
             mail_delivery_failures,
             hash_queue_depth,
@@ -226,6 +240,18 @@ impl Metrics {
 
     pub fn refresh_reuse_detected(&self) {
         self.refresh_reuse_detected.inc();
+    }
+
+    /// One answer of the OpenID Provider's token endpoint: `grant_type` one
+    /// of the three it knows or `other`, `outcome` `issued` or an RFC 6749
+    /// error code (both from fixed sets, so the series stay few).
+    pub fn oauth_token(&self, grant_type: &'static str, outcome: &'static str) {
+        self.oauth_tokens
+            .get_or_create(&GrantLabels {
+                grant_type,
+                outcome,
+            })
+            .inc();
     }
 
     pub fn mail_delivery_failed(&self) {

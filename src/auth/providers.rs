@@ -126,7 +126,7 @@ pub struct ProviderIdentity {
 
 /// The configured providers and the HTTP client that reaches them.
 pub struct Providers {
-    http: reqwest::Client,
+    http: BoundedHttp,
     providers: Vec<Provider>,
 }
 
@@ -176,7 +176,10 @@ impl Providers {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self { http, providers })
+        Ok(Self {
+            http: BoundedHttp(http),
+            providers,
+        })
     }
 
     /// The providers users may choose, as (id, name), in configured order.
@@ -403,6 +406,68 @@ where
 
 /// An error with its causes, for the log (the crates' top-level messages
 /// alone say little: "Request failed").
+/// The most a provider's answer may weigh (its discovery document and keys,
+/// token and UserInfo responses, GitHub's API). Real ones are a few kilobytes;
+/// a broken or hostile provider cannot make a node read and hold more.
+const MAX_PROVIDER_RESPONSE_BYTES: usize = 1 << 20;
+
+/// reqwest, reading no answer past [`MAX_PROVIDER_RESPONSE_BYTES`]. (The
+/// client openidconnect provides for reqwest reads whatever comes.)
+struct BoundedHttp(reqwest::Client);
+
+type HttpFailure = openidconnect::HttpClientError<reqwest::Error>;
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for BoundedHttp {
+    type Error = HttpFailure;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, HttpFailure>>
+                + Send
+                + Sync
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request).map_err(Box::new)?;
+            let response = self.0.execute(request).await.map_err(Box::new)?;
+            let mut answer = openidconnect::http::Response::builder()
+                .status(response.status())
+                .version(response.version());
+            for (name, value) in response.headers() {
+                answer = answer.header(name, value);
+            }
+            let body = read_bounded(response).await?;
+            answer.body(body).map_err(HttpFailure::Http)
+        })
+    }
+}
+
+/// The body of `response`, refused once it passes
+/// [`MAX_PROVIDER_RESPONSE_BYTES`] (announced or as it arrives).
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, HttpFailure> {
+    let too_large = || {
+        HttpFailure::Other(format!(
+            "the answer is over {MAX_PROVIDER_RESPONSE_BYTES} bytes"
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_PROVIDER_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
+        if body.len() + chunk.len() > MAX_PROVIDER_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -480,7 +545,7 @@ mod github {
     }
 
     pub(super) async fn identify(
-        http: &reqwest::Client,
+        http: &super::BoundedHttp,
         provider: &Provider,
         code: &str,
         secrets: &AttemptSecrets,
@@ -494,7 +559,8 @@ mod github {
         let access_token = token.access_token().secret();
         let base = api_base(provider);
         let get = |path: &str| {
-            http.get(format!("{base}{path}"))
+            http.0
+                .get(format!("{base}{path}"))
                 .bearer_auth(access_token)
                 .header(reqwest::header::ACCEPT, "application/vnd.github+json")
                 .header("X-GitHub-Api-Version", "2022-11-28")
@@ -524,10 +590,10 @@ mod github {
         if !status.is_success() {
             return Err(ProviderError::Refused(format!("GitHub answered {status}")));
         }
-        response
-            .json()
+        let body = super::read_bounded(response)
             .await
-            .map_err(|error| ProviderError::Refused(chain(&error)))
+            .map_err(|error| ProviderError::Refused(chain(&error)))?;
+        serde_json::from_slice(&body).map_err(|error| ProviderError::Refused(chain(&error)))
     }
 }
 

@@ -36,10 +36,15 @@ impl From<&str> for Secret {
     }
 }
 
-/// Settings compare their secrets (a setting given twice must agree).
+/// Settings compare their secrets (a setting given twice must agree). In
+/// constant time, so that no use of it can become a timing oracle.
 impl PartialEq for Secret {
     fn eq(&self, other: &Self) -> bool {
-        self.expose() == other.expose()
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            self.expose().as_bytes(),
+            other.expose().as_bytes(),
+        )
+        .is_ok()
     }
 }
 
@@ -68,5 +73,13 @@ mod tests {
         assert_eq!(secret.expose(), "hunter2 horse battery");
         let read: Secret = serde_json::from_str("\"from a body\"").unwrap_or_default();
         assert_eq!(read.expose(), "from a body");
+    }
+
+    #[test]
+    fn secrets_are_equal_only_byte_for_byte() {
+        assert!(Secret::from("same words") == Secret::from("same words"));
+        assert!(Secret::from("same words") != Secret::from("same wordS"));
+        assert!(Secret::from("same words") != Secret::from("same words "));
+        assert!(Secret::from("") == Secret::default());
     }
 }

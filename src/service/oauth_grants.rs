@@ -17,7 +17,7 @@ use super::oauth_clients::{
     OAuthClient, OIDC_SCOPES, split_scopes,
 };
 use super::one_time::token_hash;
-use super::ports::{HasClock, HasOAuth, HasPolicy, HasStore, HasTokens};
+use super::ports::{HasClock, HasMetrics, HasOAuth, HasPolicy, HasStore, HasTokens};
 use crate::auth::oauth_tokens::{OAuthAccessClaims, OAuthRefreshClaims};
 use crate::auth::providers::{is_pkce_verifier, pkce_s256};
 use crate::auth::tokens::TokenError;
@@ -49,6 +49,21 @@ pub enum GrantError {
     Token(TokenError),
 }
 super::carries_store_errors!(GrantError);
+
+impl GrantError {
+    /// The RFC 6749 `error` code; `server_error` for a failure of ours.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::Store(_) | Self::Token(_) => "server_error",
+        }
+    }
+}
 
 impl From<TokenError> for GrantError {
     fn from(error: TokenError) -> Self {
@@ -128,8 +143,28 @@ async fn authenticate_client(
     Ok(client)
 }
 
-/// The token endpoint (`POST /oauth2/token`).
+/// The token endpoint (`POST /oauth2/token`), each answer counted.
 pub async fn token(
+    deps: &(impl HasStore + HasClock + HasTokens + HasOAuth + HasPolicy + HasMetrics),
+    credentials: &ClientCredentials,
+    request: TokenRequest,
+    client_info: &ClientInfo,
+) -> Result<IssuedTokens, GrantError> {
+    let grant_type = [
+        GRANT_AUTHORIZATION_CODE,
+        GRANT_REFRESH_TOKEN,
+        GRANT_CLIENT_CREDENTIALS,
+    ]
+    .into_iter()
+    .find(|known| request.grant_type.as_deref() == Some(*known))
+    .unwrap_or("other");
+    let answer = grant(deps, credentials, request, client_info).await;
+    let outcome = answer.as_ref().map_or_else(GrantError::code, |_| "issued");
+    deps.metrics().oauth_token(grant_type, outcome);
+    answer
+}
+
+async fn grant(
     deps: &(impl HasStore + HasClock + HasTokens + HasOAuth + HasPolicy),
     credentials: &ClientCredentials,
     request: TokenRequest,

@@ -13,18 +13,23 @@ use crate::state::AppState;
 use crate::web::origins;
 use crate::web::problem::ApiError;
 
+/// The methods browsers may call the API with from another origin.
+const ALLOWED_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+/// The request headers they may send (beyond the CORS-safelisted ones).
+const ALLOWED_HEADERS: [&str; 4] = [
+    "authorization",
+    "content-type",
+    "x-request-id",
+    super::cookies::CSRF_HEADER,
+];
+
 /// Browsers from the listed origins may call the API with a bearer token, and
 /// with the refresh cookie; any other origin gets no CORS headers (and so no
 /// access from scripts).
 pub fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::HeaderName::from_static("x-request-id"),
-            header::HeaderName::from_static(super::cookies::CSRF_HEADER),
-        ])
+        .allowed_methods(ALLOWED_METHODS)
+        .allowed_headers(ALLOWED_HEADERS)
         .expose_headers([
             header::RETRY_AFTER,
             header::WWW_AUTHENTICATE,
@@ -54,10 +59,11 @@ pub fn cors(origins: &[String]) -> Cors {
 /// headers, a refused preflight, the refresh cookie's origin check), so each
 /// says so in `Vary`: no cache hands one origin's answer to another.
 ///
-/// A preflight from an origin that may not call answers here, before
-/// actix-cors: `403` naming the origin and the setting that would allow it
-/// (and a warning in the log), where the page itself only sees "Failed to
-/// fetch".
+/// A preflight that would be refused answers here, before actix-cors (whose
+/// own refusal is a bare 400): `403` naming the origin and the setting that
+/// would allow it (and a warning in the log), or the method or header the
+/// API does not take from browsers, where the page itself only sees "Failed
+/// to fetch".
 pub async fn only_allowed_origins_get_cors_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -85,7 +91,8 @@ pub async fn only_allowed_origins_get_cors_headers(
 
 /// The refusal of a CORS preflight (`OPTIONS` with `Origin` and
 /// `Access-Control-Request-Method`) from an origin outside
-/// `CORS_ALLOWED_ORIGINS`; `None` for anything else.
+/// `CORS_ALLOWED_ORIGINS`, or from an allowed one asking for a method or
+/// header the API does not take; `None` for anything else.
 fn refused_preflight(req: &ServiceRequest) -> Option<ApiError> {
     let headers = req.headers();
     if req.method() != Method::OPTIONS
@@ -99,7 +106,7 @@ fn refused_preflight(req: &ServiceRequest) -> Option<ApiError> {
         .edge
         .cors_allowed_origins;
     if origins::allowed(origin, allowed_origins) {
-        return None;
+        return refused_method_or_headers(headers);
     }
     let shown = origins::shown(origin);
     let page = shown.map_or_else(
@@ -117,12 +124,53 @@ fn refused_preflight(req: &ServiceRequest) -> Option<ApiError> {
         allowed = %allowed_origins.join(","),
         "refused a CORS preflight: the origin is not in CORS_ALLOWED_ORIGINS"
     );
-    Some(ApiError::OriginNotAllowed {
+    Some(ApiError::PreflightRefused {
         why: format!(
             "{page} may not call this API from a browser: {listed}. Add the page's origin to \
              CORS_ALLOWED_ORIGINS (comma-separated, each scheme://host:port exactly as the \
              address bar shows it; localhost and 127.0.0.1 differ), e.g. \
              CORS_ALLOWED_ORIGINS={example}, and restart the server."
+        ),
+    })
+}
+
+/// An allowed origin's preflight asking for a method or a header outside
+/// [`ALLOWED_METHODS`] and [`ALLOWED_HEADERS`]: which one, and what is taken.
+fn refused_method_or_headers(headers: &HeaderMap) -> Option<ApiError> {
+    let method = headers
+        .get(header::ACCESS_CONTROL_REQUEST_METHOD)?
+        .to_str()
+        .unwrap_or_default();
+    if !ALLOWED_METHODS.contains(&method) {
+        return Some(ApiError::PreflightRefused {
+            why: format!(
+                "This API takes no {} request from a browser on another origin; it takes {}.",
+                method.chars().take(32).collect::<String>(),
+                ALLOWED_METHODS.join(", ")
+            ),
+        });
+    }
+    let requested = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let refused: Vec<String> = requested
+        .split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty() && !ALLOWED_HEADERS.contains(&name.as_str()))
+        .take(8)
+        .map(|name| name.chars().take(64).collect())
+        .collect();
+    if refused.is_empty() {
+        return None;
+    }
+    Some(ApiError::PreflightRefused {
+        why: format!(
+            "This API does not take the header{} {} from a browser on another origin: \
+             send only {} (and the CORS-safelisted ones).",
+            if refused.len() == 1 { "" } else { "s" },
+            refused.join(", "),
+            ALLOWED_HEADERS.join(", ")
         ),
     })
 }

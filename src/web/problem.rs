@@ -136,11 +136,12 @@ pub enum ApiError {
     /// `why` says what the browser did not send, and why it may not have.
     #[error("no refresh token and no refresh cookie")]
     MissingRefreshCookie { why: String },
-    /// A CORS preflight from an origin outside `CORS_ALLOWED_ORIGINS`
-    /// (`forbidden`: the contract has no code of its own for it, and
-    /// `csrf_rejected` is the refresh cookie's).
-    #[error("origin not allowed")]
-    OriginNotAllowed { why: String },
+    /// A CORS preflight refused: from an origin outside
+    /// `CORS_ALLOWED_ORIGINS`, or asking for a method or header the API does
+    /// not take from browsers (`forbidden`: the contract has no code of its
+    /// own for it, and `csrf_rejected` is the refresh cookie's).
+    #[error("CORS preflight refused")]
+    PreflightRefused { why: String },
     #[error("invalid token")]
     InvalidToken,
     #[error("token expired")]
@@ -244,7 +245,7 @@ impl ApiError {
         match self {
             Self::MalformedRequest(_) => ErrorCode::MalformedRequest,
             Self::MissingToken | Self::MissingRefreshCookie { .. } => ErrorCode::MissingToken,
-            Self::OriginNotAllowed { .. } => ErrorCode::Forbidden,
+            Self::PreflightRefused { .. } => ErrorCode::Forbidden,
             Self::InvalidToken => ErrorCode::InvalidToken,
             Self::TokenExpired => ErrorCode::TokenExpired,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
@@ -287,7 +288,7 @@ impl ApiError {
         match self {
             Self::MalformedRequest(why)
             | Self::MissingRefreshCookie { why }
-            | Self::OriginNotAllowed { why } => Some(why.clone()),
+            | Self::PreflightRefused { why } => Some(why.clone()),
             Self::ShuttingDown => {
                 Some("This node is shutting down; send requests to another one.".to_owned())
             }

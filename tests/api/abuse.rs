@@ -901,3 +901,48 @@ async fn forwarded_entries_beyond_one_that_is_not_an_address_are_not_believed() 
 
     assert_problem(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
+
+/// A preflight from an allowed origin asking for a header or a method the
+/// API does not take from browsers gets a 403 saying which and what is
+/// taken (actix-cors alone answers a bare 400), and no CORS headers.
+#[actix_web::test]
+async fn a_preflight_asking_for_a_header_the_api_does_not_take_is_told_which() {
+    let app = spawn_app_with(|s| {
+        s.guards.cors_allowed_origins = vec!["https://app.example.com".to_owned()];
+    })
+    .await;
+    let preflight = |method: &'static str, headers: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/me"))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", headers)
+            .send()
+    };
+
+    let taken = preflight("POST", "Content-Type, X-Requested-With")
+        .await
+        .unwrap();
+    assert!(taken.status().is_success(), "{}", taken.status());
+
+    let header = preflight("GET", "authorization, X-Tenant").await.unwrap();
+    assert!(
+        header
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let body = assert_problem(header, StatusCode::FORBIDDEN, "forbidden").await;
+    let detail = body["detail"].as_str().unwrap();
+    // Only the header it does not take is named as refused; the rest is
+    // what it takes.
+    assert!(detail.contains("the header x-tenant from"), "{detail}");
+    assert!(
+        detail.contains("send only authorization, content-type"),
+        "{detail}"
+    );
+
+    let method = preflight("TRACE", "authorization").await.unwrap();
+    let body = assert_problem(method, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(body["detail"].as_str().unwrap().contains("TRACE"), "{body}");
+}

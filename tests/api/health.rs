@@ -233,8 +233,15 @@ async fn the_healthcheck_command_succeeds_only_on_a_200_from_healthz() {
     let refusing_addr = refusing.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
         if let Ok((mut stream, _)) = refusing.accept() {
-            let mut request = [0_u8; 512];
-            let _ = stream.read(&mut request);
+            // The whole request head, then the answer.
+            let mut request = Vec::new();
+            let mut piece = [0_u8; 512];
+            while !request.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut piece) {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => request.extend_from_slice(&piece[..read]),
+                }
+            }
             let _ =
                 stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
         }

@@ -362,3 +362,63 @@ async fn a_scrape_that_does_not_ask_for_openmetrics_gets_the_prometheus_text_for
         );
     }
 }
+
+/// The OpenID Provider's token endpoint counts its answers by grant type and
+/// outcome: tokens issued, and each RFC 6749 error.
+#[actix_web::test]
+async fn token_endpoint_answers_are_counted_by_grant_and_outcome() {
+    let app = spawn_app_with(with_metrics).await;
+    let admin = app.signed_in_admin("root").await;
+    let made: serde_json::Value = app
+        .client
+        .post(app.url("/admin/clients"))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({
+            "name": "Reports",
+            "type": "confidential",
+            "redirect_uris": ["https://reports.example/callback"],
+            "grant_types": ["client_credentials"],
+            "scopes": ["reports:read"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = made["client_id"].as_str().unwrap();
+    let secret = made["client_secret"].as_str().unwrap();
+    let token = |secret: &str, grant_type: &str| {
+        app.client
+            .post(app.url("/oauth2/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("grant_type", grant_type)])
+            .send()
+    };
+    assert_eq!(
+        token(secret, "client_credentials").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        token("not the secret", "client_credentials")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        token(secret, "password").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    let scraped = scrape(&app).await;
+    let counted = |grant_type: &str, outcome: &str| {
+        scraped.value(
+            "portcullis_oauth_tokens",
+            &[("grant_type", grant_type), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(counted("client_credentials", "issued"), Some(1.0));
+    assert_eq!(counted("client_credentials", "invalid_client"), Some(1.0));
+    assert_eq!(counted("other", "unsupported_grant_type"), Some(1.0));
+}

@@ -917,3 +917,103 @@ async fn a_callback_racing_the_same_persons_other_callback_signs_in_to_its_accou
     assert_eq!(pair["user"]["id"], other_tab);
     assert_eq!(app.count("users", "email = 'grace@example.com'").await, 1);
 }
+
+/// An OpenID provider on loopback whose discovery document carries `padding`
+/// bytes of a member clients ignore (with or without announcing its length),
+/// and an empty key set: valid, only large.
+async fn padded_provider(padding: usize, announce_length: bool) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let served = issuer.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let issuer = served.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0_u8; 8192];
+                let read = stream.read(&mut request).await.unwrap_or(0);
+                let body = if request[..read].starts_with(b"GET /jwks") {
+                    json!({"keys": []}).to_string()
+                } else {
+                    json!({
+                        "issuer": issuer,
+                        "authorization_endpoint": format!("{issuer}/authorize"),
+                        "token_endpoint": format!("{issuer}/token"),
+                        "jwks_uri": format!("{issuer}/jwks"),
+                        "response_types_supported": ["code"],
+                        "subject_types_supported": ["public"],
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                        "x_padding": "a".repeat(padding),
+                    })
+                    .to_string()
+                };
+                let length = if announce_length {
+                    format!("content-length: {}\r\n", body.len())
+                } else {
+                    String::new()
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{length}connection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    issuer
+}
+
+/// A provider's answer is read up to 1 MiB: a larger one, announced or
+/// streamed, is refused as from a provider that is down, so a broken or
+/// hostile provider cannot make a node hold what it sends.
+#[actix_web::test]
+async fn a_provider_answer_over_a_mebibyte_is_refused_not_read() {
+    let normal = padded_provider(64 * 1024, true).await;
+    let app = spawn_app_with(|s| provider_settings(s, &normal)).await;
+    let visit = start(&app, &[("redirect_to", BACK)]).await;
+    assert!(
+        visit
+            .authorization_url
+            .starts_with(&format!("{normal}/authorize?")),
+        "{}",
+        visit.authorization_url
+    );
+
+    for announce_length in [true, false] {
+        let heavy = padded_provider(2 * 1024 * 1024, announce_length).await;
+        let app = spawn_app_with(|s| provider_settings(s, &heavy)).await;
+        let answer = app
+            .client
+            .get(app.url("/login/providers/mock"))
+            .query(&[("redirect_to", BACK)])
+            .send()
+            .await
+            .unwrap();
+        let arrived = arrival(&answer);
+        assert_eq!(
+            param(&arrived, "error"),
+            Some("provider_unavailable"),
+            "announced: {announce_length}"
+        );
+    }
+}
+
+/// Linking while the provider is down ends like a sign-in then: back at the
+/// app with `provider_unavailable`, nothing linked.
+#[actix_web::test]
+async fn linking_while_the_provider_is_down_gets_a_clean_answer() {
+    // Nothing listens on port 1.
+    let app = spawn_app_with(|s| provider_settings(s, "http://127.0.0.1:1")).await;
+    let ada = app.signed_up("ada").await;
+    let ticket = link_ticket(&app, &ada.access_token).await;
+    let answer = app
+        .client
+        .get(app.url("/login/providers/mock"))
+        .query(&[("link_ticket", ticket.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let arrived = arrival(&answer);
+    assert_eq!(param(&arrived, "error"), Some("provider_unavailable"));
+    assert!(identities(&app, &ada.access_token).await.is_empty());
+}

@@ -141,3 +141,43 @@ test("a demo app signs its user in through the built-in login page with oidc-cli
     await context.close();
   }
 });
+
+test("the account page lists the apps a user allowed, and revoking one makes it ask again", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  try {
+    // Allowed through the app (the first test may have done so already).
+    await page.goto(`${app.origin}/`);
+    await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
+    await page.waitForURL(`${api}/ui/login?request_id=*`);
+    await page.getByLabel("Email or username").fill("ada@example.com");
+    await page.getByLabel("Password", { exact: true }).fill(password);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    const allow = page.getByRole("button", { name: "Allow" });
+    const signedIn = page.getByText(/^Signed in as ada@example\.com/);
+    await Promise.race([allow.waitFor(), signedIn.waitFor()]);
+    if (await allow.isVisible()) await allow.click();
+    await signedIn.waitFor();
+
+    await page.goto(`${api}/ui/account`);
+    const apps = page.getByRole("list", { name: "Apps you allowed" });
+    await apps.getByText("Demo app").waitFor();
+    await apps.getByText(/openid/).waitFor();
+    await page.getByRole("button", { name: "Revoke the access of Demo app" }).click();
+    await page.getByRole("status").getByText("Demo app no longer has access.").waitFor();
+    await apps.getByText("None yet.").waitFor();
+
+    // The app's next sign-in (once it forgets its session) asks for
+    // consent again.
+    await page.goto(`${app.origin}/`);
+    await page.evaluate(() => sessionStorage.clear());
+    await page.reload();
+    await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
+    await page.getByRole("heading", { name: "Allow Demo app?" }).waitFor();
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});

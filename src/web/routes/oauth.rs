@@ -173,25 +173,24 @@ fn form_decode(part: &str) -> String {
 /// An RFC 6749 §5.2 answer (or, for our own failures, the problem+json the
 /// rest of the API gives).
 fn grant_error(error: GrantError) -> HttpResponse {
-    let (status, code, description) = match error {
-        GrantError::InvalidRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why),
+    let code = error.code();
+    let (status, description) = match error {
+        GrantError::InvalidRequest(why) | GrantError::InvalidScope(why) => {
+            (StatusCode::BAD_REQUEST, why)
+        }
         GrantError::InvalidClient => (
             StatusCode::UNAUTHORIZED,
-            "invalid_client",
             "client authentication failed".to_owned(),
         ),
-        GrantError::InvalidGrant(why) => (StatusCode::BAD_REQUEST, "invalid_grant", why.to_owned()),
+        GrantError::InvalidGrant(why) => (StatusCode::BAD_REQUEST, why.to_owned()),
         GrantError::UnauthorizedClient => (
             StatusCode::BAD_REQUEST,
-            "unauthorized_client",
             "this client may not use this grant type".to_owned(),
         ),
         GrantError::UnsupportedGrantType => (
             StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
             "authorization_code, refresh_token or client_credentials".to_owned(),
         ),
-        GrantError::InvalidScope(why) => (StatusCode::BAD_REQUEST, "invalid_scope", why),
         GrantError::Store(error) => return no_store(ApiError::from(error).error_response()),
         GrantError::Token(error) => {
             return no_store(ApiError::Internal(anyhow::Error::new(error)).error_response());

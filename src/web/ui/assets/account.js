@@ -248,6 +248,27 @@ async function showIdentities() {
   }, `Link ${name}`)));
 }
 
+// --- connected apps (OpenID Provider consents) -----------------------------
+
+async function showApps() {
+  const consents = await auth.consents();
+  $("#apps").replaceChildren(...(consents.length === 0
+    ? [h("li", {}, h("span", { class: "what muted" }, "None yet."))]
+    : consents.map((consent) => h("li", {},
+      h("span", { class: "what" }, consent.client_name,
+        h("small", {}, consent.scopes.join(", "), " · allowed ", when(consent.granted_at))),
+      h("button", {
+        type: "button",
+        class: "secondary",
+        "aria-label": `Revoke the access of ${consent.client_name}`,
+        onclick: (event) => withBusy(event.currentTarget, async () => {
+          await auth.revokeConsent(consent.client_id);
+          await showApps();
+          say(`${consent.client_name} no longer has access.`);
+        }),
+      }, "Revoke")))));
+}
+
 // --- sessions -------------------------------------------------------------
 
 function describeSession(session) {
@@ -306,7 +327,7 @@ $("#logout").addEventListener("click", (event) =>
 if (me) {
   try {
     showProfile();
-    await Promise.all([showPasskeys(), showSessions(), showIdentities()]);
+    await Promise.all([showPasskeys(), showSessions(), showIdentities(), showApps()]);
     $("#console").hidden = false;
     const query = new URLSearchParams(location.search);
     const linked = query.get("linked");
