@@ -364,13 +364,7 @@ async fn a_sign_up_racing_another_for_its_name_or_address_gets_an_answer() {
     ask(&app, &json!({"email": "ada.byron@example.com"})).await;
     let ada = token_in(&smtp.wait_for(2).await[1]);
     let racer = |username: &str, email: &str| {
-        format!(
-            "INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, \
-             updated_at, email_verified, totp_enabled, recovery_codes_left, passkey_count, \
-             has_password) VALUES ('{}', '{username}', '{email}', 'x', 'user', false, \
-             CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, true, false, 0, 0, false)",
-            uuid::Uuid::new_v4()
-        )
+        crate::helpers::insert_account_sql(&uuid::Uuid::new_v4().to_string(), username, email)
     };
     let race = async |statement: String, token: String| {
         let request = app

@@ -608,6 +608,17 @@ pub async fn run_cli_with_env(
     child.wait_with_output().await.expect("portcullis exits")
 }
 
+/// An `INSERT` of a verified account with no usable password, for a test's
+/// other writer (`TestApp::racing_a_held_write`) to make on its own.
+pub fn insert_account_sql(id: &str, username: &str, email: &str) -> String {
+    format!(
+        "INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, \
+         updated_at, email_verified, totp_enabled, recovery_codes_left, passkey_count, \
+         has_password) VALUES ('{id}', '{username}', '{email}', 'x', 'user', false, \
+         CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, true, false, 0, 0, false)"
+    )
+}
+
 /// Asserts a problem+json answer with this status and code; returns the body.
 pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "status for {code}");

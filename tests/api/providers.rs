@@ -92,6 +92,17 @@ async fn callback(
     provider_redirect: &str,
     cookie: Option<&str>,
 ) -> reqwest::Response {
+    callback_request(app, provider_redirect, cookie)
+        .await
+        .unwrap()
+}
+
+/// [`callback`], not yet awaited (to run beside another writer).
+fn callback_request(
+    app: &TestApp,
+    provider_redirect: &str,
+    cookie: Option<&str>,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static {
     let url = url::Url::parse(provider_redirect).unwrap();
     assert_eq!(url.path(), "/login/providers/mock/callback");
     let mut request = app.client.get(app.url(&format!(
@@ -102,7 +113,7 @@ async fn callback(
     if let Some(cookie) = cookie {
         request = request.header(reqwest::header::COOKIE, cookie);
     }
-    request.send().await.unwrap()
+    request.send()
 }
 
 /// The query of where the callback sent the browser, which must be `BACK`.
@@ -879,23 +890,9 @@ async fn a_callback_racing_the_same_persons_other_callback_signs_in_to_its_accou
     let back = provider
         .consent(&visit.authorization_url, Some("grace-1"))
         .await;
-    let back = url::Url::parse(&back).unwrap();
-    let request = app
-        .client
-        .get(app.url(&format!(
-            "{}?{}",
-            back.path(),
-            back.query().unwrap_or_default()
-        )))
-        .header(reqwest::header::COOKIE, &visit.cookie)
-        .send();
+    let request = callback_request(&app, &back, Some(&visit.cookie));
     let other_tab = uuid::Uuid::new_v4().to_string();
-    let account = format!(
-        "INSERT INTO users (id, username, email, password_hash, role, disabled, created_at, \
-         updated_at, email_verified, totp_enabled, recovery_codes_left, passkey_count, \
-         has_password) VALUES ('{other_tab}', 'grace', 'grace@example.com', 'x', 'user', false, \
-         CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, true, false, 0, 0, false)"
-    );
+    let account = crate::helpers::insert_account_sql(&other_tab, "grace", "grace@example.com");
     let identity = format!(
         "INSERT INTO identities (id, user_id, provider, subject, email, created_at) \
          VALUES ('{}', '{other_tab}', 'mock', 'grace-1', 'grace@example.com', CURRENT_TIMESTAMP)",
