@@ -214,7 +214,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let url = database.database_url.clone();
             let per_second = tokio::task::spawn_blocking(move || {
-                crate::db::ceiling::single_row_updates(
+                crate::db::bench::ceiling::single_row_updates(
                     &url,
                     connections,
                     std::time::Duration::from_secs(seconds),
@@ -264,7 +264,7 @@ async fn seed_users(args: SeedArgs) -> anyhow::Result<()> {
         let (first, count) = (args.first + done, BATCH.min(args.count - done));
         let (prefix, hash) = (args.prefix.clone(), hash.clone());
         db.transaction(move |conn| {
-            Ok::<_, crate::db::StoreError>(crate::db::seeding::seed(
+            Ok::<_, crate::db::StoreError>(crate::db::bench::seeding::seed(
                 conn, &prefix, first, count, &hash, newest,
             )?)
         })

@@ -98,8 +98,7 @@ impl DataCipher {
             .keys
             .get(&self.current_kid)
             .context("the current data encryption key is missing")?;
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let nonce = super::random::bytes::<NONCE_LEN>()?;
         let mut sealed = plaintext.to_vec();
         key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
@@ -149,8 +148,7 @@ impl DataCipher {
 
 /// A new key as its file holds it: 32 random bytes, base64.
 pub fn generate_key() -> anyhow::Result<String> {
-    let mut key = [0u8; KEY_LEN];
-    aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let key = super::random::bytes::<KEY_LEN>()?;
     Ok(format!("{}\n", STANDARD.encode(key)))
 }
 

@@ -8,6 +8,7 @@ pub mod oauth_tokens;
 pub mod passkeys;
 pub mod password;
 pub mod providers;
+pub mod random;
 pub mod recovery_codes;
 pub mod tokens;
 pub mod totp;

@@ -17,8 +17,7 @@ pub fn generate_set() -> anyhow::Result<Vec<String>> {
 }
 
 fn generate_code() -> anyhow::Result<String> {
-    let mut bytes = [0u8; CODE_BYTES];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let bytes = super::random::bytes::<CODE_BYTES>()?;
     let text = base32::encode(Alphabet::Crockford, &bytes).to_lowercase();
     let groups: Vec<&str> = text
         .as_bytes()

@@ -536,12 +536,7 @@ fn development_hs256_secret(database: &DatabaseUrl) -> anyhow::Result<String> {
     key_files::load_or_create(
         development_key_path(database, "jwt-hs256.secret"),
         "signing secret (set JWT_SECRET in production)",
-        || {
-            let mut bytes = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut bytes)
-                .map_err(|_| anyhow::anyhow!("could not generate a secret"))?;
-            Ok(URL_SAFE_NO_PAD.encode(bytes))
-        },
+        || Ok(URL_SAFE_NO_PAD.encode(super::random::bytes::<32>()?)),
     )
     .map(|secret| secret.trim().to_owned())
 }

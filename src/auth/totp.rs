@@ -14,9 +14,7 @@ const SKEW_STEPS: u64 = 1;
 
 /// A fresh random secret.
 pub fn generate_secret() -> anyhow::Result<Vec<u8>> {
-    let mut secret = vec![0u8; SECRET_LEN];
-    aws_lc_rs::rand::fill(&mut secret).map_err(|_| anyhow::anyhow!("no randomness"))?;
-    Ok(secret)
+    Ok(super::random::bytes::<SECRET_LEN>()?.to_vec())
 }
 
 /// The secret in base32, for typing into an app by hand.

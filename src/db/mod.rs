@@ -9,7 +9,7 @@
 //! every run (parsing and planning cost a SQLite `/me` four fifths of its
 //! throughput).
 
-pub mod ceiling;
+pub mod bench;
 pub mod email_logins;
 pub mod events;
 pub mod identities;
@@ -19,7 +19,6 @@ pub mod outbox;
 pub mod passkeys;
 pub mod provider_logins;
 pub mod schema;
-pub mod seeding;
 pub mod sessions;
 pub mod user_search;
 pub mod users;
@@ -50,6 +49,14 @@ pub enum StoreError {
     /// Anything else: a bug or a broken database, logged and never shown.
     #[error(transparent)]
     Failed(anyhow::Error),
+}
+
+/// A stored id read back. One that is not a UUID means a broken database: a
+/// storage failure (logged, answered as an internal error), never a nil id
+/// and never a row silently left out of a listing.
+pub fn stored_uuid(what: &str, raw: &str) -> Result<uuid::Uuid, StoreError> {
+    uuid::Uuid::parse_str(raw)
+        .map_err(|_| StoreError::Failed(anyhow::anyhow!("{what} {raw:?}: the id is not a UUID")))
 }
 
 impl From<diesel::result::Error> for StoreError {

@@ -40,7 +40,7 @@ impl Account {
         let unreadable =
             |what: &str| StoreError::Failed(anyhow::anyhow!("account {}: {what}", row.id));
         Ok(Self {
-            id: UserId::parse(&row.id).ok_or_else(|| unreadable("id is not a UUID"))?,
+            id: UserId::from(crate::db::stored_uuid("account", &row.id)?),
             username: Username::from_stored(row.username.clone()),
             email: Email::from_stored(row.email.clone()),
             role: Role::from_stored(&row.role).ok_or_else(|| unreadable("unknown role"))?,

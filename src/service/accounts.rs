@@ -51,7 +51,8 @@ impl NewAccount {
     }
 }
 
-/// Why an account was not created or changed.
+/// Why an account was not created or changed, or a recovery step (a mailed
+/// link, a reset, an address change) did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("email taken")]
@@ -68,9 +69,12 @@ pub enum AccountError {
     /// Too many wrong passwords for this account recently.
     #[error("held back")]
     HeldBack { retry_after_secs: u64 },
-    /// A new password breaks a rule (field name → violations).
-    #[error("invalid new password")]
+    /// A field breaks a rule (field name → violations).
+    #[error("invalid input")]
     Invalid(Violations),
+    /// A mailed link's token is unknown, already used or expired.
+    #[error("invalid or expired token")]
+    InvalidOrExpiredToken,
     /// Deleting would leave no enabled admin.
     #[error("last admin")]
     LastAdmin,

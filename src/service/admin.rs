@@ -10,7 +10,7 @@ use super::audit::Event;
 use super::caller::{Caller, ClientInfo};
 use super::carries_store_errors;
 use super::links::{LinkMail, LinkMailTo, TokenPurpose, link_mail};
-use super::one_time::new_token;
+use super::one_time::OneTimeToken;
 use super::ports::{HasClock, HasHasher, HasLimits, HasMailer, HasPolicy, HasStore};
 use crate::db::user_search::{self, PageStart, UserFilter};
 use crate::db::users::{self, AccountChange, Guarded};
@@ -370,7 +370,9 @@ pub async fn invite(
     };
     // A password nobody knows, hashed like any other, so the account answers
     // a login exactly like one with a forgotten password.
-    let (unknowable, _) = new_token()?;
+    let OneTimeToken {
+        token: unknowable, ..
+    } = OneTimeToken::new()?;
     let password_hash = deps.passwords().hash(unknowable.into()).await?;
     let now = deps.now();
     let row = users::UserRow {

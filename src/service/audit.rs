@@ -63,7 +63,7 @@ pub async fn record_alone(deps: &impl HasStore, event: Event) -> Result<(), Stor
 /// One entry of the audit trail, as read back.
 #[derive(Debug, Clone)]
 pub struct RecordedEvent {
-    pub id: String,
+    pub id: uuid::Uuid,
     pub occurred_at: DateTime<Utc>,
     pub event_type: EventType,
     pub user_id: Option<String>,
@@ -74,18 +74,22 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
-    /// `None` for a row whose type this version does not know.
-    fn from_row(row: EventRow) -> Option<Self> {
-        Some(Self {
-            event_type: EventType::from_stored(&row.event_type)?,
+    /// `None` for a row whose type this version does not know (written by a
+    /// newer version during a rolling upgrade).
+    fn from_row(row: EventRow) -> Result<Option<Self>, StoreError> {
+        let Some(event_type) = EventType::from_stored(&row.event_type) else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            event_type,
             detail: serde_json::from_str(&row.detail).unwrap_or_default(),
-            id: row.id,
+            id: crate::db::stored_uuid("event", &row.id)?,
             occurred_at: row.occurred_at.and_utc(),
             user_id: row.user_id,
             actor_id: row.actor_id,
             ip: row.ip,
             user_agent: row.user_agent,
-        })
+        }))
     }
 }
 
@@ -111,12 +115,11 @@ pub async fn list(
             )?)
         })
         .await?;
-    Ok((
-        rows.into_iter()
-            .filter_map(RecordedEvent::from_row)
-            .collect(),
-        total,
-    ))
+    let events = rows
+        .into_iter()
+        .filter_map(|row| RecordedEvent::from_row(row).transpose())
+        .collect::<Result<_, _>>()?;
+    Ok((events, total))
 }
 
 /// Deletes events older than `AUDIT_RETENTION_DAYS` (0 keeps them forever).

@@ -16,7 +16,7 @@ use super::audit::Event;
 use super::caller::{Caller, ClientInfo};
 use super::carries_store_errors;
 use super::oauth_clients::{ClientType, GRANT_AUTHORIZATION_CODE, OAuthClient, split_scopes};
-use super::one_time::{new_token, token_hash};
+use super::one_time::{OneTimeToken, token_hash};
 use super::ports::{HasClock, HasOAuth, HasPolicy, HasStore};
 use crate::auth::providers::is_s256_challenge;
 use crate::clock::seconds;
@@ -347,7 +347,10 @@ pub async fn authorize(
         return back.error("login_required", "the user is not signed in");
     }
 
-    let (request_id, id_hash) = new_token()?;
+    let OneTimeToken {
+        token: request_id,
+        hash: id_hash,
+    } = OneTimeToken::new()?;
     let row = RequestRow {
         id_hash,
         client_id: client.id.clone(),
@@ -428,7 +431,10 @@ async fn issue_code(
     auth_time: NaiveDateTime,
     amr: &str,
 ) -> Result<Secret, StoreError> {
-    let (code, code_hash) = new_token()?;
+    let OneTimeToken {
+        token: code,
+        hash: code_hash,
+    } = OneTimeToken::new()?;
     let row = request.into_row(code_hash, &client.id, user_id, auth_time, amr, deps.now());
     deps.db()
         .transaction(move |conn| Ok::<_, StoreError>(oauth::insert_code(conn, &row)?))
@@ -472,8 +478,14 @@ pub async fn accept(
     let session_id = caller.session_id.clone();
     let session_started_at = caller.session_started_at;
     let amr = caller.amr.to_stored();
-    let (code, code_hash) = new_token()?;
-    let (sso, sso_hash) = new_token()?;
+    let OneTimeToken {
+        token: code,
+        hash: code_hash,
+    } = OneTimeToken::new()?;
+    let OneTimeToken {
+        token: sso,
+        hash: sso_hash,
+    } = OneTimeToken::new()?;
     let issuer = deps.oauth().issuer().to_owned();
     let client_info = client_info.clone();
     let redirect_to = deps

@@ -19,7 +19,7 @@ use super::caller::ClientInfo;
 use super::carries_store_errors;
 use super::links::outbox_row;
 use super::login::{IssuedTokens, Login, LoginError, LoginOutcome, open_session};
-use super::one_time::{new_token, token_hash};
+use super::one_time::{OneTimeToken, token_hash};
 use super::ports::{
     HasCipher, HasClock, HasHasher, HasLimits, HasMailer, HasPasskeys, HasPolicy, HasStore,
     HasTokens,
@@ -163,8 +163,8 @@ async fn queue(
     };
     // Made for every address (and thrown away when it may not sign in), so
     // that each takes the same time.
-    let (token, hash) = new_token()?;
-    let code = new_code()?;
+    let OneTimeToken { token, hash } = OneTimeToken::new()?;
+    let code = crate::auth::random::decimal_code(CODE_DIGITS)?;
     let ttl = deps.policy().email_login.ttl;
     let row = EmailLoginRow {
         code_hash: code_hash(&hash, &code),
@@ -363,26 +363,6 @@ pub async fn prune(deps: &(impl HasStore + HasClock)) {
     }
 }
 
-/// A code of `CODE_DIGITS` digits, uniform (rejection sampling).
-fn new_code() -> Result<String, StoreError> {
-    use aws_lc_rs::rand::SecureRandom as _;
-    const RANGE: u32 = 1_000_000;
-    // The largest multiple of RANGE a u32 holds: draws at or above it are
-    // redrawn, so every code is equally likely.
-    const LIMIT: u32 = u32::MAX - u32::MAX % RANGE;
-    let random = aws_lc_rs::rand::SystemRandom::new();
-    loop {
-        let mut bytes = [0u8; 4];
-        random
-            .fill(&mut bytes)
-            .map_err(|_| StoreError::Failed(anyhow::anyhow!("no randomness for a code")))?;
-        let drawn = u32::from_be_bytes(bytes);
-        if drawn < LIMIT {
-            return Ok(format!("{:0width$}", drawn % RANGE, width = CODE_DIGITS));
-        }
-    }
-}
-
 /// The stored form of a code: keyed by its sign-in's token hash, so equal
 /// codes of two sign-ins differ.
 fn code_hash(token_hash: &str, code: &str) -> String {
@@ -397,18 +377,4 @@ fn code_matches(row: &EmailLoginRow, typed: &str) -> bool {
         row.code_hash.as_bytes(),
     )
     .is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_have_six_digits() {
-        for _ in 0..100 {
-            let code = new_code().unwrap();
-            assert_eq!(code.len(), CODE_DIGITS);
-            assert!(code.chars().all(|c| c.is_ascii_digit()));
-        }
-    }
 }

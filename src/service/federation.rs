@@ -21,7 +21,7 @@ use super::audit::Event;
 use super::caller::ClientInfo;
 use super::carries_store_errors;
 use super::login::{FirstFactor, IssuedTokens, Login, LoginError, LoginOutcome, open_session};
-use super::one_time::{new_token, token_hash};
+use super::one_time::{OneTimeToken, token_hash};
 use super::ports::{
     HasCipher, HasClock, HasHasher, HasPasskeys, HasPolicy, HasProviders, HasStore, HasTokens,
 };
@@ -145,12 +145,18 @@ pub async fn start(
             )],
         )])));
     }
-    let (state, state_hash) = new_token()?;
-    let (nonce, _) = new_token()?;
-    let (pkce_verifier, _) = new_token()?;
+    let OneTimeToken {
+        token: state,
+        hash: state_hash,
+    } = OneTimeToken::new()?;
+    let OneTimeToken { token: nonce, .. } = OneTimeToken::new()?;
+    let OneTimeToken {
+        token: pkce_verifier,
+        ..
+    } = OneTimeToken::new()?;
     let browser_binding = match request.browser_binding.filter(|value| is_token(value)) {
         Some(existing) => existing,
-        None => new_token()?.0,
+        None => OneTimeToken::new()?.token,
     };
     let secrets = AttemptSecrets {
         nonce,
@@ -352,7 +358,10 @@ async fn sign_in(
             Ok(users::find_by_id(conn, &identity.user_id)?.map(|user| (identity, user)))
         })
         .await?;
-    let (code, code_hash) = new_token()?;
+    let OneTimeToken {
+        token: code,
+        hash: code_hash,
+    } = OneTimeToken::new()?;
     let code_row = |user_id: &str| LoginCodeRow {
         code_hash: code_hash.clone(),
         user_id: user_id.to_owned(),
@@ -619,7 +628,7 @@ fn provider_failure(error: ProviderError, redirect_to: url::Url) -> FederationEr
     }
 }
 
-/// 256 random bits as [`new_token`] writes them (43 base64url characters).
+/// 256 random bits as [`OneTimeToken`] writes them (43 base64url characters).
 fn is_token(value: &str) -> bool {
     value.len() == 43
         && value

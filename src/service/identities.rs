@@ -8,7 +8,7 @@ use serde_json::json;
 use super::audit::Event;
 use super::caller::{Caller, ClientInfo, StepUpRequired};
 use super::carries_store_errors;
-use super::one_time::new_token;
+use super::one_time::OneTimeToken;
 use super::ports::{HasClock, HasPolicy, HasProviders, HasStore};
 use super::redirects::allowed_redirect;
 use crate::clock::seconds;
@@ -52,9 +52,7 @@ pub struct IdentityInfo {
 impl IdentityInfo {
     fn from_row(row: IdentityRow) -> Result<Self, StoreError> {
         Ok(Self {
-            id: uuid::Uuid::parse_str(&row.id).map_err(|error| {
-                StoreError::Failed(anyhow::anyhow!("identity {}: {error}", row.id))
-            })?,
+            id: crate::db::stored_uuid("identity", &row.id)?,
             provider: row.provider,
             subject: row.subject,
             email: row.email,
@@ -96,7 +94,10 @@ pub async fn link_ticket(
     let redirect_to = allowed_redirect(deps, redirect_to)
         .ok_or(IdentityError::RedirectNotAllowed)?
         .to_string();
-    let (ticket, ticket_hash) = new_token()?;
+    let OneTimeToken {
+        token: ticket,
+        hash: ticket_hash,
+    } = OneTimeToken::new()?;
     let now = deps.now();
     let row = LinkTicketRow {
         ticket_hash,

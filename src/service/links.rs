@@ -5,7 +5,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::one_time::new_token;
+use super::one_time::OneTimeToken;
 use super::ports::{HasLimits, HasMailer, HasPolicy};
 use crate::db::StoreError;
 use crate::db::outbox::{MailTokenRow, OutboxRow};
@@ -81,7 +81,7 @@ pub fn link_mail(
     ttl_secs: u64,
     now: NaiveDateTime,
 ) -> Result<LinkMail, StoreError> {
-    let (token, hash) = new_token()?;
+    let OneTimeToken { token, hash } = OneTimeToken::new()?;
     let link = match purpose {
         TokenPurpose::PasswordReset => deps.mailer().reset_link(&token),
         TokenPurpose::EmailVerification | TokenPurpose::EmailChange => {

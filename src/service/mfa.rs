@@ -16,7 +16,7 @@ use super::caller::{Caller, ClientInfo, StepUpRequired};
 use super::carries_store_errors;
 use super::login::{FirstFactor, Proof};
 use super::login::{LoginError, MfaChallenge};
-use super::one_time::{new_token, token_hash};
+use super::one_time::{OneTimeToken, token_hash};
 use super::ports::{HasCipher, HasClock, HasHasher, HasLimits, HasPasskeys, HasPolicy, HasStore};
 use crate::auth::{recovery_codes, totp};
 use crate::db::mfa::{self, ChallengeRow, TotpRow};
@@ -405,7 +405,10 @@ pub(super) async fn challenge(
     remember: bool,
     first_factor: FirstFactor,
 ) -> Result<MfaChallenge, LoginError> {
-    let (mfa_token, token_hash) = new_token()?;
+    let OneTimeToken {
+        token: mfa_token,
+        hash: token_hash,
+    } = OneTimeToken::new()?;
     let now = deps.now();
     let challenge = ChallengeRow {
         token_hash,

@@ -37,12 +37,19 @@ pub mod recovery;
 pub mod sessions;
 
 /// Lets a use-case error carry a storage failure: `?` on a query inside a
-/// transaction, and the pool's "connection lost" check, both work with it.
+/// transaction, and the pool's "connection lost" check, both work with it. A
+/// failed random draw is carried the same way (an internal error).
 /// The enum must have a `Store(StoreError)` variant.
 macro_rules! carries_store_errors {
     ($error:ty) => {
         impl From<diesel::result::Error> for $error {
             fn from(error: diesel::result::Error) -> Self {
+                Self::Store(error.into())
+            }
+        }
+
+        impl From<$crate::auth::random::NoRandomness> for $error {
+            fn from(error: $crate::auth::random::NoRandomness) -> Self {
                 Self::Store(error.into())
             }
         }

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::audit::Event;
 use super::caller::ClientInfo;
 use super::carries_store_errors;
-use super::one_time::{new_token, token_hash};
+use super::one_time::{OneTimeToken, token_hash};
 use super::ports::{HasClock, HasStore};
 use crate::auth::oauth_tokens::IdTokenAlg;
 use crate::db::StoreError;
@@ -382,7 +382,10 @@ pub async fn create(
     };
     let (secret, secret_hash) = match client_type {
         ClientType::Confidential => {
-            let (secret, hash) = new_token()?;
+            let OneTimeToken {
+                token: secret,
+                hash,
+            } = OneTimeToken::new()?;
             (Some(Secret::from(secret)), Some(hash))
         }
         ClientType::Public => (None, None),
@@ -422,7 +425,7 @@ pub async fn create(
 /// A client id: 128 random bits, base64url (not a secret; unguessable so
 /// that client ids reveal nothing about how many there are).
 fn new_client_id() -> Result<String, StoreError> {
-    let (token, _) = new_token()?;
+    let OneTimeToken { token, .. } = OneTimeToken::new()?;
     Ok(token.chars().take(22).collect())
 }
 
@@ -499,7 +502,10 @@ pub async fn rotate_secret(
     id: &str,
 ) -> Result<Secret, ClientError> {
     let id = id.to_owned();
-    let (secret, hash) = new_token()?;
+    let OneTimeToken {
+        token: secret,
+        hash,
+    } = OneTimeToken::new()?;
     let now = deps.now();
     deps.db()
         .transaction(move |conn| {

@@ -1,20 +1,33 @@
 //! One-time secrets handed out in links, login challenges and ceremonies: 256
 //! random bits, of which the database keeps only the SHA-256.
 
+use crate::auth::random::{self, NoRandomness};
 use crate::db::StoreError;
 
-/// A fresh token for a link: 256 random bits, base64url, and the SHA-256
-/// (hex) that is all the database keeps of it.
-pub fn new_token() -> Result<(String, String), StoreError> {
-    use aws_lc_rs::rand::SecureRandom as _;
-    use base64::Engine as _;
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| StoreError::Failed(anyhow::anyhow!("no randomness for a mail token")))?;
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let hash = token_hash(&token);
-    Ok((token, hash))
+/// A fresh one-time secret: the token given out once (in a link, a cookie, a
+/// challenge) and its hash, all the database keeps of it.
+pub struct OneTimeToken {
+    /// 256 random bits, base64url (43 characters).
+    pub token: String,
+    /// [`token_hash`] of `token`: how it is stored and looked up.
+    pub hash: String,
+}
+
+impl OneTimeToken {
+    pub fn new() -> Result<Self, NoRandomness> {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random::bytes::<32>()?);
+        let hash = token_hash(&token);
+        Ok(Self { token, hash })
+    }
+}
+
+/// A use-case fails on a failed random draw as it does on a broken database:
+/// an internal error, logged (as what it is) and never shown.
+impl From<NoRandomness> for StoreError {
+    fn from(error: NoRandomness) -> Self {
+        Self::Failed(error.into())
+    }
 }
 
 /// The SHA-256 of a token, hex: how a token is looked up.
@@ -32,7 +45,7 @@ mod tests {
 
     #[test]
     fn tokens_are_256_bits_and_only_their_hash_is_kept() {
-        let (token, hash) = new_token().unwrap();
+        let OneTimeToken { token, hash } = OneTimeToken::new().unwrap();
         assert_eq!(token.len(), 43);
         assert_eq!(hash, token_hash(&token));
         assert_eq!(hash.len(), 64);

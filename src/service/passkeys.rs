@@ -16,7 +16,7 @@ use super::audit::Event;
 use super::caller::{Caller, ClientInfo, StepUpRequired};
 use super::carries_store_errors;
 use super::login::{Identifier, IssuedTokens, Login, LoginError, Proof, open_session};
-use super::one_time::{new_token, token_hash};
+use super::one_time::{OneTimeToken, token_hash};
 use super::ports::{
     HasCipher, HasClock, HasHasher, HasLimits, HasPasskeys, HasPolicy, HasStore, HasTokens,
 };
@@ -79,20 +79,22 @@ pub struct Ceremony {
 /// A passkey as its owner sees it.
 #[derive(Debug, Clone)]
 pub struct PasskeyInfo {
-    pub id: String,
+    pub id: uuid::Uuid,
     pub name: String,
     pub created_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
 }
 
-impl From<PasskeyRow> for PasskeyInfo {
-    fn from(row: PasskeyRow) -> Self {
-        Self {
-            id: row.id,
+impl TryFrom<PasskeyRow> for PasskeyInfo {
+    type Error = StoreError;
+
+    fn try_from(row: PasskeyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: crate::db::stored_uuid("passkey", &row.id)?,
             name: row.name,
             created_at: row.created_at,
             last_used_at: row.last_used_at,
-        }
+        })
     }
 }
 
@@ -182,7 +184,7 @@ pub async fn finish_registration(
     let event = Event::new(EventType::PasskeyAdded, client, now)
         .user(&user_id)
         .detail(json!({"passkey_id": row.id, "name": row.name}));
-    let info = PasskeyInfo::from(row.clone());
+    let info = PasskeyInfo::try_from(row.clone())?;
     let added = deps
         .db()
         .transaction(move |conn| {
@@ -217,7 +219,7 @@ pub async fn list(deps: &impl HasStore, caller: &Caller) -> Result<Vec<PasskeyIn
         .db()
         .run(move |conn| Ok::<_, StoreError>(passkeys::list_for_user(conn, &user_id)?))
         .await?;
-    Ok(rows.into_iter().map(PasskeyInfo::from).collect())
+    rows.into_iter().map(PasskeyInfo::try_from).collect()
 }
 
 /// Removes one of the caller's passkeys, from a session that proved a
@@ -537,7 +539,10 @@ async fn store_ceremony(
     user_id: Option<String>,
     started: Started,
 ) -> Result<Ceremony, StoreError> {
-    let (ceremony_id, id_hash) = new_token()?;
+    let OneTimeToken {
+        token: ceremony_id,
+        hash: id_hash,
+    } = OneTimeToken::new()?;
     let now = deps.now();
     let row = CeremonyRow {
         state_sealed: deps

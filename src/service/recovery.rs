@@ -14,12 +14,10 @@ use super::account::Account;
 use super::accounts::{AccountError, PasswordChange, PasswordUpdate, confirm_password};
 use super::audit::Event;
 use super::caller::{Caller, ClientInfo};
-use super::carries_store_errors;
 use super::links::{LinkMail, LinkMailTo, TokenPurpose, link_mail, outbox_row};
 use super::links::{count_mail_request, verification_mail};
 use super::one_time::token_hash;
 use super::ports::{HasClock, HasHasher, HasLimits, HasMailer, HasPolicy, HasStore};
-use crate::auth::password::HashError;
 use crate::clock::seconds;
 use crate::db::StoreError;
 use crate::db::outbox::{self, OutboxRow};
@@ -27,54 +25,8 @@ use crate::db::users::{self, UserRow};
 use crate::domain::{Email, EventType, NewPassword, Secret, Username, Violations};
 use crate::mail::{MailContext, MailKind};
 
-/// Why a recovery step did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum RecoveryError {
-    /// A field breaks a rule.
-    #[error("invalid input")]
-    Invalid(Violations),
-    /// The link's token is unknown, already used or expired.
-    #[error("invalid or expired token")]
-    InvalidOrExpiredToken,
-    #[error("email taken")]
-    EmailTaken,
-    #[error("username taken")]
-    UsernameTaken,
-    #[error("wrong password")]
-    WrongPassword,
-    /// See [`AccountError::FreshLoginRequired`].
-    #[error("a fresh login is required")]
-    FreshLoginRequired,
-    /// Too many requests for this address (or guesses through this session).
-    #[error("held back")]
-    HeldBack { retry_after_secs: u64 },
-    #[error(transparent)]
-    Hash(#[from] HashError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-carries_store_errors!(RecoveryError);
-
-impl From<AccountError> for RecoveryError {
-    fn from(error: AccountError) -> Self {
-        match error {
-            AccountError::WrongPassword => Self::WrongPassword,
-            AccountError::FreshLoginRequired => Self::FreshLoginRequired,
-            AccountError::HeldBack { retry_after_secs } => Self::HeldBack { retry_after_secs },
-            AccountError::EmailTaken => Self::EmailTaken,
-            AccountError::UsernameTaken => Self::UsernameTaken,
-            AccountError::Invalid(violations) => Self::Invalid(violations),
-            AccountError::Hash(error) => Self::Hash(error),
-            AccountError::Store(error) => Self::Store(error),
-            AccountError::LastAdmin => Self::Store(StoreError::Failed(anyhow::anyhow!(
-                "unexpected last-admin refusal"
-            ))),
-        }
-    }
-}
-
-fn invalid(field: &'static str, violation: crate::domain::Violation) -> RecoveryError {
-    RecoveryError::Invalid(Violations::from([(field, vec![violation])]))
+fn invalid(field: &'static str, violation: crate::domain::Violation) -> AccountError {
+    AccountError::Invalid(Violations::from([(field, vec![violation])]))
 }
 
 /// Mails a reset link to the account with this address, if there is one and
@@ -87,11 +39,11 @@ pub async fn request_password_reset(
     deps: Arc<impl HasStore + HasClock + HasLimits + HasMailer + HasPolicy + Send + Sync + 'static>,
     email: &str,
     client: &ClientInfo,
-) -> Result<(), RecoveryError> {
+) -> Result<(), AccountError> {
     let email = Email::parse(email).map_err(|violation| invalid("email", violation))?;
     count_mail_request(&*deps, &email)
         .await
-        .map_err(|retry_after_secs| RecoveryError::HeldBack { retry_after_secs })?;
+        .map_err(|retry_after_secs| AccountError::HeldBack { retry_after_secs })?;
     let now = deps.now();
     let client = client.clone();
     tokio::spawn(async move {
@@ -107,7 +59,7 @@ async fn queue_password_reset(
     email: Email,
     client: &ClientInfo,
     now: NaiveDateTime,
-) -> Result<(), RecoveryError> {
+) -> Result<(), AccountError> {
     let min_interval = seconds(deps.policy().mail_min_interval);
     let lookup = email.clone();
     let user = deps
@@ -143,7 +95,7 @@ async fn queue_password_reset(
                 min_interval,
             )?;
             let Some(user) = user.filter(|_| may_send) else {
-                return Ok::<_, RecoveryError>(false);
+                return Ok::<_, AccountError>(false);
             };
             // The lookup above ran outside this transaction: the account may
             // have moved to another address (or been disabled or deleted)
@@ -184,7 +136,7 @@ pub async fn reset_password(
     token: &str,
     new_password: Secret,
     client: &ClientInfo,
-) -> Result<(), RecoveryError> {
+) -> Result<(), AccountError> {
     let hash = token_hash(token);
     let now = deps.now();
     let lookup = hash.clone();
@@ -199,11 +151,11 @@ pub async fn reset_password(
             Ok(users::find_by_id(conn, &token.user_id)?)
         })
         .await?
-        .ok_or(RecoveryError::InvalidOrExpiredToken)?;
+        .ok_or(AccountError::InvalidOrExpiredToken)?;
     let account = Account::from_row(&user)?;
     let new_password =
         NewPassword::parse(new_password, &user.username, &user.email).map_err(|violations| {
-            RecoveryError::Invalid(Violations::from([("new_password", violations)]))
+            AccountError::Invalid(Violations::from([("new_password", violations)]))
         })?;
     let new_hash = deps.passwords().hash(new_password.into_inner()).await?;
     let now = deps.now();
@@ -237,13 +189,13 @@ pub async fn reset_password(
             if outbox::consume_token(conn, &hash, &[TokenPurpose::PasswordReset.as_str()], now)?
                 .is_none()
             {
-                return Err(RecoveryError::InvalidOrExpiredToken);
+                return Err(AccountError::InvalidOrExpiredToken);
             }
             // Read under the row's lock, so a factor added meanwhile is seen
             // (and one added later finds the address proven).
             users::lock(conn, &user.id)?;
             let Some(current) = users::find_by_id(conn, &user.id)? else {
-                return Err(RecoveryError::InvalidOrExpiredToken);
+                return Err(AccountError::InvalidOrExpiredToken);
             };
             if !current.email_verified {
                 remove_unproven_factors(conn, &current, &factors_notice, &client, now)?;
@@ -300,7 +252,7 @@ pub async fn verify_email(
     deps: &(impl HasStore + HasClock + HasMailer),
     token: &str,
     client: &ClientInfo,
-) -> Result<(), RecoveryError> {
+) -> Result<(), AccountError> {
     let hash = token_hash(token);
     let now = deps.now();
     let purposes = [
@@ -317,7 +269,7 @@ pub async fn verify_email(
             Ok(users::find_by_id(conn, &token.user_id)?.map(|user| (token, user)))
         })
         .await?;
-    let (found_token, user) = found.ok_or(RecoveryError::InvalidOrExpiredToken)?;
+    let (found_token, user) = found.ok_or(AccountError::InvalidOrExpiredToken)?;
     // The notice to the address being left, prepared outside the transaction.
     let notice = match &found_token.new_email {
         Some(_) => Some(outbox_row(
@@ -336,12 +288,12 @@ pub async fn verify_email(
     deps.db()
         .transaction(move |conn| {
             let Some(token) = outbox::consume_token(conn, &hash, &purposes, now)? else {
-                return Err(RecoveryError::InvalidOrExpiredToken);
+                return Err(AccountError::InvalidOrExpiredToken);
             };
             match (&token.new_email, notice) {
                 (Some(new_email), Some(notice)) => {
                     users::change_email(conn, &token.user_id, new_email, now)?
-                        .map_err(|_| RecoveryError::EmailTaken)?;
+                        .map_err(|_| AccountError::EmailTaken)?;
                     // Links already mailed to the address being left must not
                     // work for whoever still reads it.
                     outbox::void_tokens(
@@ -377,13 +329,13 @@ pub async fn verify_email(
 pub async fn send_verification(
     deps: &(impl HasStore + HasClock + HasLimits + HasMailer + HasPolicy),
     caller: &Caller,
-) -> Result<(), RecoveryError> {
+) -> Result<(), AccountError> {
     if caller.account.email_verified {
         return Ok(());
     }
     count_mail_request(deps, &caller.account.email)
         .await
-        .map_err(|retry_after_secs| RecoveryError::HeldBack { retry_after_secs })?;
+        .map_err(|retry_after_secs| AccountError::HeldBack { retry_after_secs })?;
     let now = deps.now();
     let user_id = caller.account.id.to_string();
     let lookup = user_id.clone();
@@ -439,7 +391,7 @@ pub async fn change_email(
     new_email: &str,
     password: Secret,
     client: &ClientInfo,
-) -> Result<(), RecoveryError> {
+) -> Result<(), AccountError> {
     let new_email = Email::parse(new_email).map_err(|violation| invalid("new_email", violation))?;
     confirm_password(deps, caller, password, client).await?;
     let taken = new_email.clone();
@@ -448,11 +400,11 @@ pub async fn change_email(
         .run(move |conn| Ok::<_, StoreError>(users::email_exists(conn, taken.as_str())?))
         .await?
     {
-        return Err(RecoveryError::EmailTaken);
+        return Err(AccountError::EmailTaken);
     }
     count_mail_request(deps, &new_email)
         .await
-        .map_err(|retry_after_secs| RecoveryError::HeldBack { retry_after_secs })?;
+        .map_err(|retry_after_secs| AccountError::HeldBack { retry_after_secs })?;
     let now = deps.now();
     let min_interval = seconds(deps.policy().mail_min_interval);
     let user_id = caller.account.id.to_string();
@@ -529,7 +481,7 @@ pub async fn change_username(
     caller: &Caller,
     username: &str,
     client: &ClientInfo,
-) -> Result<Account, RecoveryError> {
+) -> Result<Account, AccountError> {
     let username = Username::parse(username).map_err(|violation| invalid("username", violation))?;
     let now = deps.now();
     let user_id = caller.account.id.to_string();
@@ -540,14 +492,14 @@ pub async fn change_username(
             let taken = users::find_by_username(conn, username.as_str())?
                 .is_some_and(|other| other.id != user_id);
             if taken {
-                return Err(RecoveryError::UsernameTaken);
+                return Err(AccountError::UsernameTaken);
             }
             users::lock(conn, &user_id)?;
             let Some(before) = users::find_by_id(conn, &user_id)? else {
                 return Ok(None);
             };
             users::set_username(conn, &user_id, username.as_str(), now)?
-                .map_err(|_| RecoveryError::UsernameTaken)?;
+                .map_err(|_| AccountError::UsernameTaken)?;
             if before.username != username.as_str() {
                 Event::new(EventType::UsernameChanged, &client, now)
                     .user(&user_id)
@@ -560,7 +512,7 @@ pub async fn change_username(
             Ok(users::find_by_id(conn, &user_id)?)
         })
         .await?
-        .ok_or(RecoveryError::Store(StoreError::Failed(anyhow::anyhow!(
+        .ok_or(AccountError::Store(StoreError::Failed(anyhow::anyhow!(
             "the account vanished"
         ))))?;
     Ok(Account::from_row(&row)?)

@@ -441,7 +441,7 @@ pub async fn end(
 /// One live session, as its owner sees it.
 #[derive(Debug, Clone)]
 pub struct LiveSession {
-    pub id: String,
+    pub id: uuid::Uuid,
     pub created_at: NaiveDateTime,
     pub last_used_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
@@ -468,22 +468,23 @@ pub async fn list(
         .db()
         .run(move |conn| Ok::<_, StoreError>(sessions::list_live(conn, &user_id, now)?))
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(row, refreshes)| LiveSession {
-            current: row.id == caller.session_id,
-            id: row.id,
-            created_at: row.created_at,
-            last_used_at: row.last_used_at,
-            expires_at: row.expires_at,
-            user_agent: row.user_agent,
-            ip: row.ip,
-            last_refreshed_at: row.rotated_at,
-            refresh_count: refreshes.refresh_count,
-            last_ip: refreshes.last_ip,
-            last_user_agent: refreshes.last_user_agent,
+    rows.into_iter()
+        .map(|(row, refreshes)| {
+            Ok(LiveSession {
+                current: row.id == caller.session_id,
+                id: crate::db::stored_uuid("session", &row.id)?,
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+                expires_at: row.expires_at,
+                user_agent: row.user_agent,
+                ip: row.ip,
+                last_refreshed_at: row.rotated_at,
+                refresh_count: refreshes.refresh_count,
+                last_ip: refreshes.last_ip,
+                last_user_agent: refreshes.last_user_agent,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Why a session could not be ended.

@@ -6,7 +6,7 @@
 use chrono::NaiveDateTime;
 
 use super::login::LoginError;
-use super::one_time::new_token;
+use super::one_time::OneTimeToken;
 use super::ports::HasHasher;
 use crate::db::users::{self, UserRow};
 use crate::db::{Conflict, StoreError};
@@ -22,7 +22,9 @@ pub async fn passwordless_account(
     name: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<UserRow, LoginError> {
-    let (unknowable, _) = new_token()?;
+    let OneTimeToken {
+        token: unknowable, ..
+    } = OneTimeToken::new()?;
     let password_hash = deps.passwords().hash(unknowable.into()).await?;
     let local_part = email.split('@').next().unwrap_or_default();
     Ok(UserRow {
@@ -78,7 +80,7 @@ pub fn insert_with_free_username(
                 Err(conflict) => return Ok(Err(conflict)),
             }
         }
-        let (random, _) = new_token()?;
+        let OneTimeToken { token: random, .. } = OneTimeToken::new()?;
         let suffix: String = random
             .chars()
             .filter(char::is_ascii_alphanumeric)

@@ -322,10 +322,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// `None` for a stored id that is not a UUID (never a nil id).
-    pub fn from_live(session: LiveSession) -> Option<Self> {
-        Some(Self {
-            id: uuid::Uuid::parse_str(&session.id).ok()?,
+    pub fn from_live(session: LiveSession) -> Self {
+        Self {
+            id: session.id,
             created_at: utc(session.created_at),
             last_used_at: utc(session.last_used_at),
             expires_at: utc(session.expires_at),
@@ -336,7 +335,7 @@ impl Session {
             last_ip: session.last_ip,
             last_user_agent: session.last_user_agent,
             current: session.current,
-        })
+        }
     }
 }
 
@@ -482,10 +481,9 @@ pub struct AuthEvent {
 }
 
 impl AuthEvent {
-    /// `None` for a stored id that is not a UUID (never a nil id).
-    pub fn from_recorded(event: RecordedEvent) -> Option<Self> {
-        Some(Self {
-            id: uuid::Uuid::parse_str(&event.id).ok()?,
+    pub fn from_recorded(event: RecordedEvent) -> Self {
+        Self {
+            id: event.id,
             occurred_at: event.occurred_at,
             event_type: event.event_type,
             user_id: event.user_id,
@@ -493,7 +491,7 @@ impl AuthEvent {
             ip: event.ip,
             user_agent: event.user_agent,
             detail: event.detail,
-        })
+        }
     }
 }
 
@@ -545,7 +543,7 @@ pub struct EmailLoginVerifyRequest {
     /// With `code`: the address the code was mailed to.
     #[schema(format = "email", max_length = 254)]
     pub email: Option<String>,
-    /// With `email`: the 6-digit code from the mail (at most 5 tries).
+    /// With `email`: the {{email_code_digits}}-digit code from the mail (at most {{email_code_max_attempts}} tries).
     #[schema(value_type = Option<String>, max_length = 32)]
     pub code: Option<Secret>,
     /// `true` keeps the session for `REFRESH_TOKEN_TTL`, otherwise at most a day.
@@ -634,7 +632,7 @@ pub struct TotpEnrollment {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"code": "123456"}))]
 pub struct TotpConfirmRequest {
-    /// The 6-digit code the app shows now.
+    /// The {{totp_digits}}-digit code the app shows now.
     #[schema(value_type = String, max_length = 32)]
     pub code: Secret,
 }
@@ -659,7 +657,7 @@ pub struct RecoveryCodes {
 pub struct StepUpRequest {
     #[schema(value_type = String, max_length = 1024)]
     pub password: Secret,
-    /// A 6-digit TOTP code, or one of the recovery codes (which is then spent).
+    /// A {{totp_digits}}-digit TOTP code, or one of the recovery codes (which is then spent).
     #[schema(value_type = String, max_length = 64)]
     pub code: Secret,
 }
@@ -673,7 +671,7 @@ pub struct StepUpRequest {
 pub struct LoginMfaRequest {
     #[schema(max_length = 128)]
     pub mfa_token: String,
-    /// The 6-digit code the authenticator app shows.
+    /// The {{totp_digits}}-digit code the authenticator app shows.
     #[schema(value_type = Option<String>, max_length = 32)]
     pub code: Option<Secret>,
     /// One of the account's recovery codes; it is spent.
@@ -703,7 +701,7 @@ pub struct PasskeyRegistrationRequest {
 /// `navigator.credentials.create({publicKey})`, or
 /// `parseRequestOptionsFromJSON` then `navigator.credentials.get({publicKey})`),
 /// and post the credential it returns (`credential.toJSON()`) with
-/// `ceremony_id` within 300 s.
+/// `ceremony_id` within {{ceremony_ttl_secs}} s.
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
     "ceremony_id": "b3BhcXVlLWNlcmVtb255LWlk…",
@@ -773,7 +771,7 @@ pub struct PasskeyView {
 impl From<crate::service::passkeys::PasskeyInfo> for PasskeyView {
     fn from(info: crate::service::passkeys::PasskeyInfo) -> Self {
         Self {
-            id: uuid::Uuid::parse_str(&info.id).unwrap_or_default(),
+            id: info.id,
             name: info.name,
             created_at: utc(info.created_at),
             last_used_at: info.last_used_at.map(utc),
@@ -954,7 +952,7 @@ pub struct LinkIdentityRequest {
 /// Where to send the browser to link the identity.
 #[derive(Serialize, ToSchema)]
 pub struct LinkIdentityStart {
-    /// Open it in the browser (a navigation, not a fetch) within 600 s; it
+    /// Open it in the browser (a navigation, not a fetch) within {{link_ticket_ttl_secs}} s; it
     /// leads to the provider and back to `redirect_to`.
     pub url: String,
 }

@@ -67,7 +67,133 @@ pub fn document() -> utoipa::openapi::OpenApi {
         make_faithful(operation);
         bound_ids(operation);
     }
+    fill_in_limits(document)
+}
+
+/// The limits descriptions state, each from the constant that enforces it:
+/// a description writes `{{mfa_token_ttl_secs}}` rather than "300", so the
+/// document cannot drift from the code.
+fn limits() -> [(&'static str, String); 10] {
+    use crate::service::{email_login, federation, identities, mfa, passkeys};
+    [
+        (
+            "{{mfa_token_ttl_secs}}",
+            mfa::MFA_TOKEN_TTL_SECS.to_string(),
+        ),
+        (
+            "{{mfa_token_max_attempts}}",
+            mfa::MFA_TOKEN_MAX_ATTEMPTS.to_string(),
+        ),
+        (
+            "{{ceremony_ttl_secs}}",
+            crate::auth::passkeys::CEREMONY_TTL_SECS.to_string(),
+        ),
+        ("{{max_passkeys}}", passkeys::MAX_PASSKEYS.to_string()),
+        (
+            "{{email_code_digits}}",
+            email_login::CODE_DIGITS.to_string(),
+        ),
+        (
+            "{{email_code_max_attempts}}",
+            email_login::CODE_MAX_ATTEMPTS.to_string(),
+        ),
+        ("{{totp_digits}}", crate::auth::totp::DIGITS.to_string()),
+        (
+            "{{attempt_ttl_secs}}",
+            federation::ATTEMPT_TTL_SECS.to_string(),
+        ),
+        (
+            "{{login_code_ttl_secs}}",
+            federation::LOGIN_CODE_TTL_SECS.to_string(),
+        ),
+        (
+            "{{link_ticket_ttl_secs}}",
+            identities::LINK_TICKET_TTL_SECS.to_string(),
+        ),
+    ]
+}
+
+/// Replaces every `{{limit}}` in the document's texts with its value: the
+/// operations' summaries and descriptions, their parameters, bodies and
+/// answers, and every schema's description down to nested properties.
+fn fill_in_limits(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::RefOr;
+    let limits = limits();
+    let fill = |text: &mut String| {
+        if text.contains("{{") {
+            for (placeholder, limit) in &limits {
+                *text = text.replace(placeholder, limit);
+            }
+        }
+    };
+    for operation in operations(&mut document) {
+        operation.summary.iter_mut().for_each(fill);
+        operation.description.iter_mut().for_each(fill);
+        for parameter in operation.parameters.iter_mut().flatten() {
+            parameter.description.iter_mut().for_each(fill);
+        }
+        if let Some(body) = operation.request_body.as_mut() {
+            body.description.iter_mut().for_each(fill);
+        }
+        for response in operation.responses.responses.values_mut() {
+            if let RefOr::T(response) = response {
+                fill(&mut response.description);
+            }
+        }
+    }
+    if let Some(components) = document.components.as_mut() {
+        for schema in components.schemas.values_mut() {
+            fill_schema(schema, &fill);
+        }
+    }
     document
+}
+
+fn fill_schema(
+    schema: &mut utoipa::openapi::RefOr<utoipa::openapi::Schema>,
+    fill: &impl Fn(&mut String),
+) {
+    use utoipa::openapi::schema::ArrayItems;
+    use utoipa::openapi::{RefOr, Schema};
+    let RefOr::T(schema) = schema else {
+        return;
+    };
+    match schema {
+        Schema::Object(object) => {
+            object.description.iter_mut().for_each(fill);
+            for property in object.properties.values_mut() {
+                fill_schema(property, fill);
+            }
+        }
+        Schema::Array(array) => {
+            array.description.iter_mut().for_each(fill);
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                fill_schema(items, fill);
+            }
+        }
+        Schema::OneOf(one_of) => {
+            one_of.description.iter_mut().for_each(fill);
+            one_of
+                .items
+                .iter_mut()
+                .for_each(|item| fill_schema(item, fill));
+        }
+        Schema::AllOf(all_of) => {
+            all_of.description.iter_mut().for_each(fill);
+            all_of
+                .items
+                .iter_mut()
+                .for_each(|item| fill_schema(item, fill));
+        }
+        Schema::AnyOf(any_of) => {
+            any_of.description.iter_mut().for_each(fill);
+            any_of
+                .items
+                .iter_mut()
+                .for_each(|item| fill_schema(item, fill));
+        }
+        _ => {}
+    }
 }
 
 /// Length of a UUID in its canonical text form (`8-4-4-4-12`).

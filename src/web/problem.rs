@@ -35,7 +35,6 @@ use crate::service::mfa::MfaError;
 use crate::service::oauth_clients::ClientError;
 use crate::service::oauth_grants::UserinfoError;
 use crate::service::passkeys::PasskeyError;
-use crate::service::recovery::RecoveryError;
 use crate::service::sessions::{AuthError, RefreshError, RevokeError};
 
 /// Declares [`ErrorCode`] from one table: each line is a code's variant, the
@@ -397,7 +396,7 @@ pub struct Problem {
     #[schema(value_type = Option<std::collections::HashMap<String, Vec<FieldError>>>)]
     pub errors: Option<FieldErrors>,
     /// Only for `mfa_required`: the opaque token for `POST /login/mfa`, valid
-    /// 300 seconds for at most 5 codes, spent by the login it finishes.
+    /// {{mfa_token_ttl_secs}} seconds for at most {{mfa_token_max_attempts}} codes, spent by the login it finishes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mfa_token: Option<String>,
     /// Only for `mfa_required`: the second factors that can finish the login.
@@ -616,6 +615,7 @@ impl From<AccountError> for ApiError {
             AccountError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
             AccountError::Invalid(violations) => Self::Validation(violations),
             AccountError::LastAdmin => Self::LastAdmin,
+            AccountError::InvalidOrExpiredToken => Self::InvalidOrExpiredToken,
             AccountError::Hash(error) => error.into(),
             AccountError::Store(error) => error.into(),
         }
@@ -635,22 +635,6 @@ impl From<AdminError> for ApiError {
             AdminError::LastAdmin => Self::LastAdmin,
             AdminError::SecondFactorRequired => Self::MfaRequiredForAdmin,
             AdminError::Store(error) => error.into(),
-        }
-    }
-}
-
-impl From<RecoveryError> for ApiError {
-    fn from(error: RecoveryError) -> Self {
-        match error {
-            RecoveryError::Invalid(violations) => Self::Validation(violations),
-            RecoveryError::InvalidOrExpiredToken => Self::InvalidOrExpiredToken,
-            RecoveryError::EmailTaken => Self::EmailTaken,
-            RecoveryError::UsernameTaken => Self::UsernameTaken,
-            RecoveryError::WrongPassword => Self::WrongPassword,
-            RecoveryError::FreshLoginRequired => Self::FreshLoginRequired,
-            RecoveryError::HeldBack { retry_after_secs } => Self::RateLimited { retry_after_secs },
-            RecoveryError::Hash(error) => error.into(),
-            RecoveryError::Store(error) => error.into(),
         }
     }
 }

@@ -532,7 +532,7 @@ async fn seed(app: &TestApp, first: i64, count: i64) {
     app.state
         .db
         .transaction(move |conn| {
-            Ok::<_, portcullis::db::StoreError>(portcullis::db::seeding::seed(
+            Ok::<_, portcullis::db::StoreError>(portcullis::db::bench::seeding::seed(
                 conn,
                 "seeded",
                 first,
@@ -776,7 +776,8 @@ async fn accounts_created_before_the_search_index_are_found_after_upgrading() {
         }
     }
     let newest = chrono::Utc::now().naive_utc() - chrono::Duration::days(1);
-    portcullis::db::seeding::seed(&mut conn, "older", 1, 12, SEEDED_PASSWORD_HASH, newest).unwrap();
+    portcullis::db::bench::seeding::seed(&mut conn, "older", 1, 12, SEEDED_PASSWORD_HASH, newest)
+        .unwrap();
     drop(conn);
 
     let app = crate::helpers::spawn_app_on(database).await;

@@ -443,6 +443,89 @@ test("an admin finds a user among many, resets their two-factor, sends a reset l
   });
 });
 
+/** Whether the client id and secret authenticate at the token endpoints (introspection answers 200, not 401). */
+async function secretWorks(clientId, secret) {
+  const response = await fetch(`${origin}/oauth2/introspect`, {
+    method: "POST",
+    headers: {
+      Authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64")}`,
+      "Content-Type": "application/x-www-form-urlencoded",
+    },
+    body: "token=not-a-token",
+  });
+  if (response.status === 200) {
+    assert.equal((await response.json()).active, false);
+    return true;
+  }
+  assert.equal(response.status, 401);
+  return false;
+}
+
+test("an admin registers apps, gives one a new secret and deletes it; the event filter lists every event type", async () => {
+  await withPage("admin-apps", async (page) => {
+    page.on("dialog", (dialog) => dialog.accept());
+    await page.goto(`${origin}/ui/login?next=/ui/admin`);
+    await page.fill("#login-identifier", "root");
+    await page.fill("#login-password", adminPassword);
+    await page.click("#login button[type=submit]");
+    await page.waitForURL(/\/ui\/admin$/);
+    await statusSays(page, "Logged in as root (admin)");
+    const types = await page.locator("#event-type option").evaluateAll((options) => options.map((option) => option.value));
+    for (const type of ["user_registered", "oauth_client_created", "email_login_requested"]) {
+      assert.ok(types.includes(type), `${type} among ${types}`);
+    }
+
+    // A confidential app: its secret is shown once, and works.
+    await page.fill("#app-name", "Team wiki");
+    await page.selectOption("#app-type", "confidential");
+    await page.fill("#app-redirect-uris", "https://wiki.example.com/callback\n  https://wiki.example.com/other  \n");
+    await page.click("#app-create button[type=submit]");
+    await statusSays(page, "Team wiki is registered");
+    const first = await page.locator("#app-secret-value").textContent();
+    assert.match(first, /^[A-Za-z0-9_-]{43}$/);
+    const line = page.locator("#app-list li", { hasText: "Team wiki" });
+    const clientId = await line.locator("code").textContent();
+    assert.match(await line.textContent(), /confidential.*https:\/\/wiki\.example\.com\/callback, https:\/\/wiki\.example\.com\/other/s);
+    assert.ok(await secretWorks(clientId, first));
+    await check(page, "admin-apps");
+
+    // A new secret replaces the old one at once.
+    await line.getByRole("button", { name: "New secret for Team wiki" }).click();
+    await statusSays(page, "Team wiki has a new secret");
+    const second = await page.locator("#app-secret-value").textContent();
+    assert.notEqual(second, first);
+    assert.ok(!(await secretWorks(clientId, first)), "the old secret no longer works");
+    assert.ok(await secretWorks(clientId, second));
+
+    // A public first-party app: no secret, no "New secret" button.
+    await page.fill("#app-name", "Team SPA");
+    await page.fill("#app-redirect-uris", "https://spa.example.com/");
+    await page.check("#app-first-party");
+    await page.click("#app-create button[type=submit]");
+    await statusSays(page, "Team SPA is registered");
+    const spa = page.locator("#app-list li", { hasText: "Team SPA" });
+    assert.match(await spa.textContent(), /public.*first party/s);
+    assert.equal(await spa.getByRole("button", { name: /New secret/ }).count(), 0);
+    assert.equal(await page.locator("#app-count").textContent(), "2 apps.");
+
+    // A bad redirect URI is named beside its field.
+    await page.fill("#app-name", "Broken");
+    await page.fill("#app-redirect-uris", "http://example.com/not-https");
+    await page.click("#app-create button[type=submit]");
+    await page.locator("#app-create .form-error:not(:empty), #app-create .field-error").first().waitFor();
+    assert.equal(await page.locator("#app-list li").count(), 2);
+
+    // Deleting ends it: its secret stops working.
+    await line.getByRole("button", { name: "Delete Team wiki" }).click();
+    await statusSays(page, "Team wiki is deleted");
+    assert.equal(await page.locator("#app-list li").count(), 1);
+    assert.ok(!(await secretWorks(clientId, second)));
+    const events = await api("GET", "/admin/events?type=oauth_client_deleted", undefined,
+      (await api("POST", "/login", { username: "root", password: adminPassword })).body.access_token);
+    assert.equal(events.body.total, 1);
+  });
+});
+
 test("a non-admin opening the admin console sees a notice and no account, and no admin call is made", async () => {
   await withPage("not-admin", async (page) => {
     const adminCalls = [];

@@ -123,7 +123,7 @@ pub async fn list_sessions(
     AuthUser(caller): AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let live = sessions::list(state.get_ref(), &caller).await?;
-    let listed: Vec<Session> = live.into_iter().filter_map(Session::from_live).collect();
+    let listed: Vec<Session> = live.into_iter().map(Session::from_live).collect();
     Ok(HttpResponse::Ok().json(listed))
 }
 

@@ -226,10 +226,7 @@ pub async fn list_events(
     let pagination = Pagination::parse(page, per_page).map_err(ApiError::Validation)?;
     let user_id = user_id.map(|id| id.to_string());
     let (events, total) = audit::list(state.get_ref(), user_id, event_type, pagination).await?;
-    let items: Vec<AuthEvent> = events
-        .into_iter()
-        .filter_map(AuthEvent::from_recorded)
-        .collect();
+    let items: Vec<AuthEvent> = events.into_iter().map(AuthEvent::from_recorded).collect();
     Ok(HttpResponse::Ok().json(EventPage::of(pagination, items, total)))
 }
 

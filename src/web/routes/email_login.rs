@@ -15,7 +15,7 @@ use crate::web::responses::{
     BodyTooLarge, BusyOrUnavailable, DatabaseUnavailable, NotJson, RateLimited,
 };
 
-/// Mails a sign-in link and a 6-digit code to the address, if it may sign in
+/// Mails a sign-in link and a {{email_code_digits}}-digit code to the address, if it may sign in
 /// (an enabled account; with `EMAIL_LOGIN_SIGNUP=on`, any address). The
 /// answer is the same, in about the same time, either way; one address gets
 /// at most one message per `MAIL_MIN_INTERVAL`, and a new one voids the older.
@@ -59,7 +59,7 @@ pub async fn request_email_login(
                 ("Cache-Control" = String, description = "`no-store`"),
                 ("Set-Cookie" = String, description = "With `\"token_delivery\": \"cookie\"` only: the refresh cookie (`refresh_token` is then absent from the body)."),
             )),
-        (status = 400, description = "`invalid_or_expired_token`: the link or code is unknown, used, expired, wrong, or out of its 5 tries (ask for a new one); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_or_expired_token`: the link or code is unknown, used, expired, wrong, or out of its {{email_code_max_attempts}} tries (ask for a new one); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`mfa_required`: the account has a second factor; the problem carries `mfa_token`, `methods` and, with `passkey`, `passkey_options` for `POST /login/mfa`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: signing in by email is off (`EMAIL_LOGIN`).", body = Problem, content_type = "application/problem+json"),

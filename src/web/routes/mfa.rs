@@ -176,7 +176,7 @@ pub async fn regenerate_recovery_codes(
                 ("Cache-Control" = String, description = "`no-store`"),
                 ("Set-Cookie" = String, description = "With `\"token_delivery\": \"cookie\"` only: the refresh cookie (`refresh_token` is then absent from the body)."),
             )),
-        (status = 400, description = "`invalid_or_expired_token`: the `mfa_token` is unknown, used, older than 300 s or out of its 5 tries (log in again); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_or_expired_token`: the `mfa_token` is unknown, used, older than {{mfa_token_ttl_secs}} s or out of its {{mfa_token_max_attempts}} tries (log in again); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_mfa_code`: wrong, expired or already used code, or a passkey answer that is not one of the account's passkeys signing this login's `passkey_options` (each `mfa_token` takes one passkey answer). `invalid_credentials`: the account's password, role or second factors changed since the password step (log in again).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`: disabled since the password step.", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,

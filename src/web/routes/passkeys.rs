@@ -23,7 +23,7 @@ use crate::web::responses::{
 /// Starts adding a passkey to the caller's account (the password again; on
 /// an account that already has a second factor, from a session opened with
 /// it). Hand `options` to `navigator.credentials.create`, then post what it
-/// returns to `POST /me/passkeys` within 300 s. At most 20 per account.
+/// returns to `POST /me/passkeys` within {{ceremony_ttl_secs}} s. At most {{max_passkeys}} per account.
 #[utoipa::path(
     tag = "passkeys",
     operation_id = "start_passkey_registration",
@@ -65,7 +65,7 @@ pub async fn start_passkey_registration(
     request_body = PasskeyCreateRequest,
     responses(
         (status = 201, description = "The passkey is added.", body = PasskeyView),
-        (status = 400, description = "`invalid_or_expired_token`: the ceremony is unknown, used, older than 300 s or another account's (start again); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_or_expired_token`: the ceremony is unknown, used, older than {{ceremony_ttl_secs}} s or another account's (start again); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
         Unauthenticated,
         (status = 403, description = "`step_up_required`: the account has a second factor and this session was opened without one (log in again with it).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`too_many_passkeys`: the account has 20; remove one first.", body = Problem, content_type = "application/problem+json"),
@@ -200,7 +200,7 @@ pub async fn start_passkey_login(
                 ("Cache-Control" = String, description = "`no-store`"),
                 ("Set-Cookie" = String, description = "With `\"token_delivery\": \"cookie\"` only: the refresh cookie (`refresh_token` is then absent from the body)."),
             )),
-        (status = 400, description = "`invalid_or_expired_token`: the ceremony is unknown, used (a ceremony is used once, even by a failed try) or older than 300 s; or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_or_expired_token`: the ceremony is unknown, used (a ceremony is used once, even by a failed try) or older than {{ceremony_ttl_secs}} s; or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`: an unknown or removed passkey, another account's, a wrong origin or signature, no user verification, or a signature counter that went backwards (a cloned authenticator).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`, or `email_not_verified` (with `EMAIL_VERIFICATION=required`).", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,

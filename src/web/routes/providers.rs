@@ -46,7 +46,7 @@ pub async fn list_providers(state: web::Data<AppState>) -> HttpResponse {
 /// answers 303 to the provider with `state`, `nonce` and a PKCE challenge,
 /// and sets the `portcullis_oauth` cookie that binds the attempt to this
 /// browser. The provider sends the browser back to the callback, which sends
-/// it on to `redirect_to` with a login code (or an error) within 600 s.
+/// it on to `redirect_to` with a login code (or an error) within {{attempt_ttl_secs}} s.
 #[utoipa::path(
     tag = "providers",
     operation_id = "start_provider_login",
@@ -125,7 +125,7 @@ fn see_other(location: &url::Url) -> actix_web::HttpResponseBuilder {
 
 /// Where the provider sends the browser back. Answers 303 to the start's
 /// `redirect_to` with `code=…` (a login code for `POST /login/code`: single
-/// use, 60 s), `linked={id}` (an identity linked) or `error=…`
+/// use, {{login_code_ttl_secs}} s), `linked={id}` (an identity linked) or `error=…`
 /// (`provider_error`, `invalid_state`, `invalid_response`,
 /// `provider_unavailable`, `email_not_verified`, `account_exists`,
 /// `account_disabled`, `signup_closed`, `identity_taken`); 400 when the
@@ -186,7 +186,7 @@ pub async fn provider_callback(
                 ("Cache-Control" = String, description = "`no-store`"),
                 ("Set-Cookie" = String, description = "With `\"token_delivery\": \"cookie\"` only: the refresh cookie (`refresh_token` is then absent from the body)."),
             )),
-        (status = 400, description = "`invalid_or_expired_token`: the code is unknown, used, older than 60 s, or its `code_verifier` is missing or wrong (the code is spent either way); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_or_expired_token`: the code is unknown, used, older than {{login_code_ttl_secs}} s, or its `code_verifier` is missing or wrong (the code is spent either way); or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`mfa_required`: the account has a second factor; the problem carries `mfa_token`, `methods` and, with `passkey`, `passkey_options` for `POST /login/mfa`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`, or `email_not_verified` (with `EMAIL_VERIFICATION=required`).", body = Problem, content_type = "application/problem+json"),
         BodyTooLarge,
@@ -248,7 +248,7 @@ pub async fn list_identities(
     params(("id" = String, Path, description = "The provider's id (as `GET /login/providers` lists it): the path is `DELETE /me/identities/{id}`'s, where `id` is an identity's.", max_length = 32, pattern = "^[a-z0-9_]{1,32}$")),
     request_body = LinkIdentityRequest,
     responses(
-        (status = 200, description = "Where to send the browser (valid 600 s, once).", body = LinkIdentityStart,
+        (status = 200, description = "Where to send the browser (valid {{link_ticket_ttl_secs}} s, once).", body = LinkIdentityStart,
             headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "`redirect_not_allowed`, or `malformed_request`.", body = Problem, content_type = "application/problem+json"),
         Unauthenticated,

@@ -50,6 +50,17 @@ const CLIENT_MODULE: &[u8] = include_bytes!("../../../clients/typescript/dist/in
 /// Where a page's `{{assets}}` points: the versioned asset folder.
 const ASSETS_PLACEHOLDER: &str = "{{assets}}";
 
+/// Where the admin console's event filter lists the event types: every type
+/// the audit trail can hold, from the one list in the domain.
+const EVENT_TYPE_OPTIONS_PLACEHOLDER: &str = "{{event_type_options}}";
+
+fn event_type_options() -> String {
+    crate::domain::EventType::ALL
+        .iter()
+        .map(|kind| format!("<option value=\"{0}\">{0}</option>", kind.as_str()))
+        .collect()
+}
+
 /// One file ready to serve.
 struct File {
     body: web::Bytes,
@@ -112,7 +123,9 @@ impl Files {
             .into_iter()
             .filter_map(|page| {
                 let file = Pages::get(&format!("{page}.html"))?;
-                let html = String::from_utf8_lossy(&file.data).replace(ASSETS_PLACEHOLDER, &prefix);
+                let html = String::from_utf8_lossy(&file.data)
+                    .replace(ASSETS_PLACEHOLDER, &prefix)
+                    .replace(EVENT_TYPE_OPTIONS_PLACEHOLDER, &event_type_options());
                 Some((page, File::new(Cow::Owned(html.into_bytes()), "page.html")))
             })
             .collect();

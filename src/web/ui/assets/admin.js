@@ -4,15 +4,6 @@
 // only shows its answers. A non-admin sees a notice and no account.
 import { $, auth, describe, h, onSubmit, restoreSession, say, toLogin, when, withBusy } from "./ui.js";
 
-const EVENT_TYPES = [
-  "user_registered", "login_succeeded", "login_failed", "token_refreshed", "refresh_reuse_detected",
-  "logged_out", "logged_out_all", "session_revoked", "password_changed", "password_check_failed",
-  "role_changed", "user_disabled", "user_enabled", "user_deleted", "password_reset_requested",
-  "password_reset", "email_verified", "email_change_requested", "email_changed", "username_changed",
-  "mfa_enabled", "mfa_disabled", "mfa_challenge_failed", "recovery_code_used",
-  "recovery_codes_regenerated", "passkey_added", "passkey_removed", "email_login_requested",
-];
-
 const api = (method, path, body) => auth.request(method, path, body);
 const query = (params) => {
   const search = new URLSearchParams();
@@ -181,9 +172,72 @@ $("#events-next").addEventListener("click", (event) =>
 $("#events-previous").addEventListener("click", (event) =>
   withBusy(event.currentTarget, () => showEvents(eventPage - 1)));
 
-// --- start -------------------------------------------------------------------------
+// --- apps (OpenID clients) ---------------------------------------------------------
 
-$("#event-type").append(...EVENT_TYPES.map((type) => h("option", { value: type }, type)));
+const lines = (text) => text.split("\n").map((line) => line.trim()).filter(Boolean);
+
+function showSecret(app, secret) {
+  $("#app-secret-title").textContent = `The secret of ${app.name}.`;
+  $("#app-secret-value").textContent = secret;
+  $("#app-secret").hidden = false;
+  $("#app-secret").focus();
+}
+
+function appLine(app) {
+  return h("li", {},
+    h("span", { class: "what" },
+      h("strong", {}, app.name), " ",
+      h("span", { class: "tag" }, app.type),
+      app.first_party ? h("span", { class: "tag" }, "first party") : null,
+      h("small", {}, "client_id ", h("code", {}, app.client_id), " · registered ", when(app.created_at)),
+      h("small", {}, `redirects to ${app.redirect_uris.join(", ")}`)),
+    h("span", { class: "actions" },
+      app.type === "confidential"
+        ? h("button", {
+          type: "button", class: "secondary", "aria-label": `New secret for ${app.name}`,
+          onclick: (event) => withBusy(event.currentTarget, async () => {
+            if (!confirm(`Give ${app.name} a new secret? The current one stops working at once.`)) return;
+            const { client_secret } = await api("POST", `/admin/clients/${encodeURIComponent(app.client_id)}/secret`);
+            showSecret(app, client_secret);
+            say(`${app.name} has a new secret.`);
+          }),
+        }, "New secret")
+        : null,
+      h("button", {
+        type: "button", class: "danger", "aria-label": `Delete ${app.name}`,
+        onclick: (event) => withBusy(event.currentTarget, async () => {
+          if (!confirm(`Delete ${app.name}? Everyone signed in to it through Portcullis is signed out of it.`)) return;
+          await api("DELETE", `/admin/clients/${encodeURIComponent(app.client_id)}`);
+          $("#app-secret").hidden = true;
+          say(`${app.name} is deleted.`);
+          await showApps();
+        }),
+      }, "Delete")));
+}
+
+async function showApps() {
+  const apps = await api("GET", "/admin/clients");
+  $("#app-count").textContent = apps.length === 0
+    ? "No app signs in with Portcullis yet."
+    : `${apps.length} app${apps.length === 1 ? "" : "s"}.`;
+  $("#app-list").replaceChildren(...apps.map(appLine));
+}
+
+onSubmit($("#app-create"), async ({ name, type, redirect_uris, post_logout_redirect_uris, first_party }, form) => {
+  const app = await api("POST", "/admin/clients", {
+    name: name.trim(),
+    type,
+    redirect_uris: lines(redirect_uris),
+    post_logout_redirect_uris: lines(post_logout_redirect_uris),
+    first_party,
+  });
+  form.reset();
+  await showApps();
+  if (app.client_secret) showSecret(app, app.client_secret);
+  say(`${app.name} is registered: its client_id is ${app.client_id}.`);
+});
+
+// --- start -------------------------------------------------------------------------
 
 const me = await restoreSession();
 if (!me) {
@@ -192,7 +246,7 @@ if (!me) {
   say("This console is for administrators. Your account is not one.", true);
 } else {
   try {
-    await Promise.all([showDashboard(), showUsers(), showEvents(1)]);
+    await Promise.all([showDashboard(), showUsers(), showEvents(1), showApps()]);
     $("#console").hidden = false;
     say(`Logged in as ${me.username} (admin)`);
   } catch (error) {

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use diesel::connection::SimpleConnection as _;
 use diesel::prelude::*;
 
-use super::{ConnectionManager, DatabaseUrl, DbConnection};
+use crate::db::{ConnectionManager, DatabaseUrl, DbConnection};
 
 /// A scratch table, created and dropped by each measurement.
 const TABLE: &str = "portcullis_write_ceiling";

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::DbConnection;
+use crate::db::DbConnection;
 
 /// Inserts `count` accounts numbered from `first` (`{prefix}{n}`,
 /// `{prefix}{n}@example.com`), all with `password_hash`, one second apart
