@@ -22,6 +22,7 @@ pub mod schema;
 pub mod sessions;
 pub mod user_search;
 pub mod users;
+mod writer;
 
 use std::fmt;
 use std::time::Duration;
@@ -46,6 +47,10 @@ pub enum StoreError {
     /// was acknowledged is lost, and it is worth retrying once space is freed.
     #[error("database storage is full")]
     StorageFull,
+    /// More writes are waiting for this node's SQLite writer than its queue
+    /// holds: refused at once, worth retrying shortly.
+    #[error("too many writes are waiting")]
+    Overloaded,
     /// Anything else: a bug or a broken database, logged and never shown.
     #[error(transparent)]
     Failed(anyhow::Error),
@@ -393,12 +398,10 @@ pub struct PoolOptions {
 #[derive(Clone)]
 pub struct Database {
     pool: r2d2::Pool<ConnectionManager>,
-    /// SQLite allows one writer at a time and makes the others poll for the
-    /// lock (`busy_timeout`), which is unfair under load: some writers starve
-    /// for seconds. Queueing this node's writers here keeps them in order.
-    sqlite_writers: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
-    /// How long a request waits for a connection (or its turn to write).
-    checkout_timeout: Duration,
+    /// SQLite allows one writer at a time: this node's writes go through one
+    /// writer thread that commits them in batches (group commit, see
+    /// [`writer`]). `None` on PostgreSQL.
+    sqlite_writer: Option<writer::SqliteWriter>,
     /// On PostgreSQL, how long a request waits for the database at most.
     answer_within: Option<Duration>,
     /// Set when a query failed because the storage is full; cleared by a
@@ -439,12 +442,22 @@ impl Database {
                 url: url.clone(),
                 transaction_pooling: options.transaction_pooling,
             });
-        let sqlite_writers = matches!(url, DatabaseUrl::Sqlite(_))
-            .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        let sqlite_writer = match url {
+            DatabaseUrl::Sqlite(_) => writer::SqliteWriter::start(
+                pool.clone(),
+                options.checkout_timeout,
+                writer::QUEUE_CAPACITY,
+            )
+            .inspect_err(|error| {
+                // Writes then take their turns at SQLite's own lock.
+                tracing::error!(%error, "could not start the SQLite writer thread");
+            })
+            .ok(),
+            DatabaseUrl::Postgres(_) => None,
+        };
         Self {
             pool,
-            sqlite_writers,
-            checkout_timeout: options.checkout_timeout,
+            sqlite_writer,
             answer_within: matches!(url, DatabaseUrl::Postgres(_))
                 .then(|| options.checkout_timeout + Duration::from_secs(1)),
             storage_full: std::sync::Arc::default(),
@@ -492,68 +505,73 @@ impl Database {
                 "database task failed: {error}"
             )))
         })?;
+        self.note_storage_full(&result);
+        result
+    }
+
+    /// Remembers a write refused for lack of space, for `/readyz`.
+    fn note_storage_full<T, E: StoreFailure>(&self, result: &Result<T, E>) {
         if result.as_ref().is_err_and(StoreFailure::is_storage_full) {
             self.storage_full
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        result
     }
 
     /// Runs `work` in a transaction (an `Err` rolls it back). Use it for
-    /// anything that writes.
+    /// anything that writes. On SQLite the transaction is a savepoint in the
+    /// writer's next batch, answered once the batch is committed.
     pub async fn transaction<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: StoreFailure,
     {
-        self.write(move |conn| {
-            let mut storage_full = false;
-            let result = conn.transaction(|conn| {
-                let result = work(conn);
-                storage_full = result.as_ref().is_err_and(StoreFailure::is_storage_full);
-                result
-            });
-            match result {
-                // SQLite rolls the whole transaction back by itself on
-                // SQLITE_FULL, so Diesel's ROLLBACK then fails ("no transaction
-                // is active") and reports that instead: the cause is the
-                // full storage, and nothing was written.
-                Err(error) if storage_full && !error.is_storage_full() => {
-                    tracing::debug!("the transaction was already rolled back by the database");
-                    Err(E::from(StoreError::StorageFull))
+        if let Some(writer) = &self.sqlite_writer {
+            let result = writer.submit(false, work).await;
+            self.note_storage_full(&result);
+            return result;
+        }
+        let pool = self.pool.clone();
+        self.bounded(tokio::task::spawn_blocking(move || {
+            with_connection(&pool, |conn| {
+                let mut storage_full = false;
+                let result = conn.transaction(|conn| {
+                    let result = work(conn);
+                    storage_full = result.as_ref().is_err_and(StoreFailure::is_storage_full);
+                    result
+                });
+                match result {
+                    // A database that rolled the whole transaction back by
+                    // itself on a full disk makes Diesel's ROLLBACK fail and
+                    // report that instead: the cause is the full storage,
+                    // and nothing was written.
+                    Err(error) if storage_full && !error.is_storage_full() => {
+                        tracing::debug!("the transaction was already rolled back by the database");
+                        Err(E::from(StoreError::StorageFull))
+                    }
+                    other => other,
                 }
-                other => other,
-            }
-        })
+            })
+        }))
         .await
     }
 
-    /// Runs `work`, which writes, in this node's turn to write on SQLite but
-    /// without a transaction: for a write that is atomic by itself (one
-    /// statement) or that opens its own transaction where it needs one.
+    /// Runs `work`, which writes, without a transaction: for a write that is
+    /// atomic by itself (one statement) or that opens its own transaction
+    /// where it needs one. On SQLite it runs in the writer, between batches.
     pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: StoreFailure,
     {
-        // Waited for here, on the async side: queued writers hold neither a
-        // thread nor a connection, and give up with 503 like a pool checkout.
-        let turn = match &self.sqlite_writers {
-            Some(writers) => Some(
-                tokio::time::timeout(self.checkout_timeout, writers.clone().lock_owned())
-                    .await
-                    .map_err(|_| {
-                        tracing::warn!("timed out waiting for the SQLite write lock");
-                        E::from(StoreError::Unavailable)
-                    })?,
-            ),
-            None => None,
-        };
+        if let Some(writer) = &self.sqlite_writer {
+            let result = writer.submit(true, work).await;
+            self.note_storage_full(&result);
+            return result;
+        }
         let pool = self.pool.clone();
         self.bounded(tokio::task::spawn_blocking(move || {
-            let _turn = turn;
             with_connection(&pool, work)
         }))
         .await

@@ -1,6 +1,9 @@
 //! Cross-origin calls from browsers: which origins may call the API (with
 //! the refresh cookie), and the headers that say so, only to them.
 
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use actix_cors::Cors;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -22,6 +25,41 @@ const ALLOWED_HEADERS: [&str; 4] = [
     "x-request-id",
     super::cookies::CSRF_HEADER,
 ];
+
+/// The refused-origin warning, at most once a minute per node.
+static REFUSED_ORIGIN_WARNINGS: WarnThrottle = WarnThrottle::new(Duration::from_secs(60));
+
+/// Lets a warning through at most once per `interval`, however often its
+/// cause happens (a page retrying in a loop, or preflights from made-up
+/// origins must not flood the log); the next one let through says how many
+/// were held back. Each refused page still learns why from its own answer.
+struct WarnThrottle {
+    interval: Duration,
+    /// When one was last let through, and how many were held back since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl WarnThrottle {
+    const fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// `Some(held back since the last one)` if a warning at `now` may be
+    /// logged, `None` if it is held back.
+    fn admit(&self, now: Instant) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (last, held_back) = &mut *state;
+        if last.is_some_and(|last| now.saturating_duration_since(last) < self.interval) {
+            *held_back += 1;
+            return None;
+        }
+        *last = Some(now);
+        Some(std::mem::take(held_back))
+    }
+}
 
 /// Browsers from the listed origins may call the API with a bearer token, and
 /// with the refresh cookie; any other origin gets no CORS headers (and so no
@@ -119,11 +157,14 @@ fn refused_preflight(req: &ServiceRequest) -> Option<ApiError> {
     } else {
         "its origin is not in CORS_ALLOWED_ORIGINS".to_owned()
     };
-    tracing::warn!(
-        origin = shown.unwrap_or("(not a web origin)"),
-        allowed = %allowed_origins.join(","),
-        "refused a CORS preflight: the origin is not in CORS_ALLOWED_ORIGINS"
-    );
+    if let Some(not_logged) = REFUSED_ORIGIN_WARNINGS.admit(std::time::Instant::now()) {
+        tracing::warn!(
+            origin = shown.unwrap_or("(not a web origin)"),
+            allowed = %allowed_origins.join(","),
+            refused_since_last_warning = not_logged,
+            "refused a CORS preflight: the origin is not in CORS_ALLOWED_ORIGINS"
+        );
+    }
     Some(ApiError::PreflightRefused {
         why: format!(
             "{page} may not call this API from a browser: {listed}. Add the page's origin to \
@@ -189,5 +230,22 @@ fn tidy(headers: &mut HeaderMap) {
     });
     if !varies_by_origin {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warning_goes_out_once_per_interval_and_then_says_how_many_were_held_back() {
+        let throttle = WarnThrottle::new(Duration::from_secs(60));
+        let start = Instant::now();
+        assert_eq!(throttle.admit(start), Some(0));
+        assert_eq!(throttle.admit(start + Duration::from_secs(1)), None);
+        assert_eq!(throttle.admit(start + Duration::from_secs(59)), None);
+        assert_eq!(throttle.admit(start + Duration::from_secs(60)), Some(2));
+        assert_eq!(throttle.admit(start + Duration::from_secs(61)), None);
+        assert_eq!(throttle.admit(start + Duration::from_secs(200)), Some(1));
     }
 }

@@ -485,6 +485,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Unavailable => Self::ServiceUnavailable,
             StoreError::StorageFull => Self::StorageFull,
+            StoreError::Overloaded => Self::Overloaded,
             StoreError::Failed(cause) => Self::Internal(cause),
         }
     }

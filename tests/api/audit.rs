@@ -198,6 +198,36 @@ async fn refresh_events_written_by_earlier_versions_still_show() {
 }
 
 #[actix_web::test]
+async fn an_event_whose_stored_id_is_not_a_uuid_fails_the_listing_plainly() {
+    let app = spawn_app().await;
+    let root = app.signed_in_admin("root").await;
+    app.sql(
+        "INSERT INTO auth_events (id, occurred_at, event_type, detail) \
+         VALUES ('restored-by-hand', '2026-11-25 10:00:00', 'user_registered', '{}')",
+    )
+    .await;
+
+    let response = app
+        .get(
+            "/admin/events?type=user_registered",
+            Some(&root.access_token),
+        )
+        .await;
+
+    // Neither a nil id nor a listing that silently leaves the row out.
+    let problem = assert_problem(
+        response,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+    )
+    .await;
+    assert!(
+        !problem.to_string().contains("restored-by-hand"),
+        "{problem}"
+    );
+}
+
+#[actix_web::test]
 async fn failed_logins_show_on_the_dashboard() {
     let app = spawn_app().await;
     let root = app.signed_in_admin("root").await;
