@@ -75,7 +75,24 @@ pub fn count_since(
         .get_result(conn)
 }
 
-/// Deletes events older than `before`; returns how many.
-pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(auth_events::table.filter(auth_events::occurred_at.lt(before))).execute(conn)
+/// How many events one pruning step deletes at most: a step is a short
+/// transaction (the writes queued behind it wait milliseconds, not for the
+/// whole sweep), and a sweep of millions still takes few steps.
+pub const PRUNE_BATCH: i64 = 5_000;
+
+/// Deletes up to `batch` of the oldest events older than `before`, found
+/// through the time index (`auth_events_occurred_at_idx`); returns how many.
+pub fn prune_oldest(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<usize> {
+    // Diesel's DSL takes no LIMIT in a DELETE's subquery; both backends do.
+    diesel::sql_query(
+        "DELETE FROM auth_events WHERE id IN (SELECT id FROM auth_events \
+         WHERE occurred_at < $1 ORDER BY occurred_at, id LIMIT $2)",
+    )
+    .bind::<diesel::sql_types::Timestamp, _>(before)
+    .bind::<diesel::sql_types::BigInt, _>(batch)
+    .execute(conn)
 }

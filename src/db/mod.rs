@@ -430,21 +430,31 @@ impl Database {
         } else {
             options.max_size.max(1)
         };
-        let pool = r2d2::Pool::builder()
-            .max_size(max_size)
-            .min_idle(Some(0))
-            .connection_timeout(options.checkout_timeout)
-            .test_on_check_out(false)
-            .idle_timeout((!url.is_in_memory()).then_some(Duration::from_secs(600)))
-            // Closing the only in-memory connection would drop the database.
-            .max_lifetime((!url.is_in_memory()).then_some(Duration::from_secs(1800)))
-            .build_unchecked(ConnectionManager {
-                url: url.clone(),
-                transaction_pooling: options.transaction_pooling,
-            });
+        let pool_of = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(0))
+                .connection_timeout(options.checkout_timeout)
+                .test_on_check_out(false)
+                .idle_timeout((!url.is_in_memory()).then_some(Duration::from_secs(600)))
+                // Closing the only in-memory connection would drop the database.
+                .max_lifetime((!url.is_in_memory()).then_some(Duration::from_secs(1800)))
+                .build_unchecked(ConnectionManager {
+                    url: url.clone(),
+                    transaction_pooling: options.transaction_pooling,
+                })
+        };
+        let pool = pool_of(max_size);
         let sqlite_writer = match url {
+            // The writer's own connection (a pool of one, which reconnects
+            // by itself), so that readers never hold it up; an in-memory
+            // database has only the one connection to share.
             DatabaseUrl::Sqlite(_) => writer::SqliteWriter::start(
-                pool.clone(),
+                if url.is_in_memory() {
+                    pool.clone()
+                } else {
+                    pool_of(1)
+                },
                 options.checkout_timeout,
                 writer::QUEUE_CAPACITY,
             )
@@ -527,7 +537,7 @@ impl Database {
         E: StoreFailure,
     {
         if let Some(writer) = &self.sqlite_writer {
-            let result = writer.submit(false, work).await;
+            let result = writer.submit(work).await;
             self.note_storage_full(&result);
             return result;
         }
@@ -556,9 +566,10 @@ impl Database {
         .await
     }
 
-    /// Runs `work`, which writes, without a transaction: for a write that is
-    /// atomic by itself (one statement) or that opens its own transaction
-    /// where it needs one. On SQLite it runs in the writer, between batches.
+    /// Runs `work`, which writes, without a transaction of its own: for a
+    /// write that is atomic by itself (one statement) or that opens its own
+    /// transaction where it needs one. On SQLite it runs in the writer's next
+    /// batch like a transaction (its own transactions become savepoints).
     pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
@@ -566,7 +577,7 @@ impl Database {
         E: StoreFailure,
     {
         if let Some(writer) = &self.sqlite_writer {
-            let result = writer.submit(true, work).await;
+            let result = writer.submit(work).await;
             self.note_storage_full(&result);
             return result;
         }

@@ -1,8 +1,7 @@
-//! SQLite's write path: group commit. SQLite takes one writer at a time, and
-//! each commit pays for its own fsync-free but still costly WAL append and
-//! lock hand-over; when every request's write was its own turn (an async wake-up,
-//! a hand-off to the blocking pool, a transaction, a commit), a node spent
-//! most of a refresh waiting for turns, not writing.
+//! SQLite's write path: group commit. SQLite takes one writer at a time;
+//! when every request's write was its own turn (an async wake-up, a hand-off
+//! to the blocking pool, a transaction, a commit), a node spent most of a
+//! refresh waiting for turns, not writing.
 //!
 //! Here one thread per node (the writer) owns the turns. Callers queue their
 //! work ([`SqliteWriter::submit`]) and wait for its answer; the writer takes
@@ -15,15 +14,20 @@
 //!   savepoint and answered with its own error, and the rest of the batch
 //!   commits;
 //! - if the batch cannot commit (the disk is full, the connection broke, a
-//!   caller's work panicked), every caller in it gets the error, and none of
-//!   their writes is kept;
+//!   caller's work panicked, SQLite rolled the transaction back by itself),
+//!   every caller in it gets the error and none of their writes is kept; the
+//!   work queued after the failure in that batch is not run;
 //! - the queue is bounded ([`QUEUE_CAPACITY`]): past it a write is refused
 //!   at once with [`StoreError::Overloaded`] (503 `overloaded`), and a write
 //!   that waited longer than the pool's checkout timeout is refused with
 //!   [`StoreError::Unavailable`] instead of running late.
 //!
-//! Work that opens transactions of its own where it needs them
-//! ([`Database::write`](super::Database::write)) runs alone, between batches.
+//! The writer has a connection of its own (readers never hold it up), and
+//! after each caller's work it checks that the batch's transaction is still
+//! open: SQLite rolls a whole transaction back by itself on some errors (an
+//! I/O error, a full disk met inside a nested savepoint), and the rest of
+//! the batch must then fail rather than run, statement by statement, outside
+//! it.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
@@ -47,7 +51,8 @@ pub struct SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Starts the writer thread of a pool.
+    /// Starts the writer thread, writing through `pool` (a pool of its own
+    /// on a SQLite file, so that readers never hold the writer up).
     pub fn start(
         pool: r2d2::Pool<ConnectionManager>,
         wait_at_most: Duration,
@@ -61,9 +66,8 @@ impl SqliteWriter {
     }
 
     /// Runs `work` in the next batch's transaction, in a savepoint of its
-    /// own (`alone: false`), or alone between batches (`alone: true`), and
-    /// answers once it is committed.
-    pub async fn submit<T, E, F>(&self, alone: bool, work: F) -> Result<T, E>
+    /// own, and answers once the batch is committed.
+    pub async fn submit<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -73,7 +77,6 @@ impl SqliteWriter {
         let job = Box::new(Queued {
             work,
             reply,
-            alone,
             queued_at: Instant::now(),
         });
         self.jobs.try_send(job).map_err(|error| match error {
@@ -96,15 +99,12 @@ impl SqliteWriter {
 
 /// A caller's write, waiting in the queue.
 trait Job: Send {
-    fn alone(&self) -> bool;
     fn queued_at(&self) -> Instant;
     /// Answers without running.
     fn refuse(self: Box<Self>, error: StoreError);
     /// Runs in the batch's transaction, in a savepoint; the answer waits for
     /// the batch's fate.
     fn run_in_batch(self: Box<Self>, conn: &mut DbConnection) -> Ran;
-    /// Runs on its own and answers at once; true if the connection is lost.
-    fn run_alone(self: Box<Self>, conn: &mut DbConnection) -> bool;
 }
 
 /// A write that ran in a batch: how it went, and how to answer its caller
@@ -118,7 +118,6 @@ struct Ran {
 struct Queued<T, E, F> {
     work: F,
     reply: tokio::sync::oneshot::Sender<Result<T, E>>,
-    alone: bool,
     queued_at: Instant,
 }
 
@@ -128,10 +127,6 @@ where
     T: Send + 'static,
     E: StoreFailure,
 {
-    fn alone(&self) -> bool {
-        self.alone
-    }
-
     fn queued_at(&self) -> Instant {
         self.queued_at
     }
@@ -171,13 +166,6 @@ where
             }),
         }
     }
-
-    fn run_alone(self: Box<Self>, conn: &mut DbConnection) -> bool {
-        let result = (self.work)(conn);
-        let lost = result.as_ref().is_err_and(StoreFailure::is_unavailable);
-        let _ = self.reply.send(result);
-        lost
-    }
 }
 
 /// The writer thread: batches until every handle is gone.
@@ -186,28 +174,10 @@ fn serve(
     queued: &mpsc::Receiver<Box<dyn Job>>,
     wait_at_most: Duration,
 ) {
-    let mut next_alone: Option<Box<dyn Job>> = None;
-    loop {
-        let first = match next_alone.take() {
-            Some(job) => job,
-            None => match queued.recv() {
-                Ok(job) => job,
-                Err(mpsc::RecvError) => return,
-            },
-        };
-        if first.alone() {
-            if let Some(job) = fresh(first, wait_at_most) {
-                run_alone(pool, job);
-            }
-            continue;
-        }
+    while let Ok(first) = queued.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queued.try_recv() {
-                Ok(job) if job.alone() => {
-                    next_alone = Some(job);
-                    break;
-                }
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
@@ -233,21 +203,6 @@ fn fresh(job: Box<dyn Job>, wait_at_most: Duration) -> Option<Box<dyn Job>> {
     Some(job)
 }
 
-fn run_alone(pool: &r2d2::Pool<ConnectionManager>, job: Box<dyn Job>) {
-    let mut pooled = match pool.get() {
-        Ok(pooled) => pooled,
-        Err(error) => {
-            tracing::warn!(%error, "no database connection");
-            return job.refuse(StoreError::Unavailable);
-        }
-    };
-    match std::panic::catch_unwind(AssertUnwindSafe(|| job.run_alone(&mut pooled.conn))) {
-        Ok(lost) => pooled.lost |= lost,
-        // The connection may be anywhere in a transaction: not reused.
-        Err(_) => pooled.lost = true,
-    }
-}
-
 fn run_batch(pool: &r2d2::Pool<ConnectionManager>, batch: Vec<Box<dyn Job>>) {
     let mut pooled = match pool.get() {
         Ok(pooled) => pooled,
@@ -269,11 +224,7 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, batch: Vec<Box<dyn Job>>) {
             for job in jobs.by_ref() {
                 match std::panic::catch_unwind(AssertUnwindSafe(|| job.run_in_batch(conn))) {
                     Ok(done) => {
-                        if done.storage_full {
-                            failed = Some(StoreError::StorageFull);
-                        } else if done.unavailable {
-                            failed = Some(StoreError::Unavailable);
-                        }
+                        failed = batch_failure(&done, conn);
                         ran.push(done);
                     }
                     Err(_) => {
@@ -316,6 +267,36 @@ fn run_batch(pool: &r2d2::Pool<ConnectionManager>, batch: Vec<Box<dyn Job>>) {
     }
 }
 
+/// Whether the batch must stop after this caller's work: its storage is
+/// full, its connection is gone, or SQLite ended the batch's transaction by
+/// itself (what ran before is rolled back, and what would follow would
+/// commit statement by statement outside it).
+fn batch_failure(done: &Ran, conn: &mut DbConnection) -> Option<StoreError> {
+    if done.storage_full {
+        return Some(StoreError::StorageFull);
+    }
+    if done.unavailable {
+        return Some(StoreError::Unavailable);
+    }
+    if !in_transaction(conn) {
+        return Some(StoreError::Failed(anyhow::anyhow!(
+            "SQLite rolled back a batch of writes by itself"
+        )));
+    }
+    None
+}
+
+/// Whether the connection is inside a transaction (the batch's), as Diesel
+/// sees it: Diesel notices when SQLite has ended one by itself.
+fn in_transaction(conn: &mut DbConnection) -> bool {
+    use diesel::connection::TransactionManager as _;
+    type Manager = <DbConnection as diesel::Connection>::TransactionManager;
+    matches!(
+        Manager::transaction_manager_status_mut(conn).transaction_depth(),
+        Ok(Some(_))
+    )
+}
+
 /// The same failure for another caller of the batch.
 fn copy_of(error: &StoreError) -> StoreError {
     match error {
@@ -328,7 +309,7 @@ fn copy_of(error: &StoreError) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future as _;
+    use std::pin::Pin;
 
     use diesel::RunQueryDsl as _;
     use diesel::sql_types::Integer;
@@ -383,80 +364,18 @@ mod tests {
         Ok(())
     }
 
-    /// Many callers at once (batched together), some failing after their
-    /// insert, some refused by the unique index: each is answered with its
-    /// own outcome, and exactly the acknowledged writes are kept.
-    #[tokio::test]
-    async fn each_caller_of_a_batch_gets_its_own_outcome_and_only_its_acknowledged_write_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = sqlite(&dir);
-        with_scratch_table(&database).await;
+    type Write<'a> = Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
-        database
-            .transaction(|conn| insert(conn, 0))
-            .await
-            .expect("row 0");
-
-        let outcomes = futures_util::future::join_all((1..=300).map(|n| {
-            let database = database.clone();
-            async move {
-                let result = database
-                    .transaction(move |conn| {
-                        // Every eleventh writes 0 again: the unique index
-                        // refuses it.
-                        insert(conn, if n % 11 == 0 { 0 } else { n })?;
-                        if n % 7 == 0 {
-                            return Err(StoreError::Failed(anyhow::anyhow!(
-                                "refused after writing"
-                            )));
-                        }
-                        Ok(())
-                    })
-                    .await;
-                (n, result.is_ok())
-            }
-        }))
-        .await;
-
-        let succeeds = |n: &i32| n % 7 != 0 && n % 11 != 0;
-        for (n, acknowledged) in outcomes {
-            assert_eq!(acknowledged, succeeds(&n), "the answer to {n}");
-        }
-        let expected: Vec<i32> = (0..=300).filter(|n| *n == 0 || succeeds(n)).collect();
-        assert_eq!(numbers(&database).await, expected);
-    }
-
-    #[tokio::test]
-    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = sqlite(&dir);
-        with_scratch_table(&database).await;
-
-        let panicked = database
-            .transaction(|conn| -> Result<(), StoreError> {
-                insert(conn, 1)?;
-                panic!("a bug in a write");
-            })
-            .await;
-        assert!(
-            matches!(panicked, Err(StoreError::Failed(_))),
-            "{panicked:?}"
-        );
-
-        database
-            .transaction(|conn| insert(conn, 2))
-            .await
-            .expect("the next write");
-        assert_eq!(numbers(&database).await, vec![2]);
-    }
-
-    /// While the writer is busy, the queue takes `QUEUE_CAPACITY` writes and
-    /// refuses the next at once with `Overloaded`; the queued ones then run.
-    #[tokio::test]
-    async fn past_a_full_queue_a_write_is_refused_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let database = sqlite(&dir);
-        with_scratch_table(&database).await;
+    /// Holds the writer in a write of its own (inserting `held`) until the
+    /// returned sender is used or dropped: what is queued meanwhile forms the
+    /// next batches.
+    async fn hold_the_writer(
+        database: &Database,
+        held: i32,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), StoreError>>,
+    ) {
         let (started, running) = tokio::sync::oneshot::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let busy = tokio::spawn({
@@ -466,18 +385,19 @@ mod tests {
                     .transaction(move |conn| {
                         let _ = started.send(());
                         let _ = released.recv();
-                        insert(conn, 0)
+                        insert(conn, held)
                     })
                     .await
             }
         });
-        running.await.expect("the writer runs the first write");
+        running.await.expect("the writer runs the holding write");
+        (release, busy)
+    }
 
-        // Each queued write is sent at its first poll.
-        let mut queued: Vec<_> = (1..=QUEUE_CAPACITY as i32)
-            .map(|n| Box::pin(database.transaction(move |conn| insert(conn, n))))
-            .collect();
-        for write in &mut queued {
+    /// Sends each write to the queue, in order (a write is sent at its first
+    /// poll), without waiting for any answer.
+    async fn queue(writes: &mut [Write<'_>]) {
+        for write in writes {
             std::future::poll_fn(|context| {
                 assert!(
                     write.as_mut().poll(context).is_pending(),
@@ -487,7 +407,93 @@ mod tests {
             })
             .await;
         }
+    }
 
+    /// 300 callers queued while the writer is busy (so they commit in
+    /// batches of 64), some failing after their insert, some refused by the
+    /// unique index: each is answered with its own outcome, and exactly the
+    /// acknowledged writes are kept.
+    #[tokio::test]
+    async fn each_caller_of_a_batch_gets_its_own_outcome_and_only_its_acknowledged_write_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = sqlite(&dir);
+        with_scratch_table(&database).await;
+        let (release, busy) = hold_the_writer(&database, 0).await;
+
+        let mut writes: Vec<Write<'_>> = (1..=300)
+            .map(|n| {
+                Box::pin(database.transaction(move |conn| {
+                    // Every eleventh writes 0 again: the unique index refuses it.
+                    insert(conn, if n % 11 == 0 { 0 } else { n })?;
+                    if n % 7 == 0 {
+                        return Err(StoreError::Failed(anyhow::anyhow!("refused after writing")));
+                    }
+                    Ok(())
+                })) as Write<'_>
+            })
+            .collect();
+        queue(&mut writes).await;
+        release.send(()).unwrap();
+        busy.await.unwrap().expect("the holding write");
+        let outcomes = futures_util::future::join_all(writes).await;
+
+        let succeeds = |n: &i32| n % 7 != 0 && n % 11 != 0;
+        for (n, outcome) in (1..=300).zip(outcomes) {
+            assert_eq!(
+                outcome.is_ok(),
+                succeeds(&n),
+                "the answer to {n}: {outcome:?}"
+            );
+        }
+        let expected: Vec<i32> = (0..=300).filter(|n| *n == 0 || succeeds(n)).collect();
+        assert_eq!(numbers(&database).await, expected);
+    }
+
+    /// A panic fails its whole batch: the write before it is rolled back and
+    /// told so, the one after it is not run; the writer goes on.
+    #[tokio::test]
+    async fn a_panicking_write_fails_its_batch_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = sqlite(&dir);
+        with_scratch_table(&database).await;
+        let (release, busy) = hold_the_writer(&database, 0).await;
+
+        let mut writes: Vec<Write<'_>> = vec![
+            Box::pin(database.transaction(|conn| insert(conn, 1))),
+            Box::pin(database.transaction(|conn| -> Result<(), StoreError> {
+                insert(conn, 2)?;
+                panic!("a bug in a write");
+            })),
+            Box::pin(database.transaction(|conn| insert(conn, 3))),
+        ];
+        queue(&mut writes).await;
+        release.send(()).unwrap();
+        busy.await.unwrap().expect("the holding write");
+        for outcome in futures_util::future::join_all(writes).await {
+            assert!(matches!(outcome, Err(StoreError::Failed(_))), "{outcome:?}");
+        }
+        assert_eq!(numbers(&database).await, vec![0]);
+
+        database
+            .transaction(|conn| insert(conn, 4))
+            .await
+            .expect("the next write");
+        assert_eq!(numbers(&database).await, vec![0, 4]);
+    }
+
+    /// While the writer is busy, the queue takes `QUEUE_CAPACITY` writes and
+    /// refuses the next at once with `Overloaded`; the queued ones then run.
+    #[tokio::test]
+    async fn past_a_full_queue_a_write_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = sqlite(&dir);
+        with_scratch_table(&database).await;
+        let (release, busy) = hold_the_writer(&database, 0).await;
+
+        let mut writes: Vec<Write<'_>> = (1..=QUEUE_CAPACITY as i32)
+            .map(|n| Box::pin(database.transaction(move |conn| insert(conn, n))) as Write<'_>)
+            .collect();
+        queue(&mut writes).await;
         let refused = database.transaction(|conn| insert(conn, -1)).await;
         assert!(
             matches!(refused, Err(StoreError::Overloaded)),
@@ -495,9 +501,9 @@ mod tests {
         );
 
         release.send(()).unwrap();
-        busy.await.unwrap().expect("the first write");
-        for result in futures_util::future::join_all(queued).await {
-            result.expect("a queued write");
+        busy.await.unwrap().expect("the holding write");
+        for outcome in futures_util::future::join_all(writes).await {
+            outcome.expect("a queued write");
         }
         assert_eq!(numbers(&database).await.len(), QUEUE_CAPACITY + 1);
     }

@@ -130,13 +130,31 @@ pub async fn prune(deps: &(impl HasStore + HasClock + HasPolicy)) {
         return;
     }
     let before = deps.now() - chrono::Duration::days(i64::from(retention_days));
-    match deps
-        .db()
-        .transaction(move |conn| Ok::<_, StoreError>(events::prune(conn, before)?))
-        .await
-    {
-        Ok(0) => {}
-        Ok(pruned) => tracing::info!(pruned, "pruned old audit events"),
-        Err(error) => tracing::warn!(%error, "audit pruning failed; will retry"),
+    // Step by step, oldest first, each step a transaction of its own: other
+    // writes (logins, refreshes) go between the steps instead of waiting for
+    // the whole sweep, and a sweep cut short keeps what it deleted.
+    let mut pruned = 0;
+    loop {
+        let step = deps
+            .db()
+            .transaction(move |conn| {
+                Ok::<_, StoreError>(events::prune_oldest(conn, before, events::PRUNE_BATCH)?)
+            })
+            .await;
+        match step {
+            Ok(deleted) => {
+                pruned += deleted;
+                if (deleted as i64) < events::PRUNE_BATCH {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, pruned, "audit pruning failed; will retry");
+                return;
+            }
+        }
+    }
+    if pruned > 0 {
+        tracing::info!(pruned, "pruned old audit events");
     }
 }

@@ -285,6 +285,34 @@ async fn the_sweep_prunes_events_once_time_has_moved_past_the_retention() {
 }
 
 #[actix_web::test]
+async fn the_sweep_deletes_more_than_one_step_of_old_events_and_keeps_the_recent_ones() {
+    let app = spawn_app_with(|s| s.audit_retention_days = 30).await;
+    app.signed_up("ada").await;
+    let recent = app.count("auth_events", "1 = 1").await;
+    let old = portcullis::db::events::PRUNE_BATCH * 2 + 7;
+    let old_time = match crate::helpers::backend() {
+        crate::helpers::Backend::Sqlite => "'2000-01-01 00:00:00'",
+        crate::helpers::Backend::Postgres => "TIMESTAMP '2000-01-01 00:00:00'",
+    };
+    app.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {old}) \
+         INSERT INTO auth_events (id, occurred_at, event_type, detail) \
+         SELECT 'old-' || i, {old_time}, 'login_failed', '{{}}' FROM n"
+    ))
+    .await;
+    assert_eq!(app.count("auth_events", "1 = 1").await, recent + old);
+
+    portcullis::service::audit::prune(app.state.get_ref()).await;
+
+    assert_eq!(app.count("auth_events", "id LIKE 'old-%'").await, 0);
+    assert_eq!(
+        app.count("auth_events", "1 = 1").await,
+        recent,
+        "recent events stay"
+    );
+}
+
+#[actix_web::test]
 async fn a_retention_of_zero_days_keeps_events_forever() {
     let app = spawn_app_with(|s| s.audit_retention_days = 0).await;
     app.sql(

@@ -148,7 +148,7 @@ async fn a_frozen_database_gives_503_in_bounded_time_and_recovery_after() {
 /// A full disk, simulated with SQLite's `PRAGMA max_page_count` (the file may
 /// not grow past its current size; SQLite then answers `SQLITE_FULL` exactly
 /// as on a full file system, deterministically and without root). The pragma
-/// holds per connection, so the app gets a pool of one. This runs on SQLite
+/// holds per connection: it is set on the connection the app writes through. This runs on SQLite
 /// whatever the suite's backend; PostgreSQL's `disk_full` is recognised by
 /// the unit test of the error mapping in `src/db`.
 #[actix_web::test]
@@ -163,7 +163,7 @@ async fn a_full_database_answers_503_is_not_ready_and_recovers_with_space() {
     .await;
     app.signed_up("ada").await;
     // No page more than the file has now (SQLite keeps the cap at the current size).
-    app.sql("PRAGMA max_page_count = 1").await;
+    app.sql_as_writer("PRAGMA max_page_count = 1").await;
 
     let mut registered: i64 = 1;
     let full = loop {
@@ -194,7 +194,8 @@ async fn a_full_database_answers_503_is_not_ready_and_recovers_with_space() {
     assert_eq!(app.count("users", "1 = 1").await, registered);
 
     // Space comes back: the node is ready again and takes writes.
-    app.sql("PRAGMA max_page_count = 1073741823").await;
+    app.sql_as_writer("PRAGMA max_page_count = 1073741823")
+        .await;
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
     let after = app
         .register("grace", "grace@example.com", STRONG_PASSWORD)

@@ -446,6 +446,20 @@ impl TestApp {
             .expect("SQL statement runs")
     }
 
+    /// Runs one SQL statement the way the app writes (on SQLite, on the
+    /// writer's own connection, in its next batch): for per-connection
+    /// settings such as `PRAGMA max_page_count` that the app's writes must see.
+    pub async fn sql_as_writer(&self, statement: &str) -> usize {
+        let statement = statement.to_owned();
+        self.state
+            .db
+            .write(move |conn| {
+                Ok::<_, portcullis::db::StoreError>(diesel::sql_query(statement).execute(conn)?)
+            })
+            .await
+            .expect("SQL statement runs")
+    }
+
     /// On PostgreSQL, makes a race between `request` and another writer
     /// deterministic: `statements` run in a transaction of their own, held
     /// open while `request` runs until the request waits for a lock that
