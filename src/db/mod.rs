@@ -537,31 +537,11 @@ impl Database {
         E: StoreFailure,
     {
         if let Some(writer) = &self.sqlite_writer {
-            let result = writer.submit(work).await;
-            self.note_storage_full(&result);
-            return result;
+            return self.through_writer(writer, work).await;
         }
         let pool = self.pool.clone();
         self.bounded(tokio::task::spawn_blocking(move || {
-            with_connection(&pool, |conn| {
-                let mut storage_full = false;
-                let result = conn.transaction(|conn| {
-                    let result = work(conn);
-                    storage_full = result.as_ref().is_err_and(StoreFailure::is_storage_full);
-                    result
-                });
-                match result {
-                    // A database that rolled the whole transaction back by
-                    // itself on a full disk makes Diesel's ROLLBACK fail and
-                    // report that instead: the cause is the full storage,
-                    // and nothing was written.
-                    Err(error) if storage_full && !error.is_storage_full() => {
-                        tracing::debug!("the transaction was already rolled back by the database");
-                        Err(E::from(StoreError::StorageFull))
-                    }
-                    other => other,
-                }
-            })
+            with_connection(&pool, |conn| in_transaction(conn, work))
         }))
         .await
     }
@@ -577,15 +557,25 @@ impl Database {
         E: StoreFailure,
     {
         if let Some(writer) = &self.sqlite_writer {
-            let result = writer.submit(work).await;
-            self.note_storage_full(&result);
-            return result;
+            return self.through_writer(writer, work).await;
         }
         let pool = self.pool.clone();
         self.bounded(tokio::task::spawn_blocking(move || {
             with_connection(&pool, work)
         }))
         .await
+    }
+
+    /// `work` in the SQLite writer's next batch.
+    async fn through_writer<T, E, F>(&self, writer: &writer::SqliteWriter, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: StoreFailure,
+    {
+        let result = writer.submit(work).await;
+        self.note_storage_full(&result);
+        result
     }
 
     /// Checks that the database answers, for `/readyz`.
@@ -671,6 +661,31 @@ impl Database {
 
 /// Checks out a connection (503 when none comes in time) and runs `work` on
 /// it; a connection that lost its server is marked so the pool drops it.
+/// Runs `work` in a transaction on `conn` (a savepoint when one is open
+/// already); an `Err` rolls it back. A database that rolled the whole
+/// transaction back by itself on a full disk (SQLite does) makes Diesel's
+/// ROLLBACK fail and report that instead: the answer names the cause, the
+/// full storage, and nothing was written.
+fn in_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: StoreFailure,
+{
+    let mut storage_full = false;
+    let result = conn.transaction(|conn| {
+        let result = work(conn);
+        storage_full = result.as_ref().is_err_and(StoreFailure::is_storage_full);
+        result
+    });
+    match result {
+        Err(error) if storage_full && !error.is_storage_full() => {
+            tracing::debug!("the transaction was already rolled back by the database");
+            Err(E::from(StoreError::StorageFull))
+        }
+        other => other,
+    }
+}
+
 fn with_connection<T, E: StoreFailure>(
     pool: &r2d2::Pool<ConnectionManager>,
     work: impl FnOnce(&mut DbConnection) -> Result<T, E>,

@@ -137,21 +137,8 @@ where
 
     fn run_in_batch(self: Box<Self>, conn: &mut DbConnection) -> Ran {
         let Self { work, reply, .. } = *self;
-        let mut storage_full = false;
-        let result = conn.transaction(|conn| {
-            let result = work(conn);
-            storage_full = result.as_ref().is_err_and(StoreFailure::is_storage_full);
-            result
-        });
-        let result = match result {
-            // SQLite rolls the whole transaction back by itself on
-            // SQLITE_FULL, so rolling back to the savepoint then fails and
-            // reports that instead: the cause is the full storage.
-            Err(error) if storage_full && !error.is_storage_full() => {
-                Err(E::from(StoreError::StorageFull))
-            }
-            other => other,
-        };
+        // A savepoint, inside the batch's transaction.
+        let result = super::in_transaction(conn, work);
         let storage_full = result.as_ref().is_err_and(StoreFailure::is_storage_full);
         let unavailable = result.as_ref().is_err_and(StoreFailure::is_unavailable);
         Ran {
@@ -278,7 +265,7 @@ fn batch_failure(done: &Ran, conn: &mut DbConnection) -> Option<StoreError> {
     if done.unavailable {
         return Some(StoreError::Unavailable);
     }
-    if !in_transaction(conn) {
+    if !transaction_is_open(conn) {
         return Some(StoreError::Failed(anyhow::anyhow!(
             "SQLite rolled back a batch of writes by itself"
         )));
@@ -288,7 +275,7 @@ fn batch_failure(done: &Ran, conn: &mut DbConnection) -> Option<StoreError> {
 
 /// Whether the connection is inside a transaction (the batch's), as Diesel
 /// sees it: Diesel notices when SQLite has ended one by itself.
-fn in_transaction(conn: &mut DbConnection) -> bool {
+fn transaction_is_open(conn: &mut DbConnection) -> bool {
     use diesel::connection::TransactionManager as _;
     type Manager = <DbConnection as diesel::Connection>::TransactionManager;
     matches!(

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{STRONG_PASSWORD, TestApp, eventually, spawn_app, spawn_app_with};
+use crate::oauth::{Client, register_client, token};
 
 /// One sample: its labels and its value (a histogram's count).
 type Samples = Vec<(BTreeMap<String, String>, f64)>;
@@ -369,45 +370,37 @@ async fn a_scrape_that_does_not_ask_for_openmetrics_gets_the_prometheus_text_for
 async fn token_endpoint_answers_are_counted_by_grant_and_outcome() {
     let app = spawn_app_with(with_metrics).await;
     let admin = app.signed_in_admin("root").await;
-    let made: serde_json::Value = app
-        .client
-        .post(app.url("/admin/clients"))
-        .bearer_auth(&admin.access_token)
-        .json(&json!({
+    let client = register_client(
+        &app,
+        &admin,
+        json!({
             "name": "Reports",
             "type": "confidential",
             "redirect_uris": ["https://reports.example/callback"],
             "grant_types": ["client_credentials"],
             "scopes": ["reports:read"],
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let client_id = made["client_id"].as_str().unwrap();
-    let secret = made["client_secret"].as_str().unwrap();
-    let token = |secret: &str, grant_type: &str| {
-        app.client
-            .post(app.url("/oauth2/token"))
-            .basic_auth(client_id, Some(secret))
-            .form(&[("grant_type", grant_type)])
-            .send()
+        }),
+    )
+    .await;
+    let impostor = Client {
+        id: client.id.clone(),
+        secret: Some("not the secret".to_owned()),
     };
+    let grant = |grant_type| [("grant_type", grant_type)];
     assert_eq!(
-        token(secret, "client_credentials").await.unwrap().status(),
+        token(&app, &client, &grant("client_credentials"))
+            .await
+            .status(),
         StatusCode::OK
     );
     assert_eq!(
-        token("not the secret", "client_credentials")
+        token(&app, &impostor, &grant("client_credentials"))
             .await
-            .unwrap()
             .status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        token(secret, "password").await.unwrap().status(),
+        token(&app, &client, &grant("password")).await.status(),
         StatusCode::BAD_REQUEST
     );
 

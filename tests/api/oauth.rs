@@ -12,12 +12,14 @@ const REDIRECT: &str = "https://app.example/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-struct Client {
-    id: String,
-    secret: Option<String>,
+/// A registered OpenID client: its id, and its secret when confidential.
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: Option<String>,
 }
 
-async fn register_client(app: &TestApp, admin: &Account, body: Value) -> Client {
+/// Registers a client through the admin API (`body` as `POST /admin/clients` takes it).
+pub(crate) async fn register_client(app: &TestApp, admin: &Account, body: Value) -> Client {
     let response = app
         .client
         .post(app.url("/admin/clients"))
@@ -119,7 +121,12 @@ async fn code_for(app: &TestApp, client: &Client, user: &Account) -> (String, St
     (param(&back, "code").unwrap(), sso)
 }
 
-async fn token(app: &TestApp, client: &Client, form: &[(&str, &str)]) -> reqwest::Response {
+/// A request to the token endpoint, with the client's secret by HTTP Basic when it has one.
+pub(crate) async fn token(
+    app: &TestApp,
+    client: &Client,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = app.client.post(app.url("/oauth2/token")).form(form);
     request = match &client.secret {
         Some(secret) => request.basic_auth(&client.id, Some(secret)),

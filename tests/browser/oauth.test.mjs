@@ -96,21 +96,38 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-test("a demo app signs its user in through the built-in login page with oidc-client-ts, then by single sign-on", async () => {
+/** A fresh context and page; a script error on the page fails the test. */
+async function withPage(body) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
   try {
-    await page.goto(`${app.origin}/`);
-    await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
+    await body(page);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+}
 
+/**
+ * From the demo app, "Sign in with Portcullis", then Ada's password on
+ * Portcullis' login page (`onTheLoginPage` runs there first).
+ */
+async function logInThroughTheLoginPage(page, onTheLoginPage = async () => {}) {
+  await page.goto(`${app.origin}/`);
+  await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
+  await page.waitForURL(`${api}/ui/login?request_id=*`);
+  await onTheLoginPage();
+  await page.getByLabel("Email or username").fill("ada@example.com");
+  await page.getByLabel("Password", { exact: true }).fill(password);
+  await page.getByRole("button", { name: "Log in", exact: true }).click();
+}
+
+test("a demo app signs its user in through the built-in login page with oidc-client-ts, then by single sign-on", async () => {
+  await withPage(async (page) => {
     // Portcullis' login page says which app asks.
-    await page.waitForURL(`${api}/ui/login?request_id=*`);
-    await page.getByText("Demo app asks you to log in.").waitFor();
-    await page.getByLabel("Email or username").fill("ada@example.com");
-    await page.getByLabel("Password", { exact: true }).fill(password);
-    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    await logInThroughTheLoginPage(page, () => page.getByText("Demo app asks you to log in.").waitFor());
 
     // A third-party app: consent, in words.
     await page.getByRole("heading", { name: "Allow Demo app?" }).waitFor();
@@ -136,25 +153,13 @@ test("a demo app signs its user in through the built-in login page with oidc-cli
     await page.getByText("Not signed in.").waitFor();
     await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
     await page.waitForURL(`${api}/ui/login?request_id=*`);
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test("the account page lists the apps a user allowed, and revoking one makes it ask again", async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (error) => errors.push(String(error)));
-  try {
+  await withPage(async (page) => {
     // Allowed through the app (the first test may have done so already).
-    await page.goto(`${app.origin}/`);
-    await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
-    await page.waitForURL(`${api}/ui/login?request_id=*`);
-    await page.getByLabel("Email or username").fill("ada@example.com");
-    await page.getByLabel("Password", { exact: true }).fill(password);
-    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    await logInThroughTheLoginPage(page);
     const allow = page.getByRole("button", { name: "Allow" });
     const signedIn = page.getByText(/^Signed in as ada@example\.com/);
     await Promise.race([allow.waitFor(), signedIn.waitFor()]);
@@ -176,8 +181,5 @@ test("the account page lists the apps a user allowed, and revoking one makes it 
     await page.reload();
     await page.getByRole("button", { name: "Sign in with Portcullis" }).click();
     await page.getByRole("heading", { name: "Allow Demo app?" }).waitFor();
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
